@@ -1,0 +1,16 @@
+"""Music files -> per-style melody tasks. numpy, note_seq and music21 only: no JAX here.
+
+Entry points:
+  load_corpus()                   the encoded, de-duplicated, split corpus (cached)
+  TaskSampler / EpisodeSampler    numpy episode samplers with explicit Generators
+  EncodingConfig, SplitConfig     settings (both part of the cache key)
+CLI: `python -m metamusic.data catalog [--root DIR] [--json]`.
+"""
+
+from metamusic.data.dataset import Corpus, load_corpus
+from metamusic.data.episodes import EpisodeSampler, Episodes, Stream, TaskSampler, Tasks, step_rng
+from metamusic.data.melody import EncodingConfig
+from metamusic.data.splits import SplitConfig
+
+__all__ = ["Corpus", "load_corpus", "TaskSampler", "EpisodeSampler", "Tasks", "Episodes", "Stream",
+           "step_rng", "EncodingConfig", "SplitConfig"]

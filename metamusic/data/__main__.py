@@ -1,0 +1,86 @@
+"""`python -m metamusic.data catalog [--root DIR] [--json]`: the style table, splits and yield.
+
+The first call ingests (with a progress bar) and caches; later calls load the cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+
+from metamusic.data.dataset import load_corpus
+from metamusic.data.melody import EncodingConfig
+from metamusic.data.splits import SplitConfig
+from metamusic.errors import MetamusicError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m metamusic.data", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("catalog", help="list styles, tune counts, splits and the per-source yield")
+    c.add_argument("--root", default=None, help="user corpus: ROOT/<style>/<music files>; default: music21's bundled corpus")
+    c.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    c.add_argument("--cache-dir", default=None, help="cache folder (default $METAMUSIC_CACHE_DIR or ~/.cache/metamusic)")
+    c.add_argument("--rebuild", action="store_true", help="re-ingest even if a valid cache exists")
+    c.add_argument("--workers", type=int, default=None, help="ingest processes (default: min(2, cores))")
+    c.add_argument("--min-tunes", type=int, default=SplitConfig.min_tunes, help="tunes a style needs to be used")
+    c.add_argument("--split-seed", type=int, default=SplitConfig.seed)
+    c.add_argument("--steps-per-quarter", type=int, default=EncodingConfig.steps_per_quarter)
+    c.add_argument("--key-normalize", action="store_true", help="transpose every tune to C major / A minor")
+    c.add_argument("-v", "--verbose", action="store_true", help="log every skipped tune with its reason")
+    return p
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        t0 = time.perf_counter()
+        corpus = load_corpus(args.root, cache_dir=args.cache_dir, rebuild=args.rebuild, workers=args.workers,
+                             progress=True,
+                             enc=EncodingConfig(steps_per_quarter=args.steps_per_quarter, key_normalize=args.key_normalize),
+                             split=SplitConfig(seed=args.split_seed, min_tunes=args.min_tunes))
+        seconds = time.perf_counter() - t0
+    except MetamusicError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    rows = corpus.catalog()
+    summary = {"styles": len(rows), "tunes": len(corpus), "events": int(sum(r["events"] for r in rows)),
+               "styles_with_40_tunes": sum(r["tunes"] >= 40 for r in rows),
+               "splits": {s: corpus.styles_in(s) for s in ("train", "val", "test")},
+               "seconds": round(seconds, 2), "cache": corpus.cache_path}
+    if args.json:
+        json.dump({"summary": summary, "styles": rows, "report": corpus.report}, sys.stdout, indent=1)
+        print()
+        return 0
+    _print_tables(rows, summary, corpus.report)
+    return 0
+
+
+def _print_tables(rows, summary, report) -> None:
+    print(f"{'style':32} {'split':5} {'tunes':>6} {'events':>9} {'median':>7}  meters")
+    for r in rows:
+        meters = ", ".join(f"{m}:{c}" for m, c in r["meters"].items())
+        print(f"{r['style']:32} {r['split']:5} {r['tunes']:6d} {r['events']:9d} {r['median_length']:7.0f}  {meters}")
+    print(f"\n{summary['styles']} styles, {summary['tunes']} tunes, {summary['events']} events "
+          f"({summary['seconds']}s, cache {summary['cache']})")
+    for s in ("train", "val", "test"):
+        print(f"meta-{s:5} ({len(summary['splits'][s])}): {', '.join(summary['splits'][s])}")
+    d = report["dedup"]
+    print(f"\nnear-duplicates removed: {d['removed']} ({d['within_style']} within a style, "
+          f"{d['across_styles']} across styles)")
+    if report.get("styles_too_small"):
+        print("styles left out (fewer tunes than min_tunes): "
+              + ", ".join(f"{s}={n}" for s, n in report["styles_too_small"].items()))
+    print(f"\n{'source':14} {'files':>6} {'tunes':>6} {'melodies':>9} {'unlabeled':>9} {'skipped':>8} {'yield':>6}  top skip reasons")
+    for name, r in report["sources"].items():
+        reasons = "; ".join(f"{k} x{v}" for k, v in list(r["skip_reasons"].items())[:3])
+        print(f"{name:14} {r['files']:6d} {r['tunes_found']:6d} {r['melodies']:9d} {r['unlabeled']:9d} "
+              f"{r['skipped']:8d} {100 * r['yield']:5.1f}%  {reasons}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""The encoded corpus: build it once (ingest, label, de-duplicate, split), cache it, load it fast.
+
+`load_corpus()` is the one entry point the rest of the project uses:
+
+    corpus = load_corpus()                      # music21's bundled corpus
+    corpus = load_corpus(root="my_tunes/")      # ROOT/<style>/<files>
+    corpus.styles_in("test"), corpus.tune(i), corpus.catalog()
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from typing import Optional
+
+import numpy as np
+
+from metamusic.data import cache, corpus as corpus_lib, ingest, splits
+from metamusic.data.melody import EncodingConfig
+from metamusic.errors import MetamusicError, check_choice
+
+log = logging.getLogger("metamusic.data")
+
+
+@dataclasses.dataclass
+class Corpus:
+    """All usable tunes, flat. Tune i is tokens[offsets[i]:offsets[i+1]] (BOS first)."""
+
+    tokens: np.ndarray  # int8 [total tokens]
+    offsets: np.ndarray  # int64 [n_tunes + 1]
+    style_of: np.ndarray  # int32 [n_tunes], index into `styles`
+    pool: np.ndarray  # int8 [n_tunes], 0 support pool, 1 query pool
+    styles: list  # style names, sorted
+    split_of: dict  # style -> 'train' | 'val' | 'test'
+    meta: list  # per tune: title, path, index, origin, rhythm, meter, key, source, hash
+    report: dict  # yield per source, de-duplication, dropped styles, timings
+    enc: EncodingConfig
+    split_cfg: splits.SplitConfig
+    cache_path: str = ""
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def __len__(self) -> int:
+        return len(self.style_of)
+
+    def tune(self, i: int) -> np.ndarray:
+        return self.tokens[self.offsets[i]: self.offsets[i + 1]]
+
+    def styles_in(self, split: str) -> list:
+        check_choice("split", split, splits.SPLITS + ("all",))
+        return [s for s in self.styles if split == "all" or self.split_of[s] == split]
+
+    def style_index(self, name: str) -> int:
+        try:
+            return self.styles.index(name)
+        except ValueError:
+            raise MetamusicError(f"unknown style {name!r}; run `python -m metamusic.data catalog` "
+                                 f"to list them (e.g. {self.styles[:3]})") from None
+
+    def catalog(self) -> list[dict]:
+        """One row per style: style, collection, split, tunes, events, median length, meters."""
+        rows = []
+        lengths = self.lengths - 1  # events, without BOS
+        for k, name in enumerate(self.styles):
+            idx = np.flatnonzero(self.style_of == k)
+            meters = {}
+            for i in idx:
+                m = self.meta[i].get("meter") or "?"
+                meters[m] = meters.get(m, 0) + 1
+            top = sorted(meters.items(), key=lambda kv: -kv[1])[:3]
+            rows.append({"style": name, "collection": corpus_lib.collection_of(name),
+                         "split": self.split_of[name], "tunes": int(len(idx)),
+                         "events": int(lengths[idx].sum()), "median_length": float(np.median(lengths[idx])),
+                         "meters": {m: c for m, c in top}})
+        return rows
+
+
+def load_corpus(root: Optional[str] = None, *, enc: EncodingConfig = EncodingConfig(),
+                split: splits.SplitConfig = splits.SplitConfig(), cache_dir: Optional[str] = None,
+                abc_backend: str = "music21", workers: Optional[int] = None, progress: bool = True,
+                rebuild: bool = False) -> Corpus:
+    """Loads the encoded corpus from cache, or builds (and caches) it.
+
+    Args:
+      root: a user corpus folder (ROOT/<style>/<files>); None for music21's bundled corpus.
+      enc, split: encoding and split settings (both part of the cache key).
+      cache_dir: where caches live; default `cache.default_cache_dir()`.
+      workers: ingest processes (default min(2, cores)).
+      rebuild: ignore an existing cache.
+    """
+    sources = corpus_lib.folder_sources(root) if root else corpus_lib.bundled_sources()
+    paths = [f for s in sources for f in s.files]
+    if not paths:
+        raise MetamusicError(f"no music files found under {root!r}; supported: .mid .midi .xml .mxl .musicxml .abc .krn")
+    settings = {"root": os.path.abspath(root) if root else "music21-bundled", "abc_backend": abc_backend,
+                "enc": dataclasses.asdict(enc), "split": dataclasses.asdict(split)}
+    path = os.path.join(cache_dir or cache.default_cache_dir(), f"corpus-{cache.settings_key(settings)}.npz")
+    if not rebuild:
+        t0 = time.perf_counter()
+        loaded = cache.load(path)
+        if loaded is not None:
+            arrays, manifest, payload = loaded
+            why = cache.stale_reason(manifest, settings, paths)
+            if why is None:
+                c = _from_cache(arrays, payload, enc, split, path)
+                c.report["load_seconds"] = round(time.perf_counter() - t0, 3)
+                return c
+            log.warning("rebuilding the corpus cache: %s", why)
+    return _build(sources, paths, settings, path, enc, split, abc_backend, workers, progress)
+
+
+def _build(sources, paths, settings, path, enc, split, abc_backend, workers, progress) -> Corpus:
+    t0 = time.perf_counter()
+    melodies, skips, yield_report = ingest.ingest(sources, enc, abc_backend=abc_backend,
+                                                  workers=workers, progress=progress)
+    ingest_seconds = time.perf_counter() - t0
+    labeled = [m for m in melodies if m.style is not None]
+    kept, dedup = splits.deduplicate(labeled)
+    counts = {}
+    for m in kept:
+        counts[m.style] = counts.get(m.style, 0) + 1
+    too_small = {s: n for s, n in sorted(counts.items()) if n < split.min_tunes}
+    kept = [m for m in kept if m.style not in too_small]
+    styles = sorted({m.style for m in kept})
+    split_of = splits.assign_styles(styles, split)
+    sid = {s: i for i, s in enumerate(styles)}
+    style_of = np.array([sid[m.style] for m in kept], np.int32)
+    lengths = np.array([len(m.tokens) for m in kept], np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    tokens = np.concatenate([m.tokens for m in kept]) if kept else np.zeros(0, np.int8)
+    pool = splits.tune_pools(style_of, split)
+    meta = [{**m.meta, "source": m.source, "hash": m.hash} for m in kept]
+    report = {"sources": yield_report, "dedup": dedup, "styles_too_small": too_small,
+              "tunes": len(kept), "styles": len(styles), "skipped": len(skips),
+              "ingest_seconds": round(ingest_seconds, 1)}
+    manifest = {"version": cache.CACHE_VERSION, "settings": settings, "libraries": cache.library_versions(),
+                "files": cache.fingerprint(paths), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    payload = {"styles": styles, "split_of": split_of, "meta": meta, "report": report, "skips": skips}
+    cache.save(path, {"tokens": tokens, "offsets": offsets, "style_of": style_of, "pool": pool}, manifest, payload)
+    log.info("cached %d tunes in %d styles at %s (ingest %.0fs)", len(kept), len(styles), path, ingest_seconds)
+    return Corpus(tokens, offsets, style_of, pool, styles, split_of, meta, report, enc, split, path)
+
+
+def _from_cache(arrays, payload, enc, split, path) -> Corpus:
+    return Corpus(arrays["tokens"], arrays["offsets"], arrays["style_of"], arrays["pool"], payload["styles"],
+                  payload["split_of"], payload["meta"], payload["report"], enc, split, path)
+
+
+def load_skips(c: Corpus) -> list[dict]:
+    """The skip list (path, X: index, reason) saved with the cache."""
+    loaded = cache.load(c.cache_path)
+    return loaded[2]["skips"] if loaded else []

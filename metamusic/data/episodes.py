@@ -1,0 +1,214 @@
+"""Episodic task samplers in plain numpy: fixed-shape arrays ready for `jax.vmap`.
+
+Two task kinds, both one style per task/class:
+  * generation tasks (`TaskSampler`): per task, K support and Q query windows of
+    T tokens from distinct tunes of one style -> `Tasks` with [B, K, T] arrays;
+  * classification episodes (`EpisodeSampler`): N styles, K shots and Q queries
+    each, labels remapped to 0..N-1 -> `Episodes` with [B, N*K, T] arrays.
+
+Every draw takes an explicit `np.random.Generator`. For exact resume the
+training loop derives one per step (`step_rng(seed, step)`), so no sampler state
+needs saving; `Stream` wraps a sampler with a Generator whose state can be saved
+and restored, for code that prefers an iterator.
+Containers are NamedTuples: typed, and JAX pytrees without importing JAX here.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from metamusic.errors import MetamusicError, check_choice
+
+POOLS = ("all", "support/query")
+
+
+class Tasks(NamedTuple):
+    """A meta-batch of generation tasks. Masks are 1.0 on real tokens, 0.0 on padding."""
+
+    support: np.ndarray  # int32 [B, K, T]
+    support_mask: np.ndarray  # float32 [B, K, T]
+    query: np.ndarray  # int32 [B, Q, T]
+    query_mask: np.ndarray  # float32 [B, Q, T]
+    style: np.ndarray  # int32 [B], index into corpus.styles
+
+
+class Episodes(NamedTuple):
+    """A batch of N-way K-shot classification episodes, labels in 0..N-1."""
+
+    support: np.ndarray  # int32 [B, N*K, T]
+    support_mask: np.ndarray  # float32 [B, N*K, T]
+    support_labels: np.ndarray  # int32 [B, N*K]
+    query: np.ndarray  # int32 [B, N*Q, T]
+    query_mask: np.ndarray  # float32 [B, N*Q, T]
+    query_labels: np.ndarray  # int32 [B, N*Q]
+    classes: np.ndarray  # int32 [B, N], the style index behind each label
+
+
+def step_rng(seed: int, step: int) -> np.random.Generator:
+    """The Generator for training step `step`: same seed and step, same episodes."""
+    return np.random.default_rng([int(seed), int(step)])
+
+
+class _WindowSource:
+    """Random length-T windows of tunes, gathered with one vectorized index op."""
+
+    def __init__(self, corpus, styles, length: int, pool: str, transpose: int):
+        check_choice("pool", pool, POOLS)
+        if length < 2:
+            raise MetamusicError(f"window length T={length} must be >= 2 (an input and a target)")
+        if not styles:
+            raise MetamusicError("no styles to sample from; check the split name and min_tunes")
+        self.tokens = corpus.tokens
+        self.offsets = corpus.offsets[:-1]
+        self.lengths = np.diff(corpus.offsets)
+        self.length, self.transpose = length, int(transpose)
+        self.enc = corpus.enc
+        self.style_ids = np.array([corpus.style_index(s) for s in styles], np.int32)
+        # Per style: tune indices of the support pool and of the query pool (or all tunes twice).
+        self.sup, self.qry = [], []
+        for k in self.style_ids:
+            idx = np.flatnonzero(corpus.style_of == k)
+            if pool == "all":
+                self.sup.append(idx)
+                self.qry.append(idx)
+            else:
+                self.sup.append(idx[corpus.pool[idx] == 0])
+                self.qry.append(idx[corpus.pool[idx] == 1])
+        self.split_pools = pool != "all"
+        self._arange = np.arange(length)
+
+    def check(self, n_sup: int, n_qry: int, what: str) -> None:
+        for name, s, q in zip(self.style_ids, self.sup, self.qry):
+            need_ok = (len(s) >= n_sup and len(q) >= n_qry) if self.split_pools else len(s) >= n_sup + n_qry
+            if not need_ok:
+                raise MetamusicError(
+                    f"style #{name} has {len(s)} support-pool and {len(q)} query-pool tunes, too few for "
+                    f"{what}; lower the shots/queries or raise split.min_tunes to drop small styles")
+
+    def pick(self, rng, k: int, n_sup: int, n_qry: int):
+        """Distinct tunes of style slot k: n_sup from the support pool, n_qry from the query pool."""
+        if self.split_pools:
+            s, q = self.sup[k], self.qry[k]
+            return s[_choose(rng, len(s), n_sup)], q[_choose(rng, len(q), n_qry)]
+        s = self.sup[k]
+        both = s[_choose(rng, len(s), n_sup + n_qry)]
+        return both[:n_sup], both[n_sup:]
+
+    def windows(self, rng, tunes: np.ndarray):
+        """tokens int32 [..., T] and mask float32 [..., T] for an int array of tune indices."""
+        T = self.length
+        L = self.lengths[tunes]
+        start = (rng.random(tunes.shape) * np.maximum(L - T + 1, 1)).astype(np.int64)
+        pos = start[..., None] + self._arange
+        valid = pos < L[..., None]
+        idx = np.where(valid, self.offsets[tunes][..., None] + pos, 0)
+        tok = np.where(valid, self.tokens[idx], self.enc.pad).astype(np.int32)
+        if self.transpose:
+            tok = self._transpose(rng, tok)
+        return tok, valid.astype(np.float32)
+
+    def _transpose(self, rng, tok):
+        """Shifts each window's pitch tokens by a random -t..t semitones if all stay in range."""
+        is_pitch = (tok >= 2) & (tok < self.enc.num_classes)
+        shift = rng.integers(-self.transpose, self.transpose + 1, size=tok.shape[:-1])[..., None]
+        lo = np.where(is_pitch, tok, self.enc.num_classes).min(-1, keepdims=True)
+        hi = np.where(is_pitch, tok, 1).max(-1, keepdims=True)
+        ok = (lo + shift >= 2) & (hi + shift < self.enc.num_classes)
+        return np.where(is_pitch & ok, tok + shift, tok)
+
+
+def _choose(rng, n: int, k: int) -> np.ndarray:
+    """k distinct indices of range(n): partial Fisher-Yates via argpartition of random keys."""
+    if k == 0:
+        return np.zeros(0, np.int64)
+    if k * 4 < n:  # sparse: rejection is cheaper than sorting n keys
+        out = np.unique(rng.integers(0, n, size=2 * k))
+        while len(out) < k:
+            out = np.unique(np.concatenate([out, rng.integers(0, n, size=k)]))
+        return rng.permutation(out)[:k]
+    return np.argpartition(rng.random(n), k - 1)[:k] if k < n else rng.permutation(n)
+
+
+class TaskSampler:
+    """Generation tasks: one style per task, K support + Q query windows of distinct tunes.
+
+    Args:
+      corpus: a `Corpus`.
+      styles: style names to draw from (e.g. corpus.styles_in("train")).
+      shots, queries, length: K, Q and T.
+      pool: "all" draws support and query tunes from the whole style (meta-training);
+        "support/query" draws them from the style's disjoint support and query pools
+        (evaluation: never score on a tune the model adapted on).
+      transpose: random transposition augmentation, up to +-this many semitones per window.
+    """
+
+    def __init__(self, corpus, styles, *, shots: int, queries: int, length: int, pool: str = "all",
+                 transpose: int = 0):
+        if shots < 1 or queries < 1:
+            raise MetamusicError(f"shots={shots} and queries={queries} must both be >= 1")
+        self.src = _WindowSource(corpus, list(styles), length, pool, transpose)
+        self.shots, self.queries = shots, queries
+        self.src.check(shots, queries, f"K={shots} shots + Q={queries} queries")
+
+    def sample(self, rng: np.random.Generator, batch: int, style: Optional[int] = None) -> Tasks:
+        """`batch` tasks; `style` (a slot in this sampler's style list) fixes the style."""
+        slots = rng.integers(0, len(self.src.style_ids), size=batch) if style is None else np.full(batch, style)
+        sup = np.empty((batch, self.shots), np.int64)
+        qry = np.empty((batch, self.queries), np.int64)
+        for b, k in enumerate(slots):
+            sup[b], qry[b] = self.src.pick(rng, int(k), self.shots, self.queries)
+        s_tok, s_mask = self.src.windows(rng, sup)
+        q_tok, q_mask = self.src.windows(rng, qry)
+        return Tasks(s_tok, s_mask, q_tok, q_mask, self.src.style_ids[slots])
+
+
+class EpisodeSampler:
+    """N-way K-shot classification episodes over styles, Q queries per class."""
+
+    def __init__(self, corpus, styles, *, ways: int, shots: int, queries: int, length: int,
+                 pool: str = "all", transpose: int = 0):
+        styles = list(styles)
+        if ways < 2 or ways > len(styles):
+            raise MetamusicError(f"ways={ways} must be between 2 and the number of styles ({len(styles)})")
+        if shots < 1 or queries < 1:
+            raise MetamusicError(f"shots={shots} and queries={queries} must both be >= 1")
+        self.src = _WindowSource(corpus, styles, length, pool, transpose)
+        self.ways, self.shots, self.queries = ways, shots, queries
+        self.src.check(shots, queries, f"{shots}-shot episodes with {queries} queries per class")
+
+    def sample(self, rng: np.random.Generator, batch: int) -> Episodes:
+        N, K, Q = self.ways, self.shots, self.queries
+        slots = np.stack([_choose(rng, len(self.src.style_ids), N) for _ in range(batch)])
+        sup = np.empty((batch, N, K), np.int64)
+        qry = np.empty((batch, N, Q), np.int64)
+        for b in range(batch):
+            for n in range(N):
+                sup[b, n], qry[b, n] = self.src.pick(rng, int(slots[b, n]), K, Q)
+        s_tok, s_mask = self.src.windows(rng, sup.reshape(batch, N * K))
+        q_tok, q_mask = self.src.windows(rng, qry.reshape(batch, N * Q))
+        labels = np.arange(N, dtype=np.int32)
+        return Episodes(s_tok, s_mask, np.broadcast_to(np.repeat(labels, K), (batch, N * K)).copy(),
+                        q_tok, q_mask, np.broadcast_to(np.repeat(labels, Q), (batch, N * Q)).copy(),
+                        self.src.style_ids[slots])
+
+
+class Stream:
+    """An endless iterator over a sampler's batches, with saveable Generator state."""
+
+    def __init__(self, sampler, batch: int, seed: int):
+        self.sampler, self.batch = sampler, batch
+        self.rng = np.random.default_rng(seed)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return self.sampler.sample(self.rng, self.batch)
+
+    def get_state(self) -> dict:
+        return self.rng.bit_generator.state
+
+    def set_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state

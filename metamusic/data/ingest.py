@@ -1,0 +1,141 @@
+"""Read every file of every source into melody tokens, in parallel, losing nothing silently.
+
+Each file is one work item: a worker reads it (formats.read_file), extracts and
+encodes each tune's melody (melody.extract_events), and returns plain arrays and
+dicts. Every tune or file that fails becomes a skip with its reason; the yield
+report counts them per source and by reason. Results are put back in file order,
+so the output does not depend on which worker finished first.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import multiprocessing
+import os
+import re
+from typing import Optional
+
+import numpy as np
+
+from metamusic.data import formats, melody
+from metamusic.data.corpus import Source
+
+log = logging.getLogger("metamusic.data")
+
+
+@dataclasses.dataclass
+class Melody:
+    """One usable tune: tokens (BOS + events), content hash, metadata, source name."""
+
+    tokens: np.ndarray
+    hash: str
+    meta: dict
+    source: str
+    style: Optional[str] = None
+
+
+def _work(item):
+    """Worker: one file -> list of ('ok', tokens, hash, meta) | ('skip', path, index, reason, title)."""
+    path, abc_backend, enc = item
+    out = []
+    for rec in formats.read_file(path, abc_backend):
+        if isinstance(rec, formats.Skip):
+            out.append(("skip", rec.path, rec.index, rec.reason, rec.title))
+            continue
+        try:
+            ev = melody.extract_events(rec.sequence, enc)
+            out.append(("ok", melody.events_to_tokens(ev, enc), melody.content_hash(ev), rec.meta))
+        except Exception as e:  # noqa: BLE001 - note_seq raises many types; each costs one tune
+            reason = str(e) if isinstance(e, melody.MelodyError) else f"melody extraction failed ({type(e).__name__}: {formats._short(e)})"
+            out.append(("skip", rec.meta.get("path", path), rec.meta.get("index"), reason, rec.meta.get("title", "")))
+    return out
+
+
+def _reason_kind(reason: str) -> str:
+    """Groups skip reasons for the report: 'too short: 5 melody notes' -> 'too short'."""
+    return re.split(r"[:(]", reason, maxsplit=1)[0].strip()
+
+
+def ingest(sources: list[Source], enc: melody.EncodingConfig, *, abc_backend: str = "music21",
+           workers: Optional[int] = None, progress: bool = True):
+    """Reads all sources.
+
+    Args:
+      workers: processes to use; default min(2, cores). 1 runs in this process.
+      progress: show a tqdm bar on stderr.
+    Returns:
+      (melodies, skips, report): melodies in source/file/tune order with `style` set
+      by the source's labeler (None when it has no style); skips as dicts; and the
+      per-source yield report.
+    """
+    items, owner = [], []
+    for s in sources:
+        for f in s.files:
+            items.append((f, abc_backend, enc))
+            owner.append(s)
+    workers = workers or min(2, os.cpu_count() or 1)
+    # Big files first, so the last minutes are not one worker alone on a big tunebook.
+    order = sorted(range(len(items)), key=lambda i: -os.path.getsize(items[i][0]))
+    results: list = [None] * len(items)
+    bar = _bar(len(items), progress)
+    if workers <= 1 or len(items) <= 1:
+        for i in order:
+            results[i] = _work(items[i])
+            bar.update(1)
+    else:
+        # spawn, not fork: the caller may have started JAX, whose threads do not survive a fork.
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(workers) as pool:
+            it = pool.imap_unordered(_indexed_work, [(i, items[i]) for i in order], chunksize=1)
+            for i, res in it:
+                results[i] = res
+                bar.update(1)
+    bar.close()
+
+    melodies, skips = [], []
+    report = {s.name: collections.Counter() for s in sources}
+    reasons = {s.name: collections.Counter() for s in sources}
+    for src, res in zip(owner, results):
+        r = report[src.name]
+        r["files"] += 1
+        for rec in res:
+            if rec[0] == "skip":
+                _, path, index, reason, title = rec
+                skips.append({"source": src.name, "path": path, "index": index, "reason": reason, "title": title})
+                log.info("skipped %s%s: %s", path, f" X:{index}" if index is not None else "", reason)
+                reasons[src.name][_reason_kind(reason)] += 1
+                r["skipped"] += 1
+                r["tunes_found"] += 1  # a failed file counts as one tune: nothing is lost from the count
+                r["files_unreadable"] += index is None
+                continue
+            _, tokens, h, meta = rec
+            r["tunes_found"] += 1
+            m = Melody(tokens, h, meta, src.name, src.label(meta))
+            if m.style is None:
+                r["unlabeled"] += 1
+            else:
+                r["melodies"] += 1
+            melodies.append(m)
+    rep = {}
+    for name, r in report.items():
+        found = r["tunes_found"]
+        rep[name] = {"files": r["files"], "files_unreadable": r["files_unreadable"], "tunes_found": found,
+                     "melodies": r["melodies"], "skipped": r["skipped"], "unlabeled": r["unlabeled"],
+                     "yield": round((r["melodies"] + r["unlabeled"]) / found, 4) if found else 0.0,
+                     "skip_reasons": dict(reasons[name].most_common())}
+    if skips:
+        log.warning("skipped %d tunes or files; reasons per source are in the yield report", len(skips))
+    return melodies, skips, rep
+
+
+def _indexed_work(arg):
+    i, item = arg
+    return i, _work(item)
+
+
+def _bar(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="ingest (files)", unit="file", disable=not enabled, dynamic_ncols=True)

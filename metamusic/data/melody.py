@@ -1,0 +1,214 @@
+"""NoteSequence <-> melody tokens.
+
+Token layout (vocabulary `EncodingConfig.vocab_size`, 40 by default):
+  0                     no-event (the previous note is held, or silence continues)
+  1                     note-off
+  2 .. num_classes-1    pitch = token - 2 + min_note (min_note..max_note-1)
+  num_classes (= PAD)   padding after the end of a tune; masked out of every loss
+  num_classes+1 (= BOS) start of a tune
+Tokens 0..num_classes-1 are exactly note_seq's `MelodyOneHotEncoding(min_note,
+max_note)` class indices (max_note exclusive, as in note_seq: 48..84 gives 38
+classes), so models trained here read and write Magenta's melody encoding.
+One token is one time step of 1/steps_per_quarter of a quarter note.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+
+import numpy as np
+
+from metamusic.errors import MetamusicError
+
+NO_EVENT = 0
+NOTE_OFF = 1
+_NS_NO_EVENT, _NS_NOTE_OFF = -2, -1  # note_seq's Melody event values
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodingConfig:
+    """How tunes become tokens. Part of the cache key: changing any field re-ingests."""
+
+    steps_per_quarter: int = 4  # time resolution: 4 = sixteenth notes
+    min_note: int = 48  # lowest pitch kept (MIDI C3)
+    max_note: int = 84  # one past the highest pitch kept (note_seq convention)
+    key_normalize: bool = False  # transpose each tune to C major / A minor (note_seq's key estimate)
+    min_notes: int = 8  # tunes with fewer melody notes are skipped ("too short")
+
+    def __post_init__(self):
+        if self.steps_per_quarter < 1:
+            raise MetamusicError(f"steps_per_quarter={self.steps_per_quarter} must be >= 1")
+        if not 0 <= self.min_note < self.max_note <= 128 or self.max_note - self.min_note < 12:
+            raise MetamusicError(
+                f"pitch range min_note={self.min_note}, max_note={self.max_note} must satisfy "
+                "0 <= min_note, max_note <= 128 and span at least one octave (12)")
+
+    @property
+    def num_classes(self) -> int:
+        return self.max_note - self.min_note + 2
+
+    @property
+    def pad(self) -> int:
+        return self.num_classes
+
+    @property
+    def bos(self) -> int:
+        return self.num_classes + 1
+
+    @property
+    def vocab_size(self) -> int:
+        return self.num_classes + 2
+
+
+class MelodyError(Exception):
+    """A tune that yields no usable melody (the reason becomes a skip reason)."""
+
+
+def extract_events(sequence, cfg: EncodingConfig) -> np.ndarray:
+    """The monophonic top-voice melody of a NoteSequence as note_seq events.
+
+    Drums are dropped. Polyphony (chords, several parts or tracks) is reduced to
+    its top voice by a skyline that also drops a note starting under a held higher
+    note, so a Bach chorale gives its soprano rather than alto notes moving under a
+    held soprano. Tempo and meter changes split the sequence (quantizing needs one
+    of each); the pieces' melodies are joined, so the tune is kept whole. The melody
+    is kept at its pitch if it fits [min_note, max_note), else shifted by the whole
+    octaves that fit it best; single notes still outside are folded in by octaves
+    (note_seq's `Melody.transpose`).
+
+    Returns:
+      int array of note_seq Melody events (-2 no-event, -1 note-off, else pitch).
+    Raises:
+      MelodyError: no notes, or fewer than `cfg.min_notes`.
+    """
+    from note_seq import sequences_lib
+
+    notes = [n for n in sequence.notes if not n.is_drum and n.velocity > 0 and n.end_time > n.start_time]
+    if not notes:
+        raise MelodyError("no pitched notes (empty or drums only)")
+    pieces = sequences_lib.split_note_sequence_on_time_changes(sequence, skip_splits_inside_notes=False)
+    events: list[int] = []
+    for piece in pieces:
+        if not any(not n.is_drum for n in piece.notes):
+            continue
+        events.extend(_piece_events(piece, cfg))
+    ev = np.asarray(events, np.int16)
+    n_notes = int((ev >= 0).sum())
+    if n_notes < cfg.min_notes:
+        raise MelodyError(f"too short: {n_notes} melody notes (min_notes={cfg.min_notes})")
+    return _fit_range(ev, cfg)
+
+
+def _piece_events(piece, cfg: EncodingConfig) -> list[int]:
+    from note_seq import melodies_lib, sequences_lib
+    from note_seq.protobuf import music_pb2
+
+    q = sequences_lib.quantize_note_sequence(piece, cfg.steps_per_quarter)
+    if not q.time_signatures:
+        q.time_signatures.add(numerator=4, denominator=4)
+    spb = sequences_lib.steps_per_bar_in_quantized_sequence(q)
+    if spb % 1 or spb < 1:  # e.g. 3/32 at 4 steps per quarter: meter only sets bar length here
+        del q.time_signatures[:]
+        q.time_signatures.add(numerator=4, denominator=4)
+    mono = music_pb2.NoteSequence()
+    mono.CopyFrom(q)
+    del mono.notes[:]
+    for n in _skyline([n for n in q.notes if not n.is_drum and n.velocity > 0]):
+        m = mono.notes.add()
+        m.CopyFrom(n)
+        m.instrument, m.program = 0, 0
+    if not mono.notes:
+        return []
+    mel = melodies_lib.Melody()
+    mel.from_quantized_sequence(mono, instrument=0, gap_bars=10**9, ignore_polyphonic_notes=True, pad_end=True)
+    return list(mel)
+
+
+def _skyline(notes):
+    """Top voice: at each onset the highest note, unless a higher note is still held."""
+    notes = sorted(notes, key=lambda n: (n.quantized_start_step, -n.pitch))
+    kept, held_end, held_pitch, last_start = [], -1, -1, None
+    for n in notes:
+        s = n.quantized_start_step
+        if s == last_start:
+            continue  # a lower note of the same onset
+        last_start = s
+        if s < held_end and n.pitch < held_pitch:
+            continue  # starts under a held higher note
+        kept.append(n)
+        held_end, held_pitch = n.quantized_end_step, n.pitch
+    return kept
+
+
+def _fit_range(ev: np.ndarray, cfg: EncodingConfig) -> np.ndarray:
+    from note_seq import melodies_lib
+
+    mel = melodies_lib.Melody(events=[int(e) for e in ev], steps_per_quarter=cfg.steps_per_quarter)
+    if cfg.key_normalize:
+        mel.squash(cfg.min_note, cfg.max_note, transpose_to_key=0)
+    else:
+        # Register is part of a style (a bass line is not a soprano line): keep the pitches
+        # when they fit, else take the octave shift that leaves the fewest notes outside
+        # (the smallest shift on ties); `transpose` folds any remaining ones in by octaves.
+        pitches = ev[ev >= 0]
+        shifts = sorted(range(-48, 49, 12), key=abs)
+        outside = [int(((pitches + s < cfg.min_note) | (pitches + s >= cfg.max_note)).sum()) for s in shifts]
+        mel.transpose(shifts[int(np.argmin(outside))], cfg.min_note, cfg.max_note)
+    return np.asarray(list(mel), np.int16)
+
+
+def events_to_tokens(ev: np.ndarray, cfg: EncodingConfig, bos: bool = True) -> np.ndarray:
+    """note_seq events -> tokens (vectorized `MelodyOneHotEncoding.encode_event`)."""
+    ev = np.asarray(ev)
+    if ((ev >= 0) & ((ev < cfg.min_note) | (ev >= cfg.max_note))).any():
+        raise MelodyError("pitch outside the encoding range")
+    tok = np.where(ev == _NS_NO_EVENT, NO_EVENT, np.where(ev == _NS_NOTE_OFF, NOTE_OFF, ev - cfg.min_note + 2))
+    if bos:
+        tok = np.concatenate([[cfg.bos], tok])
+    return tok.astype(np.int8 if cfg.vocab_size <= 127 else np.int16)
+
+
+def tokens_to_events(tokens: np.ndarray, cfg: EncodingConfig) -> np.ndarray:
+    """Tokens -> note_seq events; BOS and PAD are dropped (PAD ends the tune)."""
+    t = np.asarray(tokens).astype(np.int64)
+    if (t == cfg.pad).any():
+        t = t[: int(np.argmax(t == cfg.pad))]
+    t = t[t != cfg.bos]
+    if ((t < 0) | (t >= cfg.num_classes)).any():
+        raise MetamusicError(f"tokens must lie in 0..{cfg.vocab_size - 1}")
+    return np.where(t == NO_EVENT, _NS_NO_EVENT, np.where(t == NOTE_OFF, _NS_NOTE_OFF, t - 2 + cfg.min_note))
+
+
+def tokens_to_sequence(tokens: np.ndarray, cfg: EncodingConfig, qpm: float = 120.0):
+    """Tokens -> a NoteSequence (program 0, velocity 100) through note_seq's Melody."""
+    from note_seq import melodies_lib
+
+    mel = melodies_lib.Melody(events=[int(e) for e in tokens_to_events(tokens, cfg)],
+                              steps_per_quarter=cfg.steps_per_quarter)
+    return mel.to_sequence(velocity=100, qpm=qpm)
+
+
+def tokens_to_midi(tokens: np.ndarray, cfg: EncodingConfig, path: str, qpm: float = 120.0) -> None:
+    from note_seq import midi_io
+
+    midi_io.note_sequence_to_midi_file(tokens_to_sequence(tokens, cfg, qpm), path)
+
+
+def content_hash(ev: np.ndarray) -> str:
+    """Transposition- and tempo-invariant fingerprint of a melody, for near-duplicates.
+
+    The same tune in another key (intervals are kept, not pitches) or written with
+    another unit note length (inter-onset times are divided by their gcd) gets the
+    same hash, so copies across Essen, O'Neill's and Ryan's are caught.
+    """
+    ev = np.asarray(ev)
+    onsets = np.flatnonzero(ev >= 0)
+    pitches = ev[onsets].astype(np.int16)
+    iois = np.diff(onsets).astype(np.int64)
+    g = math.gcd(*iois.tolist()) if len(iois) else 1
+    h = hashlib.sha1(np.diff(pitches).astype(np.int16).tobytes())
+    h.update(b"|")
+    h.update((iois // max(g, 1)).astype(np.int16).tobytes())
+    return h.hexdigest()[:16]

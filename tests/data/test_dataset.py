@@ -1,0 +1,128 @@
+"""The encoded corpus: yield report, cache reuse, rebuild on change, atomic writes."""
+
+import os
+import shutil
+import time
+
+import numpy as np
+import pytest
+
+import synth
+from metamusic.data import SplitConfig, cache, dataset, ingest, load_corpus
+from metamusic.data.melody import EncodingConfig
+from metamusic.errors import MetamusicError
+
+SPLIT = SplitConfig(min_tunes=4, val_fraction=0.25, test_fraction=0.25)
+
+
+def _load(root, cache_dir, **kw):
+    return load_corpus(root, cache_dir=cache_dir, workers=1, progress=False, split=SPLIT, **kw)
+
+
+def test_style_corpus_contents(style_corpus):
+    c = style_corpus
+    assert c.styles == ["jigs", "odd", "reels", "waltz"]
+    rep = c.report["sources"]
+    assert rep["user/reels"]["melodies"] == 13 and rep["user/waltz"]["melodies"] == 13
+    assert c.report["dedup"]["across_styles"] == 1  # the waltz copy of a reel
+    assert len(c) == 12 * 4 + 1
+    for i in range(len(c)):
+        t = c.tune(i)
+        assert t[0] == c.enc.bos and (t[1:] < c.enc.num_classes).all()
+    rows = c.catalog()
+    assert [r["tunes"] for r in rows] == [12, 12, 13, 12]
+    assert rows[0]["meters"] == {"6/8": 12} and rows[1]["meters"] == {"7/8": 12}
+
+
+def test_bad_files_are_counted_not_fatal(tmp_path):
+    root = synth.make_style_corpus(str(tmp_path / "c"), n_tunes=5)
+    bad = synth.write_bad_files(str(tmp_path / "c" / "jigs" / "bad"))
+    with open(tmp_path / "c" / "odd" / "book.abc", "a") as f:
+        f.write("\n" + synth.BROKEN_VOICE_ABC)
+    c = _load(root, str(tmp_path / "cache"))
+    jigs = c.report["sources"]["user/jigs"]
+    assert jigs["melodies"] == 5 and jigs["skipped"] == len(bad) and jigs["files_unreadable"] == len(bad)
+    assert c.report["sources"]["user/odd"]["skipped"] == 1
+    skips = dataset.load_skips(c)
+    assert {os.path.basename(s["path"]) for s in skips if s["source"] == "user/jigs"} == set(bad)
+    assert all(s["reason"] for s in skips)
+
+
+def test_cache_is_reused_and_rebuilt_on_change(tmp_path, monkeypatch):
+    root = synth.make_style_corpus(str(tmp_path / "c"), n_tunes=5)
+    cdir = str(tmp_path / "cache")
+    first = _load(root, cdir)
+    calls = []
+    real = ingest.ingest
+    monkeypatch.setattr(ingest, "ingest", lambda *a, **k: calls.append(1) or real(*a, **k))
+    t0 = time.perf_counter()
+    again = _load(root, cdir)
+    assert calls == [] and time.perf_counter() - t0 < 2.0
+    assert np.array_equal(again.tokens, first.tokens) and again.split_of == first.split_of
+    # touching a file (same content) costs a hash, not an ingest
+    p = os.path.join(root, "jigs", "book.abc")
+    os.utime(p, (time.time() + 5, time.time() + 5))
+    _load(root, cdir)
+    assert calls == []
+    # editing a file rebuilds
+    with open(p, "a") as f:
+        f.write("\n" + synth.abc_tune(99, np.random.default_rng(9), "6/8"))
+    changed = _load(root, cdir)
+    assert calls == [1] and len(changed) == len(first) + 1
+    # a new encoding setting is a different cache
+    _load(root, cdir, enc=EncodingConfig(steps_per_quarter=2))
+    assert calls == [1, 1]
+    # a removed file rebuilds
+    os.unlink(os.path.join(root, "reels", "extra.mid"))
+    _load(root, cdir)
+    assert calls == [1, 1, 1]
+
+
+def test_interrupted_write_leaves_old_cache_intact(tmp_path, monkeypatch):
+    root = synth.make_style_corpus(str(tmp_path / "c"), n_tunes=5)
+    cdir = str(tmp_path / "cache")
+    first = _load(root, cdir)
+    before = open(first.cache_path, "rb").read()
+
+    def dying_savez(f, **arrays):
+        f.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt  # killed mid-write
+
+    monkeypatch.setattr(cache.np, "savez", dying_savez)
+    with pytest.raises(KeyboardInterrupt):
+        _load(root, cdir, rebuild=True)
+    assert open(first.cache_path, "rb").read() == before
+    assert os.listdir(cdir) == [os.path.basename(first.cache_path)]  # no temp file left
+
+
+def test_corrupt_cache_is_rebuilt(tmp_path):
+    root = synth.make_style_corpus(str(tmp_path / "c"), n_tunes=5)
+    cdir = str(tmp_path / "cache")
+    first = _load(root, cdir)
+    with open(first.cache_path, "wb") as f:
+        f.write(b"garbage")
+    again = _load(root, cdir)
+    assert np.array_equal(again.tokens, first.tokens)
+
+
+def test_parallel_ingest_equals_serial(tmp_path):
+    root = synth.make_style_corpus(str(tmp_path / "c"), n_tunes=5)
+    a = load_corpus(root, cache_dir=str(tmp_path / "a"), workers=1, progress=False, split=SPLIT)
+    b = load_corpus(root, cache_dir=str(tmp_path / "b"), workers=2, progress=False, split=SPLIT)
+    assert np.array_equal(a.tokens, b.tokens) and a.meta == b.meta
+
+
+def test_user_errors(tmp_path):
+    with pytest.raises(MetamusicError, match="not a folder"):
+        load_corpus(str(tmp_path / "missing"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MetamusicError, match="no style subfolders"):
+        load_corpus(str(tmp_path / "empty"))
+    (tmp_path / "empty" / "style").mkdir()
+    with pytest.raises(MetamusicError, match="no music files"):
+        load_corpus(str(tmp_path / "empty"))
+
+
+def test_unknown_style_message(style_corpus):
+    with pytest.raises(MetamusicError, match="unknown style 'nope'"):
+        style_corpus.style_index("nope")

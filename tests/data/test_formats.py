@@ -1,0 +1,114 @@
+"""Each format reads into a NoteSequence; bad files and tunes become skips with reasons."""
+
+import contextlib
+import os
+
+import numpy as np
+import pytest
+
+import synth
+from metamusic.data import formats, melody
+
+CFG = melody.EncodingConfig()
+
+
+def _events(rec):
+    assert isinstance(rec, formats.Tune), getattr(rec, "reason", rec)
+    return melody.extract_events(rec.sequence, CFG)
+
+
+def test_abc_tunebook_with_rests_chords_ties_triplets_odd_meter(tmp_path):
+    rng = np.random.default_rng(0)
+    tunes = [synth.abc_tune(1, rng, "6/8", "jig", origin="China, Hubei, Wuhan"),
+             synth.abc_tune(2, rng, "7/8", "odd"), synth.abc_tune(3, rng, "9/8", "slip jig")]
+    path = synth.write_abc_book(str(tmp_path / "book.abc"), tunes, header="% file header\nL:1/8\n")
+    recs = formats.read_file(path)
+    assert [r.meta["index"] for r in recs] == [1, 2, 3]
+    assert recs[0].meta["origin"] == "China, Hubei, Wuhan"
+    assert [r.meta["meter"] for r in recs] == ["6/8", "7/8", "9/8"]
+    assert recs[1].meta["rhythm"] == "odd" and recs[0].meta["title"] == "Tune 1"
+    for r in recs:
+        ev = _events(r)
+        assert (ev >= 0).sum() >= 40  # 8 bars of notes survive rests, chords, ties and triplets
+
+
+def test_abc_tie_is_one_note(tmp_path):
+    path = synth.write_abc_book(str(tmp_path / "t.abc"), ["X:1\nM:4/4\nL:1/4\nK:C\nc2- c2 | d e f g | a b c' B | A G F E |\n"])
+    ns = formats.read_file(path)[0].sequence
+    first = sorted(ns.notes, key=lambda n: n.start_time)[0]
+    assert first.pitch == 72 and first.end_time - first.start_time == pytest.approx(4 * 0.5)  # 4 quarters at 120 qpm
+
+
+def test_abc_two_voices_give_the_top_voice_and_broken_tune_is_skipped(tmp_path):
+    path = synth.write_abc_book(str(tmp_path / "v.abc"), [synth.TWO_VOICE_ABC, synth.BROKEN_VOICE_ABC])
+    good, bad = formats.read_file(path)
+    ev = _events(good)
+    # Voice 1 (c d e f g a b c' ...) is an octave above voice 2; c' (84) is out of range,
+    # so the melody is shifted down an octave as a whole.
+    assert list(ev[ev >= 0][:8]) == [60, 62, 64, 65, 67, 69, 71, 72]
+    assert isinstance(bad, formats.Skip) and bad.index == 7 and "could not parse" in bad.reason
+
+
+def test_multitrack_midi_with_chords_drums_tempo_and_meter_change(tmp_path):
+    path = synth.write_midi(str(tmp_path / "m.mid"))
+    rec = formats.read_file(path)[0]
+    assert {n.is_drum for n in rec.sequence.notes} == {True, False}
+    ev = _events(rec)
+    top = [n.pitch for n in sorted(rec.sequence.notes, key=lambda n: n.start_time) if n.instrument == 0]
+    mel = ev[ev >= 0]
+    assert len(mel) == len(top)  # the whole tune, both sides of the 4/4 -> 7/8 and tempo change
+    assert list(mel) == top  # melody track is the top voice; chords below and drums are dropped
+
+
+def test_musicxml_soprano_over_moving_alto(tmp_path):
+    path = synth.write_musicxml(str(tmp_path / "x.musicxml"))
+    rec = formats.read_file(path)[0]
+    assert rec.meta["meter"] == "3/4"
+    ev = _events(rec)
+    sop = [n.pitch for n in sorted(rec.sequence.notes, key=lambda n: n.start_time) if n.part == 0]
+    assert list(ev[ev >= 0]) == sop
+    assert ((ev >= 0).nonzero()[0][1] - (ev >= 0).nonzero()[0][0]) == 8  # half note = 8 steps
+
+
+def test_humdrum(tmp_path):
+    p = tmp_path / "k.krn"
+    p.write_text(synth.KERN)
+    ev = _events(formats.read_file(str(p))[0])
+    assert list(ev[ev >= 0]) == [64, 65, 67, 69, 71, 72, 74, 76, 76, 74]
+
+
+@pytest.mark.parametrize("name", ["empty.mid", "truncated.mid", "random.mid", "random.mxl", "empty.abc",
+                                  "notunes.abc", "garbage.xml", "random.krn"])
+def test_bad_files_are_skipped_with_reasons(tmp_path, name):
+    path = synth.write_bad_files(str(tmp_path))[name]
+    recs = formats.read_file(path)
+    assert len(recs) == 1 and isinstance(recs[0], formats.Skip)
+    assert recs[0].path == path and len(recs[0].reason) > 5
+
+
+def test_unsupported_extension(tmp_path):
+    p = tmp_path / "a.wav"
+    p.write_bytes(b"RIFF")
+    (rec,) = formats.read_file(str(p))
+    assert isinstance(rec, formats.Skip) and "unsupported extension" in rec.reason
+
+
+def test_fast_abc_path_keeps_every_note(tmp_path):
+    """Skipping music21's engraving passes must not move or drop a note (real bundled tunes)."""
+    from metamusic.data.corpus import music21_corpus_dir
+
+    text = formats._read_text(os.path.join(music21_corpus_dir(), "oneills1850", "1176-1275.abc"))
+    tunes = formats.split_abc_tunebook(text)[:8]
+    fast = [formats._read_with_music21(t, {}, fmt="abc") for _, t in tunes]
+    orig = formats._timing_only_abc
+    formats._timing_only_abc = lambda m: contextlib.nullcontext()
+    try:
+        slow = [formats._read_with_music21(t, {}, fmt="abc") for _, t in tunes]
+    finally:
+        formats._timing_only_abc = orig
+
+    def notes(r):
+        return sorted((n.pitch, round(n.start_time, 6), round(n.end_time, 6)) for n in r.sequence.notes)
+
+    for a, b in zip(fast, slow):
+        assert notes(a) == notes(b) and len(notes(a)) > 50
