@@ -61,9 +61,13 @@ def _essen_label(meta: dict) -> Optional[str]:
     stem = os.path.splitext(os.path.basename(meta["path"]))[0]
     if stem.startswith("han"):
         parts = [p for p in re.split(r"[,\s]+", meta.get("origin", "")) if p]
-        if len(parts) < 2 or parts[0] != "China" or not parts[1].isalpha():
+        if not parts or parts[0] != "China":
             return None
-        prov = parts[1].lower()
+        # "China, Hubei, Wuhan"; "China, nan Jiangsu" (south J.) and "bei ..." (north) qualify a province
+        names = [p for p in parts[1:] if p.isalpha() and p[0].isupper()]
+        if not names:
+            return None
+        prov = names[0].lower()
         return "essen/china-" + _PROVINCE_FIX.get(prov, prov)
     prefix = re.sub(r"\d+$", "", stem)
     return "essen/" + _ESSEN_EUROPE[prefix] if prefix in _ESSEN_EUROPE else None
