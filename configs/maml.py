@@ -1,0 +1,83 @@
+"""Default melody meta-learning run on music21's bundled corpus (2 CPU cores, about 30 minutes).
+
+    python run_maml.py --config=configs/maml.py --workdir=runs/maml --mode=all
+Override any field: --config.meta.algorithm=maml,reptile --config.meta.inner_steps=3
+"""
+
+import ml_collections
+
+
+def get_config():
+    c = ml_collections.ConfigDict()
+    c.task = "melody"  # which problem run_maml.py trains: "melody" or "sinusoid"
+    c.seed = 0  # seeds init, per-step keys and episode draws, evaluation episodes
+    c.steps = 800  # outer (meta) steps per meta-learning algorithm
+    c.pretrain_steps = 2000  # steps of the jointly trained baseline ("pretrain")
+    c.log_every = 50  # steps between metric lines (metrics.jsonl, TensorBoard)
+    c.eval_every = 400  # steps between meta-val evaluations (0: only at the end)
+    c.checkpoint_every = 200  # steps between orbax checkpoints
+    c.max_bad_streak = 20  # consecutive non-finite steps before the run stops
+    c.progress = True  # tqdm progress bars
+
+    c.model = ml_collections.ConfigDict()
+    c.model.name = "lstm"  # "lstm" or "transformer"
+    c.model.lstm = ml_collections.ConfigDict()
+    c.model.lstm.embed_dim = 64  # token embedding width
+    c.model.lstm.hidden = 64  # LSTM width (MelodyRNN: 2 x 128; 1 x 64 keeps the default run in 30 min)
+    c.model.lstm.layers = 1  # stacked LSTM layers
+    c.model.transformer = ml_collections.ConfigDict()
+    c.model.transformer.dim = 128  # model width
+    c.model.transformer.layers = 2  # blocks
+    c.model.transformer.heads = 4  # attention heads
+    c.model.transformer.max_len = 512  # longest input (learned positions)
+
+    c.data = ml_collections.ConfigDict()
+    c.data.root = ""  # a user corpus ROOT/<style>/<files>; "" = music21's bundled corpus
+    c.data.cache_dir = ""  # "" = $METAMUSIC_CACHE_DIR or ~/.cache/metamusic
+    c.data.workers = 0  # ingest processes; 0 = min(2, cores)
+    c.data.steps_per_quarter = 4  # time resolution of the tokens
+    c.data.min_note = 48  # lowest pitch of the encoding
+    c.data.max_note = 84  # one past the highest pitch (38 classes with 48)
+    c.data.key_normalize = False  # transpose every tune to C major / A minor
+    c.data.split_seed = 0  # seeds the style split and the support/query tune pools
+    c.data.min_tunes = 40  # styles with fewer tunes are left out
+    c.data.shots = 5  # K support tunes per training task
+    c.data.queries = 5  # Q query tunes per task
+    c.data.length = 64  # T tokens per window (16 beats at 4 steps per quarter)
+    c.data.transpose = 0  # random transposition augmentation, +- semitones (0: off)
+
+    c.meta = ml_collections.ConfigDict()
+    c.meta.algorithm = "fomaml,maml"  # comma list of: maml fomaml anil metasgd mamlpp reptile
+    c.meta.inner_steps = 3  # inner SGD steps on the support set
+    c.meta.inner_lr = 0.3  # inner SGD lr (initial value for metasgd and mamlpp)
+    c.meta.batch = 8  # tasks per meta-batch
+    c.meta.remat = False  # jax.checkpoint the inner steps (memory for compute)
+    c.meta.pretrain_batch_factor = 1  # the joint baseline sees batch * this tasks per step
+    c.meta.mamlpp_msl_anneal_steps = 500  # MAML++: steps until the multi-step loss is all on the last step
+    c.meta.mamlpp_first_order_steps = 300  # MAML++: first-order for this many steps, then second order
+
+    c.optim = ml_collections.ConfigDict()
+    c.optim.lr = 1e-3  # Adam meta learning rate
+    c.optim.pretrain_lr = 1e-3  # Adam lr of the joint baseline
+    c.optim.clip = 1.0  # global gradient-norm clip
+    c.optim.schedule = "constant"  # "constant" or "cosine" (MAML++ always uses cosine)
+
+    c.eval = ml_collections.ConfigDict()
+    c.eval.shots = (1, 5, 10)  # K values evaluated
+    c.eval.episodes = 600  # meta-test episodes per K (fixed seed)
+    c.eval.steps = 5  # inner steps evaluated for meta-learned methods
+    c.eval.chunk = 100  # episodes per jitted evaluation call
+    c.eval.val_tasks = 32  # meta-val tasks for the validation metric during training
+    c.eval.tune_episodes = 100  # meta-val episodes used to choose the baselines' lrs
+    c.eval.finetune_lrs = (0.01, 0.03, 0.1, 0.3)  # lrs tried for fine-tuning the joint model
+    c.eval.finetune_steps = 5  # fine-tuning steps
+    c.eval.scratch_lrs = (0.3, 1.0)  # lrs tried for training from scratch on the support
+    c.eval.scratch_steps = 10  # from-scratch SGD steps
+
+    c.generate = ml_collections.ConfigDict()
+    c.generate.num = 4  # melodies per call
+    c.generate.length = 128  # tokens per melody (32 beats)
+    c.generate.temperature = 1.0  # softmax temperature
+    c.generate.seed = 0  # seeds the support draw and sampling
+    c.generate.prime_steps = 0  # >0: start from this many tokens of a support tune's opening
+    return c

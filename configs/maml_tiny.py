@@ -1,0 +1,37 @@
+"""A seconds-long variant of configs/maml.py for tests and smoke runs (tiny model, few steps)."""
+
+from configs import maml  # noqa: F401  (run_maml.py puts the repo root on sys.path)
+
+
+def get_config():
+    c = maml.get_config()
+    c.steps = 6
+    c.pretrain_steps = 6
+    c.log_every = 2
+    c.eval_every = 0
+    c.checkpoint_every = 2
+    c.progress = False
+    c.model.lstm.embed_dim = 8
+    c.model.lstm.hidden = 16
+    c.model.transformer.dim = 16
+    c.model.transformer.layers = 1
+    c.model.transformer.heads = 2
+    c.data.min_tunes = 4
+    c.data.shots = 2
+    c.data.queries = 2
+    c.data.length = 16
+    c.meta.algorithm = "fomaml"
+    c.meta.inner_steps = 2
+    c.meta.batch = 2
+    c.eval.shots = (1, 2)
+    c.eval.episodes = 8
+    c.eval.chunk = 4
+    c.eval.val_tasks = 2
+    c.eval.tune_episodes = 4
+    c.eval.finetune_lrs = (0.1, 0.3)
+    c.eval.finetune_steps = 2
+    c.eval.scratch_lrs = (1.0,)
+    c.eval.scratch_steps = 2
+    c.generate.num = 2
+    c.generate.length = 24
+    return c

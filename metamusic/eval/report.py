@@ -1,0 +1,56 @@
+"""Markdown tables and plots of few-shot evaluation results (eval.json -> eval.md, eval.png)."""
+
+from __future__ import annotations
+
+
+def markdown(results: dict) -> str:
+    """One table per K: each method's query NLL before and after adaptation, with 95% CIs."""
+    cfg = results["config"]
+    lines = [f"Meta-test styles: {', '.join(cfg['test_styles'])}. {cfg['episodes']} episodes per K, "
+             f"{cfg['queries']} query windows of {cfg['length']} tokens; mean +- 95% CI.", ""]
+    tuning = results.get("tuning", {})
+    if tuning:
+        lines.append("Baseline lrs chosen on meta-val: " + ", ".join(
+            f"{k} lr={v['lr']}" for k, v in tuning.items()))
+        lines.append("")
+    for k, methods in results["methods"].items():
+        lines += [f"### {k}", "",
+                  "| method | steps | NLL before (nats) | NLL after (nats) | bits/event after | perplexity after | accuracy after |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for name, r in sorted(methods.items(), key=lambda kv: kv[1]["nll_nats"][-1]):
+            n = len(r["nll_nats"]) - 1
+            lo, hi = r["perplexity_ci95"][0][-1], r["perplexity_ci95"][1][-1]
+            lines.append(
+                f"| {name} | {n} | {r['nll_nats'][0]:.3f} +- {r['nll_nats_ci95'][0]:.3f} | "
+                f"{r['nll_nats'][-1]:.3f} +- {r['nll_nats_ci95'][-1]:.3f} | "
+                f"{r['nll_bits'][-1]:.3f} +- {r['nll_bits_ci95'][-1]:.3f} | "
+                f"{r['perplexity'][-1]:.2f} [{lo:.2f}, {hi:.2f}] | "
+                f"{r['accuracy'][-1]:.3f} +- {r['accuracy_ci95'][-1]:.3f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(results: dict, path: str) -> None:
+    """Query NLL against inner steps, one panel per K, one line per method (95% CI bands)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    panels = list(results["methods"].items())
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for ax, (k, methods) in zip(axes[0], panels):
+        for name, r in methods.items():
+            y, ci = np.array(r["nll_nats"]), np.array(r["nll_nats_ci95"])
+            x = np.arange(len(y))
+            ax.plot(x, y, marker="o" if len(y) > 1 else "s", label=name)
+            ax.fill_between(x, y - ci, y + ci, alpha=0.2)
+        ax.set_title(k)
+        ax.set_xlabel("inner steps on the support tunes")
+        ax.set_ylabel("query NLL per event (nats)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,74 @@
+"""The outer step: vmap an algorithm's task gradient over the meta-batch, update with optax.
+
+`make_outer_step` returns one jitted function with donated state. A step whose loss
+or gradients are not finite leaves params and optimizer state unchanged and is
+counted (`state.skipped`, `state.bad_streak`), so one bad batch never corrupts a run.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from metamusic.meta.algorithm import Algorithm
+
+
+class MetaState(struct.PyTreeNode):
+    step: jax.Array  # outer steps taken (skipped ones included)
+    meta: object  # the algorithm's meta pytree
+    opt_state: object
+    skipped: jax.Array  # non-finite steps skipped so far
+    bad_streak: jax.Array  # consecutive non-finite steps (the loop stops past a limit)
+
+
+def init_state(algo: Algorithm, tx: optax.GradientTransformation, params) -> MetaState:
+    meta = algo.init(params)
+    zero = jnp.zeros((), jnp.int32)
+    state = MetaState(zero, meta, tx.init(meta), zero, zero)
+    # Every leaf its own buffer: the jitted step donates the state, and XLA refuses to
+    # donate one buffer twice (optax and the counters share zeros otherwise).
+    return jax.tree.map(jnp.copy, state)
+
+
+def tree_norm(tree) -> jax.Array:
+    return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in jax.tree.leaves(tree)))
+
+
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+def outer_step(algo: Algorithm, tx, state: MetaState, tasks, key, phase=None):
+    """One meta-update over a meta-batch of tasks (leading axis of every leaf of `tasks`).
+
+    Returns (new_state, metrics): metrics are task means plus grad and param norms,
+    `train/skipped` (1.0 if this step was skipped).
+    """
+    n = jax.tree.leaves(tasks)[0].shape[0]
+    keys = jax.random.split(key, n)
+    grad_fn = functools.partial(algo.task_grad, phase=phase)
+    grads, metrics = jax.vmap(grad_fn, in_axes=(None, 0, 0, None))(state.meta, tasks, keys, state.step)
+    grads = jax.tree.map(lambda g: g.mean(0), grads)
+    metrics = jax.tree.map(lambda m: m.mean(0), metrics)
+    updates, opt_state = tx.update(grads, state.opt_state, state.meta)
+    meta = optax.apply_updates(state.meta, updates)
+    ok = _all_finite(grads) & jnp.isfinite(metrics["loss"])
+    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+    new = MetaState(step=state.step + 1, meta=keep(meta, state.meta), opt_state=keep(opt_state, state.opt_state),
+                    skipped=state.skipped + (~ok).astype(jnp.int32),
+                    bad_streak=jnp.where(ok, 0, state.bad_streak + 1))
+    metrics = dict(metrics, **{"train/grad_norm": tree_norm(grads), "train/param_norm": tree_norm(new.meta),
+                               "train/skipped": (~ok).astype(jnp.float32)})
+    return new, metrics
+
+
+def make_outer_step(algo: Algorithm, tx):
+    """jit(outer_step) with donated state; `phase` is static (at most one compile per phase)."""
+    def step(state, tasks, key, phase=None):
+        return outer_step(algo, tx, state, tasks, key, phase)
+
+    return jax.jit(step, donate_argnums=(0,), static_argnames=("phase",))

@@ -1,0 +1,91 @@
+"""Melody language models over the project's tokens (see metamusic.data.melody).
+
+Both models map int tokens [..., T] to next-token logits [..., T, vocab]. The final
+projection is a submodule named `head`, which is what ANIL adapts.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+class LSTMLM(nn.Module):
+    """Embedding -> stacked LSTM -> linear head (Magenta's MelodyRNN used 2 x 128)."""
+
+    vocab_size: int
+    embed_dim: int = 64
+    hidden: int = 128
+    layers: int = 2
+
+    @nn.compact
+    def __call__(self, tokens):
+        x = nn.Embed(self.vocab_size, self.embed_dim, name="embed")(tokens)
+        lead = x.shape[:-2]
+        x = x.reshape((-1,) + x.shape[-2:])
+        for i in range(self.layers):
+            x = nn.RNN(nn.OptimizedLSTMCell(self.hidden), name=f"lstm_{i}")(x)
+        x = x.reshape(lead + x.shape[-2:])
+        return nn.Dense(self.vocab_size, name="head")(x)
+
+
+class _Block(nn.Module):
+    dim: int
+    heads: int
+
+    @nn.compact
+    def __call__(self, x, mask):
+        h = nn.LayerNorm()(x)
+        x = x + nn.MultiHeadDotProductAttention(num_heads=self.heads, qkv_features=self.dim)(h, h, mask=mask)
+        h = nn.LayerNorm()(x)
+        h = nn.Dense(4 * self.dim)(h)
+        return x + nn.Dense(self.dim)(nn.gelu(h))
+
+
+class TransformerLM(nn.Module):
+    """A small pre-LayerNorm causal Transformer with learned positions."""
+
+    vocab_size: int
+    dim: int = 128
+    layers: int = 2
+    heads: int = 4
+    max_len: int = 512
+
+    @nn.compact
+    def __call__(self, tokens):
+        T = tokens.shape[-1]
+        x = nn.Embed(self.vocab_size, self.dim, name="embed")(tokens)
+        x = x + self.param("pos", nn.initializers.normal(0.02), (self.max_len, self.dim))[:T]
+        mask = nn.make_causal_mask(jnp.ones(tokens.shape, jnp.int32))
+        for i in range(self.layers):
+            x = _Block(self.dim, self.heads, name=f"block_{i}")(x, mask)
+        return nn.Dense(self.vocab_size, name="head")(nn.LayerNorm()(x))
+
+
+MODELS = {"lstm": LSTMLM, "transformer": TransformerLM}
+
+
+def make_model(name: str, vocab_size: int, **kwargs) -> nn.Module:
+    """A model by name ('lstm' or 'transformer'); kwargs are its fields."""
+    if name not in MODELS:
+        raise ValueError(f"model.name={name!r} is not allowed; choose one of {sorted(MODELS)}")
+    return MODELS[name](vocab_size=vocab_size, **kwargs)
+
+
+def lm_loss(model: nn.Module, params, tokens, mask):
+    """Mean next-token NLL (nats) over real target tokens, and metrics.
+
+    Args:
+      tokens: int [N, T]; mask: float [N, T], 1 on real tokens. Position t predicts t+1.
+    Returns:
+      (loss, {"nll": loss, "accuracy": ..., "events": number of scored tokens}).
+    """
+    logits = model.apply(params, tokens[..., :-1])
+    targets, m = tokens[..., 1:], mask[..., 1:]
+    logp = jax.nn.log_softmax(logits.astype(jnp.float32))
+    nll = -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+    n = jnp.maximum(m.sum(), 1.0)
+    loss = (nll * m).sum() / n
+    acc = ((logits.argmax(-1) == targets) * m).sum() / n
+    return loss, {"nll": loss, "accuracy": acc, "events": m.sum()}
