@@ -11,7 +11,7 @@ def get_config():
     c = ml_collections.ConfigDict()
     c.task = "melody"  # which problem run_maml.py trains: "melody" or "sinusoid"
     c.seed = 0  # seeds init, per-step keys and episode draws, evaluation episodes
-    c.steps = 800  # outer (meta) steps per meta-learning algorithm
+    c.steps = 600  # outer (meta) steps per meta-learning algorithm
     c.pretrain_steps = 2000  # steps of the jointly trained baseline ("pretrain")
     c.log_every = 50  # steps between metric lines (metrics.jsonl, TensorBoard)
     c.eval_every = 400  # steps between meta-val evaluations (0: only at the end)
@@ -65,14 +65,20 @@ def get_config():
     c.eval = ml_collections.ConfigDict()
     c.eval.shots = (1, 5, 10)  # K values evaluated
     c.eval.episodes = 600  # meta-test episodes per K (fixed seed)
-    c.eval.steps = 5  # inner steps evaluated for meta-learned methods
+    c.eval.steps = 3  # inner steps evaluated for meta-learned methods (curve after each)
     c.eval.chunk = 100  # episodes per jitted evaluation call
     c.eval.val_tasks = 32  # meta-val tasks for the validation metric during training
     c.eval.tune_episodes = 100  # meta-val episodes used to choose the baselines' lrs
     c.eval.finetune_lrs = (0.01, 0.03, 0.1, 0.3)  # lrs tried for fine-tuning the joint model
-    c.eval.finetune_steps = 5  # fine-tuning steps
-    c.eval.scratch_lrs = (0.3, 1.0)  # lrs tried for training from scratch on the support
-    c.eval.scratch_steps = 10  # from-scratch SGD steps
+    c.eval.finetune_steps = 5  # most fine-tuning steps (the best count is chosen on meta-val)
+    c.eval.scratch_lrs = (0.3, 1.0, 3.0)  # lrs tried for training from scratch on the support
+    c.eval.scratch_steps = 5  # most from-scratch SGD steps (the best count is chosen on meta-val)
+    c.eval.fidelity = ml_collections.ConfigDict()
+    c.eval.fidelity.scorer = ""  # a trained run_relation.py workdir; "" skips the style-fidelity metric
+    c.eval.fidelity.shots = 5  # K support tunes each method adapts on before sampling
+    c.eval.fidelity.samples = 8  # melodies sampled per meta-test style and method
+    c.eval.fidelity.distractors = 4  # other meta-test styles competing with the target
+    c.eval.fidelity.temperature = 1.0  # sampling temperature
 
     c.generate = ml_collections.ConfigDict()
     c.generate.num = 4  # melodies per call

@@ -17,3 +17,13 @@ def check_choice(field: str, value, allowed) -> None:
     allowed = tuple(allowed)
     if value not in allowed:
         raise MetamusicError(f"{field}={value!r} is not allowed; choose one of {list(allowed)}")
+
+
+def comma_list(field: str, value, allowed) -> list:
+    """'a, b' -> ['a', 'b'], each checked against `allowed`; empty is an error."""
+    names = [v.strip() for v in str(value).split(",") if v.strip()]
+    if not names:
+        raise MetamusicError(f"{field} is empty; choose from {list(allowed)} (comma-separated)")
+    for n in names:
+        check_choice(field, n, allowed)
+    return names

@@ -6,64 +6,55 @@ MIDI/MusicXML/ABC/Humdrum files (read and encoded like the corpus).
 
 from __future__ import annotations
 
-import glob
+import functools
 import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metamusic.data import TaskSampler, formats, melody
+from metamusic.data import TaskSampler, melody
 from metamusic.errors import MetamusicError
 from metamusic.train import checkpoint as ckpt_lib
 from metamusic.train import melody as mel
 
 
 def support_from_folder(folder: str, enc: melody.EncodingConfig, shots: int, length: int, rng):
-    """(tokens [K, T], mask [K, T]) from the first `shots` readable tunes of a folder (shuffled)."""
-    files = sorted(f for f in glob.glob(os.path.join(folder, "**", "*"), recursive=True)
-                   if os.path.splitext(f)[1].lower() in formats.SUPPORTED_EXTS)
-    tunes, reasons = [], []
-    for f in files:
-        for rec in formats.read_file(f):
-            if isinstance(rec, formats.Skip):
-                reasons.append(f"{rec.path}: {rec.reason}")
-                continue
-            try:
-                tunes.append(melody.events_to_tokens(melody.extract_events(rec.sequence, enc), enc))
-            except melody.MelodyError as e:
-                reasons.append(f"{f}: {e}")
+    """(tokens [K, T], mask [K, T]) from `shots` readable tunes of a folder, drawn with `rng`."""
+    from metamusic.eval.style_fidelity import read_tunes, windows
+
+    tunes, _, skipped = read_tunes([folder], enc)
     if len(tunes) < shots:
         raise MetamusicError(f"{folder} has {len(tunes)} usable tunes, fewer than --shots={shots}"
-                             + (f"; skipped: {reasons[:5]}" if reasons else ""))
+                             + (f"; skipped: {skipped[:5]}" if skipped else ""))
     pick = rng.permutation(len(tunes))[:shots]
-    tok = np.full((shots, length), enc.pad, np.int32)
-    mask = np.zeros((shots, length), np.float32)
-    for i, j in enumerate(pick):
-        t = tunes[j][:length]
-        tok[i, : len(t)], mask[i, : len(t)] = t, 1.0
-    return tok, mask
+    return windows([tunes[j] for j in pick], length, enc.pad)
 
 
 def sample(model, params, prime: np.ndarray, *, num: int, length: int, temperature: float, key, enc):
     """Autoregressive samples [num, length] continuing `prime` (starting with BOS)."""
     buf = np.full((num, length), enc.pad, np.int32)
     buf[:, : len(prime)] = prime
+    run = _sampler(model, enc, len(prime), length, float(temperature))
+    return np.asarray(run(params, jnp.asarray(buf), key))
+
+
+@functools.lru_cache(maxsize=32)
+def _sampler(model, enc, prime_len: int, length: int, temperature: float):
+    """One compiled sampling loop per (model, shapes): evaluation samples for many styles and methods."""
     banned = jnp.zeros(enc.vocab_size).at[enc.pad].set(-jnp.inf).at[enc.bos].set(-jnp.inf)
 
     @jax.jit
-    def run(buf, key):
+    def run(params, buf, key):
         def body(t, carry):
             buf, key = carry
             key, sub = jax.random.split(key)
             logits = model.apply(params, buf)[:, t] / temperature + banned
-            nxt = jax.random.categorical(sub, logits)
-            return buf.at[:, t + 1].set(nxt), key
+            return buf.at[:, t + 1].set(jax.random.categorical(sub, logits)), key
 
-        buf, _ = jax.lax.fori_loop(len(prime) - 1, length - 1, body, (buf, key))
-        return buf
+        return jax.lax.fori_loop(prime_len - 1, length - 1, body, (buf, key))[0]
 
-    return np.asarray(run(jnp.asarray(buf), key))
+    return run
 
 
 def piano_roll(tokens: np.ndarray, enc: melody.EncodingConfig, path: str, title: str = "") -> None:

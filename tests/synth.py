@@ -185,3 +185,31 @@ def make_style_corpus(root: str, n_tunes: int = 6, seed: int = 0) -> str:
     # The same tune two octaves down in another style: a near-duplicate across styles.
     write_midi(os.path.join(root, "waltz", "copy_of_reel.mid"), seed=seed + 7, low=True, chords=False)
     return root
+
+
+def token_corpus(n_styles: int = 10, n_tunes: int = 30, length: int = 40, seed: int = 0):
+    """A Corpus built from tokens directly: style k uses its own 4-pitch set and note length.
+
+    Styles are separable by pitch content alone, so a classifier's right answer is known.
+    """
+    from metamusic.data import Corpus, EncodingConfig, SplitConfig
+
+    enc = EncodingConfig()
+    rng = np.random.default_rng(seed)
+    tunes, style_of = [], []
+    for k in range(n_styles):
+        pitches = 48 + 3 * k + np.array([0, 2, 4, 7])
+        dur = 1 + k % 3
+        for _ in range(n_tunes):
+            ev = []
+            while len(ev) < length:
+                ev += [int(rng.choice(pitches))] + [-2] * dur
+            tunes.append(np.concatenate([[enc.bos], np.where(np.array(ev) == -2, 0, np.array(ev) - 48 + 2)]))
+            style_of.append(k)
+    lengths = np.array([len(t) for t in tunes])
+    styles = [f"s{k}" for k in range(n_styles)]
+    split_of = {s: ("test" if i < 2 else "val" if i < 4 else "train") for i, s in enumerate(styles)}
+    pool = np.tile(np.array([0, 1], np.int8), len(tunes) // 2 + 1)[: len(tunes)]
+    return Corpus(np.concatenate(tunes).astype(np.int8), np.concatenate([[0], np.cumsum(lengths)]),
+                  np.array(style_of, np.int32), pool, styles, split_of,
+                  [{"meter": "4/4", "hash": str(i)} for i in range(len(tunes))], {}, enc, SplitConfig(), "")

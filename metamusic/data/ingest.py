@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import re
+import sys
 from typing import Optional
 
 import numpy as np
@@ -138,4 +139,5 @@ def _indexed_work(arg):
 def _bar(total: int, enabled: bool):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc="ingest (files)", unit="file", disable=not enabled, dynamic_ncols=True)
+    return tqdm(total=total, desc="ingest (files)", unit="file", disable=not enabled, dynamic_ncols=True,
+                mininterval=0.5 if sys.stderr.isatty() else 30)

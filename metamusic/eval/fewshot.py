@@ -7,9 +7,9 @@ windows and is scored on the query windows before adaptation and after each step
   <algorithm>   every meta-trained variant in the workdir, with its own inner loop;
   joint         the jointly trained model, not adapted (baseline a);
   finetune      the joint model fine-tuned by SGD on the support (baseline b), its lr
-                chosen on meta-val tasks, never on meta-test;
+                and number of steps chosen on meta-val tasks, never on meta-test;
   scratch       a freshly initialized model trained on the support only (baseline c),
-                its lr also chosen on meta-val.
+                its lr and steps also chosen on meta-val.
 Reported per step: query NLL per event (nats, bits), perplexity, event accuracy,
 each mean +- 1.96 standard errors over episodes.
 """
@@ -66,23 +66,33 @@ def _summary(nll: np.ndarray, acc: np.ndarray) -> dict:
             "accuracy": am.tolist(), "accuracy_ci95": (1.96 * ase).tolist()}
 
 
+def _params_after(adapt, meta, steps=None):
+    """(support, key) -> adapted params, compiled once per method (meta passed as an argument)."""
+    run = jax.jit(lambda m, support, key: adapt(m, support, key, steps=steps).params)
+    return lambda support, key: run(meta, support, key)
+
+
 def _finetune_adapt(algo, lr):
     return lambda meta, support, key, query=None, steps=None: algo.adapt(meta, support, key, query=query,
                                                                          steps=steps, lr=lr)
 
 
-def _tune_lr(cfg, s, algo, meta, lrs, steps: int, fresh_meta=None) -> tuple[float, dict]:
-    """The lr (of `lrs`) with the lowest meta-val query NLL after `steps` steps, K = middle shot."""
+def _tune(cfg, s, algo, meta, lrs, max_steps: int) -> tuple[float, int, dict]:
+    """The (lr, steps) with the lowest meta-val query NLL: lr in `lrs`, steps in 1..max_steps.
+
+    Tuned on meta-val episodes (K = the middle of cfg.eval.shots), never on meta-test.
+    """
     shots = sorted(cfg.eval.shots)[len(cfg.eval.shots) // 2]
     tasks = _episodes(cfg, s.corpus, "val", shots, cfg.eval.tune_episodes, 1)
-    scores = {}
+    scores, best = {}, (float("inf"), lrs[0], max_steps)
     for lr in lrs:
-        nll, _ = _curves(_finetune_adapt(algo, lr), meta if fresh_meta is None else fresh_meta, tasks, steps,
-                         cfg.eval.chunk, cfg.seed)
-        final = float(nll[:, -1].mean())
-        scores[str(lr)] = final if np.isfinite(final) else float("inf")
-    best = min(lrs, key=lambda lr: scores[str(lr)])
-    return best, scores
+        nll, _ = _curves(_finetune_adapt(algo, lr), meta, tasks, max_steps, cfg.eval.chunk, cfg.seed)
+        curve = np.where(np.isfinite(nll.mean(0)), nll.mean(0), np.inf)
+        scores[str(lr)] = [round(float(x), 4) for x in curve]
+        k = 1 + int(np.argmin(curve[1:]))
+        if curve[k] < best[0]:
+            best = (float(curve[k]), lr, k)
+    return best[1], best[2], scores
 
 
 def evaluate(cfg, workdir: str, corpus=None) -> dict:
@@ -96,25 +106,32 @@ def evaluate(cfg, workdir: str, corpus=None) -> dict:
         algo, _, template = mel.template_state(cfg, s, name)
         trained[name] = (algo, ckpt_lib.load(os.path.join(workdir, name), template).meta)
     p_algo, p_meta = trained.pop("pretrain")
-    ft_lr, ft_scores = _tune_lr(cfg, s, p_algo, p_meta, cfg.eval.finetune_lrs, cfg.eval.finetune_steps)
+    ft_lr, ft_steps, ft_scores = _tune(cfg, s, p_algo, p_meta, cfg.eval.finetune_lrs, cfg.eval.finetune_steps)
     fresh = {"params": mel.init_params(cfg, s)}
-    sc_lr, sc_scores = _tune_lr(cfg, s, p_algo, None, cfg.eval.scratch_lrs, cfg.eval.scratch_steps, fresh)
-    out["tuning"] = {"finetune": {"lr": ft_lr, "val_nll": ft_scores},
-                     "scratch": {"lr": sc_lr, "val_nll": sc_scores}}
+    sc_lr, sc_steps, sc_scores = _tune(cfg, s, p_algo, fresh, cfg.eval.scratch_lrs, cfg.eval.scratch_steps)
+    out["tuning"] = {"finetune": {"lr": ft_lr, "steps": ft_steps, "val_nll_per_step": ft_scores},
+                     "scratch": {"lr": sc_lr, "steps": sc_steps, "val_nll_per_step": sc_scores}}
     for shots in cfg.eval.shots:
         tasks = _episodes(cfg, s.corpus, "test", shots, cfg.eval.episodes, 2)
         res = {}
         for name, (algo, meta) in trained.items():
             res[name] = _summary(*_curves(algo.adapt, meta, tasks, cfg.eval.steps, cfg.eval.chunk, cfg.seed))
-        res["finetune"] = _summary(*_curves(_finetune_adapt(p_algo, ft_lr), p_meta, tasks,
-                                            cfg.eval.finetune_steps, cfg.eval.chunk, cfg.seed))
+        res["finetune"] = _summary(*_curves(_finetune_adapt(p_algo, ft_lr), p_meta, tasks, ft_steps,
+                                            cfg.eval.chunk, cfg.seed))
         joint = {k: (v[:1] if isinstance(v, list) and k != "perplexity_ci95" else v)
                  for k, v in res["finetune"].items()}
         joint["perplexity_ci95"] = [v[:1] for v in res["finetune"]["perplexity_ci95"]]
         res["joint"] = joint
-        res["scratch"] = _summary(*_curves(_finetune_adapt(p_algo, sc_lr), fresh, tasks, cfg.eval.scratch_steps,
+        res["scratch"] = _summary(*_curves(_finetune_adapt(p_algo, sc_lr), fresh, tasks, sc_steps,
                                            cfg.eval.chunk, cfg.seed))
         out["methods"][f"K={shots}"] = res
+    if cfg.eval.fidelity.scorer:
+        from metamusic.eval import sample_fidelity
+
+        adapters = {name: _params_after(algo.adapt, meta) for name, (algo, meta) in trained.items()}
+        adapters["joint"] = lambda support, key: p_meta["params"]
+        adapters["finetune"] = _params_after(_finetune_adapt(p_algo, ft_lr), p_meta, ft_steps)
+        out["style_fidelity"] = sample_fidelity.evaluate(cfg, s, adapters, cfg.eval.fidelity.scorer)
     with open(os.path.join(workdir, "eval.json"), "w") as f:
         json.dump(out, f, indent=1)
     from metamusic.eval import report

@@ -10,8 +10,8 @@ def markdown(results: dict) -> str:
              f"{cfg['queries']} query windows of {cfg['length']} tokens; mean +- 95% CI.", ""]
     tuning = results.get("tuning", {})
     if tuning:
-        lines.append("Baseline lrs chosen on meta-val: " + ", ".join(
-            f"{k} lr={v['lr']}" for k, v in tuning.items()))
+        lines.append("Baseline settings chosen on meta-val: " + ", ".join(
+            f"{k} lr={v['lr']} steps={v['steps']}" for k, v in tuning.items()))
         lines.append("")
     for k, methods in results["methods"].items():
         lines += [f"### {k}", "",
@@ -26,6 +26,16 @@ def markdown(results: dict) -> str:
                 f"{r['nll_bits'][-1]:.3f} +- {r['nll_bits_ci95'][-1]:.3f} | "
                 f"{r['perplexity'][-1]:.2f} [{lo:.2f}, {hi:.2f}] | "
                 f"{r['accuracy'][-1]:.3f} +- {r['accuracy_ci95'][-1]:.3f} |")
+        lines.append("")
+    fid = results.get("style_fidelity")
+    if fid:
+        chance = next(iter(fid.values()))["chance"]
+        lines += ["### Style fidelity of generated melodies (relation-network scorer)", "",
+                  f"Share of samples scored as the style adapted to, against other meta-test styles "
+                  f"(chance {chance:.2f}); 'real tunes' are held-out tunes of the style.", "",
+                  "| method | fidelity |", "| --- | --- |"]
+        for name, r in sorted(fid.items(), key=lambda kv: -kv[1]["fidelity"]):
+            lines.append(f"| {name} | {r['fidelity']:.3f} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -17,6 +17,7 @@ import dataclasses
 import json
 import logging
 import os
+import sys
 import time
 from typing import Callable, Optional
 
@@ -97,7 +98,7 @@ def run(workdir: str, state, step_fn: Callable, sample_fn: Callable, cfg: LoopCo
     from tqdm import tqdm
 
     bar = tqdm(total=cfg.total_steps, initial=start, desc=name, unit="step", disable=not cfg.progress,
-               dynamic_ncols=True)
+               dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30)
     pending, t_last, n_last = [], time.perf_counter(), start
     try:
         for step in range(start, cfg.total_steps):
@@ -105,7 +106,10 @@ def run(workdir: str, state, step_fn: Callable, sample_fn: Callable, cfg: LoopCo
             key = jax.random.fold_in(base_key, step)
             state, metrics = step_fn(state, batch, key, phase_fn(step))
             pending.append(metrics)
-            if int(state.bad_streak) > cfg.max_bad_streak:
+            streak = int(state.bad_streak)
+            if streak == 1:
+                log.warning("%s step %d: non-finite loss or gradients; update skipped", name, step)
+            if streak > cfg.max_bad_streak:
                 raise MetamusicError(
                     f"{cfg.max_bad_streak + 1} consecutive non-finite steps at step {step}: the last good "
                     f"parameters are kept in {workdir}; lower the learning rates or check the data")

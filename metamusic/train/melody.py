@@ -17,7 +17,7 @@ import numpy as np
 import optax
 
 from metamusic.data import EncodingConfig, SplitConfig, TaskSampler, load_corpus, step_rng
-from metamusic.errors import MetamusicError, check_choice
+from metamusic.errors import check_choice, comma_list
 from metamusic.meta.algorithm import ALGORITHMS, InnerSpec, Task, make_algorithm
 from metamusic.meta.outer import init_state, make_outer_step
 from metamusic.models import lm_loss, make_model
@@ -139,9 +139,5 @@ def train(cfg, workdir: str, name: str, corpus=None):
 
 
 def algorithms(cfg) -> list[str]:
-    names = [a.strip() for a in str(cfg.meta.algorithm).split(",") if a.strip()]
-    for n in names:
-        check_choice("meta.algorithm", n, ALGORITHMS)
-    if not names:
-        raise MetamusicError(f"meta.algorithm is empty; choose from {list(ALGORITHMS)} (comma-separated)")
-    return names
+    """The meta-learning algorithms of the run (cfg.meta.algorithm is a comma list)."""
+    return comma_list("meta.algorithm", cfg.meta.algorithm, [a for a in ALGORITHMS if a != "pretrain"])
