@@ -66,6 +66,7 @@ class _WindowSource:
         self.length, self.transpose = length, int(transpose)
         self.enc = corpus.enc
         self.style_ids = np.array([corpus.style_index(s) for s in styles], np.int32)
+        self.style_names = list(styles)
         # Per style: tune indices of the support pool and of the query pool (or all tunes twice).
         self.sup, self.qry = [], []
         for k in self.style_ids:
@@ -80,11 +81,11 @@ class _WindowSource:
         self._arange = np.arange(length)
 
     def check(self, n_sup: int, n_qry: int, what: str) -> None:
-        for name, s, q in zip(self.style_ids, self.sup, self.qry):
+        for name, s, q in zip(self.style_names, self.sup, self.qry):
             need_ok = (len(s) >= n_sup and len(q) >= n_qry) if self.split_pools else len(s) >= n_sup + n_qry
             if not need_ok:
                 raise MetamusicError(
-                    f"style #{name} has {len(s)} support-pool and {len(q)} query-pool tunes, too few for "
+                    f"style {name!r} has {len(s)} support-pool and {len(q)} query-pool tunes, too few for "
                     f"{what}; lower the shots/queries or raise split.min_tunes to drop small styles")
 
     def pick(self, rng, k: int, n_sup: int, n_qry: int):

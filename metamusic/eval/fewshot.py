@@ -116,12 +116,9 @@ def evaluate(cfg, workdir: str, corpus=None) -> dict:
         res = {}
         for name, (algo, meta) in trained.items():
             res[name] = _summary(*_curves(algo.adapt, meta, tasks, cfg.eval.steps, cfg.eval.chunk, cfg.seed))
-        res["finetune"] = _summary(*_curves(_finetune_adapt(p_algo, ft_lr), p_meta, tasks, ft_steps,
-                                            cfg.eval.chunk, cfg.seed))
-        joint = {k: (v[:1] if isinstance(v, list) and k != "perplexity_ci95" else v)
-                 for k, v in res["finetune"].items()}
-        joint["perplexity_ci95"] = [v[:1] for v in res["finetune"]["perplexity_ci95"]]
-        res["joint"] = joint
+        ft_nll, ft_acc = _curves(_finetune_adapt(p_algo, ft_lr), p_meta, tasks, ft_steps, cfg.eval.chunk, cfg.seed)
+        res["finetune"] = _summary(ft_nll, ft_acc)
+        res["joint"] = _summary(ft_nll[:, :1], ft_acc[:, :1])  # the same model before any step
         res["scratch"] = _summary(*_curves(_finetune_adapt(p_algo, sc_lr), fresh, tasks, sc_steps,
                                            cfg.eval.chunk, cfg.seed))
         out["methods"][f"K={shots}"] = res

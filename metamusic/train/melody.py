@@ -72,9 +72,10 @@ def make_tx(cfg, name: str):
     o = cfg.optim
     check_choice("optim.schedule", o.schedule, ("constant", "cosine"))
     lr = o.lr if name != "pretrain" else o.pretrain_lr
+    steps = cfg.steps if name != "pretrain" else cfg.pretrain_steps
     # MAML++ prescribes a cosine meta-lr schedule; other algorithms follow optim.schedule.
     if o.schedule == "cosine" or name == "mamlpp":
-        lr = optax.cosine_decay_schedule(lr, cfg.steps, alpha=0.05)
+        lr = optax.cosine_decay_schedule(lr, steps, alpha=0.05)
     return optax.chain(optax.clip_by_global_norm(o.clip), optax.adam(lr))
 
 
