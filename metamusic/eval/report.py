@@ -35,7 +35,7 @@ def markdown(results: dict) -> str:
                   f"(chance {chance:.2f}); 'real tunes' are held-out tunes of the style.", "",
                   "| method | fidelity |", "| --- | --- |"]
         for name, r in sorted(fid.items(), key=lambda kv: -kv[1]["fidelity"]):
-            lines.append(f"| {name} | {r['fidelity']:.3f} |")
+            lines.append(f"| {name} | {r['fidelity']:.3f} +- {r['ci95']:.3f} ({r['samples']} samples) |")
         lines.append("")
     return "\n".join(lines)
 

@@ -44,5 +44,7 @@ def evaluate(cfg, s, methods: dict, scorer_workdir: str) -> dict:
             mask = (gen != enc.pad).astype(np.float32)
             per[name].append(style_fidelity(scorer, (gen, mask), target, others))
     ways = 1 + min(f.distractors, len(test) - 1)
-    return {name: {"fidelity": float(np.mean(v)), "per_style": dict(zip(test, map(float, v))),
-                   "chance": 1.0 / ways} for name, v in per.items()}
+    n = len(test) * f.samples  # scored samples per method (binomial CI over them)
+    return {name: {"fidelity": float(np.mean(v)), "ci95": float(1.96 * np.sqrt(np.mean(v) * (1 - np.mean(v)) / n)),
+                   "samples": n, "per_style": dict(zip(test, map(float, v))), "chance": 1.0 / ways}
+            for name, v in per.items()}
