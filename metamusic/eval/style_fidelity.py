@@ -67,13 +67,13 @@ class StyleScorer:
             raise MetamusicError(f"{workdir} has no config.json; train with run_relation.py first")
         self.cfg = ml_collections.ConfigDict(json.load(open(path)))
         self.cfg.progress = False
-        self.setup = rel.setup(self.cfg, corpus)
+        self.setup = rel.setup(self.cfg, corpus, need_corpus=False)  # scoring needs the encoding only
         self.method = method or rel.methods(self.cfg)[0]
         from metamusic.eval.classify import load_params
 
         self.params = load_params(self.cfg, self.setup, workdir, self.method)
         self.length = self.cfg.data.length
-        self.enc = self.setup.corpus.enc
+        self.enc = rel.encoding(self.cfg) if corpus is None else corpus.enc
 
     def scores(self, support: list, query) -> np.ndarray:
         """support: one (tokens [K_i, T], mask) pair per style; query: (tokens [M, T], mask) -> [M, N].

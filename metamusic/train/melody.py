@@ -30,12 +30,16 @@ class Setup(NamedTuple):
     loss_fn: object
 
 
+def encoding(cfg) -> EncodingConfig:
+    d = cfg.data
+    return EncodingConfig(steps_per_quarter=d.steps_per_quarter, min_note=d.min_note, max_note=d.max_note,
+                          key_normalize=d.key_normalize)
+
+
 def load_data(cfg):
     d = cfg.data
     return load_corpus(d.root or None, cache_dir=d.cache_dir or None, workers=d.workers or None,
-                       progress=cfg.progress,
-                       enc=EncodingConfig(steps_per_quarter=d.steps_per_quarter, min_note=d.min_note,
-                                          max_note=d.max_note, key_normalize=d.key_normalize),
+                       progress=cfg.progress, enc=encoding(cfg),
                        split=SplitConfig(seed=d.split_seed, min_tunes=d.min_tunes))
 
 

@@ -21,7 +21,7 @@ from metamusic.meta import episodic
 from metamusic.meta.outer import init_state, make_outer_step
 from metamusic.models.relation import FewShotClassifier
 from metamusic.train.loop import LoopConfig, run
-from metamusic.train.melody import load_data
+from metamusic.train.melody import encoding, load_data
 
 METHODS = ("relation", "protonet")
 
@@ -33,12 +33,15 @@ class Setup(NamedTuple):
     relate: object
 
 
-def setup(cfg, corpus=None) -> Setup:
+def setup(cfg, corpus=None, need_corpus: bool = True) -> Setup:
+    """Model and loss functions; the corpus is loaded unless given or not needed (scoring files)."""
     check_choice("model.encoder", cfg.model.encoder, ("conv", "transformer"))
     check_choice("relation.aggregate", cfg.relation.aggregate, episodic.AGGREGATES)
-    corpus = corpus if corpus is not None else load_data(cfg)
+    if corpus is None and need_corpus:
+        corpus = load_data(cfg)
+    enc = corpus.enc if corpus is not None else encoding(cfg)
     kwargs = tuple(sorted(dict(cfg.model.conv if cfg.model.encoder == "conv" else cfg.model.transformer).items()))
-    model = FewShotClassifier(corpus.enc.vocab_size, corpus.enc.num_classes, cfg.model.encoder, kwargs,
+    model = FewShotClassifier(enc.vocab_size, enc.num_classes, cfg.model.encoder, kwargs,
                               cfg.model.relation_hidden)
     embed = lambda p, x, m: model.apply(p, x, m, method=FewShotClassifier.embed)
     relate = lambda p, c, q: model.apply(p, c, q, method=FewShotClassifier.relate)

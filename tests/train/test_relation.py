@@ -120,3 +120,23 @@ def test_maml_eval_reports_style_fidelity_of_samples(corpus, relation_run, tmp_p
     assert all(0.0 <= r["fidelity"] <= 1.0 and r["chance"] == 0.5 for r in fid.values())
     assert fid["real tunes"]["fidelity"] >= 0.75  # held-out real tunes: the scorer's ceiling
     assert "Style fidelity" in open(os.path.join(str(tmp_path), "eval.md")).read()
+
+
+def test_classify_cli_scores_query_files_per_style(relation_run, tmp_path, capsys):
+    from metamusic import cli
+
+    cfg, workdir = relation_run
+    rng = np.random.default_rng(3)
+    for style, meter in (("jigs", "6/8"), ("waltzes", "3/4")):
+        (tmp_path / "support" / style).mkdir(parents=True)
+        synth.write_abc_book(str(tmp_path / "support" / style / "t.abc"), [synth.abc_tune(i, rng, meter) for i in (1, 2)])
+    synth.write_midi(str(tmp_path / "q.mid"), seed=4)
+    (tmp_path / "bad.mid").write_bytes(b"not midi")
+    rc = cli.run_relation(cfg, workdir, "classify", support=str(tmp_path / "support"),
+                          query=[str(tmp_path / "q.mid"), str(tmp_path / "bad.mid")])
+    out, err = capsys.readouterr()
+    assert rc == 0 and "q.mid" in out and "jigs" in out and "waltzes" in out
+    scores = [float(line.split()[-1]) for line in out.splitlines() if line.startswith("  ")]
+    assert len(scores) == 2 and all(0.0 <= v <= 1.0 for v in scores)
+    assert "bad.mid" in err  # the unreadable query is reported, not fatal
+    assert cli.run_relation(cfg, workdir, "classify", support=None, query=[]) == 2
