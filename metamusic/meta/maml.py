@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 
@@ -76,4 +74,4 @@ def make(name: str, loss_fn, inner: InnerSpec, *, head_mask=None, msl_anneal_ste
     def phase(step: int):
         return "first_order" if name == "mamlpp" and step < first_order_steps else None
 
-    return Algorithm(name, init, task_grad, functools.partial(run_inner), phase)
+    return Algorithm(name, init, task_grad, run_inner, phase)

@@ -30,6 +30,14 @@ def masked_mean(x, mask):
     return (x * m).sum(-2) / jnp.maximum(m.sum(-2), 1.0)
 
 
+def embed_inputs(tokens, vocab_size: int, num_classes: int, dim: int):
+    """Token + interval + onset embeddings, summed. Call inside a compact method: the three
+    Embed submodules ("embed", "interval", "onset") belong to the calling encoder."""
+    onset, interval = note_features(tokens, num_classes)
+    x = nn.Embed(vocab_size, dim, name="embed")(tokens)
+    return x + nn.Embed(26, dim, name="interval")(interval) + nn.Embed(2, dim, name="onset")(onset)
+
+
 class ConvEncoder(nn.Module):
     """Embeddings -> stack of 1-D convolutions (GELU, LayerNorm) -> masked mean over time."""
 
@@ -41,9 +49,7 @@ class ConvEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, tokens, mask):
-        onset, interval = note_features(tokens, self.num_classes)
-        x = nn.Embed(self.vocab_size, self.dim, name="embed")(tokens)
-        x = x + nn.Embed(26, self.dim, name="interval")(interval) + nn.Embed(2, self.dim, name="onset")(onset)
+        x = embed_inputs(tokens, self.vocab_size, self.num_classes, self.dim)
         for i in range(self.layers):
             h = nn.Conv(self.dim, (self.kernel,), kernel_dilation=(2 ** (i % 3),), name=f"conv_{i}")(x)
             x = nn.LayerNorm(name=f"ln_{i}")(x + nn.gelu(h)) * mask[..., None]
@@ -62,10 +68,8 @@ class TransformerEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, tokens, mask):
-        onset, interval = note_features(tokens, self.num_classes)
         T = tokens.shape[-1]
-        x = nn.Embed(self.vocab_size, self.dim, name="embed")(tokens)
-        x = x + nn.Embed(26, self.dim, name="interval")(interval) + nn.Embed(2, self.dim, name="onset")(onset)
+        x = embed_inputs(tokens, self.vocab_size, self.num_classes, self.dim)
         x = x + self.param("pos", nn.initializers.normal(0.02), (self.max_len, self.dim))[:T]
         attn_mask = nn.make_attention_mask(mask > 0, mask > 0)
         for i in range(self.layers):
