@@ -38,6 +38,7 @@ class InnerSpec:
     steps: int = 5  # SGD steps on the support set
     lr: float = 0.1  # inner SGD learning rate (initial value when learned)
     remat: bool = False  # jax.checkpoint each inner step (memory vs a second forward)
+    unroll: bool = True  # unroll the inner steps' scan (faster on XLA:CPU, compile time grows with steps)
 
 
 ALGORITHMS = ("maml", "fomaml", "anil", "metasgd", "mamlpp", "reptile", "pretrain")

@@ -49,7 +49,7 @@ def make(name: str, loss_fn, inner: InnerSpec, *, head_mask=None, msl_anneal_ste
         mask = head_mask(meta["params"]) if name == "anil" else None
         return inner_lib.adapt(loss_fn, meta["params"], support, key, steps=steps, lrs=lrs, mask=mask,
                                first_order=first_order, per_step_lrs=learned == "per_step", query=query,
-                               remat=inner.remat)
+                               remat=inner.remat, unroll=inner.unroll)
 
     def meta_loss(meta, task, key, outer_step, first_order):
         k_in, k_q = jax.random.split(key)

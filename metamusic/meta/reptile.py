@@ -21,7 +21,7 @@ def make(loss_fn, inner: InnerSpec) -> Algorithm:
     def run_inner(meta, support, key, query=None, steps=None):
         return inner_lib.adapt(loss_fn, meta["params"], support, key,
                                steps=inner.steps if steps is None else steps, lrs=inner.lr, query=query,
-                               remat=inner.remat)
+                               remat=inner.remat, unroll=inner.unroll)
 
     def task_grad(meta, task, key, outer_step, phase):
         k_in, k_q = jax.random.split(key)
