@@ -50,6 +50,34 @@ def run_maml(cfg, workdir: str, mode: str, *, style=None, shots: int = 5, out: s
     return 0
 
 
+def run_gan(cfg, workdir: str, mode: str, *, style=None, shots: int = 5, out: str = "samples", method=None) -> int:
+    try:
+        _start(cfg, workdir, mode)
+        from metamusic.train import gan
+        from metamusic.train import melody as mel
+
+        corpus = mel.load_data(cfg)
+        if mode in ("train", "all"):
+            for name in gan.algorithms(cfg) + ["pretrain"]:
+                gan.train(cfg, workdir, name, corpus)
+        if mode in ("eval", "all"):
+            from metamusic.eval import gan_eval
+
+            gan_eval.evaluate(cfg, workdir, corpus)
+            print(open(os.path.join(workdir, "eval.md")).read())
+        if mode == "generate":
+            if not style:
+                raise MetamusicError("--mode=generate needs --style=NAME (a catalog style) or a folder of files")
+            from metamusic.generate import generate_gan
+
+            for p in generate_gan(cfg, workdir, style=style, shots=shots, out=out, method=method, corpus=corpus):
+                print(p)
+    except MetamusicError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _sinusoid(cfg, workdir: str, mode: str) -> int:
     from metamusic.train import sinusoid
 

@@ -88,13 +88,7 @@ def generate(cfg, workdir: str, *, style: str, shots: int, out: str, method: str
     meta = ckpt_lib.load(os.path.join(workdir, method), template).meta
     rng = np.random.default_rng(g.seed)
     enc = s.corpus.enc
-    if os.path.isdir(style):
-        tok, mask = support_from_folder(style, enc, shots, cfg.data.length, rng)
-    else:
-        sampler = TaskSampler(s.corpus, [s.corpus.styles[s.corpus.style_index(style)]], shots=shots, queries=1,
-                              length=cfg.data.length, pool="support/query")
-        t = sampler.sample(rng, 1)
-        tok, mask = t.support[0], t.support_mask[0]
+    tok, mask = support_for(style, s.corpus, shots, cfg.data.length, rng)
     key = jax.random.PRNGKey(g.seed)
     res = algo.adapt(meta, (jnp.asarray(tok), jnp.asarray(mask)), key)
     prime = np.array([enc.bos], np.int32)
@@ -103,6 +97,21 @@ def generate(cfg, workdir: str, *, style: str, shots: int, out: str, method: str
         prime = first[: 1 + g.prime_steps].astype(np.int32)
     samples = sample(s.model, res.params, prime, num=g.num, length=g.length, temperature=g.temperature,
                      key=jax.random.fold_in(key, 1), enc=enc)
+    return write_samples(samples, enc, out, style, method, shots)
+
+
+def support_for(style: str, corpus, shots: int, length: int, rng):
+    """K support windows (tokens, mask) of a catalog style (from its support pool) or a folder of files."""
+    if os.path.isdir(style):
+        return support_from_folder(style, corpus.enc, shots, length, rng)
+    sampler = TaskSampler(corpus, [corpus.styles[corpus.style_index(style)]], shots=shots, queries=1,
+                          length=length, pool="support/query")
+    t = sampler.sample(rng, 1)
+    return t.support[0], t.support_mask[0]
+
+
+def write_samples(samples, enc, out: str, style: str, method: str, shots: int) -> list[str]:
+    """Each token sequence (starting with BOS) -> OUT/<style>_<method>_NN.mid and .png; returns the .mid paths."""
     os.makedirs(out, exist_ok=True)
     paths = []
     label = os.path.basename(os.path.normpath(style)) if os.path.isdir(style) else style.replace("/", "_")
@@ -112,3 +121,22 @@ def generate(cfg, workdir: str, *, style: str, shots: int, out: str, method: str
         piano_roll(smp, enc, base + ".png", f"{style} ({method}, K={shots}) #{i}")
         paths.append(base + ".mid")
     return paths
+
+
+def generate_gan(cfg, workdir: str, *, style: str, shots: int, out: str, method: str | None = None,
+                 corpus=None) -> list[str]:
+    """Adapts a trained (meta-)GAN to `style` from `shots` tunes and writes its samples; returns paths."""
+    from metamusic.train import gan
+
+    s = gan.setup(cfg, corpus)
+    method = method or gan.algorithms(cfg)[0]
+    algo, _, template = gan.template_state(cfg, s, method)
+    meta = ckpt_lib.load(os.path.join(workdir, method), template).meta
+    rng = np.random.default_rng(cfg.generate.seed)
+    tok, mask = support_for(style, s.corpus, shots, cfg.data.length, rng)
+    key = jax.random.PRNGKey(cfg.generate.seed)
+    steps = cfg.eval.steps if method != "pretrain" else 0
+    g_params = algo.adapt(meta, (jnp.asarray(tok), jnp.asarray(mask)), key, steps=steps).params["g"]
+    toks = gan.sample_tokens(s, g_params, cfg.generate.num, cfg.data.length, jax.random.fold_in(key, 1))
+    bos = np.full((len(toks), 1), s.enc.bos, np.int32)
+    return write_samples(np.concatenate([bos, toks], 1), s.enc, out, style, f"gan-{method}", shots)

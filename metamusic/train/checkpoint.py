@@ -21,8 +21,11 @@ def manager(workdir: str, every: int, keep: int) -> ocp.CheckpointManager:
 def restore_latest(mgr: ocp.CheckpointManager, template):
     """The latest checkpoint restored into `template`'s structure, or `template` if none."""
     step = mgr.latest_step()
-    if step is None:
-        return template
+    return template if step is None else restore_step(mgr, step, template)
+
+
+def restore_step(mgr: ocp.CheckpointManager, step: int, template):
+    """The checkpoint of one `step` restored into `template`'s structure."""
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
     return mgr.restore(step, args=ocp.args.StandardRestore(abstract))
 

@@ -1,0 +1,75 @@
+"""Meta-learned GAN for few-shot melody generation (FIGR/Reptile and DAWSON/first-order MAML).
+
+    python run_gan.py --config=configs/gan.py --workdir=runs/gan --mode=all
+    python run_gan.py --config=configs/gan.py --workdir=runs/gan --mode=generate --style=oneills/jig --shots=5
+Override any field: --config.gan.loss=wgan-gp --config.meta.algorithm=reptile
+"""
+
+import ml_collections
+
+from configs import maml
+
+
+def get_config():
+    c = ml_collections.ConfigDict()
+    c.seed = 0  # seeds init, per-step keys and episode draws, evaluation draws
+    c.steps = 500  # outer (meta) steps per meta-learning algorithm
+    c.pretrain_steps = 500  # steps of the jointly trained GAN baseline ("pretrain")
+    c.log_every = 50  # steps between metric lines (metrics.jsonl, TensorBoard)
+    c.eval_every = 250  # steps between meta-val checks (0: only at the end)
+    c.checkpoint_every = 100  # steps between orbax checkpoints
+    c.max_bad_streak = 20  # consecutive non-finite steps before the run stops
+    c.progress = True  # tqdm progress bars
+
+    c.data = maml.get_config().data  # the same corpus, encoding, split and window length as the MAML runs
+    c.data.shots = 5  # K support tunes per training task
+    c.data.queries = 5  # Q query tunes per task (the DAWSON-style outer loss; Reptile trains on both)
+
+    c.model = ml_collections.ConfigDict()
+    c.model.generator = ml_collections.ConfigDict()
+    c.model.generator.embed_dim = 32  # token embedding width
+    c.model.generator.hidden = 64  # LSTM width
+    c.model.generator.z_dim = 32  # noise vector (sets the LSTM's initial state)
+    c.model.critic = ml_collections.ConfigDict()
+    c.model.critic.dim = 64  # conv channels
+    c.model.critic.layers = 3  # conv layers
+    c.model.critic.kernel = 5  # conv width (steps)
+
+    c.gan = ml_collections.ConfigDict()
+    c.gan.loss = "ns"  # "ns" (non-saturating), "hinge" or "wgan-gp"
+    c.gan.tau = 1.0  # Gumbel-softmax temperature of the straight-through relaxation
+    # stabilizers
+    c.gan.mle_weight = 1.0  # teacher-forced likelihood term on the generator (SeqGAN-style); 0 = pure GAN
+    c.gan.r1_weight = 0.0  # R1 penalty on real data (ns, hinge); 0 = off
+    c.gan.gp_weight = 10.0  # gradient penalty (wgan-gp)
+    c.gan.drift = 1e-3  # drift penalty on real scores (wgan-gp)
+
+    c.meta = ml_collections.ConfigDict()
+    c.meta.algorithm = "reptile,fomaml"  # comma list: reptile (FIGR), fomaml (DAWSON-style)
+    c.meta.inner_steps = 3  # simultaneous GAN SGD steps on the support set
+    c.meta.g_lr = 0.3  # inner SGD lr of the generator
+    c.meta.d_lr = 0.1  # inner SGD lr of the critic
+    c.meta.batch = 8  # tasks per meta-batch
+    c.meta.remat = False  # jax.checkpoint the inner steps
+    c.meta.pretrain_batch_factor = 1  # the joint GAN sees batch * this tasks per step
+
+    c.optim = ml_collections.ConfigDict()
+    c.optim.lr = 1e-3  # Adam outer lr (both players)
+    c.optim.pretrain_lr = 1e-3  # Adam lr of the joint GAN
+    c.optim.b1 = 0.5  # Adam beta1 (0.5 is the usual GAN choice, Radford et al. 2016)
+    c.optim.clip = 1.0  # global gradient-norm clip
+
+    c.eval = ml_collections.ConfigDict()
+    c.eval.shots = (5, 10)  # K values evaluated
+    c.eval.steps = 3  # inner steps when adapting on the K tunes (meta-GANs and the fine-tuned joint GAN)
+    c.eval.samples = 16  # melodies generated per style and method; also the held-out real tunes per style
+    c.eval.val_tasks = 16  # meta-val tasks for the validation metrics during training
+    c.eval.melody_workdir = "runs/maml"  # a run_maml.py workdir to compare with; "" skips those rows
+    c.eval.scorer = "runs/relation"  # a run_relation.py workdir for style fidelity; "" skips it
+    c.eval.distractors = 4  # other meta-test styles competing with the target in style fidelity
+    c.eval.temperature = 1.0  # sampling temperature of the melody models
+
+    c.generate = ml_collections.ConfigDict()
+    c.generate.num = 4  # melodies per call
+    c.generate.seed = 0  # seeds the support draw and sampling
+    return c

@@ -1,0 +1,33 @@
+"""A seconds-long variant of configs/gan.py for tests and smoke runs (tiny networks, few steps)."""
+
+from configs import gan  # noqa: F401  (run_gan.py puts the repo root on sys.path)
+
+
+def get_config():
+    c = gan.get_config()
+    c.steps = 2
+    c.pretrain_steps = 2
+    c.log_every = 1
+    c.eval_every = 0
+    c.checkpoint_every = 1
+    c.progress = False
+    c.model.generator.embed_dim = 8
+    c.model.generator.hidden = 16
+    c.model.generator.z_dim = 4
+    c.model.critic.dim = 8
+    c.model.critic.layers = 2
+    c.data.min_tunes = 4
+    c.data.shots = 2
+    c.data.queries = 2
+    c.data.length = 16
+    c.meta.inner_steps = 2
+    c.meta.batch = 2
+    c.eval.shots = (2,)
+    c.eval.steps = 2
+    c.eval.samples = 3
+    c.eval.val_tasks = 2
+    c.eval.melody_workdir = ""
+    c.eval.scorer = ""
+    c.eval.distractors = 1
+    c.generate.num = 2
+    return c

@@ -1,0 +1,248 @@
+"""Few-shot generation on meta-test styles: meta-GANs against the melody models and references.
+
+For each K in cfg.eval.shots and each meta-test style (fixed draws): K support
+windows from the style's support pool, and `eval.samples` held-out windows from its
+query pool (never the same tunes) as the style's target set. Each method adapts on
+the support windows (or not) and generates `eval.samples` melodies of the window
+length; each generated set is compared with the held-out set:
+  * MGEval features, overlap area and KL of intra- vs inter-set distances;
+  * validity: empty-bar rate, pitch classes used, in-scale ratio, notes >= 2 steps;
+  * style fidelity with a trained relation network (if `eval.scorer` names one).
+Methods: each meta-GAN, adapted; the joint GAN as trained and fine-tuned with the
+same inner steps; the melody LMs of a run_maml.py workdir (its first meta-learned
+algorithm adapted, its joint model unadapted); the K support windows themselves (a
+reference ceiling). Results -> DIR/eval.json, eval.md, eval.png.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from metamusic.data import TaskSampler
+from metamusic.eval import music_metrics as mm
+from metamusic.train import checkpoint as ckpt_lib
+from metamusic.train import gan
+from metamusic.train import melody as mel
+
+SUPPORT = "support tunes (reference)"
+HELD_OUT = "held-out tunes (target)"
+
+
+def gan_methods(cfg, workdir: str, s) -> dict:
+    """label -> (support (tok, mask), key, num) -> tokens [num, T], for the trained GANs."""
+    T = cfg.data.length
+    out = {}
+    for name in gan.algorithms(cfg) + ["pretrain"]:
+        algo, _, template = gan.template_state(cfg, s, name)
+        meta = ckpt_lib.load(os.path.join(workdir, name), template).meta
+        variants = [(gan.LABELS[name], cfg.eval.steps)] if name != "pretrain" else \
+            [(gan.LABELS[name], 0), (gan.LABELS[name] + ", fine-tuned", cfg.eval.steps)]
+        for label, steps in variants:
+            adapt = jax.jit(lambda m, sup, k, a=algo, n=steps: a.adapt(m, sup, k, steps=n).params["g"])
+            out[label] = (lambda sup, key, num, m=meta, f=adapt:
+                          gan.sample_tokens(s, f(m, sup, key), num, T, jax.random.fold_in(key, 1)))
+    return out
+
+
+def melody_methods(cfg, mworkdir: str, corpus) -> tuple[dict, str]:
+    """The melody LMs of a run_maml.py workdir, or ({}, reason) when they cannot be compared."""
+    from metamusic.generate import sample
+
+    path = os.path.join(mworkdir, "config.json")
+    if not mworkdir or not os.path.exists(path):
+        return {}, f"no run_maml.py workdir at {mworkdir!r}"
+    mcfg = ml_collections.ConfigDict(json.load(open(path)))
+    if mel.encoding(mcfg) != corpus.enc:
+        return {}, f"{mworkdir} was trained with a different encoding"
+    ms = mel.setup(mcfg, corpus)
+    T, enc = cfg.data.length, corpus.enc
+    prime = np.array([enc.bos], np.int32)
+    out = {}
+    first = mel.algorithms(mcfg)[0]
+    for name, steps, label in [(first, mcfg.eval.steps, f"melody LM, {first} adapted"),
+                               ("pretrain", 0, "melody LM, joint (unadapted)")]:
+        algo, _, template = mel.template_state(mcfg, ms, name)
+        try:
+            meta = ckpt_lib.load(os.path.join(mworkdir, name), template).meta
+        except Exception as e:  # a missing or incompatible checkpoint leaves the row out, with the reason
+            return out, f"{mworkdir}/{name}: {e}"
+        adapt = jax.jit(lambda m, sup, k, a=algo, n=steps: a.adapt(m, sup, k, steps=n).params)
+        out[label] = (lambda sup, key, num, m=meta, f=adapt:
+                      sample(ms.model, f(m, sup, key), prime, num=num, length=T + 1,
+                             temperature=cfg.eval.temperature, key=jax.random.fold_in(key, 1), enc=enc)[:, 1:])
+    return out, ""
+
+
+def _melodies(tok: np.ndarray, valid: np.ndarray, enc) -> tuple[list, list]:
+    mels, lens = [], []
+    for t, v in zip(tok, valid):
+        t = t[v > 0]
+        mels.append(mm.notes(t, enc.min_note, enc.num_classes))
+        lens.append(len(t))
+    return mels, lens
+
+
+def evaluate(cfg, workdir: str, corpus) -> dict:
+    s = gan.setup(cfg, corpus)
+    enc, T, M = corpus.enc, cfg.data.length, cfg.eval.samples
+    test = corpus.styles_in("test")
+    methods = gan_methods(cfg, workdir, s)
+    extra, note = melody_methods(cfg, cfg.eval.melody_workdir, corpus)
+    methods.update(extra)
+    scorer = None
+    if cfg.eval.scorer and os.path.exists(os.path.join(cfg.eval.scorer, "config.json")):
+        from metamusic.eval.style_fidelity import StyleScorer
+
+        scorer = StyleScorer(cfg.eval.scorer, corpus)
+    results = {"config": {"test_styles": test, "samples": M, "length": T, "steps": cfg.eval.steps,
+                          "scorer": cfg.eval.scorer if scorer else "", "melody_workdir_note": note},
+               "methods": {}}
+    spq = enc.steps_per_quarter
+    for K in cfg.eval.shots:
+        rng = np.random.default_rng([cfg.seed, 9, K])
+        draws = {}
+        for st in test:
+            t = TaskSampler(corpus, [st], shots=K, queries=M, length=T, pool="support/query").sample(rng, 1)
+            draws[st] = ((t.support[0], t.support_mask[0]), (t.query[0], t.query_mask[0]))
+        rows = {}
+        for i, st in enumerate(test):
+            (s_tok, s_mask), (q_tok, q_mask) = draws[st]
+            ref_mels, ref_lens = _melodies(q_tok, gan.valid_mask(q_tok, q_mask, enc.num_classes), enc)
+            ref_feats = mm.set_features(ref_mels, spq)
+            sets = {SUPPORT: _melodies(s_tok, gan.valid_mask(s_tok, s_mask, enc.num_classes), enc),
+                    HELD_OUT: (ref_mels, ref_lens)}
+            gens = {}
+            for j, (name, fn) in enumerate(methods.items()):
+                key = jax.random.PRNGKey(cfg.seed * 1000 + i * 37 + j)
+                tok = np.asarray(fn((jnp.asarray(s_tok), jnp.asarray(s_mask)), key, M))
+                gens[name] = tok
+                sets[name] = _melodies(tok, np.ones_like(tok), enc)
+            others = [draws[o][0] for o in test if o != st][: cfg.eval.distractors]
+            for name, (mels, lens) in sets.items():
+                r = rows.setdefault(name, {"mgeval": [], "validity": [], "fidelity": []})
+                if name != HELD_OUT:
+                    r["mgeval"].append(mm.mgeval(mm.set_features(mels, spq), ref_feats))
+                r["validity"].append(mm.validity(mels, lens, 4 * spq))
+                if scorer is None or name == SUPPORT:
+                    continue
+                from metamusic.eval.style_fidelity import style_fidelity
+
+                if name == HELD_OUT:
+                    q = (q_tok, q_mask)
+                else:
+                    tok = np.concatenate([np.full((M, 1), enc.bos, np.int32), gens[name][:, :T - 1]], 1)
+                    q = (tok, np.ones_like(tok, np.float32))
+                r["fidelity"].append(style_fidelity(scorer, q, (s_tok, s_mask), others))
+        results["methods"][f"K={K}"] = {name: _summarize(r, M * len(test)) for name, r in rows.items()}
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "eval.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    with open(os.path.join(workdir, "eval.md"), "w") as f:
+        f.write(markdown(results))
+    plot(results, os.path.join(workdir, "eval.png"))
+    return results
+
+
+def _summarize(r: dict, n_scored: int) -> dict:
+    out = {}
+    if r["mgeval"]:
+        per = {f: {m: float(np.mean([x[f][m] for x in r["mgeval"]])) for m in ("overlap", "kl")} for f in mm.FEATURES}
+        out["mgeval"] = per
+        out["overlap_mean"] = float(np.mean([v["overlap"] for v in per.values()]))
+        out["kl_mean"] = float(np.mean([v["kl"] for v in per.values()]))
+    out["validity"] = {k: float(np.mean([v[k] for v in r["validity"]])) for k in r["validity"][0]}
+    if r["fidelity"]:
+        p = float(np.mean(r["fidelity"]))
+        out["fidelity"] = p
+        out["fidelity_ci95"] = 1.96 * math.sqrt(p * (1 - p) / n_scored)
+    return out
+
+
+COLUMNS = [("overlap_mean", "MGEval overlap (higher)", max), ("kl_mean", "MGEval KL (lower)", min),
+           ("empty_bar_rate", "empty bars", None), ("pitch_classes_used", "pitch classes", None),
+           ("in_scale_ratio", "in-scale", None), ("notes_2_steps_or_longer", "notes >= 2 steps", None),
+           ("fidelity", "style fidelity (higher)", max)]
+
+
+def _value(r: dict, key: str):
+    return r.get(key, r.get("validity", {}).get(key))
+
+
+def markdown(results: dict) -> str:
+    c = results["config"]
+    lines = [f"Meta-test styles: {', '.join(c['test_styles'])}. Per style and method {c['samples']} generated "
+             f"melodies of {c['length']} steps against {c['samples']} held-out tunes of the style; means over "
+             f"styles. Validity columns: the closest to the held-out tunes' value is best.", ""]
+    if c.get("melody_workdir_note"):
+        lines += [f"Melody-LM rows left out: {c['melody_workdir_note']}.", ""]
+    for k, methods in results["methods"].items():
+        lines += [f"### {k}", "", "| method | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
+                  "| --- |" + " --- |" * len(COLUMNS)]
+        order = sorted(methods, key=lambda n: -methods[n].get("overlap_mean", 2.0))
+        for name in order:
+            r = methods[name]
+            cells = []
+            for key, _, _ in COLUMNS:
+                v = _value(r, key)
+                if v is None:
+                    cells.append("-")
+                elif key == "fidelity":
+                    cells.append(f"{v:.3f} +- {r['fidelity_ci95']:.3f}")
+                else:
+                    cells.append(f"{v:.3f}")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines += ["", "Closest to the target style among generators: " + "; ".join(_best(methods)) + ".", ""]
+    return "\n".join(lines)
+
+
+def _best(methods: dict) -> list[str]:
+    """Which generator wins each measure (references excluded)."""
+    gens = {n: r for n, r in methods.items() if n not in (SUPPORT, HELD_OUT)}
+    target = methods.get(HELD_OUT, {}).get("validity", {})
+    out = []
+    for key, head, pick in COLUMNS:
+        vals = {n: _value(r, key) for n, r in gens.items() if _value(r, key) is not None}
+        if not vals:
+            continue
+        if pick is None:  # validity: nearest to the held-out tunes
+            if key not in target:
+                continue
+            best = min(vals, key=lambda n: abs(vals[n] - target[key]))
+        else:
+            best = pick(vals, key=vals.get)
+        out.append(f"{head}: {best}")
+    return out
+
+
+def plot(results: dict, path: str) -> None:
+    """Per-feature MGEval overlap area, one panel per K, one bar group per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = list(results["methods"].items())
+    fig, axes = plt.subplots(len(panels), 1, figsize=(12, 3.6 * len(panels)), squeeze=False)
+    for ax, (k, methods) in zip(axes[:, 0], panels):
+        names = [n for n in methods if "mgeval" in methods[n]]
+        w = 0.8 / max(len(names), 1)
+        x = np.arange(len(mm.FEATURES))
+        for i, n in enumerate(names):
+            ax.bar(x + i * w, [methods[n]["mgeval"][f]["overlap"] for f in mm.FEATURES], w, label=n)
+        ax.set_xticks(x + 0.4 - w / 2)
+        ax.set_xticklabels([f.replace("_", " ") for f in mm.FEATURES], fontsize=8)
+        ax.set_ylabel("overlap area")
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{k}: MGEval overlap with held-out tunes of the style (higher is closer)")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0, 0].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

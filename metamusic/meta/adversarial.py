@@ -1,0 +1,97 @@
+"""Adversarial meta-learning: a GAN's two players as one loss the meta core already knows.
+
+A GAN is a two-player game, but every algorithm in `metamusic.meta` takes one
+`loss_fn(params, batch, key)` and a params pytree. `make_loss` bridges that with
+stop-gradients: params = {"g": generator, "d": critic} and
+
+    loss = d_loss(d, stop_gradient(fake)) + g_loss(g, critic with stop_gradient(d))
+
+so d/d(d) of the sum is exactly the critic's gradient and d/d(g) exactly the
+generator's. One SGD step on it is one simultaneous GAN step, and with per-player
+learning rates (a pytree `lrs` for `inner.adapt`) the usual two-timescale update.
+That is what lets the meta-GAN reuse the project's meta core, not copy it:
+
+  * FIGR (Clouatre & Demers 2019) = `reptile` on this loss: adapt both players on a
+    style's tunes by GAN steps, move both initializations toward the adapted ones;
+  * DAWSON (Liang et al. 2020) = `fomaml` on this loss: adapt both players on the
+    support tunes, then take each player's loss gradient on the *query* tunes at the
+    adapted parameters (the critic sees held-out real tunes of the style; the
+    generator is scored by the adapted critic). A GAN loss has no query set of its
+    own, which is why DAWSON frames it this way; like DAWSON we use first order
+    (second order through the stop-gradients would drop the cross-player terms);
+  * the joint GAN baseline = `pretrain` on this loss.
+
+Losses (`kind`): "ns" non-saturating (Goodfellow et al. 2014), "hinge" (Lim & Ye
+2017; Miyato et al. 2018), "wgan-gp" (Gulrajani et al. 2017, with the small drift
+term of Karras et al. 2018). Stabilizers, each a named config value: gradient
+penalty weight (wgan-gp), R1 penalty on real data (Mescheder et al. 2018; ns and
+hinge), and a likelihood term on the generator (`mle_weight`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+KINDS = ("ns", "hinge", "wgan-gp")
+
+
+def _input_grad_sq(critic, d_params, x, batch):
+    """Per-example squared norm of d critic / d input."""
+    g = jax.grad(lambda xx: critic(d_params, xx, batch).sum())(x)
+    return jnp.sum(jnp.square(g).reshape(g.shape[0], -1), axis=-1)
+
+
+def make_loss(generate: Callable, critic: Callable, real_inputs: Callable, *, kind: str = "ns",
+              gp_weight: float = 10.0, r1_weight: float = 0.0, drift: float = 1e-3,
+              mle_weight: float = 0.0) -> Callable:
+    """The combined GAN loss for params {"g", "d"}.
+
+    Args:
+      generate: (g_params, batch, key) -> (fake critic inputs [N, ...] (as many as real), the
+        generator's NLL of the batch's real data): one call, so a recurrent generator can
+        compute both in one pass. The NLL enters g_loss times `mle_weight`.
+      critic: (d_params, x, batch) -> scores [N] (higher = more real).
+      real_inputs: batch -> real critic inputs [N, ...].
+    Returns:
+      loss_fn(params, batch, key) -> (d_loss + g_loss, aux) with aux holding each
+      player's loss, mean critic scores on real and fake, and the penalty.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"gan.loss={kind!r} is not allowed; choose one of {list(KINDS)}")
+
+    def loss_fn(params, batch, key):
+        k_gen, k_mix = jax.random.split(key)
+        g, d = params["g"], params["d"]
+        real = real_inputs(batch)
+        fake, nll = generate(g, batch, k_gen)
+        fake_c = jax.lax.stop_gradient(fake)
+        s_real, s_fake = critic(d, real, batch), critic(d, fake_c, batch)
+        penalty = jnp.zeros(())
+        if kind == "ns":
+            d_loss = jax.nn.softplus(-s_real).mean() + jax.nn.softplus(s_fake).mean()
+        elif kind == "hinge":
+            d_loss = jax.nn.relu(1 - s_real).mean() + jax.nn.relu(1 + s_fake).mean()
+        else:
+            d_loss = s_fake.mean() - s_real.mean() + drift * jnp.square(s_real).mean()
+            eps = jax.random.uniform(k_mix, (real.shape[0],) + (1,) * (real.ndim - 1))
+            mix = eps * real + (1 - eps) * fake_c
+            penalty = gp_weight * jnp.square(jnp.sqrt(_input_grad_sq(critic, d, mix, batch) + 1e-12) - 1).mean()
+        if kind != "wgan-gp" and r1_weight > 0:
+            penalty = 0.5 * r1_weight * _input_grad_sq(critic, d, real, batch).mean()
+        d_loss = d_loss + penalty
+        s_gen = critic(jax.lax.stop_gradient(d), fake, batch)
+        g_adv = jax.nn.softplus(-s_gen).mean() if kind == "ns" else -s_gen.mean()
+        g_loss = g_adv + mle_weight * nll
+        aux = {"d_loss": d_loss, "g_loss": g_loss, "g_adv": g_adv, "g_nll": nll, "penalty": penalty,
+               "d_real": s_real.mean(), "d_fake": s_fake.mean()}
+        return d_loss + g_loss, aux
+
+    return loss_fn
+
+
+def player_lrs(params, g_lr: float, d_lr: float):
+    """Inner learning rates per player, a pytree matching {"g", "d"} params (for `inner.adapt`)."""
+    return {"g": jax.tree.map(lambda _: g_lr, params["g"]), "d": jax.tree.map(lambda _: d_lr, params["d"])}

@@ -1,0 +1,153 @@
+"""Generator and critic for melody tokens (the meta-GAN's two networks).
+
+Why these choices. Melody tokens are discrete, so a generator that samples them
+gives the critic nothing to differentiate through. We follow the relaxed route
+(Jang et al. 2017; Kusner & Hernandez-Lobato 2016): the generator is a recurrent
+LM whose next-token distribution at each step is sampled with Gumbel noise, and
+the *straight-through* estimator passes the exact one-hot sample forward (so the
+critic always sees real-looking one-hot sequences, never soft blends it could
+spot) while gradients flow through the tempered softmax. The sampled one-hot is
+fed back as the next input through the embedding matrix, so the whole free-running
+sequence is one differentiable `lax.scan`. With the Gumbel noise at temperature 1
+the forward pass is an exact ancestral sample of the generator's distribution, so
+generation at evaluation time uses the same code path.
+
+The same recurrence runs teacher-forced on real tunes (`Generator.nll`): that
+likelihood term is the stabilizer SeqGAN and its successors rely on for discrete
+GANs (config `gan.mle_weight`); with it at 0 the generator is trained by the
+critic alone.
+
+The critic is convolutional over one-hot sequences: local melodic shapes are what
+distinguish styles (the relation network found the same), it parallelizes over time,
+and it has no normalization layers, which keeps gradient penalties well defined
+and per-example (WGAN-GP forbids batch norm).
+
+Tokens: the generator emits only melody classes 0..num_classes-1 (no-event,
+note-off, pitches); PAD and BOS are never sampled. The critic's inputs are one-hot
+vectors over those classes, zero where a real window has padding or BOS.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+def gumbel_straight_through(logits, noise, tau: float):
+    """Hard one-hot of argmax(logits + noise) forward; gradient of softmax((logits + noise) / tau) backward."""
+    y = logits + noise
+    soft = jax.nn.softmax(y / tau, axis=-1)
+    hard = jax.nn.one_hot(jnp.argmax(y, axis=-1), logits.shape[-1], dtype=soft.dtype)
+    return hard + soft - jax.lax.stop_gradient(soft)
+
+
+class Generator(nn.Module):
+    """LSTM generator conditioned on a noise vector z (initial state), emitting `classes` tokens.
+
+    `vocab_size` input symbols (classes + PAD + BOS) are embedded; the first input
+    is BOS. One set of parameters serves free-running sampling and teacher forcing.
+    """
+
+    vocab_size: int
+    classes: int
+    bos: int
+    embed_dim: int = 64
+    hidden: int = 128
+    z_dim: int = 32
+    unroll: int = 1  # scan steps unrolled per loop iteration (CPU loop overhead dominates small steps)
+
+    def setup(self):
+        H = self.hidden
+        self.embed = self.param("embed", nn.initializers.normal(0.1), (self.vocab_size, self.embed_dim))
+        self.z_proj = nn.Dense(2 * H, name="z_proj")
+        self.w_in = self.param("w_in", nn.initializers.lecun_normal(), (self.embed_dim, 4 * H))
+        self.w_rec = self.param("w_rec", nn.initializers.orthogonal(), (H, 4 * H))
+        # forget-gate bias 1 (Jozefowicz et al. 2015): remembers from the start of training
+        self.b = self.param("b", lambda k, s: jnp.zeros(s).at[H:2 * H].set(1.0), (4 * H,))
+        # raw arrays rather than nn.Dense: they are used inside lax.scan bodies
+        self.w_out = self.param("w_out", nn.initializers.lecun_normal(), (H, self.classes))
+        self.b_out = self.param("b_out", nn.initializers.zeros, (self.classes,))
+
+    def _head(self, h):
+        return h @ self.w_out + self.b_out
+
+    def _init_state(self, z):
+        h, c = jnp.split(jnp.tanh(self.z_proj(z)), 2, axis=-1)
+        return h, c
+
+    def _cell(self, h, c, x_proj):
+        gates = x_proj + h @ self.w_rec + self.b
+        i, f, g, o = jnp.split(gates, 4, axis=-1)
+        c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+        h = jax.nn.sigmoid(o) * jnp.tanh(c)
+        return h, c
+
+    def __call__(self, z, noise, tau: float = 1.0, tokens=None):
+        """Free-running sample, and optionally teacher-forced logits from the same scan.
+
+        z [N, z_dim], noise [N, T, classes] (Gumbel) -> one-hot [N, T, classes]: exact
+        one-hots forward (tokens = argmax), straight-through gradients. With `tokens`
+        [N, T] (a real window), also returns logits [N, T, classes] predicting tokens[:, t]
+        from BOS, tokens[:, :t]: both row sets share one recurrence (one sequential
+        loop instead of two, which is what the CPU time of this model goes to).
+        """
+        N, T = noise.shape[:2]
+        H = self.hidden
+        h, c = self._init_state(z)
+        bos_proj = self.embed[self.bos] @ self.w_in
+        emit_proj = self.embed[: self.classes] @ self.w_in  # next input of a sampled row: onehot @ (E W_in)
+        x0 = jnp.broadcast_to(bos_proj, (N, 4 * H))
+        teacher = tokens is not None
+        if teacher:
+            h, c = jnp.concatenate([h, h]), jnp.concatenate([c, c])
+            prev = jnp.concatenate([jnp.full((N, 1), self.bos, tokens.dtype), tokens[:, :-1]], axis=1)
+            tf_proj = jnp.swapaxes(self.embed[prev] @ self.w_in, 0, 1)  # input projection hoisted: [T, N, 4H]
+        else:
+            tf_proj = jnp.zeros((T, 0, 4 * H))
+
+        def step(carry, inp):
+            h, c, xp = carry
+            n_t, tf_t = inp
+            h, c = self._cell(h, c, jnp.concatenate([xp, tf_t]) if teacher else xp)
+            logits = self._head(h)
+            y = gumbel_straight_through(logits[:N], n_t, tau)
+            return (h, c, y @ emit_proj), (y, logits[N:])
+
+        _, (ys, tf_logits) = jax.lax.scan(step, (h, c, x0), (jnp.swapaxes(noise, 0, 1), tf_proj),
+                                          unroll=self.unroll)
+        ys = jnp.swapaxes(ys, 0, 1)
+        return (ys, jnp.swapaxes(tf_logits, 0, 1)) if teacher else ys
+
+    def nll(self, z, tokens, mask):
+        """Mean teacher-forced NLL of a real window's melody tokens (PAD and BOS targets excluded)."""
+        noise = jnp.zeros(tokens.shape + (self.classes,))
+        _, logits = self(z, noise, tokens=tokens)
+        return masked_nll(logits, tokens, mask, self.classes)
+
+
+def masked_nll(logits, tokens, mask, classes: int):
+    """Mean NLL of tokens under logits [N, T, classes] where mask is 1 and the token is a melody class."""
+    m = mask * (tokens < classes)
+    logp = jax.nn.log_softmax(logits)
+    nll = -jnp.take_along_axis(logp, jnp.minimum(tokens, classes - 1)[..., None], axis=-1)[..., 0]
+    return (nll * m).sum() / jnp.maximum(m.sum(), 1.0)
+
+
+class Critic(nn.Module):
+    """1-D convolutional critic over one-hot sequences [N, T, classes] -> one score per sequence."""
+
+    dim: int = 64
+    layers: int = 3
+    kernel: int = 5
+
+    @nn.compact
+    def __call__(self, x, mask):
+        """x [N, T, C] one-hot (or relaxed); mask [N, T] 1 on real steps -> scores [N]."""
+        h = nn.Dense(self.dim, use_bias=False, name="embed")(x)  # = an embedding lookup for one-hots
+        for i in range(self.layers):
+            h = nn.leaky_relu(nn.Conv(self.dim, (self.kernel,), name=f"conv_{i}")(h), 0.2)
+        m = mask[..., None]
+        pooled = (h * m).sum(-2) / jnp.maximum(m.sum(-2), 1.0)
+        feats = jnp.concatenate([pooled, jnp.max(jnp.where(m > 0, h, -1e4), axis=-2)], -1)
+        return nn.Dense(1, name="out")(nn.leaky_relu(nn.Dense(self.dim, name="fc")(feats), 0.2))[..., 0]
