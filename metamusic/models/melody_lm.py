@@ -10,6 +10,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from metamusic.models.recurrent import FastLSTM
+
 
 class LSTMLM(nn.Module):
     """Embedding -> stacked LSTM -> linear head (Magenta's MelodyRNN used 2 x 128)."""
@@ -18,14 +20,22 @@ class LSTMLM(nn.Module):
     embed_dim: int = 64
     hidden: int = 128
     layers: int = 2
+    # "flax": nn.RNN over nn.OptimizedLSTMCell; "fast": models.recurrent.FastLSTM (same parameters
+    # and outputs, a faster backward pass on CPU). Checkpoints load into either.
+    impl: str = "flax"
 
     @nn.compact
     def __call__(self, tokens):
+        if self.impl not in ("flax", "fast"):
+            raise ValueError(f"model.lstm.impl={self.impl!r} is not allowed; choose 'flax' or 'fast'")
         x = nn.Embed(self.vocab_size, self.embed_dim, name="embed")(tokens)
         lead = x.shape[:-2]
         x = x.reshape((-1,) + x.shape[-2:])
         for i in range(self.layers):
-            x = nn.RNN(nn.OptimizedLSTMCell(self.hidden), name=f"lstm_{i}")(x)
+            if self.impl == "fast":  # named like the cell nn.RNN's creates, so parameters match
+                x = FastLSTM(self.hidden, name=f"OptimizedLSTMCell_{i}")(x)
+            else:
+                x = nn.RNN(nn.OptimizedLSTMCell(self.hidden), name=f"lstm_{i}")(x)
         x = x.reshape(lead + x.shape[-2:])
         return nn.Dense(self.vocab_size, name="head")(x)
 
