@@ -14,7 +14,7 @@ def get_config():
     c = ml_collections.ConfigDict()
     c.seed = 0  # seeds init, per-step keys and episode draws, evaluation draws
     c.steps = 500  # outer (meta) steps per meta-learning algorithm
-    c.pretrain_steps = 500  # steps of the jointly trained GAN baseline ("pretrain")
+    c.pretrain_steps = 1500  # steps of the jointly trained GAN baseline (about FOMAML's wall time) ("pretrain")
     c.log_every = 50  # steps between metric lines (metrics.jsonl, TensorBoard)
     c.eval_every = 250  # steps between meta-val checks (0: only at the end)
     c.checkpoint_every = 100  # steps between orbax checkpoints
@@ -63,6 +63,7 @@ def get_config():
     c.eval.shots = (5, 10)  # K values evaluated
     c.eval.steps = 3  # inner steps when adapting on the K tunes (meta-GANs and the fine-tuned joint GAN)
     c.eval.samples = 16  # melodies generated per style and method; also the held-out real tunes per style
+    c.eval.finetune_scales = (1.0, 0.3, 0.1, 0.03)  # joint GAN fine-tuning: inner lrs times these, best on meta-val
     c.eval.val_tasks = 16  # meta-val tasks for the validation metrics during training
     c.eval.melody_workdir = "runs/maml"  # a run_maml.py workdir to compare with; "" skips those rows
     c.eval.scorer = "runs/relation"  # a run_relation.py workdir for style fidelity; "" skips it

@@ -25,6 +25,7 @@ def get_config():
     c.eval.shots = (2,)
     c.eval.steps = 2
     c.eval.samples = 3
+    c.eval.finetune_scales = (1.0, 0.1)
     c.eval.val_tasks = 2
     c.eval.melody_workdir = ""
     c.eval.scorer = ""

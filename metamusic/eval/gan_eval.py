@@ -27,6 +27,7 @@ import numpy as np
 
 from metamusic.data import TaskSampler
 from metamusic.eval import music_metrics as mm
+from metamusic.meta import adversarial
 from metamusic.train import checkpoint as ckpt_lib
 from metamusic.train import gan
 from metamusic.train import melody as mel
@@ -35,20 +36,43 @@ SUPPORT = "support tunes (reference)"
 HELD_OUT = "held-out tunes (target)"
 
 
-def gan_methods(cfg, workdir: str, s) -> dict:
-    """label -> (support (tok, mask), key, num) -> tokens [num, T], for the trained GANs."""
+def gan_methods(cfg, workdir: str, s, corpus) -> tuple[dict, dict]:
+    """label -> (support (tok, mask), key, num) -> tokens [num, T], for the trained GANs; and tuning notes."""
     T = cfg.data.length
-    out = {}
+    out, notes = {}, {}
     for name in gan.algorithms(cfg) + ["pretrain"]:
         algo, _, template = gan.template_state(cfg, s, name)
         meta = ckpt_lib.load(os.path.join(workdir, name), template).meta
-        variants = [(gan.LABELS[name], cfg.eval.steps)] if name != "pretrain" else \
-            [(gan.LABELS[name], 0), (gan.LABELS[name] + ", fine-tuned", cfg.eval.steps)]
-        for label, steps in variants:
-            adapt = jax.jit(lambda m, sup, k, a=algo, n=steps: a.adapt(m, sup, k, steps=n).params["g"])
+        variants = [(gan.LABELS[name], cfg.eval.steps, None)]
+        if name == "pretrain":
+            scale = _finetune_scale(cfg, s, corpus, algo, meta)
+            notes["joint GAN fine-tuning lr scale (chosen on meta-val)"] = scale
+            lrs = adversarial.player_lrs(meta["params"], cfg.meta.g_lr * scale, cfg.meta.d_lr * scale)
+            variants = [(gan.LABELS[name], 0, None), (gan.LABELS[name] + ", fine-tuned", cfg.eval.steps, lrs)]
+        for label, steps, lr in variants:
+            adapt = jax.jit(lambda m, sup, k, a=algo, n=steps, lr=lr: (a.adapt(m, sup, k, steps=n, lr=lr) if lr
+                                                                      else a.adapt(m, sup, k, steps=n)).params["g"])
             out[label] = (lambda sup, key, num, m=meta, f=adapt:
                           gan.sample_tokens(s, f(m, sup, key), num, T, jax.random.fold_in(key, 1)))
-    return out
+    return out, notes
+
+
+def _finetune_scale(cfg, s, corpus, algo, meta) -> float:
+    """The inner-lr scale for fine-tuning the joint GAN: lowest meta-val query NLL of the generator after
+    adapting (the meta-GANs learned an init for the configured lrs; the joint GAN gets its lrs chosen)."""
+    sampler = TaskSampler(corpus, corpus.styles_in("val"), shots=cfg.data.shots, queries=cfg.data.queries,
+                          length=cfg.data.length, pool="support/query")
+    tasks = mel.to_task(sampler.sample(np.random.default_rng([cfg.seed, 778]), cfg.eval.val_tasks))
+    keys = jax.random.split(jax.random.PRNGKey(cfg.seed + 2), cfg.eval.val_tasks)
+    best, best_nll = None, np.inf
+    for scale in cfg.eval.finetune_scales:
+        lrs = adversarial.player_lrs(meta["params"], cfg.meta.g_lr * scale, cfg.meta.d_lr * scale)
+        res = jax.jit(jax.vmap(lambda t, k, lrs=lrs: algo.adapt(meta, t.support, k, query=t.query,
+                                                                 steps=cfg.eval.steps, lr=lrs)))(tasks, keys)
+        nll = float(np.mean(np.asarray(res.query_aux["g_nll"])[:, -1]))
+        if np.isfinite(nll) and nll < best_nll:
+            best, best_nll = float(scale), nll
+    return best if best is not None else float(min(cfg.eval.finetune_scales))
 
 
 def melody_methods(cfg, mworkdir: str, corpus) -> tuple[dict, str]:
@@ -93,7 +117,7 @@ def evaluate(cfg, workdir: str, corpus) -> dict:
     s = gan.setup(cfg, corpus)
     enc, T, M = corpus.enc, cfg.data.length, cfg.eval.samples
     test = corpus.styles_in("test")
-    methods = gan_methods(cfg, workdir, s)
+    methods, tuning = gan_methods(cfg, workdir, s, corpus)
     extra, note = melody_methods(cfg, cfg.eval.melody_workdir, corpus)
     methods.update(extra)
     scorer = None
@@ -102,7 +126,8 @@ def evaluate(cfg, workdir: str, corpus) -> dict:
 
         scorer = StyleScorer(cfg.eval.scorer, corpus)
     results = {"config": {"test_styles": test, "samples": M, "length": T, "steps": cfg.eval.steps,
-                          "scorer": cfg.eval.scorer if scorer else "", "melody_workdir_note": note},
+                          "scorer": cfg.eval.scorer if scorer else "", "melody_workdir_note": note,
+                          "tuning": tuning},
                "methods": {}}
     spq = enc.steps_per_quarter
     for K in cfg.eval.shots:
@@ -180,6 +205,8 @@ def markdown(results: dict) -> str:
     lines = [f"Meta-test styles: {', '.join(c['test_styles'])}. Per style and method {c['samples']} generated "
              f"melodies of {c['length']} steps against {c['samples']} held-out tunes of the style; means over "
              f"styles. Validity columns: the closest to the held-out tunes' value is best.", ""]
+    for k, v in c.get("tuning", {}).items():
+        lines += [f"{k}: {v}.", ""]
     if c.get("melody_workdir_note"):
         lines += [f"Melody-LM rows left out: {c['melody_workdir_note']}.", ""]
     for k, methods in results["methods"].items():
