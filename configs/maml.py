@@ -19,6 +19,9 @@ def get_config():
     c.max_bad_streak = 20  # consecutive non-finite steps before the run stops
     c.progress = True  # tqdm progress bars
 
+    c.sharding = ml_collections.ConfigDict()
+    c.sharding.devices = 0  # split the meta-batch's tasks over devices: 0 off, N the first N, -1 all
+
     c.model = ml_collections.ConfigDict()
     c.model.name = "lstm"  # "lstm" or "transformer"
     c.model.lstm = ml_collections.ConfigDict()

@@ -25,6 +25,9 @@ def get_config():
     c.data.queries = 5  # Q query tunes per style
     c.data.length = 64  # T tokens per window
 
+    c.sharding = ml_collections.ConfigDict()
+    c.sharding.devices = 0  # split the batch's episodes over devices: 0 off, N the first N, -1 all
+
     c.model = ml_collections.ConfigDict()
     c.model.encoder = "conv"  # "conv" (1-D convolutions) or "transformer"
     c.model.conv = ml_collections.ConfigDict({"dim": 64, "layers": 4, "kernel": 5})  # conv encoder fields

@@ -21,6 +21,7 @@ from metamusic.errors import check_choice, comma_list
 from metamusic.meta.algorithm import ALGORITHMS, InnerSpec, Task, make_algorithm
 from metamusic.meta.outer import init_state, make_outer_step
 from metamusic.models import lm_loss, make_model
+from metamusic.train import sharding
 from metamusic.train.loop import LoopConfig, run
 
 
@@ -138,7 +139,8 @@ def train(cfg, workdir: str, name: str, corpus=None):
     loop = LoopConfig(total_steps=steps, seed=cfg.seed, log_every=cfg.log_every, eval_every=cfg.eval_every,
                       checkpoint_every=cfg.checkpoint_every, progress=cfg.progress,
                       max_bad_streak=cfg.max_bad_streak)
-    step_fn = make_outer_step(algo, tx)
+    step_fn, sample, state = sharding.distribute(make_outer_step(algo, tx), sample, state,
+                                                 sharding.mesh_from_config(cfg))
     return run(os.path.join(workdir, name), state, step_fn, sample, loop, phase_fn=algo.phase,
                eval_fn=_val_eval(cfg, s, algo), name=name)
 

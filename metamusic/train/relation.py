@@ -20,6 +20,7 @@ from metamusic.errors import check_choice, comma_list
 from metamusic.meta import episodic
 from metamusic.meta.outer import init_state, make_outer_step
 from metamusic.models.relation import FewShotClassifier
+from metamusic.train import sharding
 from metamusic.train.loop import LoopConfig, run
 from metamusic.train.melody import encoding, load_data
 
@@ -97,5 +98,7 @@ def train(cfg, workdir: str, name: str, corpus=None):
     loop = LoopConfig(total_steps=cfg.steps, seed=cfg.seed, log_every=cfg.log_every, eval_every=cfg.eval_every,
                       checkpoint_every=cfg.checkpoint_every, progress=cfg.progress, max_bad_streak=cfg.max_bad_streak)
     sample = lambda step: to_device(sampler.sample(step_rng(cfg.seed, step), cfg.batch))
-    return run(os.path.join(workdir, name), state, make_outer_step(algo, tx), sample, loop,
+    step_fn, sample, state = sharding.distribute(make_outer_step(algo, tx), sample, state,
+                                                 sharding.mesh_from_config(cfg))
+    return run(os.path.join(workdir, name), state, step_fn, sample, loop,
                eval_fn=_val_eval(cfg, s, name), name=name)

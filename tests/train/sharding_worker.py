@@ -1,0 +1,86 @@
+"""Subprocess body of tests/train/test_sharding.py (device count and jax.distributed are per process).
+
+    python sharding_worker.py loops OUT.npz DEVICES           # melody + relation training loops, sharding off and on
+    python sharding_worker.py steps OUT.npz DEVICES [PORT PROCESS_ID NUM_PROCESSES]
+        # a few MAML meta-steps through sharding.distribute; with PORT, one of several jax.distributed processes
+"""
+
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/, for synth
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # configs
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _flat(tree):
+    return {jax.tree_util.keystr(p): np.asarray(x) for p, x in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def _melody_cfg(devices, algorithm="maml"):
+    from configs import maml_tiny
+
+    c = maml_tiny.get_config()
+    c.meta.batch, c.steps, c.checkpoint_every, c.log_every = 4, 3, 2, 1
+    c.meta.algorithm = algorithm
+    c.sharding.devices = devices
+    return c
+
+
+def loops(out, devices):
+    """Both loops with sharding off, then over `devices` devices; results keyed 'off/...' and 'on/...'."""
+    import synth
+    from configs import relation as rel_cfg
+    from metamusic.train import melody as mel
+    from metamusic.train import relation as rel
+
+    corpus = synth.token_corpus()
+    res = {}
+    for tag, n in (("off", 0), ("on", devices)):
+        with tempfile.TemporaryDirectory() as work:
+            state = mel.train(_melody_cfg(n, "fomaml"), work, "fomaml", corpus)
+            assert len(state.meta["params"]["params"]["head"]["kernel"].sharding.device_set) == max(n, 1)
+            res.update({f"{tag}/melody" + k: v for k, v in _flat(state.meta).items()})
+            c = rel_cfg.get_config()
+            c.steps, c.batch, c.log_every, c.eval_every, c.checkpoint_every, c.progress = 3, 4, 1, 0, 2, False
+            c.data.ways, c.data.shots, c.data.queries, c.data.length = 3, 2, 2, 24
+            c.model.conv.dim, c.model.conv.layers, c.model.relation_hidden = 16, 2, 16
+            c.eval.val_episodes = 4
+            c.sharding.devices = n
+            state = rel.train(c, work, "relation", corpus)
+            res.update({f"{tag}/relation" + k: v for k, v in _flat(state.meta).items()})
+    np.savez(out, **res)
+
+
+def steps(out, devices, n_steps=3):
+    import synth
+    from metamusic.data import TaskSampler, step_rng
+    from metamusic.meta.outer import make_outer_step
+    from metamusic.train import melody as mel
+    from metamusic.train import sharding
+
+    cfg = _melody_cfg(devices)
+    s = mel.setup(cfg, synth.token_corpus())
+    algo, tx, state = mel.template_state(cfg, s, "maml")
+    sampler = TaskSampler(s.corpus, s.corpus.styles_in("train"), shots=cfg.data.shots, queries=cfg.data.queries,
+                          length=cfg.data.length)
+    sample = lambda i: mel.to_task(sampler.sample(step_rng(cfg.seed, i), cfg.meta.batch))
+    step, sample, state = sharding.distribute(make_outer_step(algo, tx), sample, state,
+                                              sharding.mesh_from_config(cfg))
+    for i in range(n_steps):
+        batch = sample(i)
+        assert len(jax.tree.leaves(batch)[0].sharding.device_set) == max(len(jax.devices()) if devices else 1, 1)
+        state, metrics = step(state, batch, jax.random.fold_in(jax.random.PRNGKey(cfg.seed), i), None)
+    np.savez(out, loss=np.asarray(metrics["loss"]), **_flat(state.meta))
+
+
+if __name__ == "__main__":
+    mode, out, devices = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    if len(sys.argv) > 4:
+        port, pid, nproc = (int(a) for a in sys.argv[4:7])
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        jax.distributed.initialize(coordinator_address=f"localhost:{port}", num_processes=nproc, process_id=pid)
+    {"loops": loops, "steps": steps}[mode](out, devices)
