@@ -24,6 +24,7 @@ from metamusic.meta.algorithm import InnerSpec, make_algorithm
 from metamusic.meta.outer import init_state, make_outer_step
 from metamusic.models.gan import Critic, Generator, masked_nll
 from metamusic.train import melody as mel
+from metamusic.train import sharding
 from metamusic.train.loop import LoopConfig, run
 
 ALGORITHMS = ("reptile", "fomaml")  # meta-learned; "pretrain" is the joint GAN baseline
@@ -167,7 +168,9 @@ def train(cfg, workdir: str, name: str, corpus=None):
     loop = LoopConfig(total_steps=steps, seed=cfg.seed, log_every=cfg.log_every, eval_every=cfg.eval_every,
                       checkpoint_every=cfg.checkpoint_every, progress=cfg.progress,
                       max_bad_streak=cfg.max_bad_streak)
-    return run(os.path.join(workdir, name), state, make_outer_step(algo, tx), sample, loop, phase_fn=algo.phase,
+    step_fn, sample, state = sharding.distribute(make_outer_step(algo, tx), sample, state,
+                                                 sharding.mesh_from_config(cfg))
+    return run(os.path.join(workdir, name), state, step_fn, sample, loop, phase_fn=algo.phase,
                eval_fn=_val_eval(cfg, s, algo), name=f"gan/{name}")
 
 

@@ -1,6 +1,7 @@
 """Subprocess body of tests/train/test_sharding.py (device count and jax.distributed are per process).
 
     python sharding_worker.py loops OUT.npz DEVICES           # melody + relation training loops, sharding off and on
+    python sharding_worker.py gan OUT.npz DEVICES             # meta-GAN (Reptile) steps, sharding off and on
     python sharding_worker.py steps OUT.npz DEVICES [PORT PROCESS_ID NUM_PROCESSES]
         # a few MAML meta-steps through sharding.distribute; with PORT, one of several jax.distributed processes
 """
@@ -77,10 +78,37 @@ def steps(out, devices, n_steps=3):
     np.savez(out, loss=np.asarray(metrics["loss"]), **_flat(state.meta))
 
 
+def gan_steps(out, devices, n_steps=2):
+    """Meta-GAN (Reptile) outer steps through sharding.distribute, off and over `devices` devices."""
+    import synth
+    from configs import gan_tiny
+    from metamusic.data import TaskSampler, step_rng
+    from metamusic.meta.outer import make_outer_step
+    from metamusic.train import gan
+    from metamusic.train import melody as mel
+    from metamusic.train import sharding
+
+    cfg = gan_tiny.get_config()
+    cfg.meta.batch, cfg.meta.inner_steps = 4, 1
+    s = gan.setup(cfg, synth.token_corpus())
+    sampler = TaskSampler(s.corpus, s.corpus.styles_in("train"), shots=cfg.data.shots, queries=cfg.data.queries,
+                          length=cfg.data.length)
+    res = {}
+    for tag, n in (("off", 0), ("on", devices)):
+        algo, tx, state = gan.template_state(cfg, s, "reptile")
+        sample = lambda i: mel.to_task(sampler.sample(step_rng(cfg.seed, i), cfg.meta.batch))
+        step, sample, state = sharding.distribute(make_outer_step(algo, tx), sample, state, sharding.make_mesh(n))
+        for i in range(n_steps):
+            state, _ = step(state, sample(i), jax.random.fold_in(jax.random.PRNGKey(cfg.seed), i), None)
+        assert len(jax.tree.leaves(state.meta)[0].sharding.device_set) == max(n, 1)
+        res.update({f"{tag}/gan" + k: v for k, v in _flat(state.meta).items()})
+    np.savez(out, **res)
+
+
 if __name__ == "__main__":
     mode, out, devices = sys.argv[1], sys.argv[2], int(sys.argv[3])
     if len(sys.argv) > 4:
         port, pid, nproc = (int(a) for a in sys.argv[4:7])
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
         jax.distributed.initialize(coordinator_address=f"localhost:{port}", num_processes=nproc, process_id=pid)
-    {"loops": loops, "steps": steps}[mode](out, devices)
+    {"loops": loops, "steps": steps, "gan": gan_steps}[mode](out, devices)

@@ -49,6 +49,15 @@ def test_sharded_training_loops_match_single_device(tmp_path):
     _assert_same(off, on)
 
 
+def test_sharded_meta_gan_steps_match_single_device(tmp_path):
+    """Meta-GAN (Reptile over generator and critic) steps: 4 virtual devices vs one."""
+    _wait([_run(["gan", tmp_path / "gan.npz", 4], 4)])
+    res = np.load(tmp_path / "gan.npz")
+    off = {k[4:]: res[k] for k in res.files if k.startswith("off/")}
+    on = {k[3:]: res[k] for k in res.files if k.startswith("on/")}
+    _assert_same(off, on)
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("localhost", 0))
