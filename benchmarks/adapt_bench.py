@@ -1,0 +1,116 @@
+"""Adaptation latency (K tunes of a new style -> adapted LM -> sampled melodies) and relation-network episodes/s.
+
+    python benchmarks/adapt_bench.py [--impl=fast] [--out=adapt.json]
+
+Latency: the library's own pieces, after compilation: `algo.adapt` (the MAML
+family's inner loop, --inner-steps SGD steps on K=5 support windows of 64 tokens)
+then `metamusic.generate.sample` (16 melodies of 64 tokens, autoregressive, one
+jitted loop), on the default melody LSTM (1 x 256 here, like meta_step_bench) with
+random weights and tokens: the cost does not depend on their values. Relation
+network: training episodes/s of `train.relation`'s step (5-way 5-shot, 5 queries
+per class, T=64, batch 4, the default conv encoder). Median of --reps timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _median_time(fn, reps):
+    fn()  # compile / warm up
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def adaptation(args) -> dict:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from metamusic.data import EncodingConfig
+    from metamusic.generate import sample
+    from metamusic.meta.algorithm import InnerSpec, make_algorithm
+    from metamusic.models import lm_loss, make_model
+
+    enc = EncodingConfig()
+    model = make_model("lstm", enc.vocab_size, embed_dim=64, hidden=args.hidden, layers=1, impl=args.impl)
+    loss_fn = lambda p, b, k: lm_loss(model, p, b[0], b[1])
+    algo = make_algorithm("maml", loss_fn, InnerSpec(args.inner_steps, 0.1))
+    meta = algo.init(model.init(jax.random.PRNGKey(0), jnp.zeros((1, 63), jnp.int32)))
+    rng = np.random.default_rng(0)
+    support = (jnp.asarray(rng.integers(2, 38, (args.shots, 64)), jnp.int32), jnp.ones((args.shots, 64)))
+    adapt = jax.jit(lambda m, s, k: algo.adapt(m, s, k).params)
+    prime = np.array([enc.bos], np.int32)
+
+    def run():
+        params = adapt(meta, support, jax.random.PRNGKey(1))
+        return sample(model, params, prime, num=16, length=64, temperature=1.0, key=jax.random.PRNGKey(2), enc=enc)
+
+    t_adapt = _median_time(lambda: jax.block_until_ready(adapt(meta, support, jax.random.PRNGKey(1))), args.reps)
+    t_total = _median_time(run, args.reps)
+    return {"adapt_ms": 1e3 * t_adapt, "adapt_and_sample_16x64_ms": 1e3 * t_total}
+
+
+def relation(args) -> dict:
+    import jax
+    import numpy as np
+
+    import configs.relation as rel_cfg
+    from metamusic.data.episodes import Episodes
+    from metamusic.meta.outer import make_outer_step
+    from metamusic.train import relation as rel
+
+    cfg = rel_cfg.get_config()
+    s = rel.setup(cfg, need_corpus=False)
+    algo, tx, state = rel.template_state(cfg, s, "relation")
+    step = make_outer_step(algo, tx)
+    B, N, K, Q, T = cfg.batch, cfg.data.ways, cfg.data.shots, cfg.data.queries, cfg.data.length
+    rng = np.random.default_rng(0)
+    tok = lambda n: rng.integers(2, 38, (B, n, T)).astype(np.int32)
+    lab = lambda n: np.tile(np.repeat(np.arange(N), n), (B, 1)).astype(np.int32)
+    ep = rel.to_device(Episodes(tok(N * K), np.ones((B, N * K, T), np.float32), lab(K),
+                                tok(N * Q), np.ones((B, N * Q, T), np.float32), lab(Q),
+                                np.tile(np.arange(N, dtype=np.int32), (B, 1))))
+    box = [state]
+
+    def run():
+        box[0], m = step(box[0], ep, jax.random.PRNGKey(0))
+        jax.block_until_ready(m["loss"])
+
+    return {"relation_episodes_per_s": B / _median_time(run, max(args.reps, 20))}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--impl", default="flax", help="LSTM implementation: flax or fast")
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--shots", type=int, default=5)
+    ap.add_argument("--inner-steps", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    out = {**adaptation(args), **relation(args)}
+    print(f"| figure | value |\n| --- | --- |")
+    print(f"| adapt ({args.inner_steps} SGD steps on K={args.shots} x 64 tokens, LSTM 1x{args.hidden} {args.impl}) "
+          f"| {out['adapt_ms']:.1f} ms |")
+    print(f"| adapt + sample 16 melodies x 64 tokens | {out['adapt_and_sample_16x64_ms']:.1f} ms |")
+    print(f"| relation network, 5-way 5-shot training episodes/s | {out['relation_episodes_per_s']:.1f} |")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(dict(out, args=vars(args), date=time.strftime("%Y-%m-%d")), f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
