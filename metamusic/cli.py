@@ -28,53 +28,51 @@ def run_maml(cfg, workdir: str, mode: str, *, style=None, shots: int = 5, out: s
             raise MetamusicError(f"task={cfg.task!r} is not allowed; choose one of ['melody', 'sinusoid']")
         from metamusic.train import melody as mel
 
-        corpus = mel.load_data(cfg)
-        if mode in ("train", "all"):
-            for name in mel.algorithms(cfg) + ["pretrain"]:
-                mel.train(cfg, workdir, name, corpus)
-        if mode in ("eval", "all"):
-            from metamusic.eval import fewshot
-
-            fewshot.evaluate(cfg, workdir, corpus)
-            print(open(os.path.join(workdir, "eval.md")).read())
-        if mode == "generate":
-            if not style:
-                raise MetamusicError("--mode=generate needs --style=NAME (a catalog style) or a folder of files")
-            from metamusic.generate import generate
-
-            for p in generate(cfg, workdir, style=style, shots=shots, out=out, method=method, corpus=corpus):
-                print(p)
+        return _generators(cfg, workdir, mode, mel, "metamusic.eval.fewshot", "generate",
+                           style=style, shots=shots, out=out, method=method)
     except MetamusicError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return 0
 
 
 def run_gan(cfg, workdir: str, mode: str, *, style=None, shots: int = 5, out: str = "samples", method=None) -> int:
     try:
         _start(cfg, workdir, mode)
         from metamusic.train import gan
-        from metamusic.train import melody as mel
 
-        corpus = mel.load_data(cfg)
-        if mode in ("train", "all"):
-            for name in gan.algorithms(cfg) + ["pretrain"]:
-                gan.train(cfg, workdir, name, corpus)
-        if mode in ("eval", "all"):
-            from metamusic.eval import gan_eval
-
-            gan_eval.evaluate(cfg, workdir, corpus)
-            print(open(os.path.join(workdir, "eval.md")).read())
-        if mode == "generate":
-            if not style:
-                raise MetamusicError("--mode=generate needs --style=NAME (a catalog style) or a folder of files")
-            from metamusic.generate import generate_gan
-
-            for p in generate_gan(cfg, workdir, style=style, shots=shots, out=out, method=method, corpus=corpus):
-                print(p)
+        return _generators(cfg, workdir, mode, gan, "metamusic.eval.gan_eval", "generate_gan",
+                           style=style, shots=shots, out=out, method=method)
     except MetamusicError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+def _generators(cfg, workdir: str, mode: str, family, eval_module: str, generate_fn: str, *, style, shots, out,
+                method) -> int:
+    """train / eval / generate for a family of generative models (melody LMs, meta-GANs).
+
+    `family` is its train module (`algorithms(cfg)`, `train(...)`); every meta-learned
+    algorithm and the joint baseline ("pretrain") train into workdir/<name>.
+    """
+    import importlib
+
+    from metamusic.train import melody as mel
+
+    corpus = mel.load_data(cfg)
+    if mode in ("train", "all"):
+        for name in family.algorithms(cfg) + ["pretrain"]:
+            family.train(cfg, workdir, name, corpus)
+    if mode in ("eval", "all"):
+        importlib.import_module(eval_module).evaluate(cfg, workdir, corpus)
+        print(open(os.path.join(workdir, "eval.md")).read())
+    if mode == "generate":
+        if not style:
+            raise MetamusicError("--mode=generate needs --style=NAME (a catalog style) or a folder of files")
+        import metamusic.generate
+
+        for p in getattr(metamusic.generate, generate_fn)(cfg, workdir, style=style, shots=shots, out=out,
+                                                          method=method, corpus=corpus):
+            print(p)
     return 0
 
 

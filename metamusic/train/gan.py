@@ -9,7 +9,6 @@ workdir/<algorithm>.
 
 from __future__ import annotations
 
-import os
 from typing import NamedTuple
 
 import jax
@@ -17,15 +16,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from metamusic.data import TaskSampler, step_rng
+from metamusic.data import TaskSampler
 from metamusic.errors import check_choice, comma_list
 from metamusic.meta import adversarial
 from metamusic.meta.algorithm import InnerSpec, make_algorithm
-from metamusic.meta.outer import init_state, make_outer_step
+from metamusic.meta.outer import init_state
 from metamusic.models.gan import Critic, Generator, masked_nll
 from metamusic.train import melody as mel
-from metamusic.train import sharding
-from metamusic.train.loop import LoopConfig, run
 
 ALGORITHMS = ("reptile", "fomaml")  # meta-learned; "pretrain" is the joint GAN baseline
 LABELS = {"reptile": "meta-GAN, Reptile (FIGR)", "fomaml": "meta-GAN, first-order MAML (DAWSON)",
@@ -157,21 +154,7 @@ def train(cfg, workdir: str, name: str, corpus=None):
     """Trains one algorithm (or 'pretrain', the joint GAN) into workdir/<name>."""
     s = setup(cfg, corpus)
     algo, tx, state = template_state(cfg, s, name)
-    sampler = TaskSampler(s.corpus, s.corpus.styles_in("train"), shots=cfg.data.shots, queries=cfg.data.queries,
-                          length=cfg.data.length, transpose=cfg.data.transpose)
-    batch = cfg.meta.batch if name != "pretrain" else cfg.meta.batch * cfg.meta.pretrain_batch_factor
-
-    def sample(step):
-        return mel.to_task(sampler.sample(step_rng(cfg.seed, step), batch))
-
-    steps = cfg.steps if name != "pretrain" else cfg.pretrain_steps
-    loop = LoopConfig(total_steps=steps, seed=cfg.seed, log_every=cfg.log_every, eval_every=cfg.eval_every,
-                      checkpoint_every=cfg.checkpoint_every, progress=cfg.progress,
-                      max_bad_streak=cfg.max_bad_streak)
-    step_fn, sample, state = sharding.distribute(make_outer_step(algo, tx), sample, state,
-                                                 sharding.mesh_from_config(cfg))
-    return run(os.path.join(workdir, name), state, step_fn, sample, loop, phase_fn=algo.phase,
-               eval_fn=_val_eval(cfg, s, algo), name=f"gan/{name}")
+    return mel.run_tasks(cfg, workdir, name, s.corpus, algo, tx, state, _val_eval(cfg, s, algo), f"gan/{name}")
 
 
 def algorithms(cfg) -> list[str]:

@@ -41,6 +41,13 @@ class LoopConfig:
     max_bad_streak: int = 20  # consecutive non-finite steps before the run stops
     progress: bool = True
 
+    @classmethod
+    def from_config(cls, cfg, total_steps: int) -> "LoopConfig":
+        """The loop fields every run config carries (seed, log/eval/checkpoint cadence, ...)."""
+        return cls(total_steps=total_steps, seed=cfg.seed, log_every=cfg.log_every,
+                   eval_every=cfg.get("eval_every", 0), checkpoint_every=cfg.checkpoint_every,
+                   progress=cfg.progress, max_bad_streak=cfg.get("max_bad_streak", 20))
+
 
 class MetricWriter:
     """metrics.jsonl always; TensorBoard event files when tensorboardX is installed."""

@@ -127,22 +127,26 @@ def train(cfg, workdir: str, name: str, corpus=None):
     """Trains one algorithm (or 'pretrain', the joint baseline) into workdir/<name>."""
     s = setup(cfg, corpus)
     algo, tx, state = template_state(cfg, s, name)
-    styles = s.corpus.styles_in("train")
-    sampler = TaskSampler(s.corpus, styles, shots=cfg.data.shots, queries=cfg.data.queries,
+    return run_tasks(cfg, workdir, name, s.corpus, algo, tx, state, _val_eval(cfg, s, algo), name)
+
+
+def run_tasks(cfg, workdir: str, name: str, corpus, algo, tx, state, eval_fn, label: str):
+    """Meta-trains `algo` on generation tasks of the meta-train styles in the shared loop (optionally sharded).
+
+    The melody LMs and the meta-GAN both train through here, into workdir/<name>.
+    """
+    sampler = TaskSampler(corpus, corpus.styles_in("train"), shots=cfg.data.shots, queries=cfg.data.queries,
                           length=cfg.data.length, transpose=cfg.data.transpose)
     batch = cfg.meta.batch if name != "pretrain" else cfg.meta.batch * cfg.meta.pretrain_batch_factor
 
     def sample(step):
         return to_task(sampler.sample(step_rng(cfg.seed, step), batch))
 
-    steps = cfg.steps if name != "pretrain" else cfg.pretrain_steps
-    loop = LoopConfig(total_steps=steps, seed=cfg.seed, log_every=cfg.log_every, eval_every=cfg.eval_every,
-                      checkpoint_every=cfg.checkpoint_every, progress=cfg.progress,
-                      max_bad_streak=cfg.max_bad_streak)
+    loop = LoopConfig.from_config(cfg, cfg.steps if name != "pretrain" else cfg.pretrain_steps)
     step_fn, sample, state = sharding.distribute(make_outer_step(algo, tx), sample, state,
                                                  sharding.mesh_from_config(cfg))
     return run(os.path.join(workdir, name), state, step_fn, sample, loop, phase_fn=algo.phase,
-               eval_fn=_val_eval(cfg, s, algo), name=name)
+               eval_fn=eval_fn, name=label)
 
 
 def algorithms(cfg) -> list[str]:

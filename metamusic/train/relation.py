@@ -95,8 +95,7 @@ def train(cfg, workdir: str, name: str, corpus=None):
     algo, tx, state = template_state(cfg, s, name)
     sampler = EpisodeSampler(s.corpus, s.corpus.styles_in("train"), ways=cfg.data.ways, shots=cfg.data.shots,
                              queries=cfg.data.queries, length=cfg.data.length, transpose=cfg.data.transpose)
-    loop = LoopConfig(total_steps=cfg.steps, seed=cfg.seed, log_every=cfg.log_every, eval_every=cfg.eval_every,
-                      checkpoint_every=cfg.checkpoint_every, progress=cfg.progress, max_bad_streak=cfg.max_bad_streak)
+    loop = LoopConfig.from_config(cfg, cfg.steps)
     sample = lambda step: to_device(sampler.sample(step_rng(cfg.seed, step), cfg.batch))
     step_fn, sample, state = sharding.distribute(make_outer_step(algo, tx), sample, state,
                                                  sharding.mesh_from_config(cfg))

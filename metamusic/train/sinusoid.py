@@ -57,8 +57,7 @@ def train(cfg, workdir: str, algorithm: str | None = None):
     params = model.init(jax.random.PRNGKey(cfg.seed), jnp.zeros((1, 1)))
     state = init_state(algo, tx, params)
     step = make_outer_step(algo, tx)
-    loop = LoopConfig(total_steps=cfg.steps, seed=cfg.seed, log_every=cfg.log_every,
-                      checkpoint_every=cfg.checkpoint_every, progress=cfg.progress)
+    loop = LoopConfig.from_config(cfg, cfg.steps)
     sample = lambda s: sample_tasks(step_rng(cfg.seed, s), cfg.meta.batch, cfg.data.shots)
     return run(os.path.join(workdir, name), state, step, sample, loop, phase_fn=algo.phase, name=name)
 

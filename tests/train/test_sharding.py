@@ -40,22 +40,23 @@ def _assert_same(a, b, rtol=2e-5, atol=1e-6):
         np.testing.assert_allclose(a[k], b[k], rtol=rtol, atol=atol, err_msg=k)
 
 
-def test_sharded_training_loops_match_single_device(tmp_path):
-    """MAML-family and relation-network training loops: sharding.devices=4 vs off, 4 virtual devices."""
-    _wait([_run(["loops", tmp_path / "loops.npz", 4], 4)])
-    res = np.load(tmp_path / "loops.npz")
+def _assert_off_equals_on(tmp_path, mode: str):
+    """Runs a worker mode on 4 virtual devices; its 'off/...' (one device) and 'on/...' results must agree."""
+    _wait([_run([mode, tmp_path / f"{mode}.npz", 4], 4)])
+    res = np.load(tmp_path / f"{mode}.npz")
     off = {k[4:]: res[k] for k in res.files if k.startswith("off/")}
     on = {k[3:]: res[k] for k in res.files if k.startswith("on/")}
     _assert_same(off, on)
+
+
+def test_sharded_training_loops_match_single_device(tmp_path):
+    """MAML-family and relation-network training loops: sharding.devices=4 vs off, 4 virtual devices."""
+    _assert_off_equals_on(tmp_path, "loops")
 
 
 def test_sharded_meta_gan_steps_match_single_device(tmp_path):
     """Meta-GAN (Reptile over generator and critic) steps: 4 virtual devices vs one."""
-    _wait([_run(["gan", tmp_path / "gan.npz", 4], 4)])
-    res = np.load(tmp_path / "gan.npz")
-    off = {k[4:]: res[k] for k in res.files if k.startswith("off/")}
-    on = {k[3:]: res[k] for k in res.files if k.startswith("on/")}
-    _assert_same(off, on)
+    _assert_off_equals_on(tmp_path, "gan")
 
 
 def _free_port():
