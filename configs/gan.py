@@ -43,15 +43,15 @@ def get_config():
     c.gan.tau = 1.0  # Gumbel-softmax temperature of the straight-through relaxation
     # stabilizers
     c.gan.mle_weight = 1.0  # teacher-forced likelihood term on the generator (SeqGAN-style); 0 = pure GAN
-    c.gan.r1_weight = 0.0  # R1 penalty on real data (ns, hinge); 0 = off
+    c.gan.r1_weight = 1.0  # R1 penalty on real data (ns, hinge); 0 = off (then inner SGD steps blew up)
     c.gan.gp_weight = 10.0  # gradient penalty (wgan-gp)
     c.gan.drift = 1e-3  # drift penalty on real scores (wgan-gp)
 
     c.meta = ml_collections.ConfigDict()
-    c.meta.algorithm = "reptile,fomaml"  # comma list: reptile (FIGR), fomaml (DAWSON-style)
+    c.meta.algorithm = "reptile"  # comma list: reptile (FIGR), fomaml (DAWSON-style; diverged at step 149 with these settings)
     c.meta.inner_steps = 3  # simultaneous GAN SGD steps on the support set
     c.meta.g_lr = 0.1  # inner SGD lr of the generator (0.3 diverged: meta-val NLL after adapting 1.7 -> 18.9)
-    c.meta.d_lr = 0.05  # inner SGD lr of the critic
+    c.meta.d_lr = 0.01  # inner SGD lr of the critic (0.05 blew up in some tasks' inner loops)
     c.meta.batch = 8  # tasks per meta-batch
     c.meta.remat = False  # jax.checkpoint the inner steps
     c.meta.pretrain_batch_factor = 1  # the joint GAN sees batch * this tasks per step

@@ -20,6 +20,7 @@ def get_config():
     c.data.shots = 2
     c.data.queries = 2
     c.data.length = 16
+    c.meta.algorithm = "reptile,fomaml"  # both meta-GAN variants
     c.meta.inner_steps = 2
     c.meta.batch = 2
     c.eval.shots = (2,)
