@@ -1,4 +1,4 @@
-"""Adaptation latency (K tunes of a new style -> adapted LM -> sampled melodies) and relation-network episodes/s.
+"""Adaptation latency (K tunes -> adapted LM -> sampled melodies), relation-network episodes/s, meta-GAN steps/s.
 
     python benchmarks/adapt_bench.py [--impl=fast] [--out=adapt.json]
 
@@ -8,7 +8,8 @@ then `metamusic.generate.sample` (16 melodies of 64 tokens, autoregressive, one
 jitted loop), on the default melody LSTM (1 x 256 here, like meta_step_bench) with
 random weights and tokens: the cost does not depend on their values. Relation
 network: training episodes/s of `train.relation`'s step (5-way 5-shot, 5 queries
-per class, T=64, batch 4, the default conv encoder). Median of --reps timings.
+per class, T=64, batch 4, the default conv encoder). Meta-GAN: Reptile meta-steps/s of
+configs/gan.py's generator and critic (meta-batch 8, 3 inner steps, R1 on). Median of --reps timings.
 """
 
 from __future__ import annotations
@@ -91,6 +92,38 @@ def relation(args) -> dict:
     return {"relation_episodes_per_s": B / _median_time(run, max(args.reps, 20))}
 
 
+def gan(args) -> dict:
+    """Meta-GAN (Reptile, default configs/gan.py networks) meta-steps/s on a meta-batch of random windows."""
+    import types
+
+    import jax
+    import numpy as np
+
+    import configs.gan as gan_cfg
+    from metamusic.data import EncodingConfig
+    from metamusic.data.episodes import Tasks
+    from metamusic.meta.outer import make_outer_step
+    from metamusic.train import gan as gan_train
+    from metamusic.train import melody as mel
+
+    cfg = gan_cfg.get_config()
+    s = gan_train.setup(cfg, types.SimpleNamespace(enc=EncodingConfig()))  # the networks need only the encoding
+    algo, tx, state = gan_train.template_state(cfg, s, "reptile")
+    step = make_outer_step(algo, tx)
+    B, K, Q, T = cfg.meta.batch, cfg.data.shots, cfg.data.queries, cfg.data.length
+    rng = np.random.default_rng(0)
+    tasks = mel.to_task(Tasks(rng.integers(2, 38, (B, K, T)).astype(np.int32), np.ones((B, K, T), np.float32),
+                              rng.integers(2, 38, (B, Q, T)).astype(np.int32), np.ones((B, Q, T), np.float32),
+                              np.zeros(B, np.int32)))
+    box = [state]
+
+    def run():
+        box[0], m = step(box[0], tasks, jax.random.PRNGKey(0))
+        jax.block_until_ready(m["loss"])
+
+    return {"gan_reptile_meta_steps_per_s": 1.0 / _median_time(run, args.reps), "gan_meta_batch": B}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--impl", default="flax", help="LSTM implementation: flax or fast")
@@ -100,12 +133,14 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    out = {**adaptation(args), **relation(args)}
+    out = {**adaptation(args), **relation(args), **gan(args)}
     print(f"| figure | value |\n| --- | --- |")
     print(f"| adapt ({args.inner_steps} SGD steps on K={args.shots} x 64 tokens, LSTM 1x{args.hidden} {args.impl}) "
           f"| {out['adapt_ms']:.1f} ms |")
     print(f"| adapt + sample 16 melodies x 64 tokens | {out['adapt_and_sample_16x64_ms']:.1f} ms |")
     print(f"| relation network, 5-way 5-shot training episodes/s | {out['relation_episodes_per_s']:.1f} |")
+    print(f"| meta-GAN (Reptile, configs/gan.py) meta-steps/s, {out['gan_meta_batch']} tasks each "
+          f"| {out['gan_reptile_meta_steps_per_s']:.2f} |")
     if args.out:
         with open(args.out, "w") as f:
             json.dump(dict(out, args=vars(args), date=time.strftime("%Y-%m-%d")), f, indent=1)

@@ -4,6 +4,7 @@ second-order derivatives (second-order MAML differentiates through its custom ba
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from metamusic.models import make_model
 from metamusic.models.recurrent import lstm
@@ -66,6 +67,7 @@ def test_first_and_second_order_gradients_match_flax():
     assert _max_rel(m_fast, m_flax) < 1e-4
 
 
+@pytest.mark.slow  # 40 s; the second-order gradient is also checked against the Flax cell in the default run
 def test_second_order_meta_gradient_matches_finite_differences_in_float64():
     with jax.enable_x64(True):
         _, fast_m = _models()

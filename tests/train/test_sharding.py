@@ -54,6 +54,7 @@ def test_sharded_training_loops_match_single_device(tmp_path):
     _assert_off_equals_on(tmp_path, "loops")
 
 
+@pytest.mark.slow  # 45 s; the MAML and relation loops' sharding is checked in the default run
 def test_sharded_meta_gan_steps_match_single_device(tmp_path):
     """Meta-GAN (Reptile over generator and critic) steps: 4 virtual devices vs one."""
     _assert_off_equals_on(tmp_path, "gan")
