@@ -26,9 +26,11 @@ def run_maml(cfg, workdir: str, mode: str, *, style=None, shots: int = 5, out: s
             return _sinusoid(cfg, workdir, mode)
         if cfg.task != "melody":
             raise MetamusicError(f"task={cfg.task!r} is not allowed; choose one of ['melody', 'sinusoid']")
+        from metamusic.eval import fewshot
+        from metamusic.generate import generate
         from metamusic.train import melody as mel
 
-        return _generators(cfg, workdir, mode, mel, "metamusic.eval.fewshot", "generate",
+        return _generators(cfg, workdir, mode, mel, fewshot.evaluate, generate,
                            style=style, shots=shots, out=out, method=method)
     except MetamusicError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -38,40 +40,37 @@ def run_maml(cfg, workdir: str, mode: str, *, style=None, shots: int = 5, out: s
 def run_gan(cfg, workdir: str, mode: str, *, style=None, shots: int = 5, out: str = "samples", method=None) -> int:
     try:
         _start(cfg, workdir, mode)
+        from metamusic.eval import gan_eval
+        from metamusic.generate import generate_gan
         from metamusic.train import gan
 
-        return _generators(cfg, workdir, mode, gan, "metamusic.eval.gan_eval", "generate_gan",
+        return _generators(cfg, workdir, mode, gan, gan_eval.evaluate, generate_gan,
                            style=style, shots=shots, out=out, method=method)
     except MetamusicError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
 
-def _generators(cfg, workdir: str, mode: str, family, eval_module: str, generate_fn: str, *, style, shots, out,
-                method) -> int:
+def _generators(cfg, workdir: str, mode: str, family, evaluate, generate, *, style, shots, out, method) -> int:
     """train / eval / generate for a family of generative models (melody LMs, meta-GANs).
 
     `family` is its train module (`algorithms(cfg)`, `train(...)`); every meta-learned
     algorithm and the joint baseline ("pretrain") train into workdir/<name>.
+    `evaluate(cfg, workdir, corpus)` writes workdir/eval.md; `generate(...)` returns paths.
     """
-    import importlib
-
     from metamusic.train import melody as mel
 
+    if mode == "generate" and not style:  # before the corpus load: a missing flag fails at once
+        raise MetamusicError("--mode=generate needs --style=NAME (a catalog style) or a folder of files")
     corpus = mel.load_data(cfg)
     if mode in ("train", "all"):
         for name in family.algorithms(cfg) + ["pretrain"]:
             family.train(cfg, workdir, name, corpus)
     if mode in ("eval", "all"):
-        importlib.import_module(eval_module).evaluate(cfg, workdir, corpus)
+        evaluate(cfg, workdir, corpus)
         print(open(os.path.join(workdir, "eval.md")).read())
     if mode == "generate":
-        if not style:
-            raise MetamusicError("--mode=generate needs --style=NAME (a catalog style) or a folder of files")
-        import metamusic.generate
-
-        for p in getattr(metamusic.generate, generate_fn)(cfg, workdir, style=style, shots=shots, out=out,
-                                                          method=method, corpus=corpus):
+        for p in generate(cfg, workdir, style=style, shots=shots, out=out, method=method, corpus=corpus):
             print(p)
     return 0
 

@@ -120,11 +120,14 @@ def evaluate(cfg, workdir: str, corpus) -> dict:
     methods, tuning = gan_methods(cfg, workdir, s, corpus)
     extra, note = melody_methods(cfg, cfg.eval.melody_workdir, corpus)
     methods.update(extra)
-    scorer = None
+    scorer, style_fidelity = None, None
     if cfg.eval.scorer and os.path.exists(os.path.join(cfg.eval.scorer, "config.json")):
-        from metamusic.eval.style_fidelity import StyleScorer
+        from metamusic.eval.style_fidelity import StyleScorer, style_fidelity
 
         scorer = StyleScorer(cfg.eval.scorer, corpus)
+    elif cfg.eval.scorer:
+        note = "; ".join(x for x in (note, f"no run_relation.py workdir at {cfg.eval.scorer!r}: style fidelity "
+                                           "left out") if x)
     results = {"config": {"test_styles": test, "samples": M, "length": T, "steps": cfg.eval.steps,
                           "scorer": cfg.eval.scorer if scorer else "", "melody_workdir_note": note,
                           "tuning": tuning},
@@ -157,8 +160,6 @@ def evaluate(cfg, workdir: str, corpus) -> dict:
                 r["validity"].append(mm.validity(mels, lens, 4 * spq))
                 if scorer is None or name == SUPPORT:
                     continue
-                from metamusic.eval.style_fidelity import style_fidelity
-
                 if name == HELD_OUT:
                     q = (q_tok, q_mask)
                 else:
@@ -208,7 +209,7 @@ def markdown(results: dict) -> str:
     for k, v in c.get("tuning", {}).items():
         lines += [f"{k}: {v}.", ""]
     if c.get("melody_workdir_note"):
-        lines += [f"Melody-LM rows left out: {c['melody_workdir_note']}.", ""]
+        lines += [f"Left out: {c['melody_workdir_note']}.", ""]
     for k, methods in results["methods"].items():
         lines += [f"### {k}", "", "| method | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
                   "| --- |" + " --- |" * len(COLUMNS)]

@@ -12,7 +12,7 @@ sequence is one differentiable `lax.scan`. With the Gumbel noise at temperature 
 the forward pass is an exact ancestral sample of the generator's distribution, so
 generation at evaluation time uses the same code path.
 
-The same recurrence runs teacher-forced on real tunes (`Generator.nll`): that
+The same recurrence runs teacher-forced on real tunes (`tokens=`, scored by `masked_nll`): that
 likelihood term is the stabilizer SeqGAN and its successors rely on for discrete
 GANs (config `gan.mle_weight`); with it at 0 the generator is trained by the
 critic alone.
@@ -118,12 +118,6 @@ class Generator(nn.Module):
                                           unroll=self.unroll)
         ys = jnp.swapaxes(ys, 0, 1)
         return (ys, jnp.swapaxes(tf_logits, 0, 1)) if teacher else ys
-
-    def nll(self, z, tokens, mask):
-        """Mean teacher-forced NLL of a real window's melody tokens (PAD and BOS targets excluded)."""
-        noise = jnp.zeros(tokens.shape + (self.classes,))
-        _, logits = self(z, noise, tokens=tokens)
-        return masked_nll(logits, tokens, mask, self.classes)
 
 
 def masked_nll(logits, tokens, mask, classes: int):

@@ -9,6 +9,7 @@ workdir/<algorithm>.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -112,20 +113,16 @@ def sample_tokens(s: Setup, g_params, num: int, length: int, key) -> np.ndarray:
     return np.asarray(_sampler(s.gen, s.enc.num_classes, s.gen.z_dim, num, length)(g_params, key))
 
 
-_SAMPLERS = {}
-
-
+@functools.lru_cache(maxsize=32)
 def _sampler(gen, C, z_dim, num, length):
-    k = (gen, num, length)
-    if k not in _SAMPLERS:
-        @jax.jit
-        def run_(gp, key):
-            kz, kn = jax.random.split(key)
-            z = jax.random.normal(kz, (num, z_dim))
-            return gen.apply(gp, z, jax.random.gumbel(kn, (num, length, C))).argmax(-1)
+    """One compiled sampler per (generator, shapes): evaluation samples many styles and methods."""
+    @jax.jit
+    def run_(gp, key):
+        kz, kn = jax.random.split(key)
+        z = jax.random.normal(kz, (num, z_dim))
+        return gen.apply(gp, z, jax.random.gumbel(kn, (num, length, C))).argmax(-1)
 
-        _SAMPLERS[k] = run_
-    return _SAMPLERS[k]
+    return run_
 
 
 def _val_eval(cfg, s: Setup, algo):

@@ -30,7 +30,7 @@ def _toy():
     return generate, critic, real_inputs, params
 
 
-def _real(n, key=0):
+def _real(n):
     """Real data: one fixed repeating pattern of one-hots."""
     return jnp.broadcast_to(jax.nn.one_hot(jnp.arange(T) % 3, C), (n, T, C))
 

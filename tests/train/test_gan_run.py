@@ -99,7 +99,7 @@ def test_generate_writes_midi_and_piano_rolls(trained, style_corpus, tmp_path):
 
 def test_cli_generate_without_style_is_a_clear_error(trained, capsys):
     cfg, workdir = trained
-    cfg.data.root = "/nonexistent-corpus-root"
+    cfg.data.root = "/nonexistent-corpus-root"  # the flag is checked before any corpus is read
     rc = cli.run_gan(cfg, workdir, "generate")
     assert rc == 2
-    assert "error:" in capsys.readouterr().err
+    assert "--mode=generate needs --style" in capsys.readouterr().err
