@@ -44,6 +44,15 @@ def abc_tune(x: int, rng: np.random.Generator, meter: str = "6/8", rhythm: str =
     return "\n".join(lines) + "\n"
 
 
+BAD_METER_ABC = """X:1
+T:Four over three
+M:4/3
+L:1/8
+K:G
+GABc dedB|GABc d2B2|]
+"""  # music21 raises BadTimeSignatureError on M:4/3; ingestion skips the tune with its reason
+
+
 def write_abc_book(path: str, tunes: list[str], header: str = "") -> str:
     with open(path, "w") as f:
         f.write(header + "\n\n".join(tunes))

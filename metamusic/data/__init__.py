@@ -8,9 +8,9 @@ CLI: `python -m metamusic.data catalog [--root DIR] [--json]`.
 """
 
 from metamusic.data.dataset import Corpus, load_corpus
-from metamusic.data.episodes import EpisodeSampler, Episodes, Stream, TaskSampler, Tasks, step_rng
+from metamusic.data.episodes import EpisodeSampler, Episodes, TaskSampler, Tasks, step_rng
 from metamusic.data.melody import EncodingConfig
 from metamusic.data.splits import SplitConfig
 
-__all__ = ["Corpus", "load_corpus", "TaskSampler", "EpisodeSampler", "Tasks", "Episodes", "Stream",
+__all__ = ["Corpus", "load_corpus", "TaskSampler", "EpisodeSampler", "Tasks", "Episodes",
            "step_rng", "EncodingConfig", "SplitConfig"]

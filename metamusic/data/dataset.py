@@ -148,9 +148,3 @@ def _build(sources, paths, settings, path, enc, split, abc_backend, workers, pro
 def _from_cache(arrays, payload, enc, split, path) -> Corpus:
     return Corpus(arrays["tokens"], arrays["offsets"], arrays["style_of"], arrays["pool"], payload["styles"],
                   payload["split_of"], payload["meta"], payload["report"], enc, split, path)
-
-
-def load_skips(c: Corpus) -> list[dict]:
-    """The skip list (path, X: index, reason) saved with the cache."""
-    loaded = cache.load(c.cache_path)
-    return loaded[2]["skips"] if loaded else []

@@ -8,8 +8,7 @@ Two task kinds, both one style per task/class:
 
 Every draw takes an explicit `np.random.Generator`. For exact resume the
 training loop derives one per step (`step_rng(seed, step)`), so no sampler state
-needs saving; `Stream` wraps a sampler with a Generator whose state can be saved
-and restored, for code that prefers an iterator.
+needs saving.
 Containers are NamedTuples: typed, and JAX pytrees without importing JAX here.
 """
 
@@ -57,9 +56,9 @@ class _WindowSource:
     def __init__(self, corpus, styles, length: int, pool: str, transpose: int):
         check_choice("pool", pool, POOLS)
         if length < 2:
-            raise MetamusicError(f"window length T={length} must be >= 2 (an input and a target)")
+            raise MetamusicError(f"data.length={length} must be >= 2 (an input and a target)")
         if not styles:
-            raise MetamusicError("no styles to sample from; check the split name and min_tunes")
+            raise MetamusicError("no styles to sample from; lower data.min_tunes or add styles")
         self.tokens = corpus.tokens
         self.offsets = corpus.offsets[:-1]
         self.lengths = np.diff(corpus.offsets)
@@ -86,7 +85,7 @@ class _WindowSource:
             if not need_ok:
                 raise MetamusicError(
                     f"style {name!r} has {len(s)} support-pool and {len(q)} query-pool tunes, too few for "
-                    f"{what}; lower the shots/queries or raise split.min_tunes to drop small styles")
+                    f"{what}; lower data.shots/data.queries (or eval.shots) or raise data.min_tunes to drop small styles")
 
     def pick(self, rng, k: int, n_sup: int, n_qry: int):
         """Distinct tunes of style slot k: n_sup from the support pool, n_qry from the query pool."""
@@ -148,7 +147,7 @@ class TaskSampler:
     def __init__(self, corpus, styles, *, shots: int, queries: int, length: int, pool: str = "all",
                  transpose: int = 0):
         if shots < 1 or queries < 1:
-            raise MetamusicError(f"shots={shots} and queries={queries} must both be >= 1")
+            raise MetamusicError(f"shots={shots} and queries={queries} must both be >= 1 (data.shots, data.queries, eval.shots)")
         self.src = _WindowSource(corpus, list(styles), length, pool, transpose)
         self.shots, self.queries = shots, queries
         self.src.check(shots, queries, f"K={shots} shots + Q={queries} queries")
@@ -172,9 +171,9 @@ class EpisodeSampler:
                  pool: str = "all", transpose: int = 0):
         styles = list(styles)
         if ways < 2 or ways > len(styles):
-            raise MetamusicError(f"ways={ways} must be between 2 and the number of styles ({len(styles)})")
+            raise MetamusicError(f"data.ways={ways} must be between 2 and the number of styles ({len(styles)})")
         if shots < 1 or queries < 1:
-            raise MetamusicError(f"shots={shots} and queries={queries} must both be >= 1")
+            raise MetamusicError(f"shots={shots} and queries={queries} must both be >= 1 (data.shots, data.queries, eval.shots)")
         self.src = _WindowSource(corpus, styles, length, pool, transpose)
         self.ways, self.shots, self.queries = ways, shots, queries
         self.src.check(shots, queries, f"{shots}-shot episodes with {queries} queries per class")
@@ -193,23 +192,3 @@ class EpisodeSampler:
         return Episodes(s_tok, s_mask, np.broadcast_to(np.repeat(labels, K), (batch, N * K)).copy(),
                         q_tok, q_mask, np.broadcast_to(np.repeat(labels, Q), (batch, N * Q)).copy(),
                         self.src.style_ids[slots])
-
-
-class Stream:
-    """An endless iterator over a sampler's batches, with saveable Generator state."""
-
-    def __init__(self, sampler, batch: int, seed: int):
-        self.sampler, self.batch = sampler, batch
-        self.rng = np.random.default_rng(seed)
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        return self.sampler.sample(self.rng, self.batch)
-
-    def get_state(self) -> dict:
-        return self.rng.bit_generator.state
-
-    def set_state(self, state: dict) -> None:
-        self.rng.bit_generator.state = state

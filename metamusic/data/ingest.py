@@ -20,7 +20,7 @@ from typing import Optional
 
 import numpy as np
 
-from metamusic.data import formats, melody
+from metamusic.data import files, melody
 from metamusic.data.corpus import Source
 
 log = logging.getLogger("metamusic.data")
@@ -40,18 +40,7 @@ class Melody:
 def _work(item):
     """Worker: one file -> list of ('ok', tokens, hash, meta) | ('skip', path, index, reason, title)."""
     path, abc_backend, enc = item
-    out = []
-    for rec in formats.read_file(path, abc_backend):
-        if isinstance(rec, formats.Skip):
-            out.append(("skip", rec.path, rec.index, rec.reason, rec.title))
-            continue
-        try:
-            ev = melody.extract_events(rec.sequence, enc)
-            out.append(("ok", melody.events_to_tokens(ev, enc), melody.content_hash(ev), rec.meta))
-        except Exception as e:  # noqa: BLE001 - note_seq raises many types; each costs one tune
-            reason = str(e) if isinstance(e, melody.MelodyError) else f"melody extraction failed ({type(e).__name__}: {formats._short(e)})"
-            out.append(("skip", rec.meta.get("path", path), rec.meta.get("index"), reason, rec.meta.get("title", "")))
-    return out
+    return files.tune_records(path, enc, abc_backend)
 
 
 def _reason_kind(reason: str) -> str:

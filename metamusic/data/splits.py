@@ -32,7 +32,7 @@ class SplitConfig:
         if self.val_fraction + self.test_fraction >= 1.0:
             raise MetamusicError("val_fraction + test_fraction must be < 1 so meta-train keeps styles")
         if self.min_tunes < 2:
-            raise MetamusicError(f"min_tunes={self.min_tunes} must be >= 2 (a support and a query tune)")
+            raise MetamusicError(f"data.min_tunes={self.min_tunes} must be >= 2 (a support and a query tune)")
 
 
 def deduplicate(melodies):
@@ -72,7 +72,7 @@ def assign_styles(styles: list[str], cfg: SplitConfig) -> dict[str, str]:
     n = len(styles)
     if n < 3:
         raise MetamusicError(f"need at least 3 styles for train/val/test splits, found {n}; "
-                             f"lower min_tunes (now {cfg.min_tunes}) or add styles")
+                             f"lower data.min_tunes (now {cfg.min_tunes}) or add styles")
     rng = np.random.default_rng(cfg.seed)
     n_test = max(1, int(round(cfg.test_fraction * n)))
     n_val = max(1, int(round(cfg.val_fraction * n)))

@@ -4,7 +4,7 @@ import chex
 import numpy as np
 import pytest
 
-from metamusic.data import EpisodeSampler, Stream, TaskSampler, step_rng
+from metamusic.data import EpisodeSampler, TaskSampler, step_rng
 from metamusic.errors import MetamusicError
 
 
@@ -92,18 +92,6 @@ def test_transposition_augmentation_stays_in_range(style_corpus):
     # the same windows, shifted: structure tokens (no-event, note-off, PAD, BOS) unchanged
     structural = plain.support < 2
     assert np.array_equal(t.support[structural], plain.support[structural])
-
-
-def test_stream_state_restores(style_corpus):
-    s = TaskSampler(style_corpus, style_corpus.styles, shots=1, queries=1, length=16)
-    st = Stream(s, batch=2, seed=0)
-    next(st)
-    state = st.get_state()
-    a = next(st)
-    st2 = Stream(s, batch=2, seed=123)
-    st2.set_state(state)
-    b = next(st2)
-    assert np.array_equal(a.support, b.support)
 
 
 def test_too_few_tunes_is_a_clear_error(style_corpus):
