@@ -27,3 +27,23 @@ def comma_list(field: str, value, allowed) -> list:
     for n in names:
         check_choice(field, n, allowed)
     return names
+
+
+def check_range(field: str, value, low=None, high=None, *, integer: bool = True) -> None:
+    """Raises MetamusicError naming `field` unless low <= value <= high (and an int, if `integer`)."""
+    if integer and (isinstance(value, bool) or not isinstance(value, int)):
+        raise MetamusicError(f"{field}={value!r} must be an integer")
+    if not integer and not isinstance(value, (int, float)):
+        raise MetamusicError(f"{field}={value!r} must be a number")
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = (f">= {low}" if high is None else f"<= {high}" if low is None else f"between {low} and {high}")
+        raise MetamusicError(f"{field}={value!r} is out of range; it must be {bounds}")
+
+
+def unknown_field(field: str, known) -> MetamusicError:
+    """The error for a config path that does not exist, suggesting the nearest known one."""
+    import difflib
+
+    near = difflib.get_close_matches(field, list(known), n=1, cutoff=0.6)
+    hint = f"; did you mean {near[0]}?" if near else ""
+    return MetamusicError(f"unknown config field {field!r}{hint}")

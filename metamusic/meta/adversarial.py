@@ -19,7 +19,7 @@ That is what lets the meta-GAN reuse the project's meta core, not copy it:
     generator is scored by the adapted critic). A GAN loss has no query set of its
     own, which is why DAWSON frames it this way; like DAWSON we use first order
     (second order through the stop-gradients would drop the cross-player terms);
-  * the joint GAN baseline = `pretrain` on this loss.
+  * the joint GAN baseline = the joint baseline (`metamusic.baselines`) on this loss.
 
 Losses (`kind`): "ns" non-saturating (Goodfellow et al. 2014), "hinge" (Lim & Ye
 2017; Miyato et al. 2018), "wgan-gp" (Gulrajani et al. 2017, with the small drift
@@ -34,6 +34,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+from metamusic.errors import MetamusicError
 
 KINDS = ("ns", "hinge", "wgan-gp")
 
@@ -60,7 +61,7 @@ def make_loss(generate: Callable, critic: Callable, real_inputs: Callable, *, ki
       player's loss, mean critic scores on real and fake, and the penalty.
     """
     if kind not in KINDS:
-        raise ValueError(f"gan.loss={kind!r} is not allowed; choose one of {list(KINDS)}")
+        raise MetamusicError(f"gan.loss={kind!r} is not allowed; choose one of {list(KINDS)}")
 
     def loss_fn(params, batch, key):
         k_gen, k_mix = jax.random.split(key)

@@ -1,8 +1,11 @@
-"""What every meta-learning algorithm provides, and the registry that builds one by name.
+"""What every meta-learning algorithm provides: the `Algorithm` contract and its small types.
 
 An `Algorithm` is a bundle of pure functions over a `meta` pytree (the thing the
 outer optimizer updates: initial params, plus learned inner lrs for Meta-SGD and
-MAML++). The training loop only ever calls these, so algorithms plug into one loop.
+MAML++), like an optax `GradientTransformation`. The training loop only ever
+calls these, so algorithms plug into one loop. The registry that builds one by
+name is `metamusic.meta.registry`; this module imports no algorithm, so there is
+no import cycle.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ class Algorithm(NamedTuple):
     # (meta, task, key, outer_step, phase) -> (grads like meta, metrics dict of scalars).
     # `phase` is static (e.g. MAML++'s first-order warm-up); the loop jits once per phase.
     task_grad: Callable
-    # (meta, support, key, query=None, steps=None) -> inner.InnerResult: adaptation for eval/generation
+    # (meta, support, key, query=None, steps=None) -> inner.InnerResult: adaptation for eval and
+    # generation. This is the whole signature: an algorithm's lrs are its own (or in `meta`).
     adapt: Callable
     # outer_step (host int) -> hashable static phase
     phase: Callable[[int], Hashable] = lambda step: None
@@ -36,36 +40,13 @@ class InnerSpec:
     """Inner-loop settings shared by the MAML family and Reptile."""
 
     steps: int = 5  # SGD steps on the support set
-    lr: float = 0.1  # inner SGD learning rate (initial value when learned)
+    lr: object = 0.1  # inner SGD learning rate (initial value when learned), or a pytree of lrs
     remat: bool = False  # jax.checkpoint each inner step (memory vs a second forward)
     unroll: bool = True  # unroll the inner steps' scan (faster on XLA:CPU, compile time grows with steps)
 
 
-ALGORITHMS = ("maml", "fomaml", "anil", "metasgd", "mamlpp", "reptile", "pretrain")
-
-
-def make_algorithm(name: str, loss_fn: Callable, inner: InnerSpec, *, head_mask: Callable | None = None,
-                   **options) -> Algorithm:
-    """An algorithm by name.
-
-    Args:
-      loss_fn: (params, batch, key) -> (loss, aux).
-      head_mask: params -> pytree of 0/1, the parameters ANIL adapts (the output head).
-      options: algorithm-specific settings (see each module).
-    """
-    from metamusic.meta import maml, pretrain, reptile
-
-    if name in ("maml", "fomaml", "anil", "metasgd", "mamlpp"):
-        return maml.make(name, loss_fn, inner, head_mask=head_mask, **options)
-    if name == "reptile":
-        return reptile.make(loss_fn, inner, **options)
-    if name == "pretrain":
-        return pretrain.make(loss_fn, inner)
-    raise ValueError(f"meta.algorithm={name!r} is not allowed; choose one of {list(ALGORITHMS)}")
-
-
 def concat_batches(a, b):
-    """Support and query batches joined along the example axis (Reptile, pretraining)."""
+    """Support and query batches joined along the example axis (Reptile, joint training)."""
     import jax
     import jax.numpy as jnp
 

@@ -1,19 +1,20 @@
-"""Metric-based few-shot classification losses: relation networks and prototypical networks.
+"""Metric-based few-shot classification heads: relation networks and prototypical networks.
 
 Model-agnostic like the rest of `meta`: each takes functions, not modules.
   embed(params, tokens, mask) -> features [n, C]
   relate(params, class_feats [N, C], query_feats [M, C]) -> scores [M, N] in [0, 1]
 An episode has support [N*K, T] (labels 0..N-1, K per class, grouped by class) and
-query [N*Q, T]. `make(name, ...)` wraps a loss as an `Algorithm` whose "task" is
-one episode, so relation nets train in the same loop as the MAML family.
+query [N*Q, T]. `HEADS` is the registry of heads by name; each gives the training
+loss, class scores for prediction, and scores as probabilities (for the style
+scorer). A head trains through `meta.direct` (an episode is a task with no inner loop).
 """
 
 from __future__ import annotations
 
+from typing import Callable, NamedTuple
+
 import jax
 import jax.numpy as jnp
-
-from metamusic.meta.algorithm import Algorithm
 
 AGGREGATES = ("sum", "mean")
 
@@ -40,35 +41,37 @@ def relation_loss(embed, relate, params, ep, n_way: int, aggregate: str = "sum")
     return loss, {"accuracy": acc}
 
 
-def proto_logits(embed, params, ep, n_way: int):
+def proto_logits(embed, relate, params, ep, n_way: int, aggregate: str = "mean"):
+    """Negative squared Euclidean distances to the class means (`relate` and `aggregate` unused)."""
     s = embed(params, ep.support, ep.support_mask)
     q = embed(params, ep.query, ep.query_mask)
     protos = class_features(s, ep.support_labels, n_way, "mean")
-    return -((q[:, None, :] - protos[None]) ** 2).sum(-1)  # negative squared Euclidean distance
+    return -((q[:, None, :] - protos[None]) ** 2).sum(-1)
 
 
-def proto_loss(embed, params, ep, n_way: int):
+def proto_loss(embed, relate, params, ep, n_way: int, aggregate: str = "mean"):
     """Snell et al.: cross-entropy over negative squared distances to class means."""
-    logits = proto_logits(embed, params, ep, n_way)
+    logits = proto_logits(embed, relate, params, ep, n_way)
     logp = jax.nn.log_softmax(logits)
     loss = -jnp.take_along_axis(logp, ep.query_labels[:, None], -1).mean()
     return loss, {"accuracy": jnp.mean(logits.argmax(-1) == ep.query_labels)}
 
 
-def make(name: str, embed, relate, n_way: int, aggregate: str = "sum") -> Algorithm:
-    """'relation' or 'protonet' as an Algorithm over episodes (no inner loop)."""
-    if name == "relation":
-        loss = lambda p, ep: relation_loss(embed, relate, p, ep, n_way, aggregate)
-    elif name == "protonet":
-        loss = lambda p, ep: proto_loss(embed, p, ep, n_way)
-    else:
-        raise ValueError(f"relation.method={name!r}; choose 'relation' or 'protonet'")
+class Head(NamedTuple):
+    """A metric head. Every function takes (embed, relate, params, episode, n_way, aggregate)."""
 
-    def task_grad(meta, ep, key, outer_step, phase):
-        (value, aux), g = jax.value_and_grad(lambda m: loss(m["params"], ep), has_aux=True)(meta)
-        return g, {"loss": value, "train/accuracy": aux["accuracy"]}
+    loss: Callable  # -> (loss, {"accuracy": ...})
+    scores: Callable  # -> [N*Q, N] class scores (argmax = prediction)
+    probabilities: Callable  # scores -> [N*Q, N] in [0, 1] (the style scorer's output)
 
-    def no_adapt(*a, **k):
-        raise NotImplementedError("metric-based methods do not adapt weights")
 
-    return Algorithm(name, lambda params: {"params": params}, task_grad, no_adapt)
+HEADS: dict[str, Head] = {
+    "relation": Head(relation_loss, relation_scores, lambda s: s),
+    "protonet": Head(proto_loss, proto_logits, jax.nn.softmax),
+}
+
+
+def head_loss(name: str, embed, relate, n_way: int, aggregate: str) -> Callable:
+    """loss_fn(params, episode, key) of head `name`, for `meta.direct`."""
+    head = HEADS[name]
+    return lambda params, ep, key: head.loss(embed, relate, params, ep, n_way, aggregate)

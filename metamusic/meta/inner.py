@@ -13,6 +13,7 @@ from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
+from metamusic.errors import MetamusicError
 
 LossFn = Callable  # (params, batch, key) -> (scalar loss, aux dict)
 
@@ -45,7 +46,7 @@ def adapt(loss_fn: LossFn, params, support, key, *, steps: int, lrs, mask=None, 
         time linear in `steps`.
     """
     if steps < 0:
-        raise ValueError(f"inner steps={steps} must be >= 0")
+        raise MetamusicError(f"inner steps={steps} must be >= 0")
     lr_tree = _broadcast_lrs(lrs, params)
     mask_tree = jax.tree.map(lambda p: 1.0, params) if mask is None else mask
     keys = jax.random.split(key, steps + 1)
@@ -93,4 +94,4 @@ def init_lrs(params, lr: float, kind: str, steps: int = 1):
         return jax.tree.map(lambda p: jnp.full(p.shape, lr, jnp.float32), params)
     if kind == "per_step":
         return jax.tree.map(lambda p: jnp.full((steps,), lr, jnp.float32), params)
-    raise ValueError(f"lr kind={kind!r}; choose 'per_param' or 'per_step'")
+    raise MetamusicError(f"lr kind={kind!r}; choose 'per_param' or 'per_step'")

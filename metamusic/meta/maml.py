@@ -17,6 +17,7 @@ import jax.numpy as jnp
 
 from metamusic.meta import inner as inner_lib
 from metamusic.meta.algorithm import Algorithm, InnerSpec
+from metamusic.errors import MetamusicError
 
 
 def msl_weights(outer_step, steps: int, anneal_steps: int):
@@ -31,7 +32,7 @@ def make(name: str, loss_fn, inner: InnerSpec, *, head_mask=None, msl_anneal_ste
          first_order_steps: int = 0) -> Algorithm:
     learned = {"metasgd": "per_param", "mamlpp": "per_step"}.get(name)
     if name == "anil" and head_mask is None:
-        raise ValueError("anil needs head_mask: params -> pytree of 0/1 marking the head")
+        raise MetamusicError("anil needs head_mask: params -> pytree of 0/1 marking the head")
 
     def init(params):
         meta = {"params": params}

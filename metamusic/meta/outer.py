@@ -3,6 +3,8 @@
 `make_outer_step` returns one jitted function with donated state. A step whose loss
 or gradients are not finite leaves params and optimizer state unchanged and is
 counted (`state.skipped`, `state.bad_streak`), so one bad batch never corrupts a run.
+(`optax.apply_if_finite` does the skip for gradients only and keeps its counter inside
+the optimizer state; here the loss is checked too and the loop reads the streak.)
 """
 
 from __future__ import annotations
@@ -34,10 +36,6 @@ def init_state(algo: Algorithm, tx: optax.GradientTransformation, params) -> Met
     return jax.tree.map(jnp.copy, state)
 
 
-def tree_norm(tree) -> jax.Array:
-    return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in jax.tree.leaves(tree)))
-
-
 def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
@@ -61,7 +59,7 @@ def outer_step(algo: Algorithm, tx, state: MetaState, tasks, key, phase=None):
     new = MetaState(step=state.step + 1, meta=keep(meta, state.meta), opt_state=keep(opt_state, state.opt_state),
                     skipped=state.skipped + (~ok).astype(jnp.int32),
                     bad_streak=jnp.where(ok, 0, state.bad_streak + 1))
-    metrics = dict(metrics, **{"train/grad_norm": tree_norm(grads), "train/param_norm": tree_norm(new.meta),
+    metrics = dict(metrics, **{"train/grad_norm": optax.tree.norm(grads), "train/param_norm": optax.tree.norm(new.meta),
                                "train/skipped": (~ok).astype(jnp.float32)})
     return new, metrics
 

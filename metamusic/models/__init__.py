@@ -1,5 +1,12 @@
-"""Flax linen models, used only through `model.apply(params, ...)`. Imports nothing else from metamusic."""
+"""Flax linen models, used only through `model.apply(params, ...)`. Imports nothing else from metamusic
+but `metamusic.errors` (a leaf module: the one exception type for bad user input).
 
-from metamusic.models.melody_lm import LSTMLM, TransformerLM, lm_loss, make_model
+Registries (read by config validation and the conformance tests):
+  MODELS    melody language models: tokens [..., T] -> next-token logits
+  ENCODERS  sequence encoders for style classification: (tokens, mask) -> features
+"""
 
-__all__ = ["LSTMLM", "TransformerLM", "lm_loss", "make_model"]
+from metamusic.models.encoders import ENCODERS
+from metamusic.models.melody_lm import LSTM_IMPLS, LSTMLM, MODELS, TransformerLM, lm_loss, make_model
+
+__all__ = ["ENCODERS", "LSTM_IMPLS", "LSTMLM", "MODELS", "TransformerLM", "lm_loss", "make_model"]

@@ -25,7 +25,8 @@ def note_features(tokens, num_classes: int):
     return is_pitch.astype(jnp.int32), interval
 
 
-def masked_mean(x, mask):
+def masked_pool(x, mask):
+    """Mean over time of features [..., T, C] where mask [..., T] is 1."""
     m = mask[..., None]
     return (x * m).sum(-2) / jnp.maximum(m.sum(-2), 1.0)
 
@@ -49,11 +50,12 @@ class ConvEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, tokens, mask):
-        x = embed_inputs(tokens, self.vocab_size, self.num_classes, self.dim)
+        # masked before the first convolution too, so no kernel reaches into the padding
+        x = embed_inputs(tokens, self.vocab_size, self.num_classes, self.dim) * mask[..., None]
         for i in range(self.layers):
             h = nn.Conv(self.dim, (self.kernel,), kernel_dilation=(2 ** (i % 3),), name=f"conv_{i}")(x)
             x = nn.LayerNorm(name=f"ln_{i}")(x + nn.gelu(h)) * mask[..., None]
-        return masked_mean(x, mask)
+        return masked_pool(x, mask)
 
 
 class TransformerEncoder(nn.Module):
@@ -77,7 +79,7 @@ class TransformerEncoder(nn.Module):
             x = x + nn.MultiHeadDotProductAttention(num_heads=self.heads)(h, h, mask=attn_mask)
             h = nn.LayerNorm()(x)
             x = x + nn.Dense(self.dim)(nn.gelu(nn.Dense(2 * self.dim)(h)))
-        return masked_mean(nn.LayerNorm()(x), mask)
+        return masked_pool(nn.LayerNorm()(x), mask)
 
 
 ENCODERS = {"conv": ConvEncoder, "transformer": TransformerEncoder}

@@ -33,6 +33,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from metamusic.models.losses import masked_mean, token_nll
+
 
 def gumbel_straight_through(logits, noise, tau: float):
     """Hard one-hot of argmax(logits + noise) forward; gradient of softmax((logits + noise) / tau) backward."""
@@ -122,10 +124,7 @@ class Generator(nn.Module):
 
 def masked_nll(logits, tokens, mask, classes: int):
     """Mean NLL of tokens under logits [N, T, classes] where mask is 1 and the token is a melody class."""
-    m = mask * (tokens < classes)
-    logp = jax.nn.log_softmax(logits)
-    nll = -jnp.take_along_axis(logp, jnp.minimum(tokens, classes - 1)[..., None], axis=-1)[..., 0]
-    return (nll * m).sum() / jnp.maximum(m.sum(), 1.0)
+    return masked_mean(token_nll(logits, jnp.minimum(tokens, classes - 1)), mask * (tokens < classes))
 
 
 class Critic(nn.Module):

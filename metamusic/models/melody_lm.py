@@ -7,10 +7,13 @@ projection is a submodule named `head`, which is what ANIL adapts.
 from __future__ import annotations
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
+from metamusic.models.losses import masked_mean, token_nll
 from metamusic.models.recurrent import FastLSTM
+from metamusic.errors import MetamusicError
+
+LSTM_IMPLS = ("flax", "fast")
 
 
 class LSTMLM(nn.Module):
@@ -26,8 +29,8 @@ class LSTMLM(nn.Module):
 
     @nn.compact
     def __call__(self, tokens):
-        if self.impl not in ("flax", "fast"):
-            raise ValueError(f"model.lstm.impl={self.impl!r} is not allowed; choose 'flax' or 'fast'")
+        if self.impl not in LSTM_IMPLS:
+            raise MetamusicError(f"model.lstm.impl={self.impl!r} is not allowed; choose one of {list(LSTM_IMPLS)}")
         x = nn.Embed(self.vocab_size, self.embed_dim, name="embed")(tokens)
         lead = x.shape[:-2]
         x = x.reshape((-1,) + x.shape[-2:])
@@ -79,7 +82,7 @@ MODELS = {"lstm": LSTMLM, "transformer": TransformerLM}
 def make_model(name: str, vocab_size: int, **kwargs) -> nn.Module:
     """A model by name ('lstm' or 'transformer'); kwargs are its fields."""
     if name not in MODELS:
-        raise ValueError(f"model.name={name!r} is not allowed; choose one of {sorted(MODELS)}")
+        raise MetamusicError(f"model.name={name!r} is not allowed; choose one of {sorted(MODELS)}")
     return MODELS[name](vocab_size=vocab_size, **kwargs)
 
 
@@ -93,9 +96,6 @@ def lm_loss(model: nn.Module, params, tokens, mask):
     """
     logits = model.apply(params, tokens[..., :-1])
     targets, m = tokens[..., 1:], mask[..., 1:]
-    logp = jax.nn.log_softmax(logits.astype(jnp.float32))
-    nll = -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
-    n = jnp.maximum(m.sum(), 1.0)
-    loss = (nll * m).sum() / n
-    acc = ((logits.argmax(-1) == targets) * m).sum() / n
+    loss = masked_mean(token_nll(logits, targets), m)
+    acc = masked_mean(logits.argmax(-1) == targets, m)
     return loss, {"nll": loss, "accuracy": acc, "events": m.sum()}

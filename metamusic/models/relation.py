@@ -6,6 +6,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from metamusic.models.encoders import ENCODERS
+from metamusic.errors import MetamusicError
 
 
 class FewShotClassifier(nn.Module):
@@ -25,7 +26,7 @@ class FewShotClassifier(nn.Module):
 
     def setup(self):
         if self.encoder not in ENCODERS:
-            raise ValueError(f"relation encoder={self.encoder!r}; choose one of {sorted(ENCODERS)}")
+            raise MetamusicError(f"relation encoder={self.encoder!r}; choose one of {sorted(ENCODERS)}")
         self.enc = ENCODERS[self.encoder](self.vocab_size, self.num_classes, **dict(self.encoder_kwargs))
         self.rel1 = nn.Dense(self.relation_hidden)
         self.rel2 = nn.Dense(self.relation_hidden)

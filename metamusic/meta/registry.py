@@ -1,0 +1,49 @@
+"""The one registry of meta-learning algorithms: name -> factory.
+
+Every factory has the signature `(loss_fn, inner: InnerSpec, *, head_mask=None,
+**options) -> Algorithm`. Config validation, the experiments and the conformance
+tests read `ALGORITHMS`, so registering a new algorithm here is the one edit that
+makes it trainable, evaluable and tested. Baselines (joint training, fine-tuning,
+training from scratch) are not algorithms: see `metamusic.baselines`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+from metamusic.meta import maml, reptile
+from metamusic.meta.algorithm import Algorithm, InnerSpec
+from metamusic.errors import MetamusicError
+
+
+def _maml_family(name):
+    return functools.partial(maml.make, name)
+
+
+def _reptile(loss_fn, inner, *, head_mask=None, **options):
+    return reptile.make(loss_fn, inner)  # no head mask, no MAML++ options
+
+
+ALGORITHMS: dict[str, Callable[..., Algorithm]] = {
+    "maml": _maml_family("maml"),
+    "fomaml": _maml_family("fomaml"),
+    "anil": _maml_family("anil"),
+    "metasgd": _maml_family("metasgd"),
+    "mamlpp": _maml_family("mamlpp"),
+    "reptile": _reptile,
+}
+
+
+def make_algorithm(name: str, loss_fn: Callable, inner: InnerSpec, *, head_mask: Callable | None = None,
+                   **options) -> Algorithm:
+    """An algorithm by name.
+
+    Args:
+      loss_fn: (params, batch, key) -> (loss, aux).
+      head_mask: params -> pytree of 0/1, the parameters ANIL adapts (the output head).
+      options: msl_anneal_steps, first_order_steps (MAML++; the others ignore them).
+    """
+    if name not in ALGORITHMS:
+        raise MetamusicError(f"meta.algorithm={name!r} is not allowed; choose one of {list(ALGORITHMS)}")
+    return ALGORITHMS[name](loss_fn, inner, head_mask=head_mask, **options)
