@@ -12,9 +12,9 @@ from configs import maml
 
 def get_config():
     c = ml_collections.ConfigDict()
+    c.experiment = "gan"  # the experiment family (metamusic.experiments)
     c.seed = 0  # seeds init, per-step keys and episode draws, evaluation draws
     c.steps = 500  # outer (meta) steps per meta-learning algorithm
-    c.pretrain_steps = 1500  # steps of the jointly trained GAN baseline (about FOMAML's wall time) ("pretrain")
     c.log_every = 50  # steps between metric lines (metrics.jsonl, TensorBoard)
     c.eval_every = 100  # steps between meta-val checks (0: only at the end)
     c.checkpoint_every = 100  # steps between orbax checkpoints
@@ -54,11 +54,9 @@ def get_config():
     c.meta.d_lr = 0.01  # inner SGD lr of the critic (0.05 blew up in some tasks' inner loops)
     c.meta.batch = 8  # tasks per meta-batch
     c.meta.remat = False  # jax.checkpoint the inner steps
-    c.meta.pretrain_batch_factor = 1  # the joint GAN sees batch * this tasks per step
 
     c.optim = ml_collections.ConfigDict()
     c.optim.lr = 1e-3  # Adam outer lr (both players)
-    c.optim.pretrain_lr = 1e-3  # Adam lr of the joint GAN
     c.optim.b1 = 0.5  # Adam beta1 (0.5 is the usual GAN choice, Radford et al. 2016)
     c.optim.clip = 1.0  # global gradient-norm clip
 
@@ -66,12 +64,18 @@ def get_config():
     c.eval.shots = (5, 10)  # K values evaluated
     c.eval.steps = 3  # inner steps when adapting on the K tunes (meta-GANs and the fine-tuned joint GAN)
     c.eval.samples = 16  # melodies generated per style and method; also the held-out real tunes per style
-    c.eval.finetune_scales = (1.0, 0.3, 0.1, 0.03)  # joint GAN fine-tuning: inner lrs times these, best on meta-val
     c.eval.val_tasks = 16  # meta-val tasks for the validation metrics during training
     c.eval.melody_workdir = "runs/maml"  # a run_maml.py workdir to compare with; "" skips those rows
     c.eval.scorer = "runs/relation"  # a run_relation.py workdir for style fidelity; "" skips it
     c.eval.distractors = 4  # other meta-test styles competing with the target in style fidelity
     c.eval.temperature = 1.0  # sampling temperature of the melody models
+
+    c.baselines = ml_collections.ConfigDict()  # metamusic.baselines
+    c.baselines.joint_steps = 1500  # steps of the jointly trained GAN (about FOMAML's wall time)
+    c.baselines.joint_lr = 1e-3  # its Adam lr
+    c.baselines.joint_batch_factor = 1  # it sees meta.batch * this tasks per step
+    c.baselines.finetune_scales = (1.0, 0.3, 0.1, 0.03)  # fine-tuning the joint GAN: inner lrs times these
+    c.baselines.tune_episodes = 16  # meta-val tasks for choosing the scale (lowest generator NLL)
 
     c.generate = ml_collections.ConfigDict()
     c.generate.num = 4  # melodies per call

@@ -1,12 +1,12 @@
 """A seconds-long variant of configs/gan.py for tests and smoke runs (tiny networks, few steps)."""
 
-from configs import gan  # noqa: F401  (run_gan.py puts the repo root on sys.path)
+from configs import gan
 
 
 def get_config():
     c = gan.get_config()
     c.steps = 2
-    c.pretrain_steps = 2
+    c.baselines.joint_steps = 2
     c.log_every = 1
     c.eval_every = 0
     c.checkpoint_every = 1
@@ -26,7 +26,8 @@ def get_config():
     c.eval.shots = (2,)
     c.eval.steps = 2
     c.eval.samples = 3
-    c.eval.finetune_scales = (1.0, 0.1)
+    c.baselines.finetune_scales = (1.0, 0.1)
+    c.baselines.tune_episodes = 2
     c.eval.val_tasks = 2
     c.eval.melody_workdir = ""
     c.eval.scorer = ""

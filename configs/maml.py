@@ -9,10 +9,9 @@ import ml_collections
 
 def get_config():
     c = ml_collections.ConfigDict()
-    c.task = "melody"  # which problem run_maml.py trains: "melody" or "sinusoid"
+    c.experiment = "melody"  # the experiment family (metamusic.experiments): run_maml.py runs melody or sinusoid
     c.seed = 0  # seeds init, per-step keys and episode draws, evaluation episodes
     c.steps = 600  # outer (meta) steps per meta-learning algorithm
-    c.pretrain_steps = 2000  # steps of the jointly trained baseline ("pretrain")
     c.log_every = 50  # steps between metric lines (metrics.jsonl, TensorBoard)
     c.eval_every = 400  # steps between meta-val evaluations (0: only at the end)
     c.checkpoint_every = 200  # steps between orbax checkpoints
@@ -56,13 +55,11 @@ def get_config():
     c.meta.inner_lr = 0.3  # inner SGD lr (initial value for metasgd and mamlpp)
     c.meta.batch = 8  # tasks per meta-batch
     c.meta.remat = False  # jax.checkpoint the inner steps (memory for compute)
-    c.meta.pretrain_batch_factor = 1  # the joint baseline sees batch * this tasks per step
     c.meta.mamlpp_msl_anneal_steps = 500  # MAML++: steps until the multi-step loss is all on the last step
     c.meta.mamlpp_first_order_steps = 300  # MAML++: first-order for this many steps, then second order
 
     c.optim = ml_collections.ConfigDict()
     c.optim.lr = 1e-3  # Adam meta learning rate
-    c.optim.pretrain_lr = 1e-3  # Adam lr of the joint baseline
     c.optim.clip = 1.0  # global gradient-norm clip
     c.optim.schedule = "constant"  # "constant" or "cosine" (MAML++ always uses cosine)
 
@@ -72,17 +69,21 @@ def get_config():
     c.eval.steps = 3  # inner steps evaluated for meta-learned methods (curve after each)
     c.eval.chunk = 100  # episodes per jitted evaluation call
     c.eval.val_tasks = 32  # meta-val tasks for the validation metric during training
-    c.eval.tune_episodes = 100  # meta-val episodes used to choose the baselines' lrs
-    c.eval.finetune_lrs = (0.01, 0.03, 0.1, 0.3)  # lrs tried for fine-tuning the joint model
-    c.eval.finetune_steps = 5  # most fine-tuning steps (the best count is chosen on meta-val)
-    c.eval.scratch_lrs = (0.3, 1.0, 3.0)  # lrs tried for training from scratch on the support
-    c.eval.scratch_steps = 5  # most from-scratch SGD steps (the best count is chosen on meta-val)
-    c.eval.fidelity = ml_collections.ConfigDict()
-    c.eval.fidelity.scorer = ""  # a trained run_relation.py workdir; "" skips the style-fidelity metric
-    c.eval.fidelity.shots = 5  # K support tunes each method adapts on before sampling
-    c.eval.fidelity.samples = 8  # melodies sampled per meta-test style and method
-    c.eval.fidelity.distractors = 4  # other meta-test styles competing with the target
-    c.eval.fidelity.temperature = 1.0  # sampling temperature
+    c.eval.scorer = ""  # a trained run_relation.py workdir for style fidelity; "" skips it
+    c.eval.fidelity_shots = 5  # style fidelity: K support tunes each method adapts on before sampling
+    c.eval.samples = 8  # style fidelity: melodies sampled per meta-test style and method
+    c.eval.distractors = 4  # style fidelity: other meta-test styles competing with the target
+    c.eval.temperature = 1.0  # sampling temperature in the evaluation
+
+    c.baselines = ml_collections.ConfigDict()  # metamusic.baselines: what meta-learning must beat
+    c.baselines.joint_steps = 2000  # steps of the jointly trained model (all meta-train styles, no inner loop)
+    c.baselines.joint_lr = 1e-3  # its Adam lr
+    c.baselines.joint_batch_factor = 1  # it sees meta.batch * this tasks per step
+    c.baselines.tune_episodes = 100  # meta-val episodes used to choose fine-tuning's and scratch's lr and steps
+    c.baselines.finetune_lrs = (0.01, 0.03, 0.1, 0.3)  # SGD lrs tried for fine-tuning the joint model
+    c.baselines.finetune_steps = 5  # most fine-tuning steps (the best count is chosen on meta-val)
+    c.baselines.scratch_lrs = (0.3, 1.0, 3.0)  # lrs tried for training from scratch on the support
+    c.baselines.scratch_steps = 5  # most from-scratch SGD steps (the best count is chosen on meta-val)
 
     c.generate = ml_collections.ConfigDict()
     c.generate.num = 4  # melodies per call

@@ -1,12 +1,12 @@
 """A seconds-long variant of configs/maml.py for tests and smoke runs (tiny model, few steps)."""
 
-from configs import maml  # noqa: F401  (run_maml.py puts the repo root on sys.path)
+from configs import maml
 
 
 def get_config():
     c = maml.get_config()
     c.steps = 6
-    c.pretrain_steps = 6
+    c.baselines.joint_steps = 6
     c.log_every = 2
     c.eval_every = 0
     c.checkpoint_every = 2
@@ -27,11 +27,11 @@ def get_config():
     c.eval.episodes = 8
     c.eval.chunk = 4
     c.eval.val_tasks = 2
-    c.eval.tune_episodes = 4
-    c.eval.finetune_lrs = (0.1, 0.3)
-    c.eval.finetune_steps = 2
-    c.eval.scratch_lrs = (1.0,)
-    c.eval.scratch_steps = 2
+    c.baselines.tune_episodes = 4
+    c.baselines.finetune_lrs = (0.1, 0.3)
+    c.baselines.finetune_steps = 2
+    c.baselines.scratch_lrs = (1.0,)
+    c.baselines.scratch_steps = 2
     c.generate.num = 2
     c.generate.length = 24
     return c

@@ -10,9 +10,9 @@ from configs import maml
 
 def get_config():
     c = ml_collections.ConfigDict()
+    c.experiment = "classify"  # the experiment family (metamusic.experiments)
     c.seed = 0  # seeds init, per-step keys and episode draws, evaluation episodes
     c.steps = 2000  # training steps per method
-    c.batch = 4  # episodes per training step
     c.log_every = 100  # steps between metric lines
     c.eval_every = 500  # steps between meta-val accuracy checks
     c.checkpoint_every = 500  # steps between orbax checkpoints
@@ -33,10 +33,11 @@ def get_config():
     c.model.conv = ml_collections.ConfigDict({"dim": 64, "layers": 4, "kernel": 5})  # conv encoder fields
     c.model.transformer = ml_collections.ConfigDict({"dim": 64, "layers": 2, "heads": 4})  # transformer fields
     c.model.relation_hidden = 64  # relation module width
+    c.model.aggregate = "sum"  # relation network's class feature over shots: "sum" (the paper) or "mean"
 
-    c.relation = ml_collections.ConfigDict()
-    c.relation.methods = "relation,protonet"  # comma list: relation, protonet
-    c.relation.aggregate = "sum"  # class feature over shots: "sum" (the paper) or "mean"
+    c.meta = ml_collections.ConfigDict()
+    c.meta.algorithm = "relation,protonet"  # comma list of metric heads (metamusic.meta.episodic.HEADS)
+    c.meta.batch = 4  # episodes per training step
 
     c.optim = ml_collections.ConfigDict()
     c.optim.lr = 1e-3  # Adam, as in the paper's code
@@ -46,5 +47,5 @@ def get_config():
     c.eval.shots = (1, 5)  # K values evaluated (N = data.ways)
     c.eval.episodes = 600  # meta-test episodes per K (fixed seed)
     c.eval.chunk = 100  # episodes per jitted call
-    c.eval.val_episodes = 100  # fixed meta-val episodes for the validation accuracy
+    c.eval.val_tasks = 100  # fixed meta-val episodes for the validation accuracy
     return c

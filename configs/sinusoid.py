@@ -8,7 +8,7 @@ import ml_collections
 
 def get_config():
     c = ml_collections.ConfigDict()
-    c.task = "sinusoid"  # which problem run_maml.py trains: "melody" or "sinusoid"
+    c.experiment = "sinusoid"  # the experiment family (metamusic.experiments)
     c.seed = 0  # seeds init, task draws (per step) and evaluation tasks
     c.steps = 20000  # outer steps (the paper ran 70k; the figures are reached well before)
     c.log_every = 500  # steps between metric lines
@@ -22,14 +22,19 @@ def get_config():
     c.data.shots = 10  # K support (and query) points per task
 
     c.meta = ml_collections.ConfigDict()
-    c.meta.algorithm = "maml"  # maml | fomaml | anil | metasgd | mamlpp | reptile
+    c.meta.algorithm = "maml"  # comma list of: maml fomaml anil metasgd mamlpp reptile
     c.meta.inner_steps = 1  # inner SGD steps during meta-training (the paper: 1)
     c.meta.inner_lr = 0.01  # inner SGD learning rate (the paper: 0.01)
     c.meta.batch = 25  # tasks per meta-batch (the paper: 25)
-    c.meta.eval_steps = 10  # inner steps evaluated after training
-    c.meta.eval_tasks = 600  # fresh tasks in the evaluation
-    c.meta.finetune_lrs = (0.001, 0.003, 0.01, 0.02)  # lrs tried for fine-tuning the pretrained baseline
 
     c.optim = ml_collections.ConfigDict()
     c.optim.lr = 1e-3  # Adam meta learning rate (the paper: 1e-3)
+
+    c.eval = ml_collections.ConfigDict()
+    c.eval.steps = 10  # inner steps evaluated after training
+    c.eval.episodes = 600  # fresh tasks in the evaluation
+
+    c.baselines = ml_collections.ConfigDict()  # metamusic.baselines
+    c.baselines.joint_steps = 20000  # steps of the joint model (the paper's "pretrained" baseline)
+    c.baselines.finetune_lrs = (0.001, 0.003, 0.01, 0.02)  # SGD lrs tried for fine-tuning it (best on validation tasks)
     return c

@@ -1,129 +1,300 @@
-"""What the run_*.py entry scripts call: mode dispatch, friendly errors, result printing."""
+"""What the run_*.py entry scripts call: argument and config parsing, validation, mode dispatch.
+
+One error policy: every error a user can cause (a flag, a config file or field, a
+value out of range, a missing folder, data that cannot serve the request) ends the
+command with exit status 2 and one line on stderr, `error: ...`, naming the field
+and what is allowed. The config is parsed and validated once, before any corpus
+load or compile. Programming errors still raise with their traceback.
+"""
 
 from __future__ import annotations
 
-import json
+import ast
+import importlib.util
 import os
 import sys
 
-from metamusic.errors import MetamusicError
+from metamusic.errors import MetamusicError, unknown_field
+
+# The flags each entry script defines besides --config: name -> (default, help)
+FLAG_HELP = {
+    "workdir": "where checkpoints, metrics and results go",
+    "mode": "train | eval | all (train then eval) | generate | classify",
+    "style": "generate: a catalog style name or a folder of music files",
+    "shots": "generate: K support tunes to adapt on",
+    "out": "generate: output folder for .mid and .png files",
+    "method": "generate: a trained method, or finetune (default: the first meta-learned algorithm)",
+    "support": "classify: folder with one subfolder of example files per style",
+    "query": "classify: query files or folders (repeatable)",
+}
+SCRIPTS = {
+    "run_maml.py": {"config": "configs/maml.py", "workdir": "runs/maml", "experiments": ("melody", "sinusoid"),
+                    "modes": ("train", "eval", "generate", "all")},
+    "run_gan.py": {"config": "configs/gan.py", "workdir": "runs/gan", "experiments": ("gan",),
+                   "modes": ("train", "eval", "generate", "all")},
+    "run_relation.py": {"config": "configs/relation.py", "workdir": "runs/relation", "experiments": ("classify",),
+                        "modes": ("train", "eval", "classify", "all")},
+}
 
 
-def _start(cfg, workdir: str, mode: str) -> None:
+def main(script: str, argv: list[str]) -> int:
+    """Runs an entry script's command line; returns the exit status."""
+    try:
+        args, cfg = parse(script, argv)
+        if args is None:
+            return 0
+        return run(cfg, args)
+    except MetamusicError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+# -- parsing --
+
+def parse(script: str, argv: list[str]):
+    """(flags dict, validated config) from the command line; (None, None) after --help."""
+    spec = SCRIPTS[script]
+    args = {"config": spec["config"], "workdir": spec["workdir"], "mode": "train", "style": None, "shots": 5,
+            "out": "samples", "method": None, "support": None, "query": []}
+    overrides = []
+    it = iter(argv)
+    for a in it:
+        if a in ("-h", "--help", "--helpfull"):
+            print(usage(script))
+            return None, None
+        if not a.startswith("--"):
+            raise MetamusicError(f"unexpected argument {a!r}; flags look like --name=value (see --help)")
+        name, eq, value = a[2:].partition("=")
+        if not eq:
+            value = next(it, None)
+            if value is None:
+                raise MetamusicError(f"--{name} needs a value")
+        if name.startswith("config."):
+            overrides.append((name[len("config."):], value))
+        elif name in args:
+            args[name] = args[name] + [value] if name == "query" else value
+        else:
+            import difflib
+
+            near = difflib.get_close_matches(name, list(args), n=1)
+            raise MetamusicError(f"unknown flag --{name}" + (f"; did you mean --{near[0]}?" if near else "")
+                                 + f" (flags: {', '.join('--' + k for k in args)}, --config.FIELD=VALUE)")
+    if args["mode"] not in spec["modes"]:
+        raise MetamusicError(f"--mode={args['mode']!r} is not allowed; choose one of {list(spec['modes'])}")
+    try:
+        args["shots"] = int(args["shots"])
+    except ValueError:
+        raise MetamusicError(f"--shots={args['shots']!r} must be an integer") from None
+    if args["config"] == spec["config"] and not os.path.isfile(args["config"]):  # run from another folder
+        args["config"] = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), spec["config"])
+    cfg = load_config(args["config"])
+    for field, value in overrides:
+        set_field(cfg, field, value)
+    if cfg.get("experiment") not in spec["experiments"]:
+        raise MetamusicError(f"experiment={cfg.get('experiment')!r} cannot run with {script}; "
+                             f"it runs {list(spec['experiments'])}")
+    check_args(cfg, args)
+    from metamusic import experiments
+
+    experiments.validate(cfg)
+    return args, cfg
+
+
+def usage(script: str) -> str:
+    spec = SCRIPTS[script]
+    lines = [f"python {script} --config=CONFIG.py [--config.FIELD=VALUE ...] [flags]",
+             f"  --config    ml_collections config file (default {spec['config']})",
+             f"  --mode      one of {', '.join(spec['modes'])}"]
+    keys = ["workdir", "style", "shots", "out", "method"] if "generate" in spec["modes"] else ["workdir", "support",
+                                                                                                 "query"]
+    lines += [f"  --{k:9} {FLAG_HELP[k]}" for k in keys]
+    return "\n".join(lines)
+
+
+def load_config(path: str):
+    """The ConfigDict of `get_config()` in a config file."""
+    if not os.path.isfile(path):
+        raise MetamusicError(f"--config={path}: no such file (configs live in configs/, e.g. configs/maml.py)")
+    mod_spec = importlib.util.spec_from_file_location(f"_metamusic_config_{abs(hash(path))}", path)
+    module = importlib.util.module_from_spec(mod_spec)
+    try:
+        mod_spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise MetamusicError(f"--config={path}: syntax error at line {e.lineno}: {e.msg}") from None
+    if not hasattr(module, "get_config"):
+        raise MetamusicError(f"--config={path} defines no get_config()")
+    return module.get_config()
+
+
+def field_paths(cfg, prefix: str = "") -> list[str]:
+    import ml_collections
+
+    out = []
+    for k, v in cfg.items():
+        out.append(prefix + k)
+        if isinstance(v, ml_collections.ConfigDict):
+            out += field_paths(v, prefix + k + ".")
+    return out
+
+
+def set_field(cfg, field: str, text: str) -> None:
+    """cfg.<field> = text parsed as the field's current type; unknown fields suggest the nearest name."""
+    import ml_collections
+
+    *path, leaf = field.split(".")
+    node = cfg
+    for p in path:
+        if p not in node or not isinstance(node[p], ml_collections.ConfigDict):
+            raise unknown_field(field, field_paths(cfg))
+        node = node[p]
+    if leaf not in node:
+        raise unknown_field(field, field_paths(cfg))
+    old = node[leaf]
+    if isinstance(old, ml_collections.ConfigDict):
+        raise MetamusicError(f"{field} is a section; set one of its fields, e.g. {field}.{next(iter(old), '...')}")
+    with node.unlocked() if hasattr(node, "unlocked") else _null():
+        node[leaf] = _convert(field, old, text)
+
+
+def _convert(field: str, old, text: str):
+    def bad(kind):
+        return MetamusicError(f"{field}={text!r} must be {kind}")
+
+    if isinstance(old, bool):
+        if text.lower() in ("true", "1", "yes"):
+            return True
+        if text.lower() in ("false", "0", "no"):
+            return False
+        raise bad("true or false")
+    if isinstance(old, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise bad("an integer") from None
+    if isinstance(old, float):
+        try:
+            return float(text)
+        except ValueError:
+            raise bad("a number") from None
+    if isinstance(old, (tuple, list)):
+        try:
+            v = ast.literal_eval(text if text.strip() else "()")
+        except (ValueError, SyntaxError):
+            raise bad("a list like 1,5,10") from None
+        v = tuple(v) if isinstance(v, (tuple, list)) else (v,)
+        if old and isinstance(old[0], (int, float)) and not all(isinstance(x, (int, float)) for x in v):
+            raise bad("a list of numbers like 1,5,10")
+        return v
+    return text
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def check_args(cfg, args) -> None:
+    """Checks on flags and paths that need no corpus: a workdir that is a file, missing folders."""
+    wd = args["workdir"]
+    if os.path.exists(wd) and not os.path.isdir(wd):
+        raise MetamusicError(f"--workdir={wd} is a file; give a folder (it is created if missing)")
+    root = cfg.data.get("root", "") if "data" in cfg else ""
+    if root and not os.path.isdir(root):
+        raise MetamusicError(f"data.root={root!r} does not exist or is not a folder; expected ROOT/<style>/<files>")
+    mode = args["mode"]
+    if mode == "generate":
+        style = args["style"]
+        if not style:
+            raise MetamusicError("--mode=generate needs --style=NAME (a catalog style) or a folder of files")
+        if _looks_like_path(style) and not os.path.isdir(style):
+            raise MetamusicError(f"--style={style}: no such folder (give a folder of music files or a catalog "
+                                 "style name such as oneills/jig)")
+        if args["shots"] < 1:
+            raise MetamusicError(f"--shots={args['shots']} is out of range; it must be >= 1")
+    if mode == "classify":
+        if not args["support"] or not os.path.isdir(args["support"]):
+            raise MetamusicError("--mode=classify needs --support=DIR with one subfolder of example files per style")
+        if not args["query"]:
+            raise MetamusicError("--mode=classify needs --query=FILE_OR_DIR (repeatable)")
+        for q in args["query"]:
+            if not os.path.exists(q):
+                raise MetamusicError(f"--query={q}: no such file or folder")
+
+
+def _looks_like_path(style: str) -> bool:
+    return os.path.exists(style) or style.startswith(("/", "./", "../", "~"))
+
+
+# -- running --
+
+def run(cfg, args) -> int:
     from absl import logging as absl_logging
 
     absl_logging.set_verbosity(absl_logging.WARNING)  # keep XLA and orbax INFO lines off the console
+    from metamusic import experiments
+
+    workdir, mode = args["workdir"], args["mode"]
     os.makedirs(workdir, exist_ok=True)
     if mode in ("train", "all"):  # eval and generation read the config the model was trained with
         with open(os.path.join(workdir, "config.json"), "w") as f:
             f.write(cfg.to_json_best_effort(indent=1))
-
-
-def run_maml(cfg, workdir: str, mode: str, *, style=None, shots: int = 5, out: str = "samples", method=None) -> int:
-    try:
-        _start(cfg, workdir, mode)
-        if cfg.task == "sinusoid":
-            return _sinusoid(cfg, workdir, mode)
-        if cfg.task != "melody":
-            raise MetamusicError(f"task={cfg.task!r} is not allowed; choose one of ['melody', 'sinusoid']")
-        from metamusic.eval import fewshot
-        from metamusic.generate import generate
-        from metamusic.train import melody as mel
-
-        return _generators(cfg, workdir, mode, mel, fewshot.evaluate, generate,
-                           style=style, shots=shots, out=out, method=method)
-    except MetamusicError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
-
-def run_gan(cfg, workdir: str, mode: str, *, style=None, shots: int = 5, out: str = "samples", method=None) -> int:
-    try:
-        _start(cfg, workdir, mode)
-        from metamusic.eval import gan_eval
-        from metamusic.generate import generate_gan
-        from metamusic.train import gan
-
-        return _generators(cfg, workdir, mode, gan, gan_eval.evaluate, generate_gan,
-                           style=style, shots=shots, out=out, method=method)
-    except MetamusicError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
-
-def _generators(cfg, workdir: str, mode: str, family, evaluate, generate, *, style, shots, out, method) -> int:
-    """train / eval / generate for a family of generative models (melody LMs, meta-GANs).
-
-    `family` is its train module (`algorithms(cfg)`, `train(...)`); every meta-learned
-    algorithm and the joint baseline ("pretrain") train into workdir/<name>.
-    `evaluate(cfg, workdir, corpus)` writes workdir/eval.md; `generate(...)` returns paths.
-    """
-    from metamusic.train import melody as mel
-
-    if mode == "generate" and not style:  # before the corpus load: a missing flag fails at once
-        raise MetamusicError("--mode=generate needs --style=NAME (a catalog style) or a folder of files")
-    corpus = mel.load_data(cfg)
+    if mode == "classify":
+        return _classify(workdir, args["support"], args["query"])
+    corpus = experiments.load_data(cfg) if "data" in cfg and cfg.experiment != "sinusoid" else None
+    exp = experiments.build(cfg, corpus)
     if mode in ("train", "all"):
-        for name in family.algorithms(cfg) + ["pretrain"]:
-            family.train(cfg, workdir, name, corpus)
+        from metamusic.train.trainer import train
+
+        for name in exp.methods:
+            train(exp, workdir, name)
     if mode in ("eval", "all"):
-        evaluate(cfg, workdir, corpus)
-        print(open(os.path.join(workdir, "eval.md")).read())
+        _evaluate(exp, workdir)
     if mode == "generate":
-        for p in generate(cfg, workdir, style=style, shots=shots, out=out, method=method, corpus=corpus):
+        from metamusic.generate import generate
+
+        for p in generate(exp, workdir, style=args["style"], shots=args["shots"], out=args["out"],
+                          method=args["method"]):
             print(p)
     return 0
 
 
-def _sinusoid(cfg, workdir: str, mode: str) -> int:
-    from metamusic.train import sinusoid
+def _evaluate(exp, workdir: str) -> None:
+    import json
 
-    if mode in ("train", "all"):
-        sinusoid.train(cfg, workdir)
-        sinusoid.train(cfg, workdir, "pretrain")
-    if mode in ("eval", "all"):
-        res = sinusoid.evaluate(cfg, workdir, cfg.meta.eval_tasks, cfg.meta.eval_steps)
-        print(json.dumps(res, indent=1))
-    return 0
+    if exp.family == "sinusoid":
+        from metamusic.eval import sinusoid
 
-
-def run_relation(cfg, workdir: str, mode: str, *, support=None, query=()) -> int:
-    try:
-        _start(cfg, workdir, mode)
-        from metamusic.train import relation as rel
-
-        if mode == "classify":
-            return _classify(workdir, support, query)
-        corpus = rel.load_data(cfg)
-        if mode in ("train", "all"):
-            for name in rel.methods(cfg):
-                rel.train(cfg, workdir, name, corpus)
-        if mode in ("eval", "all"):
-            from metamusic.eval import classify
-
-            classify.evaluate(cfg, workdir, corpus)
-            print(open(os.path.join(workdir, "eval.md")).read())
-    except MetamusicError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+        print(json.dumps(sinusoid.evaluate(exp, workdir), indent=1))
+        return
+    if exp.family == "melody":
+        from metamusic.eval.fewshot import evaluate
+    elif exp.family == "gan":
+        from metamusic.eval.gan_eval import evaluate
+    else:
+        from metamusic.eval.classify import evaluate
+    evaluate(exp, workdir)
+    print(open(os.path.join(workdir, "eval.md")).read())
 
 
-def _classify(workdir: str, support, query) -> int:
+def _classify(workdir: str, support: str, query) -> int:
     """Prints each query tune's score per style, given example files per style."""
-    from metamusic.eval.style_fidelity import StyleScorer, read_tunes, windows
+    from metamusic.data.files import read_tunes, windows
+    from metamusic.eval.style_fidelity import StyleScorer
 
-    if not support or not os.path.isdir(support):
-        raise MetamusicError("--mode=classify needs --support=DIR with one subfolder of example files per style")
-    if not query:
-        raise MetamusicError("--mode=classify needs --query=FILE_OR_DIR (repeatable)")
     scorer = StyleScorer(workdir)
     styles = sorted(d for d in os.listdir(support) if os.path.isdir(os.path.join(support, d)))
+    if len(styles) < 2:
+        raise MetamusicError(f"--support={support} needs at least 2 style subfolders, found {len(styles)}")
     sup = []
     for st in styles:
         tunes, _, skipped = read_tunes([os.path.join(support, st)], scorer.enc)
+        for s in skipped:
+            print(f"skipped {s}", file=sys.stderr)
         if not tunes:
-            raise MetamusicError(f"no readable tunes for style {st!r} in {support}; skipped: {skipped[:3]}")
+            raise MetamusicError(f"no readable tunes for style {st!r} in {support}")
         sup.append(windows(tunes, scorer.length, scorer.enc.pad))
     tunes, names, skipped = read_tunes(list(query), scorer.enc)
     for s in skipped:

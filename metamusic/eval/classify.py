@@ -12,13 +12,12 @@ import json
 import math
 import os
 
-import jax
 import numpy as np
 
 from metamusic.data import EpisodeSampler, features
 from metamusic.data.episodes import Episodes
-from metamusic.train import checkpoint as ckpt_lib
-from metamusic.train import relation as rel
+from metamusic.eval.chunked import map_chunks
+from metamusic.experiments import base
 
 
 def _ci(per_episode: np.ndarray) -> dict:
@@ -27,44 +26,33 @@ def _ci(per_episode: np.ndarray) -> dict:
             "ci95": float(1.96 * per_episode.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0, "episodes": n}
 
 
-def load_params(cfg, s, workdir: str, name: str):
-    _, _, template = rel.template_state(cfg, s, name)
-    return ckpt_lib.load(os.path.join(workdir, name), template).meta["params"]
-
-
-def predict_batched(predict, params, eps: Episodes, chunk: int) -> np.ndarray:
-    out = []
-    for a in range(0, len(eps.classes), chunk):
-        part = rel.to_device(Episodes(*(x[a: a + chunk] for x in eps)))
-        out.append(np.asarray(predict(params, part)))
-    return np.concatenate(out)
-
-
 def histogram_predictions(eps: Episodes, ways: int, enc) -> np.ndarray:
     return np.stack([features.nearest_class(eps.support[b], eps.support_labels[b], eps.query[b], ways,
                                             enc.num_classes, enc.min_note) for b in range(len(eps.classes))])
 
 
-def evaluate(cfg, workdir: str, corpus=None) -> dict:
-    s = rel.setup(cfg, corpus)
-    test = s.corpus.styles_in("test")
+def evaluate(exp: base.Experiment, workdir: str) -> dict:
+    cfg, corpus = exp.cfg, exp.corpus
+    test = corpus.styles_in("test")
     ways = min(cfg.data.ways, len(test))
-    params = {m: load_params(cfg, s, workdir, m) for m in rel.methods(cfg)}
+    params = {m: base.restore(exp, workdir, m)["params"] for m in exp.algorithms}
+    first = exp.algorithms[0]
     out = {"config": {"ways": ways, "shots": list(cfg.eval.shots), "episodes": cfg.eval.episodes,
                       "queries": cfg.data.queries, "length": cfg.data.length, "test_styles": test},
            "results": {}}
     confusion = None
     for shots in cfg.eval.shots:
-        sampler = EpisodeSampler(s.corpus, test, ways=ways, shots=shots, queries=cfg.data.queries,
+        sampler = EpisodeSampler(corpus, test, ways=ways, shots=shots, queries=cfg.data.queries,
                                  length=cfg.data.length, pool="support/query")
         eps = sampler.sample(np.random.default_rng([cfg.seed, 2, shots]), cfg.eval.episodes)
         res = {}
         for m, p in params.items():
-            pred = predict_batched(rel.accuracy_fn(s, m, ways), p, eps, cfg.eval.chunk)
+            predict = exp.parts["predictor"](m, ways)
+            pred = map_chunks(lambda part, a: predict(p, base.to_device(part)), eps, cfg.eval.chunk)
             res[m] = _ci((pred == eps.query_labels).mean(1))
-            if m == rel.methods(cfg)[0] and shots == max(cfg.eval.shots):
-                confusion = _confusion(eps, pred, len(s.corpus.styles))
-        hist = histogram_predictions(eps, ways, s.corpus.enc)
+            if m == first and shots == max(cfg.eval.shots):
+                confusion = _confusion(eps, pred, len(corpus.styles))
+        hist = histogram_predictions(eps, ways, corpus.enc)
         res["histogram"] = _ci((hist == eps.query_labels).mean(1))
         res["chance"] = {"accuracy": 1.0 / ways, "ci95": 0.0, "episodes": len(eps.classes)}
         out["results"][f"{ways}-way {shots}-shot"] = res
@@ -73,9 +61,9 @@ def evaluate(cfg, workdir: str, corpus=None) -> dict:
     with open(os.path.join(workdir, "eval.md"), "w") as f:
         f.write(markdown(out))
     if confusion is not None:
-        idx = [s.corpus.styles.index(t) for t in test]
+        idx = [corpus.styles.index(t) for t in test]
         plot_confusion(confusion[np.ix_(idx, idx)], test, os.path.join(workdir, "confusion.png"),
-                       f"{rel.methods(cfg)[0]}, {ways}-way {max(cfg.eval.shots)}-shot")
+                       f"{first}, {ways}-way {max(cfg.eval.shots)}-shot")
     return out
 
 

@@ -22,85 +22,66 @@ import os
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
-from metamusic.data import TaskSampler
+from metamusic import baselines
+from metamusic.errors import MetamusicError
 from metamusic.eval import music_metrics as mm
-from metamusic.meta import adversarial
-from metamusic.train import checkpoint as ckpt_lib
-from metamusic.train import gan
-from metamusic.train import melody as mel
+from metamusic.eval.draws import style_draws
+from metamusic.experiments import base, gan, melody, run_config
+from metamusic.models.sampling import sample_lm
 
 SUPPORT = "support tunes (reference)"
 HELD_OUT = "held-out tunes (target)"
 
 
-def gan_methods(cfg, workdir: str, s, corpus) -> tuple[dict, dict]:
-    """label -> (support (tok, mask), key, num) -> tokens [num, T], for the trained GANs; and tuning notes."""
+def gan_methods(exp: base.Experiment, workdir: str) -> tuple[dict, dict]:
+    """label -> (support (tok, mask), key, num) -> tokens [num, T], for the trained GANs; and tuning notes.
+
+    Meta-GANs adapt with eval.steps inner steps; the joint GAN as trained, and fine-tuned with the inner
+    lrs scaled by the factor chosen on meta-val (`baselines.finetune_choice`)."""
+    cfg = exp.cfg
     T = cfg.data.length
     out, notes = {}, {}
-    for name in gan.algorithms(cfg) + ["pretrain"]:
-        algo, _, template = gan.template_state(cfg, s, name)
-        meta = ckpt_lib.load(os.path.join(workdir, name), template).meta
-        variants = [(gan.LABELS[name], cfg.eval.steps, None)]
-        if name == "pretrain":
-            scale = _finetune_scale(cfg, s, corpus, algo, meta)
-            notes["joint GAN fine-tuning lr scale (chosen on meta-val)"] = scale
-            lrs = adversarial.player_lrs(meta["params"], cfg.meta.g_lr * scale, cfg.meta.d_lr * scale)
-            variants = [(gan.LABELS[name], 0, None), (gan.LABELS[name] + ", fine-tuned", cfg.eval.steps, lrs)]
-        for label, steps, lr in variants:
-            adapt = jax.jit(lambda m, sup, k, a=algo, n=steps, lr=lr: (a.adapt(m, sup, k, steps=n, lr=lr) if lr
-                                                                      else a.adapt(m, sup, k, steps=n)).params["g"])
+    for name in exp.methods:
+        algo, meta = exp.algorithm(name), base.restore(exp, workdir, name)
+        variants = [(exp.label(name), algo, cfg.eval.steps)]
+        if baselines.is_joint(name):
+            choice = baselines.finetune_choice(workdir, gan.tuning(exp), meta)
+            notes["joint GAN fine-tuning lr scale (chosen on meta-val)"] = choice.candidate
+            tuned = baselines.finetune_algorithm(exp.loss_fn, choice.lr, choice.steps, cfg.meta.remat)
+            variants = [(exp.label(name), algo, 0), (exp.label(name) + ", fine-tuned", tuned, choice.steps)]
+        for label, a, steps in variants:
+            adapt = jax.jit(lambda m, sup, k, a=a, n=steps: a.adapt(m, sup, k, steps=n).params["g"])
             out[label] = (lambda sup, key, num, m=meta, f=adapt:
-                          gan.sample_tokens(s, f(m, sup, key), num, T, jax.random.fold_in(key, 1)))
+                          exp.parts["sample"](f(m, sup, key), num, T, jax.random.fold_in(key, 1)))
     return out, notes
-
-
-def _finetune_scale(cfg, s, corpus, algo, meta) -> float:
-    """The inner-lr scale for fine-tuning the joint GAN: lowest meta-val query NLL of the generator after
-    adapting (the meta-GANs learned an init for the configured lrs; the joint GAN gets its lrs chosen)."""
-    sampler = TaskSampler(corpus, corpus.styles_in("val"), shots=cfg.data.shots, queries=cfg.data.queries,
-                          length=cfg.data.length, pool="support/query")
-    tasks = mel.to_task(sampler.sample(np.random.default_rng([cfg.seed, 778]), cfg.eval.val_tasks))
-    keys = jax.random.split(jax.random.PRNGKey(cfg.seed + 2), cfg.eval.val_tasks)
-    best, best_nll = None, np.inf
-    for scale in cfg.eval.finetune_scales:
-        lrs = adversarial.player_lrs(meta["params"], cfg.meta.g_lr * scale, cfg.meta.d_lr * scale)
-        res = jax.jit(jax.vmap(lambda t, k, lrs=lrs: algo.adapt(meta, t.support, k, query=t.query,
-                                                                 steps=cfg.eval.steps, lr=lrs)))(tasks, keys)
-        nll = float(np.mean(np.asarray(res.query_aux["g_nll"])[:, -1]))
-        if np.isfinite(nll) and nll < best_nll:
-            best, best_nll = float(scale), nll
-    return best if best is not None else float(min(cfg.eval.finetune_scales))
 
 
 def melody_methods(cfg, mworkdir: str, corpus) -> tuple[dict, str]:
     """The melody LMs of a run_maml.py workdir, or ({}, reason) when they cannot be compared."""
-    from metamusic.generate import sample
-
-    path = os.path.join(mworkdir, "config.json")
-    if not mworkdir or not os.path.exists(path):
+    if not mworkdir or not os.path.exists(os.path.join(mworkdir, "config.json")):
         return {}, f"no run_maml.py workdir at {mworkdir!r}"
-    mcfg = ml_collections.ConfigDict(json.load(open(path)))
-    if mel.encoding(mcfg) != corpus.enc:
+    mcfg = run_config(mworkdir, "melody")
+    if base.encoding(mcfg) != corpus.enc:
         return {}, f"{mworkdir} was trained with a different encoding"
-    ms = mel.setup(mcfg, corpus)
+    mexp = melody.build(mcfg, corpus)
     T, enc = cfg.data.length, corpus.enc
     prime = np.array([enc.bos], np.int32)
     out = {}
-    first = mel.algorithms(mcfg)[0]
+    first = mexp.algorithms[0]
     for name, steps, label in [(first, mcfg.eval.steps, f"melody LM, {first} adapted"),
-                               ("pretrain", 0, "melody LM, joint (unadapted)")]:
-        algo, _, template = mel.template_state(mcfg, ms, name)
+                               (baselines.JOINT, 0, "melody LM, joint (unadapted)")]:
+        algo = mexp.algorithm(name)
         try:
-            meta = ckpt_lib.load(os.path.join(mworkdir, name), template).meta
-        except Exception as e:  # a missing or incompatible checkpoint leaves the row out, with the reason
+            meta = base.restore(mexp, mworkdir, name)
+        except (MetamusicError, ValueError, KeyError) as e:  # a missing or incompatible checkpoint: row left out
             return out, f"{mworkdir}/{name}: {e}"
         adapt = jax.jit(lambda m, sup, k, a=algo, n=steps: a.adapt(m, sup, k, steps=n).params)
         out[label] = (lambda sup, key, num, m=meta, f=adapt:
-                      sample(ms.model, f(m, sup, key), prime, num=num, length=T + 1,
-                             temperature=cfg.eval.temperature, key=jax.random.fold_in(key, 1), enc=enc)[:, 1:])
+                      sample_lm(mexp.model, f(m, sup, key), prime, num=num, length=T + 1,
+                                temperature=cfg.eval.temperature, key=jax.random.fold_in(key, 1), pad=enc.pad,
+                                bos=enc.bos, vocab_size=enc.vocab_size)[:, 1:])
     return out, ""
 
 
@@ -113,18 +94,18 @@ def _melodies(tok: np.ndarray, valid: np.ndarray, enc) -> tuple[list, list]:
     return mels, lens
 
 
-def evaluate(cfg, workdir: str, corpus) -> dict:
-    s = gan.setup(cfg, corpus)
+def evaluate(exp: base.Experiment, workdir: str) -> dict:
+    cfg, corpus = exp.cfg, exp.corpus
     enc, T, M = corpus.enc, cfg.data.length, cfg.eval.samples
     test = corpus.styles_in("test")
-    methods, tuning = gan_methods(cfg, workdir, s, corpus)
+    methods, tuning = gan_methods(exp, workdir)
     extra, note = melody_methods(cfg, cfg.eval.melody_workdir, corpus)
     methods.update(extra)
     scorer, style_fidelity = None, None
     if cfg.eval.scorer and os.path.exists(os.path.join(cfg.eval.scorer, "config.json")):
         from metamusic.eval.style_fidelity import StyleScorer, style_fidelity
 
-        scorer = StyleScorer(cfg.eval.scorer, corpus)
+        scorer = StyleScorer(cfg.eval.scorer, corpus.enc)
     elif cfg.eval.scorer:
         note = "; ".join(x for x in (note, f"no run_relation.py workdir at {cfg.eval.scorer!r}: style fidelity "
                                            "left out") if x)
@@ -134,11 +115,7 @@ def evaluate(cfg, workdir: str, corpus) -> dict:
                "methods": {}}
     spq = enc.steps_per_quarter
     for K in cfg.eval.shots:
-        rng = np.random.default_rng([cfg.seed, 9, K])
-        draws = {}
-        for st in test:
-            t = TaskSampler(corpus, [st], shots=K, queries=M, length=T, pool="support/query").sample(rng, 1)
-            draws[st] = ((t.support[0], t.support_mask[0]), (t.query[0], t.query_mask[0]))
+        draws = style_draws(corpus, test, K, M, T, np.random.default_rng([cfg.seed, 9, K]))
         rows = {}
         for i, st in enumerate(test):
             (s_tok, s_mask), (q_tok, q_mask) = draws[st]

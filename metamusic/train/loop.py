@@ -25,7 +25,7 @@ import jax
 import numpy as np
 
 from metamusic.errors import MetamusicError
-from metamusic.train import checkpoint as ckpt_lib
+from metamusic import checkpoints as ckpt_lib
 
 log = logging.getLogger("metamusic.train")
 

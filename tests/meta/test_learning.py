@@ -7,10 +7,11 @@ import numpy as np
 import optax
 import pytest
 
-from metamusic.meta.algorithm import InnerSpec, make_algorithm
+from metamusic.meta.algorithm import InnerSpec
+from metamusic.meta.registry import make_algorithm
 from metamusic.meta.outer import init_state, make_outer_step, outer_step
 from metamusic.models.mlp import MLP
-from metamusic.train.sinusoid import make_loss, sample_tasks
+from metamusic.experiments.sinusoid import make_loss, sample_tasks
 
 MODEL = MLP((40, 40))
 LOSS = make_loss(MODEL)

@@ -4,7 +4,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metamusic.meta.algorithm import InnerSpec, Task, make_algorithm
+from metamusic.meta.algorithm import InnerSpec, Task
+from metamusic.meta.registry import make_algorithm
 from metamusic.meta.maml import msl_weights
 
 

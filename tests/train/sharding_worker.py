@@ -11,7 +11,6 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/, for synth
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # configs
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
@@ -35,40 +34,38 @@ def loops(out, devices):
     """Both loops with sharding off, then over `devices` devices; results keyed 'off/...' and 'on/...'."""
     import synth
     from configs import relation as rel_cfg
-    from metamusic.train import melody as mel
-    from metamusic.train import relation as rel
+    from metamusic import experiments
+    from metamusic.train.trainer import train
 
     corpus = synth.token_corpus()
     res = {}
     for tag, n in (("off", 0), ("on", devices)):
         with tempfile.TemporaryDirectory() as work:
-            state = mel.train(_melody_cfg(n, "fomaml"), work, "fomaml", corpus)
+            state = train(experiments.build(_melody_cfg(n, "fomaml"), corpus), work, "fomaml")
             assert len(state.meta["params"]["params"]["head"]["kernel"].sharding.device_set) == max(n, 1)
             res.update({f"{tag}/melody" + k: v for k, v in _flat(state.meta).items()})
             c = rel_cfg.get_config()
-            c.steps, c.batch, c.log_every, c.eval_every, c.checkpoint_every, c.progress = 3, 4, 1, 0, 2, False
+            c.steps, c.meta.batch, c.log_every, c.eval_every, c.checkpoint_every, c.progress = 3, 4, 1, 0, 2, False
             c.data.ways, c.data.shots, c.data.queries, c.data.length = 3, 2, 2, 24
             c.model.conv.dim, c.model.conv.layers, c.model.relation_hidden = 16, 2, 16
-            c.eval.val_episodes = 4
+            c.eval.val_tasks = 4
             c.sharding.devices = n
-            state = rel.train(c, work, "relation", corpus)
+            state = train(experiments.build(c, corpus), work, "relation")
             res.update({f"{tag}/relation" + k: v for k, v in _flat(state.meta).items()})
     np.savez(out, **res)
 
 
 def steps(out, devices, n_steps=3):
     import synth
-    from metamusic.data import TaskSampler, step_rng
-    from metamusic.meta.outer import make_outer_step
-    from metamusic.train import melody as mel
+    from metamusic import experiments
+    from metamusic.meta.outer import init_state, make_outer_step
     from metamusic.train import sharding
 
     cfg = _melody_cfg(devices)
-    s = mel.setup(cfg, synth.token_corpus())
-    algo, tx, state = mel.template_state(cfg, s, "maml")
-    sampler = TaskSampler(s.corpus, s.corpus.styles_in("train"), shots=cfg.data.shots, queries=cfg.data.queries,
-                          length=cfg.data.length)
-    sample = lambda i: mel.to_task(sampler.sample(step_rng(cfg.seed, i), cfg.meta.batch))
+    exp = experiments.build(cfg, synth.token_corpus())
+    algo, tx = exp.algorithm("maml"), exp.optimizer("maml")
+    state = init_state(algo, tx, exp.init_params())
+    sample = exp.train_sampler("maml")
     step, sample, state = sharding.distribute(make_outer_step(algo, tx), sample, state,
                                               sharding.mesh_from_config(cfg))
     for i in range(n_steps):
@@ -82,21 +79,18 @@ def gan_steps(out, devices, n_steps=2):
     """Meta-GAN (Reptile) outer steps through sharding.distribute, off and over `devices` devices."""
     import synth
     from configs import gan_tiny
-    from metamusic.data import TaskSampler, step_rng
-    from metamusic.meta.outer import make_outer_step
-    from metamusic.train import gan
-    from metamusic.train import melody as mel
+    from metamusic import experiments
+    from metamusic.meta.outer import init_state, make_outer_step
     from metamusic.train import sharding
 
     cfg = gan_tiny.get_config()
     cfg.meta.batch, cfg.meta.inner_steps = 4, 1
-    s = gan.setup(cfg, synth.token_corpus())
-    sampler = TaskSampler(s.corpus, s.corpus.styles_in("train"), shots=cfg.data.shots, queries=cfg.data.queries,
-                          length=cfg.data.length)
+    exp = experiments.build(cfg, synth.token_corpus())
     res = {}
     for tag, n in (("off", 0), ("on", devices)):
-        algo, tx, state = gan.template_state(cfg, s, "reptile")
-        sample = lambda i: mel.to_task(sampler.sample(step_rng(cfg.seed, i), cfg.meta.batch))
+        algo, tx = exp.algorithm("reptile"), exp.optimizer("reptile")
+        state = init_state(algo, tx, exp.init_params())
+        sample = exp.train_sampler("reptile")
         step, sample, state = sharding.distribute(make_outer_step(algo, tx), sample, state, sharding.make_mesh(n))
         for i in range(n_steps):
             state, _ = step(state, sample(i), jax.random.fold_in(jax.random.PRNGKey(cfg.seed), i), None)

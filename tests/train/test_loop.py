@@ -12,9 +12,12 @@ import numpy as np
 import pytest
 
 from configs import sinusoid as sin_cfg
+from metamusic import baselines, experiments
+from metamusic import checkpoints as ckpt_lib
 from metamusic.errors import MetamusicError
-from metamusic.train import checkpoint as ckpt_lib
-from metamusic.train import sinusoid
+from metamusic.eval import sinusoid as sin_eval
+from metamusic.experiments import sinusoid
+from metamusic.train.trainer import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -22,31 +25,27 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def _cfg(steps, algorithm="fomaml"):
     c = sin_cfg.get_config()
     c.steps, c.checkpoint_every, c.log_every, c.progress = steps, 50, 50, False
+    c.baselines.joint_steps = steps
     c.meta.algorithm = algorithm
     return c
 
 
-def _final_params(workdir, cfg):
-    import optax
-
-    from metamusic.meta.algorithm import InnerSpec, make_algorithm
+def _final_state(workdir, cfg):
     from metamusic.meta.outer import init_state
-    from metamusic.models.mlp import MLP
 
-    model = MLP(tuple(cfg.model.hidden))
-    algo = make_algorithm(cfg.meta.algorithm, sinusoid.make_loss(model), InnerSpec(1, 0.01))
-    tx = optax.adam(cfg.optim.lr)
-    tmpl = init_state(algo, tx, model.init(jax.random.PRNGKey(0), np.zeros((1, 1), np.float32)))
-    return ckpt_lib.load(os.path.join(workdir, cfg.meta.algorithm), tmpl)
+    exp = experiments.build(cfg)
+    name = cfg.meta.algorithm
+    tmpl = init_state(exp.algorithm(name), exp.optimizer(name), exp.init_params())
+    return ckpt_lib.load(os.path.join(workdir, name), tmpl)
 
 
 def test_sigkill_and_resume_equals_uninterrupted(tmp_path):
     steps = 1000
     killed = str(tmp_path / "killed")
-    code = ("import sys; sys.path.insert(0, %r); from configs import sinusoid as c; "
-            "from metamusic.train import sinusoid as s; cfg = c.get_config(); cfg.steps = %d; "
+    code = ("from configs import sinusoid as c; from metamusic import experiments; "
+            "from metamusic.train.trainer import train; cfg = c.get_config(); cfg.steps = %d; "
             "cfg.checkpoint_every = 50; cfg.log_every = 50; cfg.progress = False; cfg.meta.algorithm = 'fomaml'; "
-            "s.train(cfg, %r)" % (ROOT, steps, killed))
+            "train(experiments.build(cfg), %r, 'fomaml')" % (steps, killed))
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
     ckdir = os.path.join(killed, "fomaml", "checkpoints")
     deadline = time.time() + 120
@@ -63,10 +62,10 @@ def test_sigkill_and_resume_equals_uninterrupted(tmp_path):
     assert 200 <= interrupted_at < steps
 
     cfg = _cfg(steps)
-    sinusoid.train(cfg, killed)  # resumes
+    train(experiments.build(cfg), killed, "fomaml")  # resumes
     straight = str(tmp_path / "straight")
-    sinusoid.train(cfg, straight)
-    a, b = _final_params(killed, cfg), _final_params(straight, cfg)
+    train(experiments.build(cfg), straight, "fomaml")
+    a, b = _final_state(killed, cfg), _final_state(straight, cfg)
     assert int(a.step) == int(b.step) == steps
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         assert np.array_equal(np.asarray(x), np.asarray(y))
@@ -77,11 +76,14 @@ def test_sigkill_and_resume_equals_uninterrupted(tmp_path):
 
 def test_short_sinusoid_run_lowers_post_adaptation_loss(tmp_path):
     cfg = _cfg(800, "maml")
-    sinusoid.train(cfg, str(tmp_path))
-    sinusoid.train(cfg, str(tmp_path), "pretrain")
-    res = sinusoid.evaluate(cfg, str(tmp_path), n_tasks=100, steps=10)
+    cfg.eval.episodes, cfg.eval.steps = 100, 10
+    exp = experiments.build(cfg)
+    for name in exp.methods:
+        train(exp, str(tmp_path), name)
+    res = sin_eval.evaluate(exp, str(tmp_path))
     mse = res["maml"]["mse"]
     assert mse[1] < 0.85 * mse[0] and mse[10] < mse[1]
+    assert res[baselines.JOINT]["lr"] in cfg.baselines.finetune_lrs
 
 
 def test_repeated_non_finite_steps_stop_the_run(tmp_path, monkeypatch):
@@ -95,4 +97,4 @@ def test_repeated_non_finite_steps_stop_the_run(tmp_path, monkeypatch):
 
     monkeypatch.setattr(sinusoid, "sample_tasks", poisoned)
     with pytest.raises(MetamusicError, match="consecutive non-finite"):
-        sinusoid.train(cfg, str(tmp_path))
+        train(experiments.build(cfg), str(tmp_path), "fomaml")

@@ -1,0 +1,174 @@
+"""The transfer-learning baselines every meta-learner is measured against, in one place.
+
+  joint      one model trained on all meta-train tasks' tunes (support and query
+             together), no inner loop: "doing nothing" at test time;
+  finetune   the joint model fine-tuned by SGD on a new style's support tunes, its
+             lr and number of steps chosen on meta-val (never meta-test), and the
+             same choice used by evaluation and generation (saved next to the
+             joint model's checkpoints as finetune.json);
+  scratch    a fresh model trained on the support tunes only, tuned the same way.
+Config: the `baselines` block (joint_steps, joint_lr, joint_batch_factor,
+finetune_lrs or finetune_scales, finetune_steps, scratch_lrs, scratch_steps,
+tune_episodes). The joint model trains through the same loop as the
+meta-learners (`meta.direct`); it is not in the algorithm registry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Callable, Optional
+
+import numpy as np
+
+from metamusic import checkpoints
+from metamusic.meta import direct
+from metamusic.meta.algorithm import Algorithm, InnerSpec, concat_batches
+
+JOINT = "joint"
+FINETUNE = "finetune"
+SCRATCH = "scratch"
+_LEGACY_DIR = "pretrain"  # the joint model's folder before the rename; still loaded
+
+# Config fields of runs saved before the `baselines` block existed: old path -> new path.
+LEGACY_FIELDS = {
+    "pretrain_steps": "baselines.joint_steps",
+    "optim.pretrain_lr": "baselines.joint_lr",
+    "meta.pretrain_batch_factor": "baselines.joint_batch_factor",
+    "eval.finetune_lrs": "baselines.finetune_lrs",
+    "eval.finetune_steps": "baselines.finetune_steps",
+    "eval.scratch_lrs": "baselines.scratch_lrs",
+    "eval.scratch_steps": "baselines.scratch_steps",
+    "eval.tune_episodes": "baselines.tune_episodes",
+    "eval.finetune_scales": "baselines.finetune_scales",
+    "meta.finetune_lrs": "baselines.finetune_lrs",
+}
+
+
+def run_dir(workdir: str, name: str) -> str:
+    """workdir/<name>; the joint model of a run trained before the rename is found in its old folder."""
+    path = os.path.join(workdir, name)
+    old = os.path.join(workdir, _LEGACY_DIR)
+    if name == JOINT and not os.path.isdir(path) and os.path.isdir(old):
+        return old
+    return path
+
+
+def is_joint(name: str) -> bool:
+    return name == JOINT
+
+
+def joint_algorithm(loss_fn: Callable, inner: InnerSpec = InnerSpec(steps=0)) -> Algorithm:
+    """Joint training: the loss on a task's support and query tunes together, no inner loop.
+
+    `adapt` is SGD with `inner` (0 steps: the model as trained); fine-tuning is this
+    algorithm made with the chosen lr and steps (`finetune_algorithm`).
+    """
+    return direct.make(JOINT, loss_fn, inner, batch_of=lambda task: concat_batches(task.support, task.query))
+
+
+def finetune_algorithm(loss_fn: Callable, lr, steps: int, remat: bool = False) -> Algorithm:
+    return joint_algorithm(loss_fn, InnerSpec(steps=steps, lr=lr, remat=remat))
+
+
+def joint_steps(cfg) -> int:
+    return cfg.baselines.joint_steps
+
+
+@dataclasses.dataclass(frozen=True)
+class Tuning:
+    """How a family tunes fine-tuning on meta-val.
+
+    candidates: the values tried (lrs, or scales of the inner lrs), in order;
+    lr_of: candidate -> the lr (scalar or pytree) the SGD uses;
+    max_steps: the most SGD steps; with choose_steps the best count in 1..max_steps is
+      chosen too, else max_steps is used;
+    curve: (meta, lr, steps) -> mean meta-val score after 0..steps steps (lower is better).
+    """
+
+    candidates: tuple
+    lr_of: Callable
+    max_steps: int
+    choose_steps: bool
+    curve: Callable
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    candidate: float
+    lr: object
+    steps: int
+    scores: dict  # candidate -> score per step (non-finite as inf)
+
+    def summary(self) -> dict:
+        return {"lr": self.candidate, "steps": self.steps, "val_score_per_step": self.scores}
+
+
+def choose(tuning: Tuning, meta) -> Choice:
+    """The (candidate, steps) with the lowest meta-val score; if none is finite, the smallest candidate."""
+    scores, best = {}, None
+    for c in tuning.candidates:
+        curve = np.asarray(tuning.curve(meta, tuning.lr_of(c), tuning.max_steps), np.float64)
+        curve = np.where(np.isfinite(curve), curve, np.inf)
+        scores[str(c)] = [round(float(x), 4) for x in curve]
+        k = 1 + int(np.argmin(curve[1:])) if tuning.choose_steps else tuning.max_steps
+        if np.isfinite(curve[k]) and (best is None or curve[k] < best[0]):
+            best = (float(curve[k]), c, k)
+    if best is None:
+        c = min(tuning.candidates)
+        best = (np.inf, c, tuning.max_steps)
+    return Choice(float(best[1]), tuning.lr_of(best[1]), best[2], scores)
+
+
+def finetune_choice(workdir: str, tuning: Tuning, meta, tag: str = FINETUNE) -> Choice:
+    """The fine-tuning choice for the joint model in `workdir`: read from <joint>/<tag>.json when it
+    was made for the joint model's latest checkpoint, else chosen on meta-val now and saved."""
+    folder = run_dir(workdir, JOINT)
+    path = os.path.join(folder, f"{tag}.json")
+    step = _latest_step(folder)
+    if os.path.exists(path):
+        try:
+            saved = json.load(open(path))
+            if saved.get("checkpoint_step") == step and saved.get("key") == _key(tuning):
+                c = saved["choice"]
+                return Choice(c["lr"], tuning.lr_of(c["lr"]), c["steps"], c["val_score_per_step"])
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable or from other settings: choose again
+    choice = choose(tuning, meta)
+    with open(path + ".tmp", "w") as f:
+        json.dump({"checkpoint_step": step, "key": _key(tuning),
+                   "choice": choice.summary()}, f, indent=1)
+    os.replace(path + ".tmp", path)
+    return choice
+
+
+def _key(tuning: Tuning) -> list:
+    return [list(map(float, tuning.candidates)), tuning.max_steps, tuning.choose_steps]
+
+
+def _latest_step(folder: str) -> Optional[int]:
+    mgr = checkpoints.manager(folder, 1, 1)
+    try:
+        return mgr.latest_step()
+    finally:
+        mgr.close()
+
+
+def upgrade_config(cfg) -> None:
+    """Moves fields of a run saved before the `baselines` block to their new paths (in place)."""
+    import ml_collections
+
+    for old, new in LEGACY_FIELDS.items():
+        src = cfg
+        for part in old.split(".")[:-1]:
+            src = src.get(part) if src is not None and part in src else None
+        leaf = old.split(".")[-1]
+        if src is None or leaf not in src:
+            continue
+        value = src[leaf]
+        section, key = new.split(".")
+        if section not in cfg:
+            cfg[section] = ml_collections.ConfigDict()
+        if key not in cfg[section]:
+            cfg[section][key] = value

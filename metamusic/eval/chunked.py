@@ -1,0 +1,35 @@
+"""Evaluation over many episodes in fixed-size chunks: one compiled call per chunk shape, bounded memory."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+
+def map_chunks(fn, batch, chunk: int):
+    """fn(part, start) over slices of `batch` (a NamedTuple of numpy arrays with a leading episode axis),
+    outputs (pytrees of arrays) concatenated along that axis as numpy."""
+    n = len(batch[0])
+    outs = []
+    for a in range(0, n, chunk):
+        part = type(batch)(*(x[a: a + chunk] for x in batch))
+        outs.append(jax.tree.map(np.asarray, fn(part, a)))
+    return jax.tree.map(lambda *xs: np.concatenate(xs), *outs)
+
+
+def adapt_curves(adapt, meta, tasks, steps: int, chunk: int, seed: int, to_device):
+    """Per-episode query loss and query aux after 0..steps adaptation steps: leaves [episodes, steps + 1].
+
+    adapt(meta, support, key, query=, steps=) is an `Algorithm.adapt`; episode i of a
+    chunk starting at a gets key split(fold_in(PRNGKey(seed), a))[i].
+    """
+    @jax.jit
+    def run(meta, t, keys):
+        res = jax.vmap(lambda tt, k: adapt(meta, tt.support, k, query=tt.query, steps=steps))(t, keys)
+        return res.query_losses, res.query_aux
+
+    def one(part, a):
+        keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), a), len(part[0]))
+        return run(meta, to_device(part), keys)
+
+    return map_chunks(one, tasks, chunk)

@@ -1,0 +1,154 @@
+"""The typed experiment: everything the loop, the evaluations and generation need from a family.
+
+A family module (melody LMs, meta-GAN, style classification, sinusoid) turns
+(config, corpus) into an `Experiment`; `train/` trains one by name, `eval/` and
+`generate` restore and use one, and neither looks inside the family. A new family
+is one module with `validate(cfg)` and `build(cfg, corpus)`, registered in
+`metamusic.experiments.EXPERIMENTS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from metamusic import baselines, checkpoints
+from metamusic.data import EncodingConfig, SplitConfig, load_corpus
+from metamusic.errors import check_choice, check_range, comma_list
+from metamusic.meta.algorithm import Task
+from metamusic.meta.outer import init_state
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """One family's experiment, built from (config, corpus).
+
+    Methods are the names trained into workdir/<name>: the meta-learned algorithms
+    of the config (`algorithms`), then the baselines the family trains (`baselines`).
+    """
+
+    family: str
+    cfg: object
+    corpus: object  # a data.Corpus, or None (sinusoid)
+    loss_fn: Callable  # (params, batch, key) -> (loss, aux)
+    init_params: Callable[[], object]  # fresh params (fixed by cfg.seed)
+    algorithms: tuple  # meta-learned method names, config order
+    baselines: tuple  # trained baselines (baselines.JOINT), empty if none
+    algorithm: Callable  # name -> meta.Algorithm
+    optimizer: Callable  # name -> optax.GradientTransformation
+    train_steps: Callable  # name -> outer steps
+    train_sampler: Callable  # name -> (step -> device batch of tasks)
+    val_eval: Callable  # (name, algorithm) -> (state, step) -> metrics, or None
+    label: Callable = lambda name: name  # display name of a method
+    model: object = None  # the network evaluation and sampling apply
+    enc: object = None  # the token encoding (data.EncodingConfig), None for non-music families
+    parts: dict = dataclasses.field(default_factory=dict)  # family-specific functions (embed, relate, ...)
+
+    @property
+    def methods(self) -> tuple:
+        return tuple(self.algorithms) + tuple(self.baselines)
+
+
+def restore(exp: Experiment, workdir: str, name: str):
+    """The trained `meta` pytree of method `name` (latest checkpoint in its folder)."""
+    algo = exp.algorithm(name)
+    template = init_state(algo, exp.optimizer(name), exp.init_params())
+    return checkpoints.load(baselines.run_dir(workdir, name), template).meta
+
+
+def make_optimizer(lr: float, *, clip: float = 0.0, b1: float = 0.9, schedule: str = "constant",
+                   steps: int = 1) -> optax.GradientTransformation:
+    """The one optimizer construction: Adam, optionally after global-norm clipping, with a constant
+    or cosine (to 5% of `lr`) schedule."""
+    if schedule == "cosine":
+        lr = optax.cosine_decay_schedule(lr, steps, alpha=0.05)
+    adam = optax.adam(lr, b1=b1)
+    return optax.chain(optax.clip_by_global_norm(clip), adam) if clip else adam
+
+
+def encoding(cfg) -> EncodingConfig:
+    d = cfg.data
+    return EncodingConfig(steps_per_quarter=d.steps_per_quarter, min_note=d.min_note, max_note=d.max_note,
+                          key_normalize=d.key_normalize)
+
+
+def load_data(cfg):
+    """The corpus of `cfg.data` (music21's bundled corpus when data.root is empty), cached."""
+    d = cfg.data
+    return load_corpus(d.root or None, cache_dir=d.cache_dir or None, workers=d.workers or None,
+                       progress=cfg.progress, enc=encoding(cfg),
+                       split=SplitConfig(seed=d.split_seed, min_tunes=d.min_tunes))
+
+
+def to_task(tasks) -> Task:
+    """data.Tasks (numpy) -> meta.Task of ((tokens, mask), (tokens, mask)) device arrays."""
+    return Task((jnp.asarray(tasks.support), jnp.asarray(tasks.support_mask)),
+                (jnp.asarray(tasks.query), jnp.asarray(tasks.query_mask)))
+
+
+def to_device(batch):
+    """A NamedTuple of numpy arrays -> the same NamedTuple of device arrays."""
+    return type(batch)(*(jnp.asarray(x) for x in batch))
+
+
+def head_mask(params):
+    """1.0 on parameters under a submodule named `head` (what ANIL adapts), 0.0 elsewhere."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, x: jnp.float32(any(getattr(k, "key", None) == "head" for k in path)), params)
+
+
+def algorithm_names(cfg, allowed) -> list[str]:
+    return comma_list("meta.algorithm", cfg.meta.algorithm, allowed)
+
+
+# -- validation shared by the families (each field named by its full path) --
+
+def validate_loop(cfg) -> None:
+    check_range("seed", cfg.seed, 0)
+    check_range("steps", cfg.steps, 1)
+    check_range("log_every", cfg.log_every, 1)
+    check_range("checkpoint_every", cfg.checkpoint_every, 1)
+    check_range("eval_every", cfg.get("eval_every", 0), 0)
+    check_range("max_bad_streak", cfg.get("max_bad_streak", 20), 1)
+    check_range("meta.batch", cfg.meta.batch, 1)
+    if "sharding" in cfg:
+        check_range("sharding.devices", cfg.sharding.devices, -1)
+
+
+def validate_data(cfg, *, min_length: int = 2) -> None:
+    d = cfg.data
+    check_range("data.steps_per_quarter", d.steps_per_quarter, 1)
+    check_range("data.min_note", d.min_note, 0, 127)
+    check_range("data.max_note", d.max_note, d.min_note + 1, 128)
+    check_range("data.min_tunes", d.min_tunes, 2)
+    check_range("data.shots", d.shots, 1)
+    check_range("data.queries", d.queries, 1)
+    check_range("data.length", d.length, min_length)
+    check_range("data.transpose", d.transpose, 0, 12)
+    check_range("data.workers", d.workers, 0)
+    check_range("data.split_seed", d.split_seed, 0)
+    for k in cfg.eval.shots:
+        check_range("eval.shots (each)", k, 1)
+
+
+def validate_optim(cfg) -> None:
+    check_positive("optim.lr", cfg.optim.lr)
+    check_range("optim.clip", cfg.optim.clip, 0, integer=False)
+    if "schedule" in cfg.optim:
+        check_choice("optim.schedule", cfg.optim.schedule, ("constant", "cosine"))
+
+
+def raise_bad(field: str, value, must: str):
+    from metamusic.errors import MetamusicError
+
+    raise MetamusicError(f"{field}={value!r} is out of range; it must be {must}")
+
+
+def check_positive(field: str, value) -> None:
+    check_range(field, value, integer=False)
+    if value <= 0:
+        raise_bad(field, value, "> 0")

@@ -1,0 +1,183 @@
+"""Melody language models meta-learned per style (the MAML family) and their baselines.
+
+Loss: next-token NLL of a Flax LM (`models.MODELS`) on windows of a style's tunes.
+Methods: every registered algorithm (`meta.registry.ALGORITHMS`) named in
+`meta.algorithm`, plus the joint model (`baselines.JOINT`). Validation: mean query NLL
+on fixed meta-val tasks before and after adapting. Fine-tuning and from-scratch
+baselines are tuned on meta-val tasks at the middle K of `eval.shots`.
+"""
+
+from __future__ import annotations
+
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from metamusic import baselines
+from metamusic.data import TaskSampler, step_rng
+from metamusic.errors import check_choice, check_range
+from metamusic.eval.chunked import adapt_curves
+from metamusic.experiments import base
+from metamusic.meta.algorithm import InnerSpec
+from metamusic.meta.registry import ALGORITHMS, make_algorithm
+from metamusic.models import LSTM_IMPLS, MODELS, lm_loss, make_model
+from metamusic.models.sampling import sample_lm
+
+
+def validate(cfg) -> None:
+    base.validate_loop(cfg)
+    base.validate_data(cfg)
+    base.validate_optim(cfg)
+    check_choice("model.name", cfg.model.name, MODELS)
+    lstm, tr = cfg.model.lstm, cfg.model.transformer
+    check_choice("model.lstm.impl", lstm.impl, LSTM_IMPLS)
+    for f in ("embed_dim", "hidden", "layers"):
+        check_range(f"model.lstm.{f}", lstm[f], 1)
+    for f in ("dim", "layers", "heads"):
+        check_range(f"model.transformer.{f}", tr[f], 1)
+    if tr.dim % tr.heads:
+        base.raise_bad("model.transformer.heads", tr.heads, f"a divisor of model.transformer.dim={tr.dim}")
+    if cfg.model.name == "transformer":
+        check_range("model.transformer.max_len", tr.max_len, max(cfg.data.length, cfg.generate.length))
+    base.algorithm_names(cfg, ALGORITHMS)
+    m = cfg.meta
+    check_range("meta.inner_steps", m.inner_steps, 1)
+    base.check_positive("meta.inner_lr", m.inner_lr)
+    check_range("meta.mamlpp_msl_anneal_steps", m.mamlpp_msl_anneal_steps, 0)
+    check_range("meta.mamlpp_first_order_steps", m.mamlpp_first_order_steps, 0)
+    e = cfg.eval
+    check_range("eval.steps", e.steps, 0)
+    check_range("eval.episodes", e.episodes, 1)
+    check_range("eval.chunk", e.chunk, 1)
+    check_range("eval.val_tasks", e.val_tasks, 1)
+    check_range("eval.fidelity_shots", e.fidelity_shots, 1)
+    check_range("eval.samples", e.samples, 1)
+    check_range("eval.distractors", e.distractors, 1)
+    base.check_positive("eval.temperature", e.temperature)
+    validate_baselines(cfg)
+    g = cfg.generate
+    check_range("generate.num", g.num, 1)
+    check_range("generate.length", g.length, 2)
+    base.check_positive("generate.temperature", g.temperature)
+    check_range("generate.prime_steps", g.prime_steps, 0)
+
+
+def validate_baselines(cfg) -> None:
+    b = cfg.baselines
+    check_range("baselines.joint_steps", b.joint_steps, 1)
+    base.check_positive("baselines.joint_lr", b.joint_lr)
+    check_range("baselines.joint_batch_factor", b.joint_batch_factor, 1)
+    check_range("baselines.tune_episodes", b.tune_episodes, 1)
+    for f in (baselines.FINETUNE, baselines.SCRATCH):
+        if not b[f"{f}_lrs"]:
+            base.raise_bad(f"baselines.{f}_lrs", b[f"{f}_lrs"], "a non-empty list of lrs")
+        for lr in b[f"{f}_lrs"]:
+            base.check_positive(f"baselines.{f}_lrs (each)", lr)
+        check_range(f"baselines.{f}_steps", b[f"{f}_steps"], 1)
+
+
+def build(cfg, corpus) -> base.Experiment:
+    kwargs = dict(cfg.model.lstm if cfg.model.name == "lstm" else cfg.model.transformer)
+    model = make_model(cfg.model.name, corpus.enc.vocab_size, **kwargs)
+
+    def loss_fn(params, batch, key):
+        tokens, mask = batch
+        return lm_loss(model, params, tokens, mask)
+
+    def init_params():
+        return model.init(jax.random.PRNGKey(cfg.seed), jnp.zeros((1, cfg.data.length - 1), jnp.int32))
+
+    inner = InnerSpec(cfg.meta.inner_steps, cfg.meta.inner_lr, cfg.meta.remat)
+
+    def algorithm(name):
+        if baselines.is_joint(name):
+            return baselines.joint_algorithm(loss_fn, InnerSpec(0, cfg.meta.inner_lr, cfg.meta.remat))
+        return make_algorithm(name, loss_fn, inner, head_mask=base.head_mask,
+                              msl_anneal_steps=cfg.meta.mamlpp_msl_anneal_steps,
+                              first_order_steps=cfg.meta.mamlpp_first_order_steps)
+
+    def optimizer(name):
+        o = cfg.optim
+        joint = baselines.is_joint(name)
+        # MAML++ prescribes a cosine meta-lr schedule; the others follow optim.schedule.
+        schedule = "cosine" if name == "mamlpp" else o.schedule
+        return base.make_optimizer(cfg.baselines.joint_lr if joint else o.lr, clip=o.clip, schedule=schedule,
+                                   steps=train_steps(name))
+
+    def train_steps(name):
+        return baselines.joint_steps(cfg) if baselines.is_joint(name) else cfg.steps
+
+    def draw(params, support_tokens, support_mask, key):
+        """generate.num melodies of generate.length tokens (BOS first), optionally opening like the first support tune."""
+        g, enc = cfg.generate, corpus.enc
+        prime = np.array([enc.bos], np.int32)
+        if g.prime_steps > 0:
+            prime = support_tokens[0][support_mask[0] > 0][: 1 + g.prime_steps].astype(np.int32)
+        return sample_lm(model, params, prime, num=g.num, length=g.length, temperature=g.temperature, key=key,
+                         pad=enc.pad, bos=enc.bos, vocab_size=enc.vocab_size)
+
+    exp = base.Experiment(
+        family="melody", cfg=cfg, corpus=corpus, loss_fn=loss_fn, init_params=init_params,
+        algorithms=tuple(base.algorithm_names(cfg, ALGORITHMS)), baselines=(baselines.JOINT,),
+        algorithm=algorithm, optimizer=optimizer, train_steps=train_steps,
+        train_sampler=lambda name: task_sampler(cfg, corpus, name),
+        val_eval=lambda name, algo: val_eval(cfg, corpus, algo, 0 if baselines.is_joint(name) else cfg.meta.inner_steps,
+                                             _nll_metrics),
+        model=model, enc=corpus.enc, parts={"draw": draw, "tuning": lambda e: tuning(e, baselines.FINETUNE)})
+    return exp
+
+
+def task_sampler(cfg, corpus, name: str):
+    """step -> the meta-batch of training tasks (meta-train styles), drawn from (seed, step)."""
+    sampler = TaskSampler(corpus, corpus.styles_in("train"), shots=cfg.data.shots, queries=cfg.data.queries,
+                          length=cfg.data.length, transpose=cfg.data.transpose)
+    batch = cfg.meta.batch * (cfg.baselines.joint_batch_factor if baselines.is_joint(name) else 1)
+    return lambda step: base.to_task(sampler.sample(step_rng(cfg.seed, step), batch))
+
+
+def val_eval(cfg, corpus, algo, steps: int, metrics):
+    """Fixed meta-val tasks (drawn once), adapted with `steps` inner steps; `metrics(result) -> dict`."""
+    sampler = TaskSampler(corpus, corpus.styles_in("val"), shots=cfg.data.shots, queries=cfg.data.queries,
+                          length=cfg.data.length, pool="support/query")
+    tasks = base.to_task(sampler.sample(np.random.default_rng([cfg.seed, 777]), cfg.eval.val_tasks))
+
+    @jax.jit
+    def curve(meta, keys):
+        return jax.vmap(lambda t, k: algo.adapt(meta, t.support, k, query=t.query, steps=steps))(tasks, keys)
+
+    def eval_fn(state, step):
+        return metrics(curve(state.meta, jax.random.split(jax.random.PRNGKey(cfg.seed + 1), cfg.eval.val_tasks)))
+
+    return eval_fn
+
+
+def _nll_metrics(res) -> dict:
+    q = res.query_losses.mean(0)
+    return {"val/query_nll_before": q[0], "val/query_nll_after": q[-1]}
+
+
+def episodes(cfg, corpus, split: str, shots: int, n: int, seed_tag: int):
+    """n tasks of `split`'s styles: K support tunes from each style's support pool, queries from its query pool."""
+    sampler = TaskSampler(corpus, corpus.styles_in(split), shots=shots, queries=cfg.data.queries,
+                          length=cfg.data.length, pool="support/query")
+    return sampler.sample(np.random.default_rng([cfg.seed, seed_tag, shots]), n)
+
+
+def tuning(exp: base.Experiment, kind: str) -> baselines.Tuning:
+    """How fine-tuning (kind 'finetune') or from-scratch training ('scratch') is tuned: SGD lr and steps with
+    the lowest mean query NLL on meta-val episodes at the middle K of eval.shots."""
+    cfg = exp.cfg
+    shots = sorted(cfg.eval.shots)[len(cfg.eval.shots) // 2]
+    tasks = episodes(cfg, exp.corpus, "val", shots, cfg.baselines.tune_episodes, 1)
+
+    def curve(meta, lr, steps):
+        algo = baselines.finetune_algorithm(exp.loss_fn, lr, steps, cfg.meta.remat)
+        nll, _ = adapt_curves(algo.adapt, meta, tasks, steps, cfg.eval.chunk, cfg.seed, base.to_task)
+        return nll.mean(0)
+
+    b = cfg.baselines
+    lrs = tuple(b.finetune_lrs if kind == baselines.FINETUNE else b.scratch_lrs)
+    steps = b.finetune_steps if kind == baselines.FINETUNE else b.scratch_steps
+    return baselines.Tuning(lrs, float, steps, True, curve)
+

@@ -1,0 +1,95 @@
+"""Every error a user can cause, run as a command: exit status 2, one line on stderr, no traceback.
+
+Config and flag errors are caught before any corpus is read (data.root points nowhere
+in most cases below, so reaching the corpus would fail differently).
+"""
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import synth
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _run(script, *args, env=None):
+    return subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env=env)
+
+
+CASES = [  # (script, args, a fragment the one line must contain)
+    ("run_maml.py", ["--config.foo=1"], "unknown config field 'foo'"),
+    ("run_maml.py", ["--config.meta.inner_step=3"], "did you mean meta.inner_steps?"),
+    ("run_maml.py", ["--config=nope.py"], "--config=nope.py: no such file"),
+    ("run_maml.py", ["--config.model.lstm.impl=foo"], "model.lstm.impl='foo' is not allowed; choose one of"),
+    ("run_maml.py", ["--config.meta.inner_steps=0"], "meta.inner_steps=0 is out of range; it must be >= 1"),
+    ("run_maml.py", ["--config.data.length=0"], "data.length=0 is out of range; it must be >= 2"),
+    ("run_maml.py", ["--config.meta.batch=0"], "meta.batch=0 is out of range"),
+    ("run_maml.py", ["--config.steps=-3"], "steps=-3 is out of range"),
+    ("run_maml.py", ["--config.data.shots=0"], "data.shots=0 is out of range"),
+    ("run_maml.py", ["--config.data.queries=0"], "data.queries=0 is out of range"),
+    ("run_maml.py", ["--config.eval.shots=0,5"], "eval.shots (each)=0 is out of range"),
+    ("run_maml.py", ["--config.meta.algorithm=mamll"], "meta.algorithm='mamll' is not allowed"),
+    ("run_maml.py", ["--config.steps=many"], "steps='many' must be an integer"),
+    ("run_maml.py", ["--mode=generate", "--style=/no/such/folder"], "--style=/no/such/folder: no such folder"),
+    ("run_maml.py", ["--mode=generate"], "--mode=generate needs --style"),
+    ("run_maml.py", ["--mode=bogus"], "--mode='bogus' is not allowed"),
+    ("run_maml.py", ["--shots=0", "--mode=generate", "--style=oneills/jig"], "--shots=0 is out of range"),
+    ("run_maml.py", ["--config.data.root=/no/such/root"], "data.root='/no/such/root' does not exist"),
+    ("run_maml.py", ["--config=configs/gan.py"], "experiment='gan' cannot run with run_maml.py"),
+    ("run_maml.py", ["--wokdir=x"], "unknown flag --wokdir; did you mean --workdir?"),
+    ("run_maml.py", ["--config=configs/sinusoid.py", "--config.meta.inner_lr=0"], "meta.inner_lr=0.0 is out of range"),
+    ("run_gan.py", ["--config.gan.loss=lsgan"], "gan.loss='lsgan' is not allowed"),
+    ("run_gan.py", ["--config.meta.algorithm=metasgd"], "meta.algorithm='metasgd' is not allowed"),
+    ("run_relation.py", ["--config.data.ways=1"], "data.ways=1 is out of range"),
+    ("run_relation.py", ["--config.batch=4"], "unknown config field 'batch'; did you mean"),
+    ("run_relation.py", ["--config.model.encoder=lstm"], "model.encoder='lstm' is not allowed"),
+    ("run_relation.py", ["--mode=classify"], "--mode=classify needs --support"),
+]
+
+
+def _check_one_line(proc, fragment):
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0].startswith("error: ") and fragment in lines[0], lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_config_and_flag_errors_exit_2_with_one_line(tmp_path):
+    afile = tmp_path / "a_file"
+    afile.write_text("x")
+    cases = CASES + [("run_maml.py", [f"--workdir={afile}"], f"--workdir={afile} is a file")]
+    with ThreadPoolExecutor(2) as pool:  # each case is its own Python process
+        procs = list(pool.map(lambda c: _run(c[0], *c[1]), cases))
+    for (script, args, fragment), proc in zip(cases, procs):
+        _check_one_line(proc, fragment)
+
+
+def test_too_many_shots_for_the_corpus_names_the_style_and_fields(tmp_path):
+    root = synth.make_style_corpus(str(tmp_path / "c"), n_tunes=6)
+    env = dict(os.environ, METAMUSIC_CACHE_DIR=str(tmp_path / "cache"))
+    proc = _run("run_maml.py", "--config=configs/maml_tiny.py", f"--config.data.root={root}",
+                "--config.data.min_tunes=4", "--config.data.shots=9", f"--workdir={tmp_path / 'w'}", env=env)
+    _check_one_line(proc, "too few for")  # 6 tunes per style cannot give 9 support + 2 query tunes
+    assert "data.shots" in proc.stderr and "data.min_tunes" in proc.stderr
+
+
+@pytest.mark.parametrize("algorithm", ["anil"])
+def test_sinusoid_command_line_runs_anil_and_the_joint_baseline(tmp_path, algorithm):
+    wd = tmp_path / "sin"
+    proc = _run("run_maml.py", "--config=configs/sinusoid.py", f"--workdir={wd}", "--mode=all",
+                f"--config.meta.algorithm={algorithm}", "--config.steps=30", "--config.baselines.joint_steps=30",
+                "--config.log_every=10", "--config.checkpoint_every=10", "--config.progress=False",
+                "--config.eval.episodes=20", "--config.eval.steps=3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import json
+
+    res = json.load(open(wd / "eval.json"))
+    assert set(res) == {algorithm, "joint"}
+    assert len(res[algorithm]["mse"]) == 4 and all(v > 0 for v in res[algorithm]["mse"])
+    assert res["joint"]["lr"] in (0.001, 0.003, 0.01, 0.02)  # chosen on validation tasks
