@@ -84,6 +84,13 @@ def get_config():
     c.baselines.finetune_steps = 5  # most fine-tuning steps (the best count is chosen on meta-val)
     c.baselines.scratch_lrs = (0.3, 1.0, 3.0)  # lrs tried for training from scratch on the support
     c.baselines.scratch_steps = 5  # most from-scratch SGD steps (the best count is chosen on meta-val)
+    # The style oracle (the ceiling): the joint model fine-tuned with Adam on a meta-test style's whole
+    # support pool, stopped early on held-out support-pool tunes (never the query pool).
+    c.baselines.oracle_lr = 1e-3  # its Adam lr
+    c.baselines.oracle_steps = 400  # most Adam steps per style
+    c.baselines.oracle_check_every = 25  # steps between held-out checks (the best check is kept)
+    c.baselines.oracle_batch = 32  # windows per step
+    c.baselines.oracle_holdout = 0.2  # share of the style's support-pool tunes held out for the early stop
 
     c.generate = ml_collections.ConfigDict()
     c.generate.num = 4  # melodies per call

@@ -32,6 +32,9 @@ def get_config():
     c.baselines.finetune_steps = 2
     c.baselines.scratch_lrs = (1.0,)
     c.baselines.scratch_steps = 2
+    c.baselines.oracle_steps = 4
+    c.baselines.oracle_check_every = 2
+    c.baselines.oracle_batch = 4
     c.generate.num = 2
     c.generate.length = 24
     return c

@@ -6,10 +6,14 @@
              lr and number of steps chosen on meta-val (never meta-test), and the
              same choice used by evaluation and generation (saved next to the
              joint model's checkpoints as finetune.json);
-  scratch    a fresh model trained on the support tunes only, tuned the same way.
+  scratch    a fresh model trained on the support tunes only, tuned the same way;
+  oracle     the ceiling: the joint model fine-tuned (Adam) on the *whole support
+             pool* of one style, stopped early on held-out support-pool tunes
+             (never the query pool). Every method is read as the share of the
+             joint -> oracle headroom it closes.
 Config: the `baselines` block (joint_steps, joint_lr, joint_batch_factor,
 finetune_lrs or finetune_scales, finetune_steps, scratch_lrs, scratch_steps,
-tune_episodes). The joint model trains through the same loop as the
+tune_episodes, oracle_*). The joint model trains through the same loop as the
 meta-learners (`meta.direct`); it is not in the algorithm registry.
 """
 
@@ -29,6 +33,7 @@ from metamusic.meta.algorithm import Algorithm, InnerSpec, concat_batches
 JOINT = "joint"
 FINETUNE = "finetune"
 SCRATCH = "scratch"
+ORACLE = "oracle"
 _LEGACY_DIR = "pretrain"  # the joint model's folder before the rename; still loaded
 
 # Config fields of runs saved before the `baselines` block existed: old path -> new path.
@@ -43,6 +48,16 @@ LEGACY_FIELDS = {
     "eval.tune_episodes": "baselines.tune_episodes",
     "eval.finetune_scales": "baselines.finetune_scales",
     "meta.finetune_lrs": "baselines.finetune_lrs",
+}
+
+
+# The oracle's settings; runs saved before they existed evaluate with these.
+ORACLE_DEFAULTS = {
+    "oracle_lr": 1e-3,  # Adam lr of the per-style fine-tuning
+    "oracle_steps": 400,  # most Adam steps per style
+    "oracle_check_every": 25,  # steps between held-out checks (the best check is kept)
+    "oracle_batch": 32,  # windows per Adam step
+    "oracle_holdout": 0.2,  # share of a style's support-pool tunes held out for the early stop
 }
 
 
@@ -172,3 +187,58 @@ def upgrade_config(cfg) -> None:
             cfg[section] = ml_collections.ConfigDict()
         if key not in cfg[section]:
             cfg[section][key] = value
+    if "baselines" in cfg and "joint_steps" in cfg.baselines and cfg.get("experiment", "melody") == "melody":
+        for key, value in ORACLE_DEFAULTS.items():
+            if key not in cfg.baselines:
+                cfg.baselines[key] = value
+
+
+def fit_oracle(loss_fn: Callable, params, fit, held, *, lr: float, steps: int, check_every: int, batch: int,
+               seed: int, chunk: int = 256):
+    """Adam on random minibatches of the `fit` windows, keeping the params with the lowest NLL on `held`.
+
+    fit, held: (tokens [n, T], mask [n, T]) numpy arrays. The held-out NLL (mean per scored
+    event, over all held windows) is checked before training and every `check_every` steps;
+    the best check wins, so the oracle is never worse on held-out tunes than where it started.
+    Returns (params, {"steps": best step, "held_nll": [per check], "check_every", "fit_windows",
+    "held_windows"}).
+    """
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    tx = optax.adam(lr)
+
+    @jax.jit
+    def step(p, opt, tok, mask, key):
+        grads = jax.grad(lambda q: loss_fn(q, (tok, mask), key)[0])(p)
+        updates, opt = tx.update(grads, opt, p)
+        return optax.apply_updates(p, updates), opt
+
+    @jax.jit
+    def nll_sum(p, tok, mask, key):
+        loss, aux = loss_fn(p, (tok, mask), key)
+        return loss * aux["events"], aux["events"]
+
+    def held_nll(p):
+        tot = ev = 0.0
+        for a in range(0, len(held[0]), chunk):
+            s, e = nll_sum(p, jnp.asarray(held[0][a: a + chunk]), jnp.asarray(held[1][a: a + chunk]),
+                           jax.random.PRNGKey(0))
+            tot, ev = tot + float(s), ev + float(e)
+        return tot / max(ev, 1.0)
+
+    rng = np.random.default_rng(seed)
+    key = jax.random.PRNGKey(seed)
+    opt = tx.init(params)
+    curve = [held_nll(params)]
+    best, best_step, best_val, p = params, 0, curve[0], params
+    for i in range(1, steps + 1):
+        pick = rng.integers(0, len(fit[0]), size=batch)
+        p, opt = step(p, opt, jnp.asarray(fit[0][pick]), jnp.asarray(fit[1][pick]), jax.random.fold_in(key, i))
+        if i % check_every == 0 or i == steps:
+            curve.append(held_nll(p))
+            if np.isfinite(curve[-1]) and not curve[-1] >= best_val:
+                best, best_step, best_val = p, i, curve[-1]
+    return best, {"steps": best_step, "held_nll": [round(float(x), 4) for x in curve], "check_every": check_every,
+                  "fit_windows": int(len(fit[0])), "held_windows": int(len(held[0]))}

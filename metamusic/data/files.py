@@ -73,3 +73,16 @@ def windows(tunes: list, length: int, pad: int) -> tuple[np.ndarray, np.ndarray]
         t = np.asarray(t)[:length]
         tok[i, : len(t)], mask[i, : len(t)] = t, 1.0
     return tok, mask
+
+
+def tiles(tunes: list, length: int, pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every window of every tune: starts 0, T-1, 2(T-1), ... so each transition is scored once.
+
+    (tokens [n, T] int32, mask [n, T] float32); the last window of a tune is padded.
+    """
+    rows = []
+    for t in tunes:
+        t = np.asarray(t)
+        starts = range(0, max(len(t) - 1, 1), length - 1)
+        rows += [t[s: s + length] for s in starts]
+    return windows(rows, length, pad)

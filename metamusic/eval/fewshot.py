@@ -9,9 +9,13 @@ windows and is scored on the query windows before adaptation and after each step
   finetune      the joint model fine-tuned by SGD on the support (baseline b), its lr
                 and number of steps chosen on meta-val tasks, never on meta-test;
   scratch       a freshly initialized model trained on the support only (baseline c),
-                its lr and steps also chosen on meta-val.
+                its lr and steps also chosen on meta-val;
+  oracle        the ceiling: the joint model fine-tuned on the style's whole support
+                pool, stopped early on held-out support-pool tunes (one per style).
 Reported per step: query NLL per event (nats, bits), perplexity, event accuracy,
-each mean +- 1.96 standard errors over episodes.
+each mean +- 1.96 standard errors over episodes. Beside each method, from its final
+step: the paired difference to the joint model and to fine-tuning over the same
+episodes (95% CI), and the share of the joint -> oracle headroom it closes.
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 
 import jax
 import numpy as np
 
 from metamusic import baselines
-from metamusic.eval.chunked import adapt_curves
+from metamusic.eval.chunked import adapt_curves, map_chunks
+from metamusic.eval.paired import headroom_closed, paired_difference
 from metamusic.experiments import base, melody
 
 LN2 = math.log(2.0)
@@ -72,27 +78,60 @@ def adapters(exp: base.Experiment, workdir: str, steps: int | None = None) -> tu
     return methods, {baselines.FINETUNE: ft.summary(), baselines.SCRATCH: sc.summary()}
 
 
+def oracle_scores(exp: base.Experiment, oracles: dict, tasks):
+    """Query NLL and accuracy of each episode under its style's oracle: arrays [episodes, 1]."""
+    @jax.jit
+    def score(params, tok, mask):
+        loss, aux = jax.vmap(lambda t, m: exp.loss_fn(params, (t, m), None))(tok, mask)
+        return loss, aux["accuracy"]
+
+    nll, acc = np.full(len(tasks.style), np.nan), np.full(len(tasks.style), np.nan)
+    for k, params in oracles.items():
+        sel = np.flatnonzero(tasks.style == k)
+        if sel.size:
+            sub = type(tasks)(*(x[sel] for x in tasks))
+            nll[sel], acc[sel] = map_chunks(lambda part, a: score(params, part.query, part.query_mask), sub,
+                                            exp.cfg.eval.chunk)
+    return nll[:, None], acc[:, None]
+
+
+def add_paired(res: dict, final: dict) -> None:
+    """Adds to each method's entry its paired differences (final step) to the joint model and to
+    fine-tuning, and the share of the joint -> oracle headroom it closes, over the same episodes."""
+    joint, ft, oracle = final[baselines.JOINT], final[baselines.FINETUNE], final[baselines.ORACLE]
+    for name, x in final.items():
+        res[name]["paired"] = {"vs_joint": paired_difference(x, joint), "vs_finetune": paired_difference(x, ft)}
+        res[name]["headroom_closed"] = headroom_closed(joint, x, oracle)
+
+
 def evaluate(exp: base.Experiment, workdir: str) -> dict:
     """Runs the evaluation; writes workdir/eval.json, eval.md and eval.png; returns the results."""
     cfg, corpus = exp.cfg, exp.corpus
     out = {"config": {"shots": list(cfg.eval.shots), "episodes": cfg.eval.episodes, "queries": cfg.data.queries,
                       "length": cfg.data.length, "test_styles": corpus.styles_in("test")},
            "methods": {}}
+    t0 = time.perf_counter()
     methods, out["tuning"] = adapters(exp, workdir)
     ft_algo, joint_meta = methods[baselines.FINETUNE]
     sc_algo, fresh = methods[baselines.SCRATCH]
+    t1 = time.perf_counter()
+    oracles, out["tuning"][baselines.ORACLE] = melody.fit_oracles(exp, joint_meta["params"])
+    out["seconds"] = {"tuning": round(t1 - t0, 1), "oracle_fit": round(time.perf_counter() - t1, 1)}
     for shots in cfg.eval.shots:
+        t2 = time.perf_counter()
         tasks = melody.episodes(cfg, corpus, "test", shots, cfg.eval.episodes, 2)
-        res = {}
-        for name in exp.algorithms:
-            algo, meta = methods[name]
-            res[name] = _summary(*_curves(algo.adapt, meta, tasks, cfg.eval.steps, cfg))
-        ft_nll, ft_acc = _curves(ft_algo.adapt, joint_meta, tasks, out["tuning"][baselines.FINETUNE]["steps"], cfg)
-        res[baselines.FINETUNE] = _summary(ft_nll, ft_acc)
-        res[baselines.JOINT] = _summary(ft_nll[:, :1], ft_acc[:, :1])  # the same model before any step
-        sc_steps = out["tuning"][baselines.SCRATCH]["steps"]
-        res[baselines.SCRATCH] = _summary(*_curves(sc_algo.adapt, fresh, tasks, sc_steps, cfg))
+        curves = {name: _curves(methods[name][0].adapt, methods[name][1], tasks, cfg.eval.steps, cfg)
+                  for name in exp.algorithms}
+        ft = _curves(ft_algo.adapt, joint_meta, tasks, out["tuning"][baselines.FINETUNE]["steps"], cfg)
+        curves[baselines.FINETUNE] = ft
+        curves[baselines.JOINT] = (ft[0][:, :1], ft[1][:, :1])  # the same model before any step
+        curves[baselines.SCRATCH] = _curves(sc_algo.adapt, fresh, tasks, out["tuning"][baselines.SCRATCH]["steps"],
+                                            cfg)
+        curves[baselines.ORACLE] = oracle_scores(exp, oracles, tasks)
+        res = {name: _summary(*c) for name, c in curves.items()}
+        add_paired(res, {name: c[0][:, -1] for name, c in curves.items()})
         out["methods"][f"K={shots}"] = res
+        out["seconds"][f"K={shots}"] = round(time.perf_counter() - t2, 1)
     if cfg.eval.scorer:
         from metamusic.eval import sample_fidelity
 

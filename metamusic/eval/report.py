@@ -8,17 +8,23 @@ def markdown(results: dict) -> str:
     cfg = results["config"]
     lines = [f"Meta-test styles: {', '.join(cfg['test_styles'])}. {cfg['episodes']} episodes per K, "
              f"{cfg['queries']} query windows of {cfg['length']} tokens; mean +- 95% CI.", ""]
-    tuning = results.get("tuning", {})
+    tuning = dict(results.get("tuning", {}))
+    oracle = tuning.pop("oracle", None)
     if tuning:
         lines.append("Baseline settings chosen on meta-val: " + ", ".join(
             f"{k} lr={v['lr']} steps={v['steps']}" for k, v in tuning.items()))
+        lines.append("")
+    if oracle:
+        lines.append("Style oracle (joint model fine-tuned on each style's support pool, stopped on held-out "
+                     "support-pool tunes): steps kept per style " + ", ".join(
+                         f"{st} {v['steps']}" for st, v in oracle.items()))
         lines.append("")
     for k, methods in results["methods"].items():
         lines += [f"### {k}", "",
                   "| method | steps | NLL before (nats) | NLL after (nats) | bits/event after | perplexity after | accuracy after |",
                   "| --- | --- | --- | --- | --- | --- | --- |"]
         for name, r in sorted(methods.items(), key=lambda kv: kv[1]["nll_nats"][-1]):
-            n = len(r["nll_nats"]) - 1
+            n = "per style" if name == "oracle" else len(r["nll_nats"]) - 1
             lo, hi = r["perplexity_ci95"][0][-1], r["perplexity_ci95"][1][-1]
             lines.append(
                 f"| {name} | {n} | {r['nll_nats'][0]:.3f} +- {r['nll_nats_ci95'][0]:.3f} | "
@@ -27,6 +33,8 @@ def markdown(results: dict) -> str:
                 f"{r['perplexity'][-1]:.2f} [{lo:.2f}, {hi:.2f}] | "
                 f"{r['accuracy'][-1]:.3f} +- {r['accuracy_ci95'][-1]:.3f} |")
         lines.append("")
+        if any("paired" in r for r in methods.values()):
+            lines += paired_table(methods)
     fid = results.get("style_fidelity")
     if fid:
         chance = next(iter(fid.values()))["chance"]
@@ -38,6 +46,27 @@ def markdown(results: dict) -> str:
             lines.append(f"| {name} | {r['fidelity']:.3f} +- {r['ci95']:.3f} ({r['samples']} samples) |")
         lines.append("")
     return "\n".join(lines)
+
+
+def paired_table(methods: dict) -> list[str]:
+    """Final-step NLL minus the joint model's and fine-tuning's on the same episodes (95% CI), and the share
+    of the joint -> oracle headroom closed (bootstrap 95% CI)."""
+    lines = ["Paired over the same episodes (final step; negative = better):", "",
+             "| method | minus joint (nats) | minus finetune (nats) | headroom closed |", "| --- | --- | --- | --- |"]
+
+    def diff(d):
+        star = " *" if d["excludes_zero"] else ""
+        return f"{d['mean']:+.4f} +- {d['ci95']:.4f}{star}"
+
+    for name, r in sorted(methods.items(), key=lambda kv: kv[1]["nll_nats"][-1]):
+        if "paired" not in r:
+            continue
+        h = r["headroom_closed"]
+        share = "n/a (no headroom)" if h["share"] is None else (
+            f"{h['share']:.1%} [{h['ci95'][0]:.1%}, {h['ci95'][1]:.1%}]" if h["ci95"][0] is not None
+            else f"{h['share']:.1%}")
+        lines.append(f"| {name} | {diff(r['paired']['vs_joint'])} | {diff(r['paired']['vs_finetune'])} | {share} |")
+    return lines + ["", "(* the paired 95% CI excludes zero)", ""]
 
 
 def plot(results: dict, path: str) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 
 from metamusic import baselines
 from metamusic.data import TaskSampler, step_rng
+from metamusic.data.files import tiles
 from metamusic.errors import check_choice, check_range
 from metamusic.eval.chunked import adapt_curves
 from metamusic.experiments import base
@@ -75,6 +76,13 @@ def validate_baselines(cfg) -> None:
         for lr in b[f"{f}_lrs"]:
             base.check_positive(f"baselines.{f}_lrs (each)", lr)
         check_range(f"baselines.{f}_steps", b[f"{f}_steps"], 1)
+    base.check_positive("baselines.oracle_lr", b.oracle_lr)
+    check_range("baselines.oracle_steps", b.oracle_steps, 0)
+    check_range("baselines.oracle_check_every", b.oracle_check_every, 1)
+    check_range("baselines.oracle_batch", b.oracle_batch, 1)
+    check_range("baselines.oracle_holdout", b.oracle_holdout, 0.0, 1.0, integer=False)
+    if not 0 < b.oracle_holdout < 1:
+        base.raise_bad("baselines.oracle_holdout", b.oracle_holdout, "strictly between 0 and 1")
 
 
 def build(cfg, corpus) -> base.Experiment:
@@ -181,3 +189,31 @@ def tuning(exp: base.Experiment, kind: str) -> baselines.Tuning:
     steps = b.finetune_steps if kind == baselines.FINETUNE else b.scratch_steps
     return baselines.Tuning(lrs, float, steps, True, curve)
 
+
+
+def oracle_data(corpus, style: str, length: int, holdout: float, seed: int):
+    """The oracle's data for one style: its support-pool tunes only (never the query pool), split
+    into tunes it fits and held-out tunes that stop it early, each cut into all its windows.
+
+    Returns (fit (tokens, mask), held (tokens, mask), fit tune indices, held tune indices).
+    """
+    k = corpus.style_index(style)
+    idx = np.random.default_rng([seed, 779, k]).permutation(np.flatnonzero((corpus.style_of == k) & (corpus.pool == 0)))
+    n_held = min(max(1, int(round(holdout * len(idx)))), len(idx) - 1)
+    held_t, fit_t = np.sort(idx[:n_held]), np.sort(idx[n_held:])
+    cut = lambda ids: tiles([corpus.tune(i) for i in ids], length, corpus.enc.pad)
+    return cut(fit_t), cut(held_t), fit_t, held_t
+
+
+def fit_oracles(exp: base.Experiment, joint_params, split: str = "test"):
+    """The style oracle of every style in `split`: {style index: params}, {style: fit record}."""
+    cfg, b = exp.cfg, exp.cfg.baselines
+    params, info = {}, {}
+    for style in exp.corpus.styles_in(split):
+        fit, held, fit_t, held_t = oracle_data(exp.corpus, style, cfg.data.length, b.oracle_holdout, cfg.seed)
+        k = exp.corpus.style_index(style)
+        params[k], info[style] = baselines.fit_oracle(
+            exp.loss_fn, joint_params, fit, held, lr=b.oracle_lr, steps=b.oracle_steps,
+            check_every=b.oracle_check_every, batch=b.oracle_batch, seed=cfg.seed * 1000 + k, chunk=cfg.eval.chunk * 8)
+        info[style].update(fit_tunes=int(len(fit_t)), held_tunes=int(len(held_t)))
+    return params, info

@@ -37,7 +37,7 @@ def test_evaluation_writes_results_for_every_method(run, style_corpus):
     cfg, workdir = run
     out = fewshot.evaluate(experiments.build(cfg, style_corpus), workdir)
     res = out["methods"]["K=2"]
-    assert set(res) == {"fomaml", "joint", "finetune", "scratch"}
+    assert set(res) == {"fomaml", "joint", "finetune", "scratch", "oracle"}
     assert len(res["fomaml"]["nll_nats"]) == cfg.eval.steps + 1
     assert len(res["joint"]["nll_nats"]) == 1
     for r in res.values():
@@ -54,6 +54,18 @@ def test_evaluation_writes_results_for_every_method(run, style_corpus):
     assert len(res["finetune"]["nll_nats"]) == ft["steps"] + 1
     saved = json.load(open(os.path.join(workdir, baselines.JOINT, "finetune.json")))
     assert saved["choice"]["lr"] == ft["lr"] and saved["choice"]["steps"] == ft["steps"]
+    # the oracle: one fit per meta-test style, never worse on its held-out support tunes than the joint model
+    oracle = out["tuning"]["oracle"]
+    assert set(oracle) == set(style_corpus.styles_in("test"))
+    for rec in oracle.values():
+        assert min(rec["held_nll"]) <= rec["held_nll"][0] and rec["held_tunes"] >= 1
+    # paired differences are over the same episodes: their means are the differences of the method means
+    for name, r in res.items():
+        d = r["paired"]["vs_joint"]
+        assert d["episodes"] == cfg.eval.episodes
+        assert d["mean"] == pytest.approx(r["nll_nats"][-1] - res["joint"]["nll_nats"][0], abs=1e-5)
+    assert res["joint"]["headroom_closed"]["share"] in (None, pytest.approx(0.0))
+    assert "minus joint" in open(os.path.join(workdir, "eval.md")).read()
 
 
 def test_generation_writes_midi_that_note_seq_reads(run, style_corpus, tmp_path):

@@ -1,0 +1,67 @@
+"""Paired differences and headroom closed on cases with known answers; the oracle's data and fit."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import synth
+from metamusic import baselines
+from metamusic.data.files import tiles
+from metamusic.eval.paired import headroom_closed, paired_difference
+from metamusic.experiments import melody
+from metamusic.models import lm_loss, make_model
+
+
+def test_paired_difference_known_answer():
+    b = np.array([2.0, -1.0, 0.5, 7.0, 3.0])
+    d = paired_difference(b + np.array([1.0, 2.0, 3.0, 4.0, 5.0]), b)
+    # mean 3, sd sqrt(2.5), se sqrt(2.5 / 5); t(0.975, 4) = 2.7764451
+    assert d["mean"] == pytest.approx(3.0)
+    assert d["ci95"] == pytest.approx(2.7764451 * np.sqrt(0.5), rel=1e-6)
+    assert d["episodes"] == 5 and d["excludes_zero"]
+
+
+def test_pairing_resolves_a_difference_the_unpaired_cis_hide():
+    rng = np.random.default_rng(0)
+    hard = rng.normal(1.1, 0.3, 600)  # episode difficulty, shared by both methods
+    a, b = hard - 0.01 + rng.normal(0, 0.02, 600), hard
+    unpaired = 1.96 * np.array([a.std(ddof=1), b.std(ddof=1)]) / np.sqrt(600)
+    assert abs(a.mean() - b.mean()) < unpaired.sum()  # the two unpaired CIs overlap
+    d = paired_difference(a, b)
+    assert d["excludes_zero"] and d["mean"] == pytest.approx(-0.01, abs=0.003)
+
+
+def test_headroom_closed_known_values():
+    n = 50
+    h = headroom_closed(np.full(n, 1.1), np.full(n, 1.05), np.full(n, 1.0))
+    assert h["share"] == pytest.approx(0.5) and h["ci95"] == pytest.approx([0.5, 0.5])
+    assert headroom_closed(np.full(n, 1.1), np.full(n, 1.2), np.full(n, 1.0))["share"] == pytest.approx(-1.0)
+    assert headroom_closed(np.full(n, 1.0), np.full(n, 0.9), np.full(n, 1.05))["share"] is None
+
+
+def test_tiles_score_every_transition_once():
+    tunes = [np.arange(2, 12), np.arange(2, 5), np.arange(2, 18)]
+    tok, mask = tiles(tunes, 4, pad=38)
+    # windows overlap by one token, so the scored targets (mask[:, 1:]) count len - 1 per tune
+    assert mask[:, 1:].sum() == sum(len(t) - 1 for t in tunes)
+    assert list(tok[0]) == [2, 3, 4, 5] and list(tok[1]) == [5, 6, 7, 8]
+
+
+def test_oracle_uses_only_support_pool_tunes_and_lowers_held_out_nll():
+    corpus = synth.token_corpus(n_styles=6, n_tunes=20, length=40)
+    style = corpus.styles_in("test")[0]
+    fit, held, fit_t, held_t = melody.oracle_data(corpus, style, 16, 0.25, seed=0)
+    k = corpus.style_index(style)
+    support = set(np.flatnonzero((corpus.style_of == k) & (corpus.pool == 0)))
+    assert set(fit_t) | set(held_t) == support and not set(fit_t) & set(held_t)
+    assert (corpus.pool[np.concatenate([fit_t, held_t])] == 0).all()  # never a query-pool tune
+    assert len(held_t) == round(0.25 * len(support))
+    model = make_model("lstm", corpus.enc.vocab_size, embed_dim=8, hidden=16, layers=1)
+    params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 15), jnp.int32))
+    loss_fn = lambda p, batch, key: lm_loss(model, p, *batch)
+    best, info = baselines.fit_oracle(loss_fn, params, fit, held, lr=1e-2, steps=60, check_every=20, batch=8, seed=0)
+    assert len(info["held_nll"]) == 4 and info["steps"] > 0
+    assert min(info["held_nll"]) < info["held_nll"][0] - 0.5  # the style is learnable from its support pool
+    held_best = float(loss_fn(best, (jnp.asarray(held[0]), jnp.asarray(held[1])), None)[0])
+    assert held_best == pytest.approx(min(info["held_nll"]), abs=1e-4)
