@@ -51,6 +51,7 @@ def get_config():
 
     c.meta = ml_collections.ConfigDict()
     c.meta.algorithm = "fomaml,maml"  # comma list of: maml fomaml anil metasgd mamlpp reptile
+    c.meta.init = "random"  # where meta-training starts: "random" (a fresh init) or "joint" (the trained joint model)
     c.meta.inner_steps = 3  # inner SGD steps on the support set
     c.meta.inner_lr = 0.3  # inner SGD lr (initial value for metasgd and mamlpp)
     c.meta.batch = 8  # tasks per meta-batch

@@ -47,10 +47,16 @@ class Experiment:
     model: object = None  # the network evaluation and sampling apply
     enc: object = None  # the token encoding (data.EncodingConfig), None for non-music families
     parts: dict = dataclasses.field(default_factory=dict)  # family-specific functions (embed, relate, ...)
+    # name -> the method whose trained params start this one (e.g. meta-training from the joint
+    # model), or None for a fresh init_params()
+    start_from: Callable = lambda name: None
 
     @property
     def methods(self) -> tuple:
-        return tuple(self.algorithms) + tuple(self.baselines)
+        """Every method to train, each after the method it starts from."""
+        sources = {self.start_from(n) for n in self.algorithms} - {None}
+        first = tuple(b for b in self.baselines if b in sources)
+        return first + tuple(self.algorithms) + tuple(b for b in self.baselines if b not in sources)
 
 
 def restore(exp: Experiment, workdir: str, name: str):
@@ -58,6 +64,13 @@ def restore(exp: Experiment, workdir: str, name: str):
     algo = exp.algorithm(name)
     template = init_state(algo, exp.optimizer(name), exp.init_params())
     return checkpoints.load(baselines.run_dir(workdir, name), template).meta
+
+
+def start_params(exp: Experiment, workdir: str, name: str):
+    """The params method `name` starts training from: a fresh init, or the trained params of the
+    method it starts from (its latest checkpoint in workdir)."""
+    src = exp.start_from(name)
+    return exp.init_params() if src is None else restore(exp, workdir, src)["params"]
 
 
 def make_optimizer(lr: float, *, clip: float = 0.0, b1: float = 0.9, schedule: str = "constant",

@@ -26,6 +26,9 @@ from metamusic.models import LSTM_IMPLS, MODELS, lm_loss, make_model
 from metamusic.models.sampling import sample_lm
 
 
+INITS = ("random", "joint")  # where meta-training starts: a fresh init, or the trained joint model
+
+
 def validate(cfg) -> None:
     base.validate_loop(cfg)
     base.validate_data(cfg)
@@ -43,6 +46,7 @@ def validate(cfg) -> None:
         check_range("model.transformer.max_len", tr.max_len, max(cfg.data.length, cfg.generate.length))
     base.algorithm_names(cfg, ALGORITHMS)
     m = cfg.meta
+    check_choice("meta.init", m.init, INITS)
     check_range("meta.inner_steps", m.inner_steps, 1)
     base.check_positive("meta.inner_lr", m.inner_lr)
     check_range("meta.mamlpp_msl_anneal_steps", m.mamlpp_msl_anneal_steps, 0)
@@ -132,7 +136,8 @@ def build(cfg, corpus) -> base.Experiment:
         train_sampler=lambda name: task_sampler(cfg, corpus, name),
         val_eval=lambda name, algo: val_eval(cfg, corpus, algo, 0 if baselines.is_joint(name) else cfg.meta.inner_steps,
                                              _nll_metrics),
-        model=model, enc=corpus.enc, parts={"draw": draw, "tuning": lambda e: tuning(e, baselines.FINETUNE)})
+        model=model, enc=corpus.enc, parts={"draw": draw, "tuning": lambda e: tuning(e, baselines.FINETUNE)},
+        start_from=lambda name: baselines.JOINT if name in ALGORITHMS and cfg.meta.get("init") == "joint" else None)
     return exp
 
 

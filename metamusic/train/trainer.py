@@ -7,7 +7,7 @@ there from its latest checkpoint.
 from __future__ import annotations
 
 from metamusic import baselines
-from metamusic.experiments.base import Experiment
+from metamusic.experiments.base import Experiment, start_params
 from metamusic.meta.outer import init_state, make_outer_step
 from metamusic.train import sharding
 from metamusic.train.loop import LoopConfig, run
@@ -17,7 +17,7 @@ def train(exp: Experiment, workdir: str, name: str):
     """Trains method `name` of `exp` (a meta-learning algorithm or a trained baseline); returns the state."""
     algo = exp.algorithm(name)
     tx = exp.optimizer(name)
-    state = init_state(algo, tx, exp.init_params())
+    state = init_state(algo, tx, start_params(exp, workdir, name))
     loop = LoopConfig.from_config(exp.cfg, exp.train_steps(name))
     step_fn, sample, state = sharding.distribute(make_outer_step(algo, tx), exp.train_sampler(name), state,
                                                  sharding.mesh_from_config(exp.cfg))

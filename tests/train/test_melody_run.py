@@ -91,3 +91,28 @@ def test_generation_writes_midi_that_note_seq_reads(run, style_corpus, tmp_path)
         assert len(ns.notes) > 0
         assert all(style_corpus.enc.min_note <= n.pitch < style_corpus.enc.max_note for n in ns.notes)
         assert os.path.getsize(p[:-4] + ".png") > 1000
+
+
+def test_meta_training_can_start_from_the_joint_model(run, style_corpus, tmp_path):
+    import shutil
+
+    import jax
+
+    from metamusic.experiments import base
+
+    cfg, workdir = run
+    cfg = cfg.copy_and_resolve_references()
+    cfg.meta.init, cfg.steps = "joint", 2
+    exp = experiments.build(cfg, style_corpus)
+    assert exp.methods[0] == baselines.JOINT  # trained before the algorithms that start from it
+    wd = str(tmp_path / "w")
+    shutil.copytree(os.path.join(workdir, baselines.JOINT), os.path.join(wd, baselines.JOINT))
+    joint = base.restore(exp, wd, baselines.JOINT)["params"]
+    dist = lambda a, b: max(float(np.abs(x - y).max()) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    np.testing.assert_array_equal(jax.tree.leaves(base.start_params(exp, wd, "fomaml"))[0], jax.tree.leaves(joint)[0])
+    train(exp, wd, "fomaml")
+    meta = base.restore(exp, wd, "fomaml")["params"]
+    # an Adam step moves each parameter by at most about the lr: two steps from the joint model stay within
+    # 2 lr of it, and out of reach of the fresh init (which the joint model left by 6 steps of its own)
+    bound = 2 * cfg.optim.lr * 1.01
+    assert 0 < dist(meta, joint) <= bound < dist(meta, exp.init_params())
