@@ -70,6 +70,8 @@ def get_config():
     c.eval.steps = 3  # inner steps evaluated for meta-learned methods (curve after each)
     c.eval.chunk = 100  # episodes per jitted evaluation call
     c.eval.val_tasks = 32  # meta-val tasks for the validation metric during training
+    c.eval.root = ""  # a folder ROOT/<style>/<files>: --mode=eval scores every style there as meta-test instead
+    c.eval.min_tunes = 10  # eval.root: a style needs this many tunes (after dropping tunes seen in training)
     c.eval.scorer = ""  # a trained run_relation.py workdir for style fidelity; "" skips it
     c.eval.fidelity_shots = 5  # style fidelity: K support tunes each method adapts on before sampling
     c.eval.samples = 8  # style fidelity: melodies sampled per meta-test style and method

@@ -204,6 +204,9 @@ def check_args(cfg, args) -> None:
     root = cfg.data.get("root", "") if "data" in cfg else ""
     if root and not os.path.isdir(root):
         raise MetamusicError(f"data.root={root!r} does not exist or is not a folder; expected ROOT/<style>/<files>")
+    eval_root = cfg.eval.get("root", "") if "eval" in cfg else ""
+    if eval_root and not os.path.isdir(eval_root):
+        raise MetamusicError(f"eval.root={eval_root!r} does not exist or is not a folder; expected ROOT/<style>/<files>")
     mode = args["mode"]
     if mode == "generate":
         style = args["style"]
@@ -268,6 +271,14 @@ def _evaluate(exp, workdir: str) -> None:
         from metamusic.eval import sinusoid
 
         print(json.dumps(sinusoid.evaluate(exp, workdir), indent=1))
+        return
+    if exp.family == "melody" and exp.cfg.eval.get("root"):
+        from metamusic import experiments
+        from metamusic.eval.fewshot import evaluate
+
+        name = "eval_" + os.path.basename(os.path.normpath(exp.cfg.eval.root))
+        evaluate(exp, workdir, test_corpus=experiments.load_test_data(exp.cfg, exp.corpus), name=name)
+        print(open(os.path.join(workdir, name + ".md")).read())
         return
     if exp.family == "melody":
         from metamusic.eval.fewshot import evaluate

@@ -82,7 +82,7 @@ class Corpus:
 def load_corpus(root: Optional[str] = None, *, enc: EncodingConfig = EncodingConfig(),
                 split: splits.SplitConfig = splits.SplitConfig(), cache_dir: Optional[str] = None,
                 abc_backend: str = "music21", workers: Optional[int] = None, progress: bool = True,
-                rebuild: bool = False) -> Corpus:
+                rebuild: bool = False, all_test: bool = False) -> Corpus:
     """Loads the encoded corpus from cache, or builds (and caches) it.
 
     Args:
@@ -91,6 +91,8 @@ def load_corpus(root: Optional[str] = None, *, enc: EncodingConfig = EncodingCon
       cache_dir: where caches live; default `cache.default_cache_dir()`.
       workers: ingest processes (default min(2, cores)).
       rebuild: ignore an existing cache.
+      all_test: every style is meta-test (a collection to evaluate a trained run on, any number of
+        styles); `split` then only sets min_tunes and the support/query pools.
     """
     sources = corpus_lib.folder_sources(root) if root else corpus_lib.bundled_sources()
     paths = [f for s in sources for f in s.files]
@@ -98,6 +100,8 @@ def load_corpus(root: Optional[str] = None, *, enc: EncodingConfig = EncodingCon
         raise MetamusicError(f"no music files found under {root!r}; supported: .mid .midi .xml .mxl .musicxml .abc .krn")
     settings = {"root": os.path.abspath(root) if root else "music21-bundled", "abc_backend": abc_backend,
                 "enc": dataclasses.asdict(enc), "split": dataclasses.asdict(split)}
+    if all_test:
+        settings["all_test"] = True  # (absent otherwise, so existing cache keys do not change)
     path = os.path.join(cache_dir or cache.default_cache_dir(), f"corpus-{cache.settings_key(settings)}.npz")
     if not rebuild:
         t0 = time.perf_counter()
@@ -110,10 +114,10 @@ def load_corpus(root: Optional[str] = None, *, enc: EncodingConfig = EncodingCon
                 c.report["load_seconds"] = round(time.perf_counter() - t0, 3)
                 return c
             log.warning("rebuilding the corpus cache: %s", why)
-    return _build(sources, paths, settings, path, enc, split, abc_backend, workers, progress)
+    return _build(sources, paths, settings, path, enc, split, abc_backend, workers, progress, all_test)
 
 
-def _build(sources, paths, settings, path, enc, split, abc_backend, workers, progress) -> Corpus:
+def _build(sources, paths, settings, path, enc, split, abc_backend, workers, progress, all_test=False) -> Corpus:
     t0 = time.perf_counter()
     melodies, skips, yield_report = ingest.ingest(sources, enc, abc_backend=abc_backend,
                                                   workers=workers, progress=progress)
@@ -126,7 +130,10 @@ def _build(sources, paths, settings, path, enc, split, abc_backend, workers, pro
     too_small = {s: n for s, n in sorted(counts.items()) if n < split.min_tunes}
     kept = [m for m in kept if m.style not in too_small]
     styles = sorted({m.style for m in kept})
-    split_of = splits.assign_styles(styles, split)
+    if all_test and not styles:
+        raise MetamusicError(f"no style in {settings['root']} has {split.min_tunes} usable tunes "
+                             f"(counts: {too_small}); lower the min_tunes setting")
+    split_of = {st: "test" for st in styles} if all_test else splits.assign_styles(styles, split)
     sid = {s: i for i, s in enumerate(styles)}
     style_of = np.array([sid[m.style] for m in kept], np.int32)
     lengths = np.array([len(m.tokens) for m in kept], np.int64)
@@ -148,3 +155,26 @@ def _build(sources, paths, settings, path, enc, split, abc_backend, workers, pro
 def _from_cache(arrays, payload, enc, split, path) -> Corpus:
     return Corpus(arrays["tokens"], arrays["offsets"], arrays["style_of"], arrays["pool"], payload["styles"],
                   payload["split_of"], payload["meta"], payload["report"], enc, split, path)
+
+
+def without_tunes(c: Corpus, hashes, min_tunes: int) -> tuple[Corpus, dict]:
+    """`c` less every tune whose content hash is in `hashes` (e.g. tunes a model was trained on),
+    then less the styles left with fewer than `min_tunes` tunes. Returns (corpus, what was dropped)."""
+    hashes = set(hashes)
+    dup = np.array([m["hash"] in hashes for m in c.meta], bool)
+    keep = ~dup
+    counts = np.bincount(c.style_of[keep], minlength=len(c.styles))
+    small = {c.styles[k]: int(n) for k, n in enumerate(counts) if n < min_tunes}
+    keep &= ~np.isin(c.style_of, [c.styles.index(s) for s in small])
+    styles = [s for s in c.styles if s not in small]
+    new_id = np.full(len(c.styles), -1, np.int32)
+    new_id[[c.styles.index(s) for s in styles]] = np.arange(len(styles), dtype=np.int32)
+    idx = np.flatnonzero(keep)
+    lengths = np.diff(c.offsets)[idx]
+    tokens = np.concatenate([c.tune(i) for i in idx]) if idx.size else np.zeros(0, c.tokens.dtype)
+    dropped = {"duplicates": int(dup.sum()), "tunes": int((~keep).sum()), "styles": small}
+    out = dataclasses.replace(c, tokens=tokens, offsets=np.concatenate([[0], np.cumsum(lengths)]),
+                              style_of=new_id[c.style_of[idx]], pool=c.pool[idx], styles=styles,
+                              split_of={s: c.split_of[s] for s in styles}, meta=[c.meta[i] for i in idx],
+                              report={**c.report, "dropped": dropped})
+    return out, dropped

@@ -104,18 +104,26 @@ def add_paired(res: dict, final: dict) -> None:
         res[name]["headroom_closed"] = headroom_closed(joint, x, oracle)
 
 
-def evaluate(exp: base.Experiment, workdir: str) -> dict:
-    """Runs the evaluation; writes workdir/eval.json, eval.md and eval.png; returns the results."""
-    cfg, corpus = exp.cfg, exp.corpus
+def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "eval") -> dict:
+    """Runs the evaluation; writes workdir/<name>.json, .md and .png; returns the results.
+
+    test_corpus: score on its meta-test styles instead of the experiment's (cross-corpus
+    evaluation, `base.load_test_data`); baselines are still tuned on the experiment's meta-val.
+    """
+    cfg = exp.cfg
+    corpus = test_corpus if test_corpus is not None else exp.corpus
     out = {"config": {"shots": list(cfg.eval.shots), "episodes": cfg.eval.episodes, "queries": cfg.data.queries,
                       "length": cfg.data.length, "test_styles": corpus.styles_in("test")},
            "methods": {}}
+    if test_corpus is not None:
+        out["config"]["test_root"] = cfg.eval.root
+        out["config"]["dropped"] = corpus.report.get("dropped", {})
     t0 = time.perf_counter()
     methods, out["tuning"] = adapters(exp, workdir)
     ft_algo, joint_meta = methods[baselines.FINETUNE]
     sc_algo, fresh = methods[baselines.SCRATCH]
     t1 = time.perf_counter()
-    oracles, out["tuning"][baselines.ORACLE] = melody.fit_oracles(exp, joint_meta["params"])
+    oracles, out["tuning"][baselines.ORACLE] = melody.fit_oracles(exp, joint_meta["params"], corpus=corpus)
     out["seconds"] = {"tuning": round(t1 - t0, 1), "oracle_fit": round(time.perf_counter() - t1, 1)}
     for shots in cfg.eval.shots:
         t2 = time.perf_counter()
@@ -137,13 +145,13 @@ def evaluate(exp: base.Experiment, workdir: str) -> dict:
 
         fid = {name: adapted_params(algo, meta, cfg.eval.steps if name in exp.algorithms else None)
                for name, (algo, meta) in methods.items() if name != baselines.SCRATCH}
-        out["style_fidelity"] = sample_fidelity.evaluate(exp, fid, cfg.eval.scorer)
-    with open(os.path.join(workdir, "eval.json"), "w") as f:
+        out["style_fidelity"] = sample_fidelity.evaluate(exp, fid, cfg.eval.scorer, corpus)
+    with open(os.path.join(workdir, f"{name}.json"), "w") as f:
         json.dump(out, f, indent=1)
     from metamusic.eval import report
 
-    with open(os.path.join(workdir, "eval.md"), "w") as f:
+    with open(os.path.join(workdir, f"{name}.md"), "w") as f:
         f.write(report.markdown(out))
-    report.plot(out, os.path.join(workdir, "eval.png"))
+    report.plot(out, os.path.join(workdir, f"{name}.png"))
     return out
 

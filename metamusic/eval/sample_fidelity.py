@@ -18,9 +18,10 @@ from metamusic.eval.style_fidelity import StyleScorer, style_fidelity
 from metamusic.models.sampling import sample_lm
 
 
-def evaluate(exp, methods: dict, scorer_workdir: str) -> dict:
-    """methods: name -> adapt(support (tokens, mask), key) -> params. Returns name -> fidelity summary."""
-    cfg, corpus = exp.cfg, exp.corpus
+def evaluate(exp, methods: dict, scorer_workdir: str, corpus=None) -> dict:
+    """methods: name -> adapt(support (tokens, mask), key) -> params. Returns name -> fidelity summary
+    on the meta-test styles of `corpus` (default the experiment's)."""
+    cfg, corpus = exp.cfg, corpus if corpus is not None else exp.corpus
     e = cfg.eval
     scorer = StyleScorer(scorer_workdir, corpus.enc)
     test = corpus.styles_in("test")

@@ -14,7 +14,7 @@ import os
 
 from metamusic.errors import MetamusicError, check_choice
 from metamusic.experiments import classify, gan, melody, sinusoid
-from metamusic.experiments.base import Experiment, load_data, restore
+from metamusic.experiments.base import Experiment, load_data, load_test_data, restore
 
 EXPERIMENTS = {"melody": melody, "gan": gan, "classify": classify, "sinusoid": sinusoid}
 
@@ -83,4 +83,4 @@ def _move(cfg, old: str, new: str) -> None:
         dst[nleaf] = value
 
 
-__all__ = ["EXPERIMENTS", "Experiment", "build", "load_data", "restore", "run_config", "validate"]
+__all__ = ["EXPERIMENTS", "Experiment", "build", "load_data", "load_test_data", "restore", "run_config", "validate"]

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import optax
 
 from metamusic import baselines, checkpoints
-from metamusic.data import EncodingConfig, SplitConfig, load_corpus
+from metamusic.data import EncodingConfig, SplitConfig, load_corpus, without_tunes
 from metamusic.errors import check_choice, check_range, comma_list
 from metamusic.meta.algorithm import Task
 from metamusic.meta.outer import init_state
@@ -95,6 +95,25 @@ def load_data(cfg):
     return load_corpus(d.root or None, cache_dir=d.cache_dir or None, workers=d.workers or None,
                        progress=cfg.progress, enc=encoding(cfg),
                        split=SplitConfig(seed=d.split_seed, min_tunes=d.min_tunes))
+
+
+def load_test_data(cfg, train_corpus):
+    """The collection at eval.root as meta-test styles only (cross-corpus evaluation of a trained run).
+
+    Encoded as the run's corpus; every tune whose content hash is in `train_corpus` (which the
+    run trained or was tuned on) is dropped first, then styles under eval.min_tunes.
+    """
+    from metamusic.errors import MetamusicError
+
+    d = cfg.data
+    c = load_corpus(cfg.eval.root, cache_dir=d.cache_dir or None, workers=d.workers or None, progress=cfg.progress,
+                    enc=encoding(cfg), split=SplitConfig(seed=d.split_seed, min_tunes=cfg.eval.min_tunes),
+                    all_test=True)
+    c, dropped = without_tunes(c, (m["hash"] for m in train_corpus.meta), cfg.eval.min_tunes)
+    if not c.styles:
+        raise MetamusicError(f"eval.root={cfg.eval.root!r}: no style keeps eval.min_tunes={cfg.eval.min_tunes} "
+                             f"tunes once tunes seen in training are dropped ({dropped})")
+    return c
 
 
 def to_task(tasks) -> Task:

@@ -56,6 +56,8 @@ def validate(cfg) -> None:
     check_range("eval.episodes", e.episodes, 1)
     check_range("eval.chunk", e.chunk, 1)
     check_range("eval.val_tasks", e.val_tasks, 1)
+    if "min_tunes" in e:
+        check_range("eval.min_tunes", e.min_tunes, 2)
     check_range("eval.fidelity_shots", e.fidelity_shots, 1)
     check_range("eval.samples", e.samples, 1)
     check_range("eval.distractors", e.distractors, 1)
@@ -210,13 +212,15 @@ def oracle_data(corpus, style: str, length: int, holdout: float, seed: int):
     return cut(fit_t), cut(held_t), fit_t, held_t
 
 
-def fit_oracles(exp: base.Experiment, joint_params, split: str = "test"):
-    """The style oracle of every style in `split`: {style index: params}, {style: fit record}."""
+def fit_oracles(exp: base.Experiment, joint_params, split: str = "test", corpus=None):
+    """The style oracle of every style in `split` of `corpus` (default the experiment's):
+    {style index: params}, {style: fit record}."""
     cfg, b = exp.cfg, exp.cfg.baselines
+    corpus = corpus if corpus is not None else exp.corpus
     params, info = {}, {}
-    for style in exp.corpus.styles_in(split):
-        fit, held, fit_t, held_t = oracle_data(exp.corpus, style, cfg.data.length, b.oracle_holdout, cfg.seed)
-        k = exp.corpus.style_index(style)
+    for style in corpus.styles_in(split):
+        fit, held, fit_t, held_t = oracle_data(corpus, style, cfg.data.length, b.oracle_holdout, cfg.seed)
+        k = corpus.style_index(style)
         params[k], info[style] = baselines.fit_oracle(
             exp.loss_fn, joint_params, fit, held, lr=b.oracle_lr, steps=b.oracle_steps,
             check_every=b.oracle_check_every, batch=b.oracle_batch, seed=cfg.seed * 1000 + k, chunk=cfg.eval.chunk * 8)

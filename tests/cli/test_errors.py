@@ -40,6 +40,8 @@ CASES = [  # (script, args, a fragment the one line must contain)
     ("run_maml.py", ["--mode=bogus"], "--mode='bogus' is not allowed"),
     ("run_maml.py", ["--shots=0", "--mode=generate", "--style=oneills/jig"], "--shots=0 is out of range"),
     ("run_maml.py", ["--config.data.root=/no/such/root"], "data.root='/no/such/root' does not exist"),
+    ("run_maml.py", ["--mode=eval", "--config.eval.root=/no/such/root"], "eval.root='/no/such/root' does not exist"),
+    ("run_maml.py", ["--config.meta.init=warm"], "meta.init='warm' is not allowed"),
     ("run_maml.py", ["--config=configs/gan.py"], "experiment='gan' cannot run with run_maml.py"),
     ("run_maml.py", ["--wokdir=x"], "unknown flag --wokdir; did you mean --workdir?"),
     ("run_maml.py", ["--config=configs/sinusoid.py", "--config.meta.inner_lr=0"], "meta.inner_lr=0.0 is out of range"),

@@ -116,3 +116,26 @@ def test_meta_training_can_start_from_the_joint_model(run, style_corpus, tmp_pat
     # 2 lr of it, and out of reach of the fresh init (which the joint model left by 6 steps of its own)
     bound = 2 * cfg.optim.lr * 1.01
     assert 0 < dist(meta, joint) <= bound < dist(meta, exp.init_params())
+
+
+def test_eval_on_a_user_folder_scores_its_styles_and_drops_tunes_seen_in_training(run, style_corpus, tmp_path):
+    import shutil
+
+    cfg, workdir = run
+    folder = synth.make_style_corpus(str(tmp_path / "theirs"), n_tunes=8, seed=3)
+    book = next(m["path"] for m in style_corpus.meta if m["path"].endswith(os.path.join("waltz", "book.abc")))
+    shutil.copy(book, os.path.join(folder, "waltz", "copied.abc"))  # 12 tunes the run trained or was tuned on
+    cfg = cfg.copy_and_resolve_references()
+    cfg.eval.root, cfg.eval.min_tunes, cfg.data.cache_dir = folder, 4, str(tmp_path / "cache")
+    test = experiments.load_test_data(cfg, style_corpus)
+    assert test.styles == ["jigs", "odd", "reels", "waltz"] and set(test.split_of.values()) == {"test"}
+    seen = sum(m["path"] == book for m in style_corpus.meta)
+    assert test.report["dropped"]["duplicates"] == seen == 12
+    train_hashes = {m["hash"] for m in style_corpus.meta}
+    assert not any(m["hash"] in train_hashes for m in test.meta)
+    out = fewshot.evaluate(experiments.build(cfg, style_corpus), workdir, test_corpus=test, name="eval_theirs")
+    assert out["config"]["test_styles"] == test.styles and out["config"]["dropped"]["duplicates"] == 12
+    assert set(out["tuning"]["oracle"]) == set(test.styles)
+    res = out["methods"]["K=2"]
+    assert res["fomaml"]["episodes"] == cfg.eval.episodes and np.all(np.isfinite(res["oracle"]["nll_nats"]))
+    assert os.path.getsize(os.path.join(workdir, "eval_theirs.md")) > 100
