@@ -4,10 +4,10 @@
 
 Latency: the library's own pieces, after compilation: `algo.adapt` (the MAML
 family's inner loop, --inner-steps SGD steps on K=5 support windows of 64 tokens)
-then `metamusic.generate.sample` (16 melodies of 64 tokens, autoregressive, one
+then `metamusic.models.sampling.sample_lm` (16 melodies of 64 tokens, autoregressive, one
 jitted loop), on the default melody LSTM (1 x 256 here, like meta_step_bench) with
 random weights and tokens: the cost does not depend on their values. Relation
-network: training episodes/s of `train.relation`'s step (5-way 5-shot, 5 queries
+network: training episodes/s of the classify experiment's relation outer step (5-way 5-shot, 5 queries
 per class, T=64, batch 4, the default conv encoder). Meta-GAN: Reptile meta-steps/s of
 configs/gan.py's generator and critic (meta-batch 8, 3 inner steps, R1 on). Median of --reps timings.
 """
@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _median_time(fn, reps):
@@ -40,9 +37,10 @@ def adaptation(args) -> dict:
     import numpy as np
 
     from metamusic.data import EncodingConfig
-    from metamusic.generate import sample
-    from metamusic.meta.algorithm import InnerSpec, make_algorithm
+    from metamusic.meta.algorithm import InnerSpec
+    from metamusic.meta.registry import make_algorithm
     from metamusic.models import lm_loss, make_model
+    from metamusic.models.sampling import sample_lm
 
     enc = EncodingConfig()
     model = make_model("lstm", enc.vocab_size, embed_dim=64, hidden=args.hidden, layers=1, impl=args.impl)
@@ -56,7 +54,8 @@ def adaptation(args) -> dict:
 
     def run():
         params = adapt(meta, support, jax.random.PRNGKey(1))
-        return sample(model, params, prime, num=16, length=64, temperature=1.0, key=jax.random.PRNGKey(2), enc=enc)
+        return sample_lm(model, params, prime, num=16, length=64, temperature=1.0, key=jax.random.PRNGKey(2),
+                         pad=enc.pad, bos=enc.bos, vocab_size=enc.vocab_size)
 
     t_adapt = _median_time(lambda: jax.block_until_ready(adapt(meta, support, jax.random.PRNGKey(1))), args.reps)
     t_total = _median_time(run, args.reps)
@@ -69,18 +68,19 @@ def relation(args) -> dict:
 
     import configs.relation as rel_cfg
     from metamusic.data.episodes import Episodes
-    from metamusic.meta.outer import make_outer_step
-    from metamusic.train import relation as rel
+    from metamusic.experiments import base, classify
+    from metamusic.meta.outer import init_state, make_outer_step
 
     cfg = rel_cfg.get_config()
-    s = rel.setup(cfg, need_corpus=False)
-    algo, tx, state = rel.template_state(cfg, s, "relation")
+    exp = classify.build(cfg)  # the networks need only the encoding
+    algo, tx = exp.algorithm("relation"), exp.optimizer("relation")
+    state = init_state(algo, tx, exp.init_params())
     step = make_outer_step(algo, tx)
-    B, N, K, Q, T = cfg.batch, cfg.data.ways, cfg.data.shots, cfg.data.queries, cfg.data.length
+    B, N, K, Q, T = cfg.meta.batch, cfg.data.ways, cfg.data.shots, cfg.data.queries, cfg.data.length
     rng = np.random.default_rng(0)
     tok = lambda n: rng.integers(2, 38, (B, n, T)).astype(np.int32)
     lab = lambda n: np.tile(np.repeat(np.arange(N), n), (B, 1)).astype(np.int32)
-    ep = rel.to_device(Episodes(tok(N * K), np.ones((B, N * K, T), np.float32), lab(K),
+    ep = base.to_device(Episodes(tok(N * K), np.ones((B, N * K, T), np.float32), lab(K),
                                 tok(N * Q), np.ones((B, N * Q, T), np.float32), lab(Q),
                                 np.tile(np.arange(N, dtype=np.int32), (B, 1))))
     box = [state]
@@ -102,17 +102,18 @@ def gan(args) -> dict:
     import configs.gan as gan_cfg
     from metamusic.data import EncodingConfig
     from metamusic.data.episodes import Tasks
-    from metamusic.meta.outer import make_outer_step
-    from metamusic.train import gan as gan_train
-    from metamusic.train import melody as mel
+    from metamusic.experiments import base
+    from metamusic.experiments import gan as gan_exp
+    from metamusic.meta.outer import init_state, make_outer_step
 
     cfg = gan_cfg.get_config()
-    s = gan_train.setup(cfg, types.SimpleNamespace(enc=EncodingConfig()))  # the networks need only the encoding
-    algo, tx, state = gan_train.template_state(cfg, s, "reptile")
+    exp = gan_exp.build(cfg, types.SimpleNamespace(enc=EncodingConfig()))  # the networks need only the encoding
+    algo, tx = exp.algorithm("reptile"), exp.optimizer("reptile")
+    state = init_state(algo, tx, exp.init_params())
     step = make_outer_step(algo, tx)
     B, K, Q, T = cfg.meta.batch, cfg.data.shots, cfg.data.queries, cfg.data.length
     rng = np.random.default_rng(0)
-    tasks = mel.to_task(Tasks(rng.integers(2, 38, (B, K, T)).astype(np.int32), np.ones((B, K, T), np.float32),
+    tasks = base.to_task(Tasks(rng.integers(2, 38, (B, K, T)).astype(np.int32), np.ones((B, K, T), np.float32),
                               rng.integers(2, 38, (B, Q, T)).astype(np.int32), np.ones((B, Q, T), np.float32),
                               np.zeros(B, np.int32)))
     box = [state]

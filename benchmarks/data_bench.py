@@ -20,9 +20,8 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from metamusic.data import EpisodeSampler, TaskSampler, load_corpus  # noqa: E402
+from metamusic.data import EpisodeSampler, TaskSampler, load_corpus
 
 
 def _rate(fn, n_items: int, repeats: int, min_seconds: float = 0.5) -> list[float]:

@@ -35,8 +35,6 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 ALGOS = ("maml", "fomaml", "reptile", "mamlpp")
 
@@ -102,7 +100,8 @@ def build_jax(args, algo_name: str):
     import numpy as np
     import optax
 
-    from metamusic.meta.algorithm import InnerSpec, Task, make_algorithm
+    from metamusic.meta.algorithm import InnerSpec, Task
+    from metamusic.meta.registry import make_algorithm
     from metamusic.meta.outer import init_state, make_outer_step
     from metamusic.models import lm_loss, make_model
 
