@@ -277,7 +277,13 @@ def _evaluate(exp, workdir: str) -> None:
         from metamusic.eval.fewshot import evaluate
 
         name = "eval_" + os.path.basename(os.path.normpath(exp.cfg.eval.root))
-        evaluate(exp, workdir, test_corpus=experiments.load_test_data(exp.cfg, exp.corpus), name=name)
+        test = experiments.load_test_data(exp.cfg, exp.corpus)
+        r, dropped = test.report, test.report.get("dropped", {})
+        print(f"{exp.cfg.eval.root}: {len(test.styles)} styles, {len(test.meta)} tunes as meta-test; "
+              f"skipped {r.get('skipped', 0)} unreadable tunes or files; dropped {dropped.get('duplicates', 0)} "
+              f"tunes seen in training; styles under eval.min_tunes: "
+              f"{ {**r.get('styles_too_small', {}), **dropped.get('styles', {})} or 'none'}")
+        evaluate(exp, workdir, test_corpus=test, name=name)
         print(open(os.path.join(workdir, name + ".md")).read())
         return
     if exp.family == "melody":
