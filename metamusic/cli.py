@@ -241,6 +241,8 @@ def run(cfg, args) -> int:
 
     workdir, mode = args["workdir"], args["mode"]
     os.makedirs(workdir, exist_ok=True)
+    if mode in ("eval", "generate"):
+        _warn_if_trained_differently(cfg, workdir)
     if mode in ("train", "all"):  # eval and generation read the config the model was trained with
         with open(os.path.join(workdir, "config.json"), "w") as f:
             f.write(cfg.to_json_best_effort(indent=1))
@@ -262,6 +264,42 @@ def run(cfg, args) -> int:
                           method=args["method"]):
             print(p)
     return 0
+
+
+def _warn_if_trained_differently(cfg, workdir: str) -> None:
+    """One stderr line naming the model/meta/data fields whose value differs from the run's config.json:
+    evaluating with another inner lr or encoding than the run was trained with changes the numbers."""
+    import json
+
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        return
+    from metamusic import experiments
+
+    try:
+        trained = experiments.run_config(workdir, cfg.experiment)
+    except (MetamusicError, ValueError):
+        return
+    norm = lambda v: json.loads(json.dumps(v, default=str))  # tuples and lists compare equal
+    diffs = []
+    for section in ("model", "meta", "data"):
+        if section not in cfg or section not in trained:
+            continue
+        for field in field_paths(cfg[section]):
+            now, then = _get(cfg[section], field), _get(trained[section], field)
+            if then is not None and not hasattr(now, "items") and norm(now) != norm(then):
+                diffs.append(f"{section}.{field}={then!r} (now {now!r})")
+    if diffs:
+        print(f"warning: {workdir} was trained with {', '.join(diffs[:6])}; pass --config.FIELD=VALUE to "
+              "evaluate it as trained", file=sys.stderr)
+
+
+def _get(node, field: str):
+    for part in field.split("."):
+        if not hasattr(node, "items") or part not in node:
+            return None
+        node = node[part]
+    return node
 
 
 def _evaluate(exp, workdir: str) -> None:

@@ -95,3 +95,20 @@ def test_sinusoid_command_line_runs_anil_and_the_joint_baseline(tmp_path, algori
     assert set(res) == {algorithm, "joint"}
     assert len(res[algorithm]["mse"]) == 4 and all(v > 0 for v in res[algorithm]["mse"])
     assert res["joint"]["lr"] in (0.001, 0.003, 0.01, 0.02)  # chosen on validation tasks
+
+
+def test_eval_warns_when_the_run_was_trained_with_other_settings(tmp_path, capsys):
+    from metamusic import cli
+
+    wd = tmp_path / "run"
+    wd.mkdir()
+    _, cfg = cli.parse("run_maml.py", ["--config=configs/maml_tiny.py", f"--workdir={wd}", "--mode=eval"])
+    trained = cfg.copy_and_resolve_references()
+    trained.meta.inner_lr = 0.5
+    (wd / "config.json").write_text(trained.to_json_best_effort())
+    cli._warn_if_trained_differently(cfg, str(wd))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("warning:") and f"meta.inner_lr=0.5 (now {cfg.meta.inner_lr})" in err[0]
+    (wd / "config.json").write_text(cfg.to_json_best_effort())
+    cli._warn_if_trained_differently(cfg, str(wd))
+    assert capsys.readouterr().err == ""
