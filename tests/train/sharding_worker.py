@@ -26,6 +26,7 @@ def _melody_cfg(devices, algorithm="maml"):
     c = maml_tiny.get_config()
     c.meta.batch, c.steps, c.checkpoint_every, c.log_every = 4, 3, 2, 1
     c.meta.algorithm = algorithm
+    c.meta.init = "random"  # the loop alone: no joint model to start from in these workdirs
     c.sharding.devices = devices
     return c
 
