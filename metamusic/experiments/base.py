@@ -10,6 +10,7 @@ is one module with `validate(cfg)` and `build(cfg, corpus)`, registered in
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Callable
 
 import jax
@@ -69,8 +70,20 @@ def restore(exp: Experiment, workdir: str, name: str):
 def start_params(exp: Experiment, workdir: str, name: str):
     """The params method `name` starts training from: a fresh init, or the trained params of the
     method it starts from (its latest checkpoint in workdir)."""
+    from metamusic.errors import MetamusicError
+
     src = exp.start_from(name)
-    return exp.init_params() if src is None else restore(exp, workdir, src)["params"]
+    if src is None:
+        return exp.init_params()
+    folder = baselines.run_dir(workdir, src)
+    missing = MetamusicError(f"{name} starts from the trained {src} model (meta.init={src}), but {folder} has no "
+                             f"checkpoint: train {src} first (--mode=train does) or set meta.init=random")
+    if not os.path.isdir(os.path.join(folder, "checkpoints")):  # checked first: the manager would create it
+        raise missing
+    try:
+        return restore(exp, workdir, src)["params"]
+    except MetamusicError:
+        raise missing from None
 
 
 def make_optimizer(lr: float, *, clip: float = 0.0, b1: float = 0.9, schedule: str = "constant",

@@ -98,6 +98,7 @@ def test_meta_training_can_start_from_the_joint_model(run, style_corpus, tmp_pat
 
     import jax
 
+    from metamusic.errors import MetamusicError
     from metamusic.experiments import base
 
     cfg, workdir = run
@@ -106,6 +107,8 @@ def test_meta_training_can_start_from_the_joint_model(run, style_corpus, tmp_pat
     exp = experiments.build(cfg, style_corpus)
     assert exp.methods[0] == baselines.JOINT  # trained before the algorithms that start from it
     wd = str(tmp_path / "w")
+    with pytest.raises(MetamusicError, match="fomaml starts from the trained joint model .*meta.init=random"):
+        base.start_params(exp, wd, "fomaml")  # no joint model trained there yet
     shutil.copytree(os.path.join(workdir, baselines.JOINT), os.path.join(wd, baselines.JOINT))
     joint = base.restore(exp, wd, baselines.JOINT)["params"]
     dist = lambda a, b: max(float(np.abs(x - y).max()) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
