@@ -193,15 +193,16 @@ def upgrade_config(cfg) -> None:
                 cfg.baselines[key] = value
 
 
-def fit_oracle(loss_fn: Callable, params, fit, held, *, lr: float, steps: int, check_every: int, batch: int,
-               seed: int, chunk: int = 256):
-    """Adam on random minibatches of the `fit` windows, keeping the params with the lowest NLL on `held`.
+def oracle_fitter(loss_fn: Callable, lr: float, chunk: int = 256) -> Callable:
+    """fit_oracle(params, fit, held, *, steps, check_every, batch, seed) -> (params, record): Adam on
+    random minibatches of the `fit` windows, keeping the params with the lowest NLL on `held`.
 
+    Made once per evaluation, so its two jitted functions compile once for every style.
     fit, held: (tokens [n, T], mask [n, T]) numpy arrays. The held-out NLL (mean per scored
     event, over all held windows) is checked before training and every `check_every` steps;
     the best check wins, so the oracle is never worse on held-out tunes than where it started.
-    Returns (params, {"steps": best step, "held_nll": [per check], "check_every", "fit_windows",
-    "held_windows"}).
+    The record: {"steps": best step, "held_nll": [per check], "check_every", "fit_windows",
+    "held_windows"}.
     """
     import jax
     import jax.numpy as jnp
@@ -220,7 +221,7 @@ def fit_oracle(loss_fn: Callable, params, fit, held, *, lr: float, steps: int, c
         loss, aux = loss_fn(p, (tok, mask), key)
         return loss * aux["events"], aux["events"]
 
-    def held_nll(p):
+    def held_nll(p, held):
         tot = ev = 0.0
         for a in range(0, len(held[0]), chunk):
             s, e = nll_sum(p, jnp.asarray(held[0][a: a + chunk]), jnp.asarray(held[1][a: a + chunk]),
@@ -228,17 +229,20 @@ def fit_oracle(loss_fn: Callable, params, fit, held, *, lr: float, steps: int, c
             tot, ev = tot + float(s), ev + float(e)
         return tot / max(ev, 1.0)
 
-    rng = np.random.default_rng(seed)
-    key = jax.random.PRNGKey(seed)
-    opt = tx.init(params)
-    curve = [held_nll(params)]
-    best, best_step, best_val, p = params, 0, curve[0], params
-    for i in range(1, steps + 1):
-        pick = rng.integers(0, len(fit[0]), size=batch)
-        p, opt = step(p, opt, jnp.asarray(fit[0][pick]), jnp.asarray(fit[1][pick]), jax.random.fold_in(key, i))
-        if i % check_every == 0 or i == steps:
-            curve.append(held_nll(p))
-            if np.isfinite(curve[-1]) and not curve[-1] >= best_val:
-                best, best_step, best_val = p, i, curve[-1]
-    return best, {"steps": best_step, "held_nll": [round(float(x), 4) for x in curve], "check_every": check_every,
-                  "fit_windows": int(len(fit[0])), "held_windows": int(len(held[0]))}
+    def fit_oracle(params, fit, held, *, steps: int, check_every: int, batch: int, seed: int):
+        rng = np.random.default_rng(seed)
+        key = jax.random.PRNGKey(seed)
+        opt = tx.init(params)
+        curve = [held_nll(params, held)]
+        best, best_step, best_val, p = params, 0, curve[0], params
+        for i in range(1, steps + 1):
+            pick = rng.integers(0, len(fit[0]), size=batch)
+            p, opt = step(p, opt, jnp.asarray(fit[0][pick]), jnp.asarray(fit[1][pick]), jax.random.fold_in(key, i))
+            if i % check_every == 0 or i == steps:
+                curve.append(held_nll(p, held))
+                if np.isfinite(curve[-1]) and not curve[-1] >= best_val:
+                    best, best_step, best_val = p, i, curve[-1]
+        return best, {"steps": best_step, "held_nll": [round(float(x), 4) for x in curve],
+                      "check_every": check_every, "fit_windows": int(len(fit[0])), "held_windows": int(len(held[0]))}
+
+    return fit_oracle

@@ -217,12 +217,13 @@ def fit_oracles(exp: base.Experiment, joint_params, split: str = "test", corpus=
     {style index: params}, {style: fit record}."""
     cfg, b = exp.cfg, exp.cfg.baselines
     corpus = corpus if corpus is not None else exp.corpus
+    fit_oracle = baselines.oracle_fitter(exp.loss_fn, b.oracle_lr, chunk=cfg.eval.chunk * 8)
     params, info = {}, {}
     for style in corpus.styles_in(split):
         fit, held, fit_t, held_t = oracle_data(corpus, style, cfg.data.length, b.oracle_holdout, cfg.seed)
         k = corpus.style_index(style)
-        params[k], info[style] = baselines.fit_oracle(
-            exp.loss_fn, joint_params, fit, held, lr=b.oracle_lr, steps=b.oracle_steps,
-            check_every=b.oracle_check_every, batch=b.oracle_batch, seed=cfg.seed * 1000 + k, chunk=cfg.eval.chunk * 8)
+        params[k], info[style] = fit_oracle(joint_params, fit, held, steps=b.oracle_steps,
+                                            check_every=b.oracle_check_every, batch=b.oracle_batch,
+                                            seed=cfg.seed * 1000 + k)
         info[style].update(fit_tunes=int(len(fit_t)), held_tunes=int(len(held_t)))
     return params, info

@@ -60,7 +60,7 @@ def test_oracle_uses_only_support_pool_tunes_and_lowers_held_out_nll():
     model = make_model("lstm", corpus.enc.vocab_size, embed_dim=8, hidden=16, layers=1)
     params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 15), jnp.int32))
     loss_fn = lambda p, batch, key: lm_loss(model, p, *batch)
-    best, info = baselines.fit_oracle(loss_fn, params, fit, held, lr=1e-2, steps=60, check_every=20, batch=8, seed=0)
+    best, info = baselines.oracle_fitter(loss_fn, 1e-2)(params, fit, held, steps=60, check_every=20, batch=8, seed=0)
     assert len(info["held_nll"]) == 4 and info["steps"] > 0
     assert min(info["held_nll"]) < info["held_nll"][0] - 0.5  # the style is learnable from its support pool
     held_best = float(loss_fn(best, (jnp.asarray(held[0]), jnp.asarray(held[1])), None)[0])

@@ -59,12 +59,10 @@ def test_evaluation_writes_results_for_every_method(run, style_corpus):
     assert set(oracle) == set(style_corpus.styles_in("test"))
     for rec in oracle.values():
         assert min(rec["held_nll"]) <= rec["held_nll"][0] and rec["held_tunes"] >= 1
-    # paired differences are over the same episodes: their means are the differences of the method means
+    # every method is paired with the baselines over all the evaluation's episodes (the statistics
+    # themselves are checked on known answers in tests/eval/test_paired.py)
     for name, r in res.items():
-        d = r["paired"]["vs_joint"]
-        assert d["episodes"] == cfg.eval.episodes
-        assert d["mean"] == pytest.approx(r["nll_nats"][-1] - res["joint"]["nll_nats"][0], abs=1e-5)
-    assert res["joint"]["headroom_closed"]["share"] in (None, pytest.approx(0.0))
+        assert {r["paired"]["vs_joint"]["episodes"], r["paired"]["vs_finetune"]["episodes"]} == {cfg.eval.episodes}
     assert "minus joint" in open(os.path.join(workdir, "eval.md")).read()
 
 
