@@ -25,6 +25,7 @@ def get_config():
     c.sharding.devices = 0  # split the meta-batch's tasks over devices: 0 off, N the first N, -1 all
 
     c.data = maml.get_config().data  # the same corpus, encoding, split and window length as the MAML runs
+    c.data.bar_position = False  # the meta-GAN do not read the bar-position channel yet
     c.data.shots = 5  # K support tunes per training task
     c.data.queries = 5  # Q query tunes per task (the DAWSON-style outer loss; Reptile trains on both)
 

@@ -48,6 +48,9 @@ def get_config():
     c.data.queries = 5  # Q query tunes per task
     c.data.length = 64  # T tokens per window (16 beats at 4 steps per quarter)
     c.data.transpose = 0  # random transposition augmentation, +- semitones (0: off)
+    # the bar-position channel: every model reads each step's position in its bar and a downbeat flag
+    # (from the time signatures; data/melody.py). False: tokens only, as runs before it.
+    c.data.bar_position = True
 
     c.meta = ml_collections.ConfigDict()
     c.meta.algorithm = "fomaml,maml"  # comma list of: maml fomaml anil metasgd mamlpp reptile

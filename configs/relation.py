@@ -20,6 +20,7 @@ def get_config():
     c.progress = True  # tqdm progress bars
 
     c.data = maml.get_config().data  # the same corpus, encoding and split settings as the MAML runs
+    c.data.bar_position = False  # the classifiers do not read the bar-position channel yet
     c.data.ways = 5  # N styles per episode
     c.data.shots = 5  # K example tunes per style in training episodes
     c.data.queries = 5  # Q query tunes per style

@@ -198,7 +198,7 @@ def oracle_fitter(loss_fn: Callable, lr: float, chunk: int = 256) -> Callable:
     random minibatches of the `fit` windows, keeping the params with the lowest NLL on `held`.
 
     Made once per evaluation, so its two jitted functions compile once for every style.
-    fit, held: (tokens [n, T], mask [n, T]) numpy arrays. The held-out NLL (mean per scored
+    fit, held: batches as the loss takes them, tuples of numpy arrays [n, ...] (tokens, mask, ...). The held-out NLL (mean per scored
     event, over all held windows) is checked before training and every `check_every` steps;
     the best check wins, so the oracle is never worse on held-out tunes than where it started.
     The record: {"steps": best step, "held_nll": [per check], "check_every", "fit_windows",
@@ -211,21 +211,20 @@ def oracle_fitter(loss_fn: Callable, lr: float, chunk: int = 256) -> Callable:
     tx = optax.adam(lr)
 
     @jax.jit
-    def step(p, opt, tok, mask, key):
-        grads = jax.grad(lambda q: loss_fn(q, (tok, mask), key)[0])(p)
+    def step(p, opt, batch, key):
+        grads = jax.grad(lambda q: loss_fn(q, batch, key)[0])(p)
         updates, opt = tx.update(grads, opt, p)
         return optax.apply_updates(p, updates), opt
 
     @jax.jit
-    def nll_sum(p, tok, mask, key):
-        loss, aux = loss_fn(p, (tok, mask), key)
+    def nll_sum(p, batch, key):
+        loss, aux = loss_fn(p, batch, key)
         return loss * aux["events"], aux["events"]
 
     def held_nll(p, held):
         tot = ev = 0.0
         for a in range(0, len(held[0]), chunk):
-            s, e = nll_sum(p, jnp.asarray(held[0][a: a + chunk]), jnp.asarray(held[1][a: a + chunk]),
-                           jax.random.PRNGKey(0))
+            s, e = nll_sum(p, tuple(jnp.asarray(x[a: a + chunk]) for x in held), jax.random.PRNGKey(0))
             tot, ev = tot + float(s), ev + float(e)
         return tot / max(ev, 1.0)
 
@@ -237,7 +236,7 @@ def oracle_fitter(loss_fn: Callable, lr: float, chunk: int = 256) -> Callable:
         best, best_step, best_val, p = params, 0, curve[0], params
         for i in range(1, steps + 1):
             pick = rng.integers(0, len(fit[0]), size=batch)
-            p, opt = step(p, opt, jnp.asarray(fit[0][pick]), jnp.asarray(fit[1][pick]), jax.random.fold_in(key, i))
+            p, opt = step(p, opt, tuple(jnp.asarray(x[pick]) for x in fit), jax.random.fold_in(key, i))
             if i % check_every == 0 or i == steps:
                 curve.append(held_nll(p, held))
                 if np.isfinite(curve[-1]) and not curve[-1] >= best_val:

@@ -345,18 +345,18 @@ def _classify(workdir: str, support: str, query) -> int:
         raise MetamusicError(f"--support={support} needs at least 2 style subfolders, found {len(styles)}")
     sup = []
     for st in styles:
-        tunes, _, skipped = read_tunes([os.path.join(support, st)], scorer.enc)
+        tunes, positions, _, skipped = read_tunes([os.path.join(support, st)], scorer.enc)
         for s in skipped:
             print(f"skipped {s}", file=sys.stderr)
         if not tunes:
             raise MetamusicError(f"no readable tunes for style {st!r} in {support}")
-        sup.append(windows(tunes, scorer.length, scorer.enc.pad))
-    tunes, names, skipped = read_tunes(list(query), scorer.enc)
+        sup.append(windows(tunes, scorer.length, scorer.enc.pad, positions))
+    tunes, positions, names, skipped = read_tunes(list(query), scorer.enc)
     for s in skipped:
         print(f"skipped {s}", file=sys.stderr)
     if not tunes:
         raise MetamusicError("no readable query tunes")
-    scores = scorer.scores(sup, windows(tunes, scorer.length, scorer.enc.pad))
+    scores = scorer.scores(sup, windows(tunes, scorer.length, scorer.enc.pad, positions))
     width = max(len(s) for s in styles)
     for name, row in zip(names, scores):
         print(name)

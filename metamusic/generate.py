@@ -50,32 +50,32 @@ def generate(exp: base.Experiment, workdir: str, *, style: str, shots: int, out:
     method = method or exp.algorithms[0]
     check_choice("--method", method, methods(exp))
     rng = np.random.default_rng(g.seed)
-    tok, mask = support_for(style, exp.corpus, shots, cfg.data.length, rng)
+    support = support_for(style, exp.corpus, shots, cfg.data.length, rng)
     key = jax.random.PRNGKey(g.seed)
-    params = adapt(exp, workdir, method, (jnp.asarray(tok), jnp.asarray(mask)), key)
-    samples = exp.parts["draw"](params, tok, mask, jax.random.fold_in(key, 1))
+    params = adapt(exp, workdir, method, tuple(jnp.asarray(x) for x in support), key)
+    samples = exp.parts["draw"](params, support, jax.random.fold_in(key, 1))
     tag = method if exp.family == "melody" else f"{exp.family}-{method}"
     return write_samples(samples, exp.enc, out, style, tag, shots)
 
 
 def support_from_folder(folder: str, enc: melody.EncodingConfig, shots: int, length: int, rng):
-    """(tokens [K, T], mask [K, T]) from `shots` readable tunes of a folder, drawn with `rng`."""
-    tunes, _, skipped = read_tunes([folder], enc)
+    """(tokens [K, T], mask [K, T], bar positions [K, T]) from `shots` readable tunes of a folder, drawn with `rng`."""
+    tunes, positions, _, skipped = read_tunes([folder], enc)
     if len(tunes) < shots:
         raise MetamusicError(f"{folder} has {len(tunes)} usable tunes, fewer than --shots={shots}"
                              + (f"; skipped: {skipped[:5]}" if skipped else ""))
     pick = rng.permutation(len(tunes))[:shots]
-    return windows([tunes[j] for j in pick], length, enc.pad)
+    return windows([tunes[j] for j in pick], length, enc.pad, [positions[j] for j in pick])
 
 
 def support_for(style: str, corpus, shots: int, length: int, rng):
-    """K support windows (tokens, mask) of a catalog style (from its support pool) or a folder of files."""
+    """K support windows (tokens, mask, bar positions) of a catalog style (from its support pool) or a folder of files."""
     if os.path.isdir(style):
         return support_from_folder(style, corpus.enc, shots, length, rng)
     sampler = TaskSampler(corpus, [corpus.styles[corpus.style_index(style)]], shots=shots, queries=1,
                           length=length, pool="support/query")
     t = sampler.sample(rng, 1)
-    return t.support[0], t.support_mask[0]
+    return t.support[0], t.support_mask[0], t.support_pos[0]
 
 
 def write_samples(samples, enc, out: str, style: str, method: str, shots: int) -> list[str]:

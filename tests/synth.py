@@ -219,6 +219,10 @@ def token_corpus(n_styles: int = 10, n_tunes: int = 30, length: int = 40, seed: 
     styles = [f"s{k}" for k in range(n_styles)]
     split_of = {s: ("test" if i < 2 else "val" if i < 4 else "train") for i, s in enumerate(styles)}
     pool = np.tile(np.array([0, 1], np.int8), len(tunes) // 2 + 1)[: len(tunes)]
+    from metamusic.data.melody import meter_positions
+
+    positions = np.concatenate([meter_positions(len(t), 16) for t in tunes])  # every tune in 4/4
     return Corpus(np.concatenate(tunes).astype(np.int8), np.concatenate([[0], np.cumsum(lengths)]),
                   np.array(style_of, np.int32), pool, styles, split_of,
-                  [{"meter": "4/4", "hash": str(i)} for i in range(len(tunes))], {}, enc, SplitConfig(), "")
+                  [{"meter": "4/4", "hash": str(i)} for i in range(len(tunes))], {}, enc, SplitConfig(), "",
+                  positions)

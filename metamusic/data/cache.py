@@ -19,7 +19,7 @@ from typing import Optional
 
 import numpy as np
 
-CACHE_VERSION = 2  # bump when the cache layout or the ingest logic changes
+CACHE_VERSION = 3  # 3: bar positions beside the tokens. Bump when the cache layout or the ingest logic changes
 
 
 def default_cache_dir() -> str:

@@ -39,6 +39,7 @@ class Corpus:
     enc: EncodingConfig
     split_cfg: splits.SplitConfig
     cache_path: str = ""
+    positions: Optional[np.ndarray] = None  # int8 [total tokens]: bar position of each token (melody.NO_POS on BOS)
 
     @property
     def lengths(self) -> np.ndarray:
@@ -49,6 +50,10 @@ class Corpus:
 
     def tune(self, i: int) -> np.ndarray:
         return self.tokens[self.offsets[i]: self.offsets[i + 1]]
+
+    def tune_positions(self, i: int) -> np.ndarray:
+        """The bar-position channel of tune i, aligned with `tune(i)`."""
+        return self.positions[self.offsets[i]: self.offsets[i + 1]]
 
     def styles_in(self, split: str) -> list:
         check_choice("split", split, splits.SPLITS + ("all",))
@@ -139,6 +144,7 @@ def _build(sources, paths, settings, path, enc, split, abc_backend, workers, pro
     lengths = np.array([len(m.tokens) for m in kept], np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     tokens = np.concatenate([m.tokens for m in kept]) if kept else np.zeros(0, np.int8)
+    positions = np.concatenate([m.pos for m in kept]) if kept else np.zeros(0, np.int8)
     pool = splits.tune_pools(style_of, split)
     meta = [{**m.meta, "source": m.source, "hash": m.hash} for m in kept]
     report = {"sources": yield_report, "dedup": dedup, "styles_too_small": too_small,
@@ -147,14 +153,15 @@ def _build(sources, paths, settings, path, enc, split, abc_backend, workers, pro
     manifest = {"version": cache.CACHE_VERSION, "settings": settings, "libraries": cache.library_versions(),
                 "files": cache.fingerprint(paths), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     payload = {"styles": styles, "split_of": split_of, "meta": meta, "report": report, "skips": skips}
-    cache.save(path, {"tokens": tokens, "offsets": offsets, "style_of": style_of, "pool": pool}, manifest, payload)
+    cache.save(path, {"tokens": tokens, "offsets": offsets, "style_of": style_of, "pool": pool,
+                      "positions": positions}, manifest, payload)
     log.info("cached %d tunes in %d styles at %s (ingest %.0fs)", len(kept), len(styles), path, ingest_seconds)
-    return Corpus(tokens, offsets, style_of, pool, styles, split_of, meta, report, enc, split, path)
+    return Corpus(tokens, offsets, style_of, pool, styles, split_of, meta, report, enc, split, path, positions)
 
 
 def _from_cache(arrays, payload, enc, split, path) -> Corpus:
     return Corpus(arrays["tokens"], arrays["offsets"], arrays["style_of"], arrays["pool"], payload["styles"],
-                  payload["split_of"], payload["meta"], payload["report"], enc, split, path)
+                  payload["split_of"], payload["meta"], payload["report"], enc, split, path, arrays["positions"])
 
 
 def without_tunes(c: Corpus, hashes, min_tunes: int) -> tuple[Corpus, dict]:
@@ -172,8 +179,9 @@ def without_tunes(c: Corpus, hashes, min_tunes: int) -> tuple[Corpus, dict]:
     idx = np.flatnonzero(keep)
     lengths = np.diff(c.offsets)[idx]
     tokens = np.concatenate([c.tune(i) for i in idx]) if idx.size else np.zeros(0, c.tokens.dtype)
+    positions = np.concatenate([c.tune_positions(i) for i in idx]) if idx.size else np.zeros(0, np.int8)
     dropped = {"duplicates": int(dup.sum()), "tunes": int((~keep).sum()), "styles": small}
-    out = dataclasses.replace(c, tokens=tokens, offsets=np.concatenate([[0], np.cumsum(lengths)]),
+    out = dataclasses.replace(c, tokens=tokens, positions=positions, offsets=np.concatenate([[0], np.cumsum(lengths)]),
                               style_of=new_id[c.style_of[idx]], pool=c.pool[idx], styles=styles,
                               split_of={s: c.split_of[s] for s in styles}, meta=[c.meta[i] for i in idx],
                               report={**c.report, "dropped": dropped})

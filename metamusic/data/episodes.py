@@ -18,6 +18,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
+from metamusic.data.melody import NO_POS
 from metamusic.errors import MetamusicError, check_choice
 
 POOLS = ("all", "support/query")
@@ -31,6 +32,8 @@ class Tasks(NamedTuple):
     query: np.ndarray  # int32 [B, Q, T]
     query_mask: np.ndarray  # float32 [B, Q, T]
     style: np.ndarray  # int32 [B], index into corpus.styles
+    support_pos: np.ndarray  # int32 [B, K, T], bar position of each token (melody.NO_POS on BOS/padding)
+    query_pos: np.ndarray  # int32 [B, Q, T]
 
 
 class Episodes(NamedTuple):
@@ -43,6 +46,8 @@ class Episodes(NamedTuple):
     query_mask: np.ndarray  # float32 [B, N*Q, T]
     query_labels: np.ndarray  # int32 [B, N*Q]
     classes: np.ndarray  # int32 [B, N], the style index behind each label
+    support_pos: np.ndarray  # int32 [B, N*K, T], bar positions (melody.NO_POS on BOS/padding)
+    query_pos: np.ndarray  # int32 [B, N*Q, T]
 
 
 def step_rng(seed: int, step: int) -> np.random.Generator:
@@ -60,6 +65,7 @@ class _WindowSource:
         if not styles:
             raise MetamusicError("no styles to sample from; lower data.min_tunes or add styles")
         self.tokens = corpus.tokens
+        self.positions = corpus.positions
         self.offsets = corpus.offsets[:-1]
         self.lengths = np.diff(corpus.offsets)
         self.length, self.transpose = length, int(transpose)
@@ -97,7 +103,8 @@ class _WindowSource:
         return both[:n_sup], both[n_sup:]
 
     def windows(self, rng, tunes: np.ndarray):
-        """tokens int32 [..., T] and mask float32 [..., T] for an int array of tune indices."""
+        """tokens int32 [..., T], mask float32 [..., T] and bar positions int32 [..., T] for an int array
+        of tune indices."""
         T = self.length
         L = self.lengths[tunes]
         start = (rng.random(tunes.shape) * np.maximum(L - T + 1, 1)).astype(np.int64)
@@ -105,9 +112,10 @@ class _WindowSource:
         valid = pos < L[..., None]
         idx = np.where(valid, self.offsets[tunes][..., None] + pos, 0)
         tok = np.where(valid, self.tokens[idx], self.enc.pad).astype(np.int32)
+        pos = np.where(valid, self.positions[idx], NO_POS).astype(np.int32)
         if self.transpose:
             tok = self._transpose(rng, tok)
-        return tok, valid.astype(np.float32)
+        return tok, valid.astype(np.float32), pos
 
     def _transpose(self, rng, tok):
         """Shifts each window's pitch tokens by a random -t..t semitones if all stay in range."""
@@ -159,9 +167,9 @@ class TaskSampler:
         qry = np.empty((batch, self.queries), np.int64)
         for b, k in enumerate(slots):
             sup[b], qry[b] = self.src.pick(rng, int(k), self.shots, self.queries)
-        s_tok, s_mask = self.src.windows(rng, sup)
-        q_tok, q_mask = self.src.windows(rng, qry)
-        return Tasks(s_tok, s_mask, q_tok, q_mask, self.src.style_ids[slots])
+        s_tok, s_mask, s_pos = self.src.windows(rng, sup)
+        q_tok, q_mask, q_pos = self.src.windows(rng, qry)
+        return Tasks(s_tok, s_mask, q_tok, q_mask, self.src.style_ids[slots], s_pos, q_pos)
 
 
 class EpisodeSampler:
@@ -186,9 +194,9 @@ class EpisodeSampler:
         for b in range(batch):
             for n in range(N):
                 sup[b, n], qry[b, n] = self.src.pick(rng, int(slots[b, n]), K, Q)
-        s_tok, s_mask = self.src.windows(rng, sup.reshape(batch, N * K))
-        q_tok, q_mask = self.src.windows(rng, qry.reshape(batch, N * Q))
+        s_tok, s_mask, s_pos = self.src.windows(rng, sup.reshape(batch, N * K))
+        q_tok, q_mask, q_pos = self.src.windows(rng, qry.reshape(batch, N * Q))
         labels = np.arange(N, dtype=np.int32)
         return Episodes(s_tok, s_mask, np.broadcast_to(np.repeat(labels, K), (batch, N * K)).copy(),
                         q_tok, q_mask, np.broadcast_to(np.repeat(labels, Q), (batch, N * Q)).copy(),
-                        self.src.style_ids[slots])
+                        self.src.style_ids[slots], s_pos, q_pos)

@@ -18,7 +18,9 @@ from metamusic.data import formats, melody
 
 
 def tune_records(path: str, enc: melody.EncodingConfig, abc_backend: str = "music21") -> list[tuple]:
-    """One file -> list of ('ok', tokens, hash, meta) | ('skip', path, index, reason, title)."""
+    """One file -> list of ('ok', tokens, hash, meta, bar positions) | ('skip', path, index, reason, title).
+
+    tokens and bar positions are aligned (BOS first, at melody.NO_POS)."""
     out = []
     try:
         records = formats.read_file(path, abc_backend)
@@ -29,8 +31,9 @@ def tune_records(path: str, enc: melody.EncodingConfig, abc_backend: str = "musi
             out.append(("skip", rec.path, rec.index, rec.reason, rec.title))
             continue
         try:
-            ev = melody.extract_events(rec.sequence, enc)
-            out.append(("ok", melody.events_to_tokens(ev, enc), melody.content_hash(ev), rec.meta))
+            ev, pos = melody.extract_melody(rec.sequence, enc, float(rec.meta.get("pickup", 0.0)))
+            out.append(("ok", melody.events_to_tokens(ev, enc), melody.content_hash(ev), rec.meta,
+                        melody.positions_to_channel(pos)))
         except Exception as e:  # noqa: BLE001 - note_seq raises many types; each costs one tune
             reason = (str(e) if isinstance(e, melody.MelodyError)
                       else f"melody extraction failed ({type(e).__name__}: {formats._short(e)})")
@@ -50,9 +53,10 @@ def music_files(paths) -> list[str]:
     return files
 
 
-def read_tunes(paths, enc: melody.EncodingConfig, abc_backend: str = "music21") -> tuple[list, list, list]:
-    """Token arrays of every readable tune in `paths` (files or folders), their names, and skip reasons."""
-    tunes, names, skipped = [], [], []
+def read_tunes(paths, enc: melody.EncodingConfig, abc_backend: str = "music21") -> tuple[list, list, list, list]:
+    """Token arrays of every readable tune in `paths` (files or folders), their bar-position channels,
+    their names, and skip reasons."""
+    tunes, positions, names, skipped = [], [], [], []
     for f in music_files(paths):
         for rec in tune_records(f, enc, abc_backend):
             if rec[0] == "skip":
@@ -60,29 +64,36 @@ def read_tunes(paths, enc: melody.EncodingConfig, abc_backend: str = "music21") 
                 skipped.append(f"{path}{f' X:{index}' if index is not None else ''}: {reason}")
                 continue
             tunes.append(rec[1])
+            positions.append(rec[4])
             idx = rec[3].get("index")
             names.append(f if idx is None else f"{f} X:{idx}")
-    return tunes, names, skipped
+    return tunes, positions, names, skipped
 
 
-def windows(tunes: list, length: int, pad: int) -> tuple[np.ndarray, np.ndarray]:
-    """A list of token arrays -> (tokens [n, T] int32, mask [n, T] float32) from each tune's start."""
+def windows(tunes: list, length: int, pad: int, positions: list | None = None):
+    """Token arrays (and their bar-position channels) -> (tokens [n, T] int32, mask [n, T] float32,
+    positions [n, T] int32) from each tune's start; positions are NO_POS where not given or padded."""
     tok = np.full((len(tunes), length), pad, np.int32)
     mask = np.zeros((len(tunes), length), np.float32)
+    pos = np.full((len(tunes), length), melody.NO_POS, np.int32)
     for i, t in enumerate(tunes):
         t = np.asarray(t)[:length]
         tok[i, : len(t)], mask[i, : len(t)] = t, 1.0
-    return tok, mask
+        if positions is not None:
+            pos[i, : len(t)] = np.asarray(positions[i])[:length]
+    return tok, mask, pos
 
 
-def tiles(tunes: list, length: int, pad: int) -> tuple[np.ndarray, np.ndarray]:
+def tiles(tunes: list, length: int, pad: int, positions: list | None = None):
     """Every window of every tune: starts 0, T-1, 2(T-1), ... so each transition is scored once.
 
-    (tokens [n, T] int32, mask [n, T] float32); the last window of a tune is padded.
+    (tokens [n, T] int32, mask [n, T] float32, positions [n, T] int32); a tune's last window is padded.
     """
-    rows = []
-    for t in tunes:
+    rows, prow = [], []
+    for i, t in enumerate(tunes):
         t = np.asarray(t)
         starts = range(0, max(len(t) - 1, 1), length - 1)
         rows += [t[s: s + length] for s in starts]
-    return windows(rows, length, pad)
+        if positions is not None:
+            prow += [np.asarray(positions[i])[s: s + length] for s in starts]
+    return windows(rows, length, pad, prow if positions is not None else None)

@@ -166,7 +166,25 @@ def _read_with_music21(path_or_text: str, meta: dict, fmt: str | None = None) ->
                     meta.get("title", ""))
     if not meta.get("meter") and ns.time_signatures:
         _fill_meter_key(meta, ns)
+    pickup = _pickup_quarters(score)
+    if pickup:
+        meta["pickup"] = pickup
     return Tune(ns, meta)
+
+
+def _pickup_quarters(score) -> float:
+    """The pickup (anacrusis) before the first bar line, in quarters: music21 pads an incomplete
+    first measure on the left by the missing part. 0.0 when there is none or it cannot be told."""
+    try:
+        parts = list(score.parts) if hasattr(score, "parts") and len(score.parts) else [score]
+        measures = parts[0].getElementsByClass("Measure")
+        if not len(measures):
+            return 0.0
+        m = measures[0]
+        pad = float(m.paddingLeft or 0.0)  # the missing part: the pickup is the bar less it
+        return float(m.barDuration.quarterLength) - pad if 0 < pad < float(m.barDuration.quarterLength) else 0.0
+    except Exception:  # noqa: BLE001 - a missing pickup only shifts bar positions, never costs the tune
+        return 0.0
 
 
 @contextlib.contextmanager

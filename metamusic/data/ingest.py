@@ -28,17 +28,18 @@ log = logging.getLogger("metamusic.data")
 
 @dataclasses.dataclass
 class Melody:
-    """One usable tune: tokens (BOS + events), content hash, metadata, source name."""
+    """One usable tune: tokens (BOS + events), content hash, metadata, source name, bar positions."""
 
     tokens: np.ndarray
     hash: str
     meta: dict
     source: str
     style: Optional[str] = None
+    pos: Optional[np.ndarray] = None  # int8, aligned with tokens (melody.positions_to_channel)
 
 
 def _work(item):
-    """Worker: one file -> list of ('ok', tokens, hash, meta) | ('skip', path, index, reason, title)."""
+    """Worker: one file -> list of ('ok', tokens, hash, meta, positions) | ('skip', path, index, reason, title)."""
     path, abc_backend, enc = item
     return files.tune_records(path, enc, abc_backend)
 
@@ -100,9 +101,9 @@ def ingest(sources: list[Source], enc: melody.EncodingConfig, *, abc_backend: st
                 r["tunes_found"] += 1  # a failed file counts as one tune: nothing is lost from the count
                 r["files_unreadable"] += index is None
                 continue
-            _, tokens, h, meta = rec
+            _, tokens, h, meta, pos = rec
             r["tunes_found"] += 1
-            m = Melody(tokens, h, meta, src.name, src.label(meta))
+            m = Melody(tokens, h, meta, src.name, src.label(meta), pos)
             if m.style is None:
                 r["unlabeled"] += 1
             else:

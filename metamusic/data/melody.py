@@ -10,6 +10,14 @@ Tokens 0..num_classes-1 are exactly note_seq's `MelodyOneHotEncoding(min_note,
 max_note)` class indices (max_note exclusive, as in note_seq: 48..84 gives 38
 classes), so models trained here read and write Magenta's melody encoding.
 One token is one time step of 1/steps_per_quarter of a quarter note.
+
+Metric position (the bar-position channel, beside the tokens, not in them): every
+event's position in its bar in time steps, 0 on the downbeat, from the tune's time
+signatures (each meter change restarts the count at its bar line; a pickup bar, which
+music21 reports as the first measure's left padding, starts the count mid-bar), capped
+at MAX_POS - 1; NO_POS marks BOS and padding. MidiTok's REMI Bar and Position tokens
+are the same idea as separate tokens; a parallel channel leaves the vocabulary, the
+sequence lengths and MIDI decoding unchanged.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from metamusic.errors import MetamusicError
 
 NO_EVENT = 0
 NOTE_OFF = 1
+MAX_POS = 64  # bar positions 0..63 (a 16-quarter bar at 4 steps per quarter); longer bars are capped
+NO_POS = MAX_POS  # the position of BOS and of padding
 _NS_NO_EVENT, _NS_NOTE_OFF = -2, -1  # note_seq's Melody event values
 
 
@@ -67,19 +77,29 @@ class MelodyError(Exception):
 
 
 def extract_events(sequence, cfg: EncodingConfig) -> np.ndarray:
-    """The monophonic top-voice melody of a NoteSequence as note_seq events.
+    """The melody events of `extract_melody`, without their bar positions."""
+    return extract_melody(sequence, cfg)[0]
+
+
+def extract_melody(sequence, cfg: EncodingConfig, pickup_quarters: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """The monophonic top-voice melody of a NoteSequence as note_seq events, and each event's bar position.
 
     Drums are dropped. Polyphony (chords, several parts or tracks) is reduced to
     its top voice by a skyline that also drops a note starting under a held higher
     note, so a Bach chorale gives its soprano rather than alto notes moving under a
     held soprano. Tempo and meter changes split the sequence (quantizing needs one
-    of each); the pieces' melodies are joined, so the tune is kept whole. The melody
+    of each); the pieces' melodies are joined, so the tune is kept whole, and each
+    piece counts bar positions from its own bar line in its own meter. The melody
     is kept at its pitch if it fits [min_note, max_note), else shifted by the whole
     octaves that fit it best; single notes still outside are folded in by octaves
     (note_seq's `Melody.transpose`).
 
+    Args:
+      pickup_quarters: length of a pickup (anacrusis) before the first bar line, in quarter notes:
+        the sequence's time 0 is then that far before a downbeat.
     Returns:
-      int array of note_seq Melody events (-2 no-event, -1 note-off, else pitch).
+      (int16 note_seq Melody events: -2 no-event, -1 note-off, else pitch;
+       int8 bar position of each event, 0..MAX_POS-1).
     Raises:
       MelodyError: no notes, or fewer than `cfg.min_notes`.
     """
@@ -90,18 +110,27 @@ def extract_events(sequence, cfg: EncodingConfig) -> np.ndarray:
         raise MelodyError("no pitched notes (empty or drums only)")
     pieces = sequences_lib.split_note_sequence_on_time_changes(sequence, skip_splits_inside_notes=False)
     events: list[int] = []
-    for piece in pieces:
+    positions: list[np.ndarray] = []
+    for i, piece in enumerate(pieces):
         if not any(not n.is_drum for n in piece.notes):
             continue
-        events.extend(_piece_events(piece, cfg))
+        ev, spb = _piece_events(piece, cfg)
+        # The piece's melody starts on a bar line of its grid (note_seq aligns it), unless the
+        # tune opens with a pickup: then its time 0 is `pickup` steps before the first downbeat.
+        pickup = int(round(pickup_quarters * cfg.steps_per_quarter)) if i == 0 else 0
+        phase = (spb - pickup) % spb if 0 < pickup < spb else 0
+        events.extend(ev)
+        positions.append((np.arange(len(ev)) + phase) % spb)
     ev = np.asarray(events, np.int16)
     n_notes = int((ev >= 0).sum())
     if n_notes < cfg.min_notes:
         raise MelodyError(f"too short: {n_notes} melody notes (min_notes={cfg.min_notes})")
-    return _fit_range(ev, cfg)
+    pos = np.minimum(np.concatenate(positions), MAX_POS - 1).astype(np.int8)
+    return _fit_range(ev, cfg), pos
 
 
-def _piece_events(piece, cfg: EncodingConfig) -> list[int]:
+def _piece_events(piece, cfg: EncodingConfig) -> tuple[list[int], int]:
+    """One meter-and-tempo piece -> (its melody events, steps per bar)."""
     from note_seq import melodies_lib, sequences_lib
     from note_seq.protobuf import music_pb2
 
@@ -112,6 +141,7 @@ def _piece_events(piece, cfg: EncodingConfig) -> list[int]:
     if spb % 1 or spb < 1:  # e.g. 3/32 at 4 steps per quarter: meter only sets bar length here
         del q.time_signatures[:]
         q.time_signatures.add(numerator=4, denominator=4)
+        spb = sequences_lib.steps_per_bar_in_quantized_sequence(q)
     mono = music_pb2.NoteSequence()
     mono.CopyFrom(q)
     del mono.notes[:]
@@ -120,10 +150,10 @@ def _piece_events(piece, cfg: EncodingConfig) -> list[int]:
         m.CopyFrom(n)
         m.instrument, m.program = 0, 0
     if not mono.notes:
-        return []
+        return [], int(spb)
     mel = melodies_lib.Melody()
     mel.from_quantized_sequence(mono, instrument=0, gap_bars=10**9, ignore_polyphonic_notes=True, pad_end=True)
-    return list(mel)
+    return list(mel), int(spb)
 
 
 def _skyline(notes):
@@ -156,7 +186,9 @@ def _fit_range(ev: np.ndarray, cfg: EncodingConfig) -> np.ndarray:
         shifts = sorted(range(-48, 49, 12), key=abs)
         outside = [int(((pitches + s < cfg.min_note) | (pitches + s >= cfg.max_note)).sum()) for s in shifts]
         mel.transpose(shifts[int(np.argmin(outside))], cfg.min_note, cfg.max_note)
-    return np.asarray(list(mel), np.int16)
+    out = np.asarray(list(mel), np.int16)
+    assert len(out) == len(ev), "range fitting must keep the length (bar positions are per event)"
+    return out
 
 
 def events_to_tokens(ev: np.ndarray, cfg: EncodingConfig, bos: bool = True) -> np.ndarray:
@@ -168,6 +200,29 @@ def events_to_tokens(ev: np.ndarray, cfg: EncodingConfig, bos: bool = True) -> n
     if bos:
         tok = np.concatenate([[cfg.bos], tok])
     return tok.astype(np.int8 if cfg.vocab_size <= 127 else np.int16)
+
+
+def positions_to_channel(pos: np.ndarray, bos: bool = True) -> np.ndarray:
+    """Bar positions of events -> the channel beside their tokens (NO_POS under BOS), int8."""
+    pos = np.asarray(pos, np.int8)
+    return np.concatenate([[NO_POS], pos]).astype(np.int8) if bos else pos
+
+
+def meter_positions(length: int, steps_per_bar: int, phase: int = 0) -> np.ndarray:
+    """The bar-position channel of `length` tokens (BOS first) in one meter: what generation conditions on."""
+    return positions_to_channel(np.minimum((np.arange(length - 1) + phase) % max(steps_per_bar, 1), MAX_POS - 1))
+
+
+def steps_per_bar_of(pos: np.ndarray) -> int:
+    """The bar length (steps) a position channel shows most often: the gap between its downbeats, else
+    its largest position + 1 (a tune shorter than two bars)."""
+    pos = np.asarray(pos)
+    down = np.flatnonzero(pos == 0)
+    if len(down) >= 2:
+        gaps, counts = np.unique(np.diff(down), return_counts=True)
+        return int(gaps[np.argmax(counts)])
+    real = pos[pos != NO_POS]
+    return int(real.max()) + 1 if real.size else 16
 
 
 def tokens_to_events(tokens: np.ndarray, cfg: EncodingConfig) -> np.ndarray:

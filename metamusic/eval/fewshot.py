@@ -81,8 +81,8 @@ def adapters(exp: base.Experiment, workdir: str, steps: int | None = None) -> tu
 def oracle_scores(exp: base.Experiment, oracles: dict, tasks):
     """Query NLL and accuracy of each episode under its style's oracle: arrays [episodes, 1]."""
     @jax.jit
-    def score(params, tok, mask):
-        loss, aux = jax.vmap(lambda t, m: exp.loss_fn(params, (t, m), None))(tok, mask)
+    def score(params, query):
+        loss, aux = jax.vmap(lambda q: exp.loss_fn(params, q, None))(query)
         return loss, aux["accuracy"]
 
     nll, acc = np.full(len(tasks.style), np.nan), np.full(len(tasks.style), np.nan)
@@ -90,7 +90,7 @@ def oracle_scores(exp: base.Experiment, oracles: dict, tasks):
         sel = np.flatnonzero(tasks.style == k)
         if sel.size:
             sub = type(tasks)(*(x[sel] for x in tasks))
-            nll[sel], acc[sel] = map_chunks(lambda part, a: score(params, part.query, part.query_mask), sub,
+            nll[sel], acc[sel] = map_chunks(lambda part, a: score(params, base.to_task(part).query), sub,
                                             exp.cfg.eval.chunk)
     return nll[:, None], acc[:, None]
 

@@ -29,7 +29,6 @@ from metamusic.errors import MetamusicError
 from metamusic.eval import music_metrics as mm
 from metamusic.eval.draws import style_draws
 from metamusic.experiments import base, gan, melody, run_config
-from metamusic.models.sampling import sample_lm
 
 SUPPORT = "support tunes (reference)"
 HELD_OUT = "held-out tunes (target)"
@@ -66,8 +65,7 @@ def melody_methods(cfg, mworkdir: str, corpus) -> tuple[dict, str]:
     if base.encoding(mcfg) != corpus.enc:
         return {}, f"{mworkdir} was trained with a different encoding"
     mexp = melody.build(mcfg, corpus)
-    T, enc = cfg.data.length, corpus.enc
-    prime = np.array([enc.bos], np.int32)
+    T = cfg.data.length
     out = {}
     first = mexp.algorithms[0]
     for name, steps, label in [(first, mcfg.eval.steps, f"melody LM, {first} adapted"),
@@ -79,9 +77,8 @@ def melody_methods(cfg, mworkdir: str, corpus) -> tuple[dict, str]:
             return out, f"{mworkdir}/{name}: {e}"
         adapt = jax.jit(lambda m, sup, k, a=algo, n=steps: a.adapt(m, sup, k, steps=n).params)
         out[label] = (lambda sup, key, num, m=meta, f=adapt:
-                      sample_lm(mexp.model, f(m, sup, key), prime, num=num, length=T + 1,
-                                temperature=cfg.eval.temperature, key=jax.random.fold_in(key, 1), pad=enc.pad,
-                                bos=enc.bos, vocab_size=enc.vocab_size)[:, 1:])
+                      mexp.parts["sample"](f(m, sup, key), sup, num=num, length=T + 1,
+                                           temperature=cfg.eval.temperature, key=jax.random.fold_in(key, 1))[:, 1:])
     return out, ""
 
 
@@ -118,7 +115,7 @@ def evaluate(exp: base.Experiment, workdir: str) -> dict:
         draws = style_draws(corpus, test, K, M, T, np.random.default_rng([cfg.seed, 9, K]))
         rows = {}
         for i, st in enumerate(test):
-            (s_tok, s_mask), (q_tok, q_mask) = draws[st]
+            (s_tok, s_mask, s_pos), (q_tok, q_mask, _) = draws[st]
             ref_mels, ref_lens = _melodies(q_tok, gan.valid_mask(q_tok, q_mask, enc.num_classes), enc)
             ref_feats = mm.set_features(ref_mels, spq)
             sets = {SUPPORT: _melodies(s_tok, gan.valid_mask(s_tok, s_mask, enc.num_classes), enc),
@@ -126,7 +123,7 @@ def evaluate(exp: base.Experiment, workdir: str) -> dict:
             gens = {}
             for j, (name, fn) in enumerate(methods.items()):
                 key = jax.random.PRNGKey(cfg.seed * 1000 + i * 37 + j)
-                tok = np.asarray(fn((jnp.asarray(s_tok), jnp.asarray(s_mask)), key, M))
+                tok = np.asarray(fn((jnp.asarray(s_tok), jnp.asarray(s_mask), jnp.asarray(s_pos)), key, M))
                 gens[name] = tok
                 sets[name] = _melodies(tok, np.ones_like(tok), enc)
             others = [draws[o][0] for o in test if o != st][: cfg.eval.distractors]

@@ -15,11 +15,10 @@ import numpy as np
 
 from metamusic.eval.draws import style_draws
 from metamusic.eval.style_fidelity import StyleScorer, style_fidelity
-from metamusic.models.sampling import sample_lm
 
 
 def evaluate(exp, methods: dict, scorer_workdir: str, corpus=None) -> dict:
-    """methods: name -> adapt(support (tokens, mask), key) -> params. Returns name -> fidelity summary
+    """methods: name -> adapt(support (tokens, mask, bar positions), key) -> params. Returns name -> fidelity summary
     on the meta-test styles of `corpus` (default the experiment's)."""
     cfg, corpus = exp.cfg, corpus if corpus is not None else exp.corpus
     e = cfg.eval
@@ -29,16 +28,15 @@ def evaluate(exp, methods: dict, scorer_workdir: str, corpus=None) -> dict:
     enc = corpus.enc
     draws = style_draws(corpus, test, K, e.samples, L, np.random.default_rng([cfg.seed, 5]))
     per = {name: [] for name in list(methods) + ["real tunes"]}
-    prime = np.array([enc.bos], np.int32)
     for i, st in enumerate(test):
         target = draws[st][0]
         others = [draws[o][0] for o in test if o != st][: e.distractors]
         per["real tunes"].append(style_fidelity(scorer, draws[st][1], target, others))
         for name, adapt in methods.items():
             key = jax.random.PRNGKey(cfg.seed + i)
-            params = adapt((jnp.asarray(target[0]), jnp.asarray(target[1])), key)
-            gen = sample_lm(exp.model, params, prime, num=e.samples, length=L, temperature=e.temperature,
-                            key=jax.random.fold_in(key, 1), pad=enc.pad, bos=enc.bos, vocab_size=enc.vocab_size)
+            params = adapt(tuple(jnp.asarray(x) for x in target), key)
+            gen = exp.parts["sample"](params, target, num=e.samples, length=L, temperature=e.temperature,
+                                      key=jax.random.fold_in(key, 1))
             mask = (gen != enc.pad).astype(np.float32)
             per[name].append(style_fidelity(scorer, (gen, mask), target, others))
     ways = 1 + min(e.distractors, len(test) - 1)

@@ -34,9 +34,10 @@ class StyleScorer:
         tok = np.concatenate([s[0] for s in support])
         mask = np.concatenate([s[1] for s in support])
         labels = np.concatenate([np.full(len(s[0]), i, np.int32) for i, s in enumerate(support)])
-        q_tok, q_mask = query
+        q_tok, q_mask = query[:2]
+        # (the classifiers do not read the bar-position channel yet: its fields stay empty)
         ep = Episodes(jnp.asarray(tok), jnp.asarray(mask), jnp.asarray(labels), jnp.asarray(q_tok),
-                      jnp.asarray(q_mask), jnp.zeros(len(q_tok), jnp.int32), jnp.arange(len(support)))
+                      jnp.asarray(q_mask), jnp.zeros(len(q_tok), jnp.int32), jnp.arange(len(support)), None, None)
         return np.asarray(self.exp.parts["probabilities"](self.method, self.params, ep, len(support)))
 
 

@@ -130,9 +130,16 @@ def load_test_data(cfg, train_corpus):
 
 
 def to_task(tasks) -> Task:
-    """data.Tasks (numpy) -> meta.Task of ((tokens, mask), (tokens, mask)) device arrays."""
-    return Task((jnp.asarray(tasks.support), jnp.asarray(tasks.support_mask)),
-                (jnp.asarray(tasks.query), jnp.asarray(tasks.query_mask)))
+    """data.Tasks (numpy) -> meta.Task of ((tokens, mask, bar positions) x support, query) device arrays."""
+    return Task((jnp.asarray(tasks.support), jnp.asarray(tasks.support_mask), jnp.asarray(tasks.support_pos)),
+                (jnp.asarray(tasks.query), jnp.asarray(tasks.query_mask), jnp.asarray(tasks.query_pos)))
+
+
+def bar_positions(cfg) -> int:
+    """Bar-position codes the models read (data.bar_position), 0 when off (and for runs made before it)."""
+    from metamusic.data.melody import MAX_POS
+
+    return MAX_POS + 1 if cfg.data.get("bar_position", False) else 0
 
 
 def to_device(batch):
@@ -176,6 +183,8 @@ def validate_data(cfg, *, min_length: int = 2) -> None:
     check_range("data.transpose", d.transpose, 0, 12)
     check_range("data.workers", d.workers, 0)
     check_range("data.split_seed", d.split_seed, 0)
+    if "bar_position" in d:
+        check_choice("data.bar_position", d.bar_position, (True, False))
     for k in cfg.eval.shots:
         check_range("eval.shots (each)", k, 1)
 

@@ -78,11 +78,11 @@ def build(cfg, corpus) -> base.Experiment:
     tau = float(cfg.gan.tau)
 
     def real_inputs(batch):
-        tok, mask = batch
+        tok, mask = batch[:2]  # (the bar-position channel is not used by the GAN yet)
         return jax.nn.one_hot(tok, C) * valid_mask(tok, mask, C)[..., None]  # PAD/BOS -> zero vectors
 
     def generate(gp, batch, key):
-        tok, mask = batch
+        tok, mask = batch[:2]
         kz, kn = jax.random.split(key)
         z = jax.random.normal(kz, (tok.shape[0], g.z_dim))
         noise = jax.random.gumbel(kn, tok.shape + (C,))
@@ -95,7 +95,7 @@ def build(cfg, corpus) -> base.Experiment:
         return fake * valid_mask(tok, mask, C)[..., None], nll
 
     def score(dp, x, batch):
-        tok, mask = batch
+        tok, mask = batch[:2]
         return critic.apply(dp, x, valid_mask(tok, mask, C))
 
     loss_fn = adversarial.make_loss(generate, score, real_inputs, kind=cfg.gan.loss, gp_weight=cfg.gan.gp_weight,
@@ -132,7 +132,7 @@ def build(cfg, corpus) -> base.Experiment:
         """Generated melodies as class tokens [num, length] (exact samples: Gumbel-max at temperature 1)."""
         return sample_gan(gen, g_params, num=num, length=length, key=key)
 
-    def draw(params, support_tokens, support_mask, key):
+    def draw(params, support, key):
         """generate.num melodies of data.length tokens, BOS first (as written to MIDI)."""
         toks = sample(params["g"], cfg.generate.num, cfg.data.length, key)
         return np.concatenate([np.full((len(toks), 1), enc.bos, np.int32), toks], 1)

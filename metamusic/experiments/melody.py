@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from metamusic import baselines
-from metamusic.data import TaskSampler, step_rng
+from metamusic.data import TaskSampler, melody, step_rng
 from metamusic.data.files import tiles
 from metamusic.errors import check_choice, check_range
 from metamusic.eval.chunked import adapt_curves
@@ -93,14 +93,16 @@ def validate_baselines(cfg) -> None:
 
 def build(cfg, corpus) -> base.Experiment:
     kwargs = dict(cfg.model.lstm if cfg.model.name == "lstm" else cfg.model.transformer)
-    model = make_model(cfg.model.name, corpus.enc.vocab_size, **kwargs)
+    bar = base.bar_positions(cfg)
+    model = make_model(cfg.model.name, corpus.enc.vocab_size, bar_positions=bar, **kwargs)
 
     def loss_fn(params, batch, key):
-        tokens, mask = batch
-        return lm_loss(model, params, tokens, mask)
+        tokens, mask, pos = batch
+        return lm_loss(model, params, tokens, mask, pos if bar else None)
 
     def init_params():
-        return model.init(jax.random.PRNGKey(cfg.seed), jnp.zeros((1, cfg.data.length - 1), jnp.int32))
+        x = jnp.zeros((1, cfg.data.length - 1), jnp.int32)
+        return model.init(jax.random.PRNGKey(cfg.seed), x, x if bar else None)
 
     inner = InnerSpec(cfg.meta.inner_steps, cfg.meta.inner_lr, cfg.meta.remat)
 
@@ -122,14 +124,22 @@ def build(cfg, corpus) -> base.Experiment:
     def train_steps(name):
         return baselines.joint_steps(cfg) if baselines.is_joint(name) else cfg.steps
 
-    def draw(params, support_tokens, support_mask, key):
+    def sample(params, support, *, num, length, temperature, key, prime_steps=0):
+        """`num` melodies of `length` tokens (BOS first), in the meter of the first support tune (its bar
+        length sets the generated bar positions), optionally opening with that tune's first prime_steps."""
+        enc = corpus.enc
+        tok, mask, pos = (np.asarray(x[0]) for x in support)
+        real = mask > 0
+        prime = tok[real][: 1 + prime_steps].astype(np.int32) if prime_steps > 0 else np.array([enc.bos], np.int32)
+        positions = generated_positions(pos[real], len(prime), length) if bar else None
+        return sample_lm(model, params, prime, num=num, length=length, temperature=temperature, key=key,
+                         pad=enc.pad, bos=enc.bos, vocab_size=enc.vocab_size, positions=positions)
+
+    def draw(params, support, key):
         """generate.num melodies of generate.length tokens (BOS first), optionally opening like the first support tune."""
-        g, enc = cfg.generate, corpus.enc
-        prime = np.array([enc.bos], np.int32)
-        if g.prime_steps > 0:
-            prime = support_tokens[0][support_mask[0] > 0][: 1 + g.prime_steps].astype(np.int32)
-        return sample_lm(model, params, prime, num=g.num, length=g.length, temperature=g.temperature, key=key,
-                         pad=enc.pad, bos=enc.bos, vocab_size=enc.vocab_size)
+        g = cfg.generate
+        return sample(params, support, num=g.num, length=g.length, temperature=g.temperature, key=key,
+                      prime_steps=g.prime_steps)
 
     exp = base.Experiment(
         family="melody", cfg=cfg, corpus=corpus, loss_fn=loss_fn, init_params=init_params,
@@ -138,9 +148,20 @@ def build(cfg, corpus) -> base.Experiment:
         train_sampler=lambda name: task_sampler(cfg, corpus, name),
         val_eval=lambda name, algo: val_eval(cfg, corpus, algo, 0 if baselines.is_joint(name) else cfg.meta.inner_steps,
                                              _nll_metrics),
-        model=model, enc=corpus.enc, parts={"draw": draw, "tuning": lambda e: tuning(e, baselines.FINETUNE)},
+        model=model, enc=corpus.enc, parts={"draw": draw, "sample": sample, "tuning": lambda e: tuning(e, baselines.FINETUNE)},
         start_from=lambda name: baselines.JOINT if name in ALGORITHMS and cfg.meta.get("init") == "joint" else None)
     return exp
+
+
+def generated_positions(support_pos: np.ndarray, prime_len: int, length: int) -> np.ndarray:
+    """The bar-position channel [length] of a generated melody: the prime's own positions, then counting on
+    in the support tune's bar length (the bar it shows most often)."""
+    spb = melody.steps_per_bar_of(support_pos)
+    if prime_len <= 1:
+        return melody.meter_positions(length, spb)
+    head = support_pos[:prime_len].astype(np.int64)
+    nxt = (int(head[-1]) + 1 + np.arange(length - prime_len)) % spb
+    return np.concatenate([head, np.minimum(nxt, melody.MAX_POS - 1)]).astype(np.int32)
 
 
 def task_sampler(cfg, corpus, name: str):
@@ -202,13 +223,14 @@ def oracle_data(corpus, style: str, length: int, holdout: float, seed: int):
     """The oracle's data for one style: its support-pool tunes only (never the query pool), split
     into tunes it fits and held-out tunes that stop it early, each cut into all its windows.
 
-    Returns (fit (tokens, mask), held (tokens, mask), fit tune indices, held tune indices).
+    Returns (fit (tokens, mask, pos), held (tokens, mask, pos), fit tune indices, held tune indices).
     """
     k = corpus.style_index(style)
     idx = np.random.default_rng([seed, 779, k]).permutation(np.flatnonzero((corpus.style_of == k) & (corpus.pool == 0)))
     n_held = min(max(1, int(round(holdout * len(idx)))), len(idx) - 1)
     held_t, fit_t = np.sort(idx[:n_held]), np.sort(idx[n_held:])
-    cut = lambda ids: tiles([corpus.tune(i) for i in ids], length, corpus.enc.pad)
+    cut = lambda ids: tiles([corpus.tune(i) for i in ids], length, corpus.enc.pad,
+                            [corpus.tune_positions(i) for i in ids])
     return cut(fit_t), cut(held_t), fit_t, held_t
 
 

@@ -1,7 +1,10 @@
 """Melody language models over the project's tokens (see metamusic.data.melody).
 
 Both models map int tokens [..., T] to next-token logits [..., T, vocab]. The final
-projection is a submodule named `head`, which is what ANIL adapts.
+projection is a submodule named `head`, which is what ANIL adapts. With
+`bar_positions` > 0 each also reads the bar-position channel (`models.metric`): at
+input t, the bar position of the step it predicts (t + 1), which is known in advance
+from the meter, both in training and when sampling.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from metamusic.models.losses import masked_mean, token_nll
+from metamusic.models.metric import add_bar_position
 from metamusic.models.recurrent import FastLSTM
 from metamusic.errors import MetamusicError
 
@@ -26,12 +30,14 @@ class LSTMLM(nn.Module):
     # "flax": nn.RNN over nn.OptimizedLSTMCell; "fast": models.recurrent.FastLSTM (same parameters
     # and outputs, a faster backward pass on CPU). Checkpoints load into either.
     impl: str = "flax"
+    bar_positions: int = 0  # bar-position codes read beside the tokens (0: no position channel)
 
     @nn.compact
-    def __call__(self, tokens):
+    def __call__(self, tokens, pos=None):
         if self.impl not in LSTM_IMPLS:
             raise MetamusicError(f"model.lstm.impl={self.impl!r} is not allowed; choose one of {list(LSTM_IMPLS)}")
         x = nn.Embed(self.vocab_size, self.embed_dim, name="embed")(tokens)
+        x = _with_positions(x, pos, self.bar_positions, self.embed_dim)
         lead = x.shape[:-2]
         x = x.reshape((-1,) + x.shape[-2:])
         for i in range(self.layers):
@@ -41,6 +47,14 @@ class LSTMLM(nn.Module):
                 x = nn.RNN(nn.OptimizedLSTMCell(self.hidden), name=f"lstm_{i}")(x)
         x = x.reshape(lead + x.shape[-2:])
         return nn.Dense(self.vocab_size, name="head")(x)
+
+
+def _with_positions(x, pos, positions: int, dim: int):
+    if not positions:
+        return x
+    if pos is None:
+        raise MetamusicError("this model reads bar positions (data.bar_position=True) but was given none")
+    return add_bar_position(x, pos, positions, dim)
 
 
 class _Block(nn.Module):
@@ -64,11 +78,13 @@ class TransformerLM(nn.Module):
     layers: int = 2
     heads: int = 4
     max_len: int = 512
+    bar_positions: int = 0  # bar-position codes read beside the tokens (0: no position channel)
 
     @nn.compact
-    def __call__(self, tokens):
+    def __call__(self, tokens, pos=None):
         T = tokens.shape[-1]
         x = nn.Embed(self.vocab_size, self.dim, name="embed")(tokens)
+        x = _with_positions(x, pos, self.bar_positions, self.dim)
         x = x + self.param("pos", nn.initializers.normal(0.02), (self.max_len, self.dim))[:T]
         mask = nn.make_causal_mask(jnp.ones(tokens.shape, jnp.int32))
         for i in range(self.layers):
@@ -86,15 +102,16 @@ def make_model(name: str, vocab_size: int, **kwargs) -> nn.Module:
     return MODELS[name](vocab_size=vocab_size, **kwargs)
 
 
-def lm_loss(model: nn.Module, params, tokens, mask):
+def lm_loss(model: nn.Module, params, tokens, mask, pos=None):
     """Mean next-token NLL (nats) over real target tokens, and metrics.
 
     Args:
       tokens: int [N, T]; mask: float [N, T], 1 on real tokens. Position t predicts t+1.
+      pos: int [N, T] bar positions of the tokens (read when the model has a position channel).
     Returns:
       (loss, {"nll": loss, "accuracy": ..., "events": number of scored tokens}).
     """
-    logits = model.apply(params, tokens[..., :-1])
+    logits = model.apply(params, tokens[..., :-1], None if pos is None else pos[..., 1:])
     targets, m = tokens[..., 1:], mask[..., 1:]
     loss = masked_mean(token_nll(logits, targets), m)
     acc = masked_mean(logits.argmax(-1) == targets, m)

@@ -16,12 +16,20 @@ import numpy as np
 
 
 def sample_lm(model, params, prime: np.ndarray, *, num: int, length: int, temperature: float, key,
-              pad: int, bos: int, vocab_size: int) -> np.ndarray:
-    """Autoregressive samples [num, length] continuing `prime` (which starts with BOS)."""
+              pad: int, bos: int, vocab_size: int, positions: np.ndarray | None = None) -> np.ndarray:
+    """Autoregressive samples [num, length] continuing `prime` (which starts with BOS).
+
+    positions: the bar-position channel [length] of the melody to draw (a model with a position
+    channel reads, at step t, the position of the token it draws, t + 1), or None.
+    """
     buf = np.full((num, length), pad, np.int32)
     buf[:, : len(prime)] = prime
     run = _lm_sampler(model, pad, bos, vocab_size, len(prime), length, float(temperature))
-    return np.asarray(run(params, jnp.asarray(buf), key))
+    nxt = None
+    if positions is not None:
+        p = np.asarray(positions, np.int32)
+        nxt = jnp.asarray(np.broadcast_to(np.concatenate([p[1:], p[-1:]]), (num, length)))
+    return np.asarray(run(params, jnp.asarray(buf), nxt, key))
 
 
 @functools.lru_cache(maxsize=32)
@@ -29,11 +37,11 @@ def _lm_sampler(model, pad: int, bos: int, vocab_size: int, prime_len: int, leng
     banned = jnp.zeros(vocab_size).at[pad].set(-jnp.inf).at[bos].set(-jnp.inf)
 
     @jax.jit
-    def run(params, buf, key):
+    def run(params, buf, nxt, key):
         def body(t, carry):
             buf, key = carry
             key, sub = jax.random.split(key)
-            logits = model.apply(params, buf)[:, t] / temperature + banned
+            logits = model.apply(params, buf, nxt)[:, t] / temperature + banned
             return buf.at[:, t + 1].set(jax.random.categorical(sub, logits)), key
 
         return jax.lax.fori_loop(prime_len - 1, length - 1, body, (buf, key))[0]

@@ -42,7 +42,7 @@ def test_headroom_closed_known_values():
 
 def test_tiles_score_every_transition_once():
     tunes = [np.arange(2, 12), np.arange(2, 5), np.arange(2, 18)]
-    tok, mask = tiles(tunes, 4, pad=38)
+    tok, mask, _ = tiles(tunes, 4, pad=38)
     # windows overlap by one token, so the scored targets (mask[:, 1:]) count len - 1 per tune
     assert mask[:, 1:].sum() == sum(len(t) - 1 for t in tunes)
     assert list(tok[0]) == [2, 3, 4, 5] and list(tok[1]) == [5, 6, 7, 8]
