@@ -23,6 +23,11 @@ def get_config():
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "lstm"  # "lstm" or "transformer"
+    # a learned context vector FiLM-conditioning the model's inputs, which CAVIA adapts (0: none)
+    c.model.context_dim = 0
+    c.model.support_encoder = ml_collections.ConfigDict()  # amortized: support tunes -> the context vector
+    c.model.support_encoder.dim = 64  # its convolution width
+    c.model.support_encoder.layers = 3  # its convolutions
     c.model.lstm = ml_collections.ConfigDict()
     c.model.lstm.embed_dim = 64  # token embedding width
     c.model.lstm.hidden = 64  # LSTM width (MelodyRNN: 2 x 128; 1 x 64 keeps the default run in 30 min)
@@ -47,17 +52,21 @@ def get_config():
     c.data.shots = 5  # K support tunes per training task
     c.data.queries = 5  # Q query tunes per task
     c.data.length = 64  # T tokens per window (16 beats at 4 steps per quarter)
+    # windows per tune in training tasks: 1 = one random window of T tokens per tune; W > 1 = whole tunes,
+    # each as W consecutive windows (up to W*(T-1)+1 tokens; longer tunes give a random span that long)
+    c.data.tune_windows = 1
     c.data.transpose = 0  # random transposition augmentation, +- semitones (0: off)
     # the bar-position channel: every model reads each step's position in its bar and a downbeat flag
     # (from the time signatures; data/melody.py). False: tokens only, as runs before it.
     c.data.bar_position = True
 
     c.meta = ml_collections.ConfigDict()
-    c.meta.algorithm = "fomaml,maml"  # comma list of: maml fomaml anil metasgd mamlpp reptile
+    c.meta.algorithm = "fomaml,maml"  # comma list of: maml fomaml anil metasgd mamlpp cavia amortized reptile
     # where meta-training starts: "joint" (the trained joint model; beats it and fine-tuning, README) or "random"
     c.meta.init = "joint"
     c.meta.inner_steps = 3  # inner SGD steps on the support set
     c.meta.inner_lr = 0.03  # inner SGD lr (initial value for metasgd and mamlpp); 0.03 beat 0.3 on meta-val from joint
+    c.meta.cavia_lr = 1.0  # CAVIA: inner SGD lr of the context vector (its paper used 1.0)
     c.meta.batch = 8  # tasks per meta-batch
     c.meta.remat = False  # jax.checkpoint the inner steps (memory for compute)
     c.meta.mamlpp_msl_anneal_steps = 500  # MAML++: steps until the multi-step loss is all on the last step
@@ -73,6 +82,7 @@ def get_config():
     c.eval.episodes = 600  # meta-test episodes per K (fixed seed)
     c.eval.steps = 3  # inner steps evaluated for meta-learned methods (curve after each)
     c.eval.chunk = 100  # episodes per jitted evaluation call
+    c.eval.tune_windows = 1  # windows per support and query tune in evaluation episodes (as data.tune_windows)
     c.eval.val_tasks = 32  # meta-val tasks for the validation metric during training
     c.eval.root = ""  # a folder ROOT/<style>/<files>: --mode=eval scores every style there as meta-test instead
     c.eval.min_tunes = 10  # eval.root: a style needs this many tunes (after dropping tunes seen in training)

@@ -1,8 +1,9 @@
 """Episodic task samplers in plain numpy: fixed-shape arrays ready for `jax.vmap`.
 
 Two task kinds, both one style per task/class:
-  * generation tasks (`TaskSampler`): per task, K support and Q query windows of
-    T tokens from distinct tunes of one style -> `Tasks` with [B, K, T] arrays;
+  * generation tasks (`TaskSampler`): per task, K support and Q query tunes of one
+    style, each one window of T tokens or the whole tune as W windows -> `Tasks` with
+    [B, K*W, T] arrays;
   * classification episodes (`EpisodeSampler`): N styles, K shots and Q queries
     each, labels remapped to 0..N-1 -> `Episodes` with [B, N*K, T] arrays.
 
@@ -102,9 +103,17 @@ class _WindowSource:
         both = s[_choose(rng, len(s), n_sup + n_qry)]
         return both[:n_sup], both[n_sup:]
 
-    def windows(self, rng, tunes: np.ndarray):
+    def windows(self, rng, tunes: np.ndarray, per_tune: int = 1):
         """tokens int32 [..., T], mask float32 [..., T] and bar positions int32 [..., T] for an int array
-        of tune indices."""
+        of tune indices [..., n].
+
+        per_tune=1: one random window of each tune. per_tune=W > 1: W consecutive windows of each
+        tune (starts s, s+T-1, s+2(T-1), ...: every transition scored once), so a tune of up to
+        W(T-1)+1 tokens is taken whole (s=0; windows past its end are all padding) and a longer one
+        as a random span of that many tokens. The windows of tune j are rows j*W..j*W+W-1 of [..., n*W, T].
+        """
+        if per_tune > 1:
+            return self._tune_windows(rng, tunes, per_tune)
         T = self.length
         L = self.lengths[tunes]
         start = (rng.random(tunes.shape) * np.maximum(L - T + 1, 1)).astype(np.int64)
@@ -116,6 +125,23 @@ class _WindowSource:
         if self.transpose:
             tok = self._transpose(rng, tok)
         return tok, valid.astype(np.float32), pos
+
+    def _tune_windows(self, rng, tunes: np.ndarray, W: int):
+        T = self.length
+        L = self.lengths[tunes]
+        span = W * (T - 1) + 1
+        start = (rng.random(tunes.shape) * np.maximum(L - span + 1, 1)).astype(np.int64)
+        steps = (np.arange(W) * (T - 1))[:, None] + self._arange  # [W, T] offsets into the span
+        pos = start[..., None, None] + steps
+        valid = pos < L[..., None, None]
+        idx = np.where(valid, self.offsets[tunes][..., None, None] + pos, 0)
+        tok = np.where(valid, self.tokens[idx], self.enc.pad).astype(np.int32)
+        bar = np.where(valid, self.positions[idx], NO_POS).astype(np.int32)
+        if self.transpose:  # one shift per tune, the same in all its windows
+            flat = tok.reshape(tok.shape[:-2] + (W * T,))
+            tok = self._transpose(rng, flat).reshape(tok.shape)
+        lead = tunes.shape[:-1] + (tunes.shape[-1] * W, T)
+        return tok.reshape(lead), valid.astype(np.float32).reshape(lead), bar.reshape(lead)
 
     def _transpose(self, rng, tok):
         """Shifts each window's pitch tokens by a random -t..t semitones if all stay in range."""
@@ -150,14 +176,20 @@ class TaskSampler:
         "support/query" draws them from the style's disjoint support and query pools
         (evaluation: never score on a tune the model adapted on).
       transpose: random transposition augmentation, up to +-this many semitones per window.
+      tune_windows: windows per tune. 1: one random window of T tokens per tune. W > 1: whole
+        tunes, each as W consecutive windows (up to W(T-1)+1 tokens; a longer tune gives a random
+        span that long): support and query become [B, K*W, T] and [B, Q*W, T], and a loss
+        averaged over their real tokens is the NLL per event of whole tunes.
     """
 
     def __init__(self, corpus, styles, *, shots: int, queries: int, length: int, pool: str = "all",
-                 transpose: int = 0):
+                 transpose: int = 0, tune_windows: int = 1):
         if shots < 1 or queries < 1:
             raise MetamusicError(f"shots={shots} and queries={queries} must both be >= 1 (data.shots, data.queries, eval.shots)")
+        if tune_windows < 1:
+            raise MetamusicError(f"tune_windows={tune_windows} must be >= 1 (data.tune_windows, eval.tune_windows)")
         self.src = _WindowSource(corpus, list(styles), length, pool, transpose)
-        self.shots, self.queries = shots, queries
+        self.shots, self.queries, self.tune_windows = shots, queries, tune_windows
         self.src.check(shots, queries, f"K={shots} shots + Q={queries} queries")
 
     def sample(self, rng: np.random.Generator, batch: int, style: Optional[int] = None) -> Tasks:
@@ -167,8 +199,8 @@ class TaskSampler:
         qry = np.empty((batch, self.queries), np.int64)
         for b, k in enumerate(slots):
             sup[b], qry[b] = self.src.pick(rng, int(k), self.shots, self.queries)
-        s_tok, s_mask, s_pos = self.src.windows(rng, sup)
-        q_tok, q_mask, q_pos = self.src.windows(rng, qry)
+        s_tok, s_mask, s_pos = self.src.windows(rng, sup, self.tune_windows)
+        q_tok, q_mask, q_pos = self.src.windows(rng, qry, self.tune_windows)
         return Tasks(s_tok, s_mask, q_tok, q_mask, self.src.style_ids[slots], s_pos, q_pos)
 
 

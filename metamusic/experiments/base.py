@@ -153,6 +153,12 @@ def head_mask(params):
         lambda path, x: jnp.float32(any(getattr(k, "key", None) == "head" for k in path)), params)
 
 
+def context_mask(params):
+    """1.0 on the context vector (a submodule named `context`, what CAVIA adapts), 0.0 elsewhere."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, x: jnp.float32(any(getattr(k, "key", None) == "context" for k in path)), params)
+
+
 def algorithm_names(cfg, allowed) -> list[str]:
     return comma_list("meta.algorithm", cfg.meta.algorithm, allowed)
 

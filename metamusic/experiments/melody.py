@@ -23,6 +23,7 @@ from metamusic.experiments import base
 from metamusic.meta.algorithm import InnerSpec
 from metamusic.meta.registry import ALGORITHMS, make_algorithm
 from metamusic.models import LSTM_IMPLS, MODELS, lm_loss, make_model
+from metamusic.models.encoders import SupportEncoder
 from metamusic.models.sampling import sample_lm
 
 
@@ -44,8 +45,17 @@ def validate(cfg) -> None:
         base.raise_bad("model.transformer.heads", tr.heads, f"a divisor of model.transformer.dim={tr.dim}")
     if cfg.model.name == "transformer":
         check_range("model.transformer.max_len", tr.max_len, max(cfg.data.length, cfg.generate.length))
-    base.algorithm_names(cfg, ALGORITHMS)
+    names = base.algorithm_names(cfg, ALGORITHMS)
+    check_range("model.context_dim", cfg.model.get("context_dim", 0), 0)
+    for needs in ("cavia", "amortized"):
+        if needs in names and not cfg.model.get("context_dim", 0):
+            base.raise_bad("model.context_dim", cfg.model.get("context_dim", 0),
+                           f"> 0 when meta.algorithm includes {needs} (it sets the model's context vector)")
+    if "support_encoder" in cfg.model:
+        check_range("model.support_encoder.dim", cfg.model.support_encoder.dim, 1)
+        check_range("model.support_encoder.layers", cfg.model.support_encoder.layers, 1)
     m = cfg.meta
+    base.check_positive("meta.cavia_lr", m.get("cavia_lr", 1.0))
     check_choice("meta.init", m.init, INITS)
     check_range("meta.inner_steps", m.inner_steps, 1)
     base.check_positive("meta.inner_lr", m.inner_lr)
@@ -55,6 +65,8 @@ def validate(cfg) -> None:
     check_range("eval.steps", e.steps, 0)
     check_range("eval.episodes", e.episodes, 1)
     check_range("eval.chunk", e.chunk, 1)
+    check_range("eval.tune_windows", e.get("tune_windows", 1), 1)
+    check_range("data.tune_windows", cfg.data.get("tune_windows", 1), 1)
     check_range("eval.val_tasks", e.val_tasks, 1)
     if "min_tunes" in e:
         check_range("eval.min_tunes", e.min_tunes, 2)
@@ -94,7 +106,8 @@ def validate_baselines(cfg) -> None:
 def build(cfg, corpus) -> base.Experiment:
     kwargs = dict(cfg.model.lstm if cfg.model.name == "lstm" else cfg.model.transformer)
     bar = base.bar_positions(cfg)
-    model = make_model(cfg.model.name, corpus.enc.vocab_size, bar_positions=bar, **kwargs)
+    model = make_model(cfg.model.name, corpus.enc.vocab_size, bar_positions=bar,
+                       context_dim=cfg.model.get("context_dim", 0), **kwargs)
 
     def loss_fn(params, batch, key):
         tokens, mask, pos = batch
@@ -105,13 +118,28 @@ def build(cfg, corpus) -> base.Experiment:
         return model.init(jax.random.PRNGKey(cfg.seed), x, x if bar else None)
 
     inner = InnerSpec(cfg.meta.inner_steps, cfg.meta.inner_lr, cfg.meta.remat)
+    ctx_dim = cfg.model.get("context_dim", 0)
+    se = cfg.model.get("support_encoder", {"dim": 64, "layers": 3})
+    support_encoder = SupportEncoder(corpus.enc.vocab_size, corpus.enc.num_classes, out_dim=max(ctx_dim, 1),
+                                     dim=se["dim"], layers=se["layers"], bar_positions=bar)
+
+    def encoder_init():
+        x = jnp.zeros((1, cfg.data.length), jnp.int32)
+        return support_encoder.init(jax.random.PRNGKey(cfg.seed + 17), x, jnp.ones((1, cfg.data.length)), x)
+
+    def condition(enc_params, params, support):
+        """params with their context set to the style embedding of the support windows."""
+        tokens, mask, pos = support
+        return with_context(params, support_encoder.apply(enc_params, tokens, mask, pos if bar else None))
 
     def algorithm(name):
         if baselines.is_joint(name):
             return baselines.joint_algorithm(loss_fn, InnerSpec(0, cfg.meta.inner_lr, cfg.meta.remat))
         return make_algorithm(name, loss_fn, inner, head_mask=base.head_mask,
                               msl_anneal_steps=cfg.meta.mamlpp_msl_anneal_steps,
-                              first_order_steps=cfg.meta.mamlpp_first_order_steps)
+                              first_order_steps=cfg.meta.mamlpp_first_order_steps,
+                              context_mask=base.context_mask, context_lr=cfg.meta.get("cavia_lr", 1.0),
+                              encoder_init=encoder_init, condition=condition)
 
     def optimizer(name):
         o = cfg.optim
@@ -153,6 +181,18 @@ def build(cfg, corpus) -> base.Experiment:
     return exp
 
 
+def with_context(params, context):
+    """params (of a model with model.context_dim > 0) with the context vector replaced by `context` [C]."""
+    inner = dict(params["params"])
+    inner["context"] = {"embedding": context[None].astype(inner["context"]["embedding"].dtype)}
+    return {**params, "params": inner}
+
+
+def eval_tune_windows(cfg) -> int:
+    """Windows per tune in evaluation episodes (meta-val, tuning, meta-test): 1 for runs made before the field."""
+    return cfg.eval.get("tune_windows", 1)
+
+
 def generated_positions(support_pos: np.ndarray, prime_len: int, length: int) -> np.ndarray:
     """The bar-position channel [length] of a generated melody: the prime's own positions, then counting on
     in the support tune's bar length (the bar it shows most often)."""
@@ -167,7 +207,8 @@ def generated_positions(support_pos: np.ndarray, prime_len: int, length: int) ->
 def task_sampler(cfg, corpus, name: str):
     """step -> the meta-batch of training tasks (meta-train styles), drawn from (seed, step)."""
     sampler = TaskSampler(corpus, corpus.styles_in("train"), shots=cfg.data.shots, queries=cfg.data.queries,
-                          length=cfg.data.length, transpose=cfg.data.transpose)
+                          length=cfg.data.length, transpose=cfg.data.transpose,
+                          tune_windows=cfg.data.get("tune_windows", 1))
     batch = cfg.meta.batch * (cfg.baselines.joint_batch_factor if baselines.is_joint(name) else 1)
     return lambda step: base.to_task(sampler.sample(step_rng(cfg.seed, step), batch))
 
@@ -175,7 +216,7 @@ def task_sampler(cfg, corpus, name: str):
 def val_eval(cfg, corpus, algo, steps: int, metrics):
     """Fixed meta-val tasks (drawn once), adapted with `steps` inner steps; `metrics(result) -> dict`."""
     sampler = TaskSampler(corpus, corpus.styles_in("val"), shots=cfg.data.shots, queries=cfg.data.queries,
-                          length=cfg.data.length, pool="support/query")
+                          length=cfg.data.length, pool="support/query", tune_windows=eval_tune_windows(cfg))
     tasks = base.to_task(sampler.sample(np.random.default_rng([cfg.seed, 777]), cfg.eval.val_tasks))
 
     @jax.jit
@@ -194,9 +235,10 @@ def _nll_metrics(res) -> dict:
 
 
 def episodes(cfg, corpus, split: str, shots: int, n: int, seed_tag: int):
-    """n tasks of `split`'s styles: K support tunes from each style's support pool, queries from its query pool."""
+    """n tasks of `split`'s styles: K support tunes from each style's support pool, queries from its query pool
+    (each tune one window, or whole as eval.tune_windows windows)."""
     sampler = TaskSampler(corpus, corpus.styles_in(split), shots=shots, queries=cfg.data.queries,
-                          length=cfg.data.length, pool="support/query")
+                          length=cfg.data.length, pool="support/query", tune_windows=eval_tune_windows(cfg))
     return sampler.sample(np.random.default_rng([cfg.seed, seed_tag, shots]), n)
 
 

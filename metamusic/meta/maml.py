@@ -8,6 +8,9 @@
            query loss with weights annealed onto the last step, first-order for the
            first `first_order_steps` outer steps then second order. (Its cosine
            meta-lr schedule is the optimizer's, set in the config.)
+  cavia    CAVIA (Zintgraf et al. 2019): adapt only a context vector that conditions the
+           model (the leaves `context_mask` marks), with its own inner lr, second order;
+           every other parameter is shared across tasks and learned in the outer loop.
 """
 
 from __future__ import annotations
@@ -29,10 +32,13 @@ def msl_weights(outer_step, steps: int, anneal_steps: int):
 
 
 def make(name: str, loss_fn, inner: InnerSpec, *, head_mask=None, msl_anneal_steps: int = 1000,
-         first_order_steps: int = 0) -> Algorithm:
+         first_order_steps: int = 0, context_mask=None, context_lr: float | None = None, **_) -> Algorithm:
     learned = {"metasgd": "per_param", "mamlpp": "per_step"}.get(name)
     if name == "anil" and head_mask is None:
         raise MetamusicError("anil needs head_mask: params -> pytree of 0/1 marking the head")
+    if name == "cavia" and context_mask is None:
+        raise MetamusicError("cavia needs context_mask: params -> pytree of 0/1 marking the context vector "
+                             "(a model with a context, e.g. model.context_dim > 0)")
 
     def init(params):
         meta = {"params": params}
@@ -42,12 +48,13 @@ def make(name: str, loss_fn, inner: InnerSpec, *, head_mask=None, msl_anneal_ste
 
     def run_inner(meta, support, key, query=None, steps=None, first_order=False):
         steps = inner.steps if steps is None else steps
-        lrs = meta.get("lrs", inner.lr)
+        lrs = meta.get("lrs", context_lr if name == "cavia" and context_lr else inner.lr)
         if learned == "per_step" and steps != inner.steps:
             # evaluation beyond the trained number of steps reuses the last step's lrs
             idx = jnp.minimum(jnp.arange(steps), inner.steps - 1)
             lrs = jax.tree.map(lambda v: v[idx], lrs)
-        mask = head_mask(meta["params"]) if name == "anil" else None
+        mask = (head_mask(meta["params"]) if name == "anil"
+                else context_mask(meta["params"]) if name == "cavia" else None)
         return inner_lib.adapt(loss_fn, meta["params"], support, key, steps=steps, lrs=lrs, mask=mask,
                                first_order=first_order, per_step_lrs=learned == "per_step", query=query,
                                remat=inner.remat, unroll=inner.unroll)

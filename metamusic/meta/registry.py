@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
-from metamusic.meta import maml, reptile
+from metamusic.meta import amortized, maml, reptile
 from metamusic.meta.algorithm import Algorithm, InnerSpec
 from metamusic.errors import MetamusicError
 
@@ -25,13 +25,19 @@ def _reptile(loss_fn, inner, *, head_mask=None, **options):
     return reptile.make(loss_fn, inner)  # no head mask, no MAML++ options
 
 
+def _amortized(loss_fn, inner, *, head_mask=None, encoder_init=None, condition=None, **options):
+    return amortized.make("amortized", loss_fn, inner, encoder_init=encoder_init, condition=condition)
+
+
 ALGORITHMS: dict[str, Callable[..., Algorithm]] = {
     "maml": _maml_family("maml"),
     "fomaml": _maml_family("fomaml"),
     "anil": _maml_family("anil"),
     "metasgd": _maml_family("metasgd"),
     "mamlpp": _maml_family("mamlpp"),
+    "cavia": _maml_family("cavia"),
     "reptile": _reptile,
+    "amortized": _amortized,
 }
 
 
@@ -42,7 +48,9 @@ def make_algorithm(name: str, loss_fn: Callable, inner: InnerSpec, *, head_mask:
     Args:
       loss_fn: (params, batch, key) -> (loss, aux).
       head_mask: params -> pytree of 0/1, the parameters ANIL adapts (the output head).
-      options: msl_anneal_steps, first_order_steps (MAML++; the others ignore them).
+      options: msl_anneal_steps, first_order_steps (MAML++); context_mask (params -> 0/1 on the context
+        vector) and context_lr (its inner lr) for CAVIA; encoder_init and condition for amortized;
+        the others ignore them.
     """
     if name not in ALGORITHMS:
         raise MetamusicError(f"meta.algorithm={name!r} is not allowed; choose one of {list(ALGORITHMS)}")

@@ -11,6 +11,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from metamusic.models.metric import add_bar_position
+
 
 def note_features(tokens, num_classes: int):
     """(onset flag, interval to the previous note in -12..12 + 13 offset; 0 where none)."""
@@ -47,11 +49,15 @@ class ConvEncoder(nn.Module):
     dim: int = 64
     layers: int = 4
     kernel: int = 5
+    bar_positions: int = 0  # bar-position codes read beside the tokens (0: none; models.metric)
 
     @nn.compact
-    def __call__(self, tokens, mask):
+    def __call__(self, tokens, mask, pos=None):
+        x = embed_inputs(tokens, self.vocab_size, self.num_classes, self.dim)
+        if self.bar_positions and pos is not None:
+            x = add_bar_position(x, pos, self.bar_positions, self.dim)
         # masked before the first convolution too, so no kernel reaches into the padding
-        x = embed_inputs(tokens, self.vocab_size, self.num_classes, self.dim) * mask[..., None]
+        x = x * mask[..., None]
         for i in range(self.layers):
             h = nn.Conv(self.dim, (self.kernel,), kernel_dilation=(2 ** (i % 3),), name=f"conv_{i}")(x)
             x = nn.LayerNorm(name=f"ln_{i}")(x + nn.gelu(h)) * mask[..., None]
@@ -80,6 +86,28 @@ class TransformerEncoder(nn.Module):
             h = nn.LayerNorm()(x)
             x = x + nn.Dense(self.dim)(nn.gelu(nn.Dense(2 * self.dim)(h)))
         return masked_pool(nn.LayerNorm()(x), mask)
+
+
+class SupportEncoder(nn.Module):
+    """K support windows [..., N, T] -> one style embedding [..., out_dim]: a ConvEncoder per window,
+    pooled over the windows weighted by their real tokens (whole tunes weigh by length), then a
+    small MLP. The amortized melody method's context comes from it."""
+
+    vocab_size: int
+    num_classes: int
+    out_dim: int
+    dim: int = 64
+    layers: int = 3
+    bar_positions: int = 0
+
+    @nn.compact
+    def __call__(self, tokens, mask, pos=None):
+        f = ConvEncoder(self.vocab_size, self.num_classes, self.dim, self.layers,
+                        bar_positions=self.bar_positions, name="windows")(tokens, mask, pos)
+        w = mask.sum(-1)[..., None]
+        pooled = (f * w).sum(-2) / jnp.maximum(w.sum(-2), 1.0)
+        h = nn.gelu(nn.Dense(self.dim, name="mlp")(pooled))
+        return nn.Dense(self.out_dim, name="out")(h)
 
 
 ENCODERS = {"conv": ConvEncoder, "transformer": TransformerEncoder}

@@ -31,6 +31,7 @@ class LSTMLM(nn.Module):
     # and outputs, a faster backward pass on CPU). Checkpoints load into either.
     impl: str = "flax"
     bar_positions: int = 0  # bar-position codes read beside the tokens (0: no position channel)
+    context_dim: int = 0  # a learned context vector that FiLM-conditions the inputs (CAVIA adapts it); 0: none
 
     @nn.compact
     def __call__(self, tokens, pos=None):
@@ -38,6 +39,7 @@ class LSTMLM(nn.Module):
             raise MetamusicError(f"model.lstm.impl={self.impl!r} is not allowed; choose one of {list(LSTM_IMPLS)}")
         x = nn.Embed(self.vocab_size, self.embed_dim, name="embed")(tokens)
         x = _with_positions(x, pos, self.bar_positions, self.embed_dim)
+        x = _with_context(x, self.context_dim, self.embed_dim)
         lead = x.shape[:-2]
         x = x.reshape((-1,) + x.shape[-2:])
         for i in range(self.layers):
@@ -47,6 +49,17 @@ class LSTMLM(nn.Module):
                 x = nn.RNN(nn.OptimizedLSTMCell(self.hidden), name=f"lstm_{i}")(x)
         x = x.reshape(lead + x.shape[-2:])
         return nn.Dense(self.vocab_size, name="head")(x)
+
+
+def _with_context(x, context_dim: int, dim: int):
+    """FiLM of the input embeddings by a learned context vector (CAVIA's, which the inner loop adapts):
+    x * (1 + gamma) + beta with [gamma, beta] = Dense(context). The context starts at zero and the
+    projection's bias at zero, so a fresh context leaves the model unchanged."""
+    if not context_dim:
+        return x
+    ctx = nn.Embed(1, context_dim, embedding_init=nn.initializers.zeros, name="context")(jnp.zeros((1,), jnp.int32))[0]
+    film = nn.Dense(2 * dim, name="context_film")(ctx)
+    return x * (1.0 + film[:dim]) + film[dim:]
 
 
 def _with_positions(x, pos, positions: int, dim: int):
@@ -79,12 +92,14 @@ class TransformerLM(nn.Module):
     heads: int = 4
     max_len: int = 512
     bar_positions: int = 0  # bar-position codes read beside the tokens (0: no position channel)
+    context_dim: int = 0  # a learned context vector that FiLM-conditions the inputs (CAVIA adapts it); 0: none
 
     @nn.compact
     def __call__(self, tokens, pos=None):
         T = tokens.shape[-1]
         x = nn.Embed(self.vocab_size, self.dim, name="embed")(tokens)
         x = _with_positions(x, pos, self.bar_positions, self.dim)
+        x = _with_context(x, self.context_dim, self.dim)
         x = x + self.param("pos", nn.initializers.normal(0.02), (self.max_len, self.dim))[:T]
         mask = nn.make_causal_mask(jnp.ones(tokens.shape, jnp.int32))
         for i in range(self.layers):

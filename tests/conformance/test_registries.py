@@ -53,7 +53,11 @@ def _mse(params, batch, key):
 
 def _algorithms():
     inner = InnerSpec(steps=2, lr=0.05)
-    out = {name: make_algorithm(name, _mse, inner, head_mask=base.head_mask, first_order_steps=0)
+    # amortized: a one-number "encoder" that shifts every parameter by a learned multiple of the support mean
+    condition = lambda enc, params, support: jax.tree.map(lambda p: p + enc["w"] * jnp.mean(support[1]), params)
+    out = {name: make_algorithm(name, _mse, inner, head_mask=base.head_mask, first_order_steps=0,
+                                context_mask=base.context_mask, encoder_init=lambda: {"w": jnp.zeros(())},
+                                condition=condition)
            for name in ALGORITHMS}
     out[baselines.JOINT] = baselines.joint_algorithm(_mse, inner)
     return out

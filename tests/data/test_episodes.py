@@ -7,6 +7,8 @@ import pytest
 from metamusic.data import EpisodeSampler, TaskSampler, step_rng
 from metamusic.errors import MetamusicError
 
+import synth
+
 
 def _tune_of_window(c, window, mask):
     """Which tune a window came from (windows are contiguous slices of one tune)."""
@@ -101,3 +103,39 @@ def test_too_few_tunes_is_a_clear_error(style_corpus):
         EpisodeSampler(style_corpus, style_corpus.styles, ways=9, shots=1, queries=1, length=16)
     with pytest.raises(MetamusicError, match="pool"):
         TaskSampler(style_corpus, style_corpus.styles, shots=1, queries=1, length=16, pool="train")
+
+
+def test_whole_tune_tasks_cover_each_tune_once_with_masks():
+    corpus = synth.token_corpus(n_styles=4, n_tunes=12, length=40)  # tunes of 41-43 tokens
+    K, Q, T, W = 3, 2, 16, 4  # W(T-1)+1 = 61 tokens: every tune fits whole
+    s = TaskSampler(corpus, corpus.styles, shots=K, queries=Q, length=T, pool="support/query", tune_windows=W)
+    t = s.sample(np.random.default_rng(0), 5)
+    assert t.support.shape == (5, K * W, T) and t.query.shape == (5, Q * W, T) and t.query_pos.shape == t.query.shape
+    for b in range(5):
+        rows = t.support[b].reshape(K, W, T)
+        masks = t.support_mask[b].reshape(K, W, T)
+        # scored transitions (mask[1:]) of a tune's windows add up to its length - 1: whole, none twice
+        scored = masks[:, :, 1:].sum((1, 2))
+        starts = rows[:, 0, 0]
+        assert (starts == corpus.enc.bos).all()  # each tune from its start
+        tune_lengths = []
+        for k in range(K):
+            flat = np.concatenate([rows[k, 0]] + [rows[k, w, 1:] for w in range(1, W)])
+            real = np.concatenate([masks[k, 0]] + [masks[k, w, 1:] for w in range(1, W)]) > 0
+            tune = flat[real]
+            match = [i for i in range(len(corpus)) if len(corpus.tune(i)) == len(tune)
+                     and np.array_equal(corpus.tune(i), tune)]
+            assert match, "the windows of a support tune join up to a whole corpus tune"
+            tune_lengths.append(len(tune))
+        assert list(scored) == [n - 1 for n in tune_lengths]
+        assert (t.support[b][t.support_mask[b] == 0] == corpus.enc.pad).all()
+
+
+def test_long_tunes_give_a_span_of_the_token_budget():
+    corpus = synth.token_corpus(n_styles=3, n_tunes=10, length=120)
+    s = TaskSampler(corpus, corpus.styles, shots=2, queries=2, length=16, tune_windows=3)
+    t = s.sample(np.random.default_rng(1), 4)
+    assert (t.support_mask.reshape(4, 2, 3, 16)[..., 1:].sum((2, 3)) == 3 * 15).all()  # 3 full windows
+    # consecutive windows overlap by one token
+    w = t.support.reshape(4, 2, 3, 16)
+    assert (w[:, :, 1:, 0] == w[:, :, :-1, -1]).all()
