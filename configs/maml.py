@@ -1,4 +1,4 @@
-"""Default melody meta-learning run on music21's bundled corpus (2 CPU cores, about 30 minutes).
+"""Default melody meta-learning run on music21's bundled corpus (2 CPU cores, about 25 minutes).
 
     python run_maml.py --config=configs/maml.py --workdir=runs/maml --mode=all
 Override any field: --config.meta.algorithm=maml,reptile --config.meta.inner_steps=3
@@ -24,7 +24,7 @@ def get_config():
     c.model = ml_collections.ConfigDict()
     c.model.name = "lstm"  # "lstm" or "transformer"
     # a learned context vector FiLM-conditioning the model's inputs, which CAVIA adapts (0: none)
-    c.model.context_dim = 0
+    c.model.context_dim = 32
     c.model.support_encoder = ml_collections.ConfigDict()  # amortized: support tunes -> the context vector
     c.model.support_encoder.dim = 64  # its convolution width
     c.model.support_encoder.layers = 3  # its convolutions
@@ -61,7 +61,7 @@ def get_config():
     c.data.bar_position = True
 
     c.meta = ml_collections.ConfigDict()
-    c.meta.algorithm = "fomaml,maml"  # comma list of: maml fomaml anil metasgd mamlpp cavia amortized reptile
+    c.meta.algorithm = "fomaml,maml,cavia,amortized"  # comma list of: maml fomaml anil metasgd mamlpp cavia amortized reptile
     # where meta-training starts: "joint" (the trained joint model; beats it and fine-tuning, README) or "random"
     c.meta.init = "joint"
     c.meta.inner_steps = 3  # inner SGD steps on the support set
@@ -79,10 +79,12 @@ def get_config():
 
     c.eval = ml_collections.ConfigDict()
     c.eval.shots = (1, 5, 10)  # K values evaluated
-    c.eval.episodes = 600  # meta-test episodes per K (fixed seed)
+    c.eval.episodes = 300  # meta-test episodes per K (fixed seed; 300 whole-tune episodes cost what 600 windows did)
     c.eval.steps = 3  # inner steps evaluated for meta-learned methods (curve after each)
     c.eval.chunk = 100  # episodes per jitted evaluation call
-    c.eval.tune_windows = 1  # windows per support and query tune in evaluation episodes (as data.tune_windows)
+    # windows per support and query tune in evaluation episodes (as data.tune_windows): 4 = whole tunes of up
+    # to 253 tokens (most folk tunes; a longer one gives a random span that long); 1 = one window per tune
+    c.eval.tune_windows = 4
     c.eval.val_tasks = 32  # meta-val tasks for the validation metric during training
     c.eval.root = ""  # a folder ROOT/<style>/<files>: --mode=eval scores every style there as meta-test instead
     c.eval.min_tunes = 10  # eval.root: a style needs this many tunes (after dropping tunes seen in training)

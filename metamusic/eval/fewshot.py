@@ -2,7 +2,8 @@
 
 For every K in cfg.eval.shots, `cfg.eval.episodes` tasks are drawn from meta-test
 styles with a fixed seed: K support tunes from each style's support pool, Q query
-tunes from its query pool (never the same tunes). Each method adapts on the support
+tunes from its query pool (never the same tunes), each one window or, with
+eval.tune_windows=W > 1, the whole tune as W windows. Each method adapts on the support
 windows and is scored on the query windows before adaptation and after each step:
   <algorithm>   every meta-trained variant in the workdir, with its own inner loop;
   joint         the jointly trained model, not adapted (baseline a);
@@ -115,6 +116,8 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
     out = {"config": {"shots": list(cfg.eval.shots), "episodes": cfg.eval.episodes, "queries": cfg.data.queries,
                       "length": cfg.data.length, "test_styles": corpus.styles_in("test")},
            "methods": {}}
+    if melody.eval_tune_windows(cfg) > 1:
+        out["config"]["tune_windows"] = melody.eval_tune_windows(cfg)
     if test_corpus is not None:
         out["config"]["test_root"] = cfg.eval.root
         out["config"]["dropped"] = corpus.report.get("dropped", {})

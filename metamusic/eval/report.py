@@ -6,8 +6,12 @@ from __future__ import annotations
 def markdown(results: dict) -> str:
     """One table per K: each method's query NLL before and after adaptation, with 95% CIs."""
     cfg = results["config"]
+    W = cfg.get("tune_windows", 1)
+    unit = (f"{cfg['queries']} query windows of {cfg['length']} tokens" if W == 1 else
+            f"{cfg['queries']} whole query tunes (K support tunes likewise), each up to {W} windows of "
+            f"{cfg['length']} tokens ({W * (cfg['length'] - 1) + 1} tokens)")
     lines = [f"Meta-test styles: {', '.join(cfg['test_styles'])}. {cfg['episodes']} episodes per K, "
-             f"{cfg['queries']} query windows of {cfg['length']} tokens; mean +- 95% CI.", ""]
+             f"{unit}; mean +- 95% CI.", ""]
     tuning = dict(results.get("tuning", {}))
     oracle = tuning.pop("oracle", None)
     if tuning:
