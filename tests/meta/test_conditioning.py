@@ -67,7 +67,7 @@ def test_cavia_without_a_context_is_a_config_error():
 
 
 def test_amortized_context_comes_from_the_support_and_lowers_query_loss():
-    exp, algo, state, tasks, res = _meta_train("amortized", steps=200)
+    exp, algo, state, tasks, res = _meta_train("amortized", steps=100)
     q = np.asarray(res.query_losses).mean(0)
     assert q.shape == (2,)  # the unconditioned model, then the conditioned one
     assert q[-1] < q[0] - 0.1, q
