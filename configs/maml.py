@@ -1,4 +1,4 @@
-"""Default melody meta-learning run on music21's bundled corpus (2 CPU cores, about 25 minutes).
+"""Default melody meta-learning run on music21's bundled corpus (2 CPU cores, about 26 minutes with the first ingest).
 
     python run_maml.py --config=configs/maml.py --workdir=runs/maml --mode=all
 Override any field: --config.meta.algorithm=maml,reptile --config.meta.inner_steps=3

@@ -112,24 +112,9 @@ class _WindowSource:
         W(T-1)+1 tokens is taken whole (s=0; windows past its end are all padding) and a longer one
         as a random span of that many tokens. The windows of tune j are rows j*W..j*W+W-1 of [..., n*W, T].
         """
-        if per_tune > 1:
-            return self._tune_windows(rng, tunes, per_tune)
-        T = self.length
+        T, W = self.length, per_tune
         L = self.lengths[tunes]
-        start = (rng.random(tunes.shape) * np.maximum(L - T + 1, 1)).astype(np.int64)
-        pos = start[..., None] + self._arange
-        valid = pos < L[..., None]
-        idx = np.where(valid, self.offsets[tunes][..., None] + pos, 0)
-        tok = np.where(valid, self.tokens[idx], self.enc.pad).astype(np.int32)
-        pos = np.where(valid, self.positions[idx], NO_POS).astype(np.int32)
-        if self.transpose:
-            tok = self._transpose(rng, tok)
-        return tok, valid.astype(np.float32), pos
-
-    def _tune_windows(self, rng, tunes: np.ndarray, W: int):
-        T = self.length
-        L = self.lengths[tunes]
-        span = W * (T - 1) + 1
+        span = W * (T - 1) + 1  # T when W == 1
         start = (rng.random(tunes.shape) * np.maximum(L - span + 1, 1)).astype(np.int64)
         steps = (np.arange(W) * (T - 1))[:, None] + self._arange  # [W, T] offsets into the span
         pos = start[..., None, None] + steps

@@ -120,6 +120,7 @@ def build(cfg, corpus) -> base.Experiment:
     inner = InnerSpec(cfg.meta.inner_steps, cfg.meta.inner_lr, cfg.meta.remat)
     ctx_dim = cfg.model.get("context_dim", 0)
     se = cfg.model.get("support_encoder", {"dim": 64, "layers": 3})
+    # (built for every run, used only by amortized, which validation lets run only with context_dim > 0)
     support_encoder = SupportEncoder(corpus.enc.vocab_size, corpus.enc.num_classes, out_dim=max(ctx_dim, 1),
                                      dim=se["dim"], layers=se["layers"], bar_positions=bar)
 
