@@ -1,4 +1,4 @@
-"""Few-shot music-style classification: relation network and prototypical baseline.
+"""Few-shot music-style classification: relation network, prototypical net, R2D2 ridge head, pretrained encoder (RFS).
 
     python run_relation.py --config=configs/relation.py --workdir=runs/relation --mode=all
 """
@@ -12,19 +12,20 @@ def get_config():
     c = ml_collections.ConfigDict()
     c.experiment = "classify"  # the experiment family (metamusic.experiments)
     c.seed = 0  # seeds init, per-step keys and episode draws, evaluation episodes
-    c.steps = 2000  # training steps per method
+    c.steps = 400  # training steps per method (whole tunes: about 5 min each on 2 CPU cores)
     c.log_every = 100  # steps between metric lines
-    c.eval_every = 500  # steps between meta-val accuracy checks
-    c.checkpoint_every = 500  # steps between orbax checkpoints
+    c.eval_every = 200  # steps between meta-val accuracy checks
+    c.checkpoint_every = 200  # steps between orbax checkpoints
     c.max_bad_streak = 20  # consecutive non-finite steps before the run stops
     c.progress = True  # tqdm progress bars
 
     c.data = maml.get_config().data  # the same corpus, encoding and split settings as the MAML runs
-    c.data.bar_position = False  # the classifiers do not read the bar-position channel yet
+    c.data.bar_position = True  # every encoder reads each step's position in its bar (meter)
     c.data.ways = 5  # N styles per episode
     c.data.shots = 5  # K example tunes per style in training episodes
     c.data.queries = 5  # Q query tunes per style
-    c.data.length = 64  # T tokens per window
+    c.data.length = 256  # T: each example is a whole tune up to T tokens (a longer one: a random span of T)
+    c.data.transpose = 2  # training episodes: each tune shifted by a random -2..2 semitones
 
     c.sharding = ml_collections.ConfigDict()
     c.sharding.devices = 0  # split the batch's episodes over devices: 0 off, N the first N, -1 all
@@ -34,10 +35,13 @@ def get_config():
     c.model.conv = ml_collections.ConfigDict({"dim": 64, "layers": 4, "kernel": 5})  # conv encoder fields
     c.model.transformer = ml_collections.ConfigDict({"dim": 64, "layers": 2, "heads": 4})  # transformer fields
     c.model.relation_hidden = 64  # relation module width
-    c.model.aggregate = "sum"  # relation network's class feature over shots: "sum" (the paper) or "mean"
+    c.model.relation_layers = 3  # hidden layers of the relation module (the paper: 2)
+    c.model.pairs = "rich"  # relation input: "concat" (the paper) or "rich" (+ |c - q| and c * q)
+    c.model.aggregate = "mean"  # relation network's class feature over shots: "sum" (the paper) or "mean"
+    c.model.pretrain_classes = 64  # outputs of the pretraining layer (>= the number of meta-train styles)
 
     c.meta = ml_collections.ConfigDict()
-    c.meta.algorithm = "relation,protonet"  # comma list of metric heads (metamusic.meta.episodic.HEADS)
+    c.meta.algorithm = "protonet,r2d2,relation,pretrain"  # comma list of heads (metamusic.meta.episodic.HEADS)
     c.meta.batch = 4  # episodes per training step
 
     c.optim = ml_collections.ConfigDict()
@@ -45,8 +49,11 @@ def get_config():
     c.optim.clip = 0.5  # gradient-norm clip, as in the paper's code
 
     c.eval = ml_collections.ConfigDict()
-    c.eval.shots = (1, 5)  # K values evaluated (N = data.ways)
+    c.eval.shots = (1, 5, 10)  # K values evaluated (N = data.ways)
     c.eval.episodes = 600  # meta-test episodes per K (fixed seed)
-    c.eval.chunk = 100  # episodes per jitted call
-    c.eval.val_tasks = 100  # fixed meta-val episodes for the validation accuracy
+    c.eval.chunk = 25  # episodes per jitted call
+    c.eval.val_tasks = 100  # fixed meta-val episodes for the validation accuracy (and the scorer's choice)
+    c.eval.features_l2 = 0.0  # L2 penalty of the hand-made-features logistic regression (0: chosen on meta-val)
+    c.eval.root = ""  # a folder ROOT/<style>/<files>: --mode=eval scores every style there as meta-test instead
+    c.eval.min_tunes = 10  # eval.root: a style needs this many tunes (after dropping tunes seen in training)
     return c

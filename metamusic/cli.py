@@ -310,9 +310,13 @@ def _evaluate(exp, workdir: str) -> None:
 
         print(json.dumps(sinusoid.evaluate(exp, workdir), indent=1))
         return
-    if exp.family == "melody" and exp.cfg.eval.get("root"):
+    if exp.family in ("melody", "classify") and exp.cfg.eval.get("root"):
         from metamusic import experiments
-        from metamusic.eval.fewshot import evaluate
+
+        if exp.family == "melody":
+            from metamusic.eval.fewshot import evaluate
+        else:
+            from metamusic.eval.classify import evaluate
 
         name = "eval_" + os.path.basename(os.path.normpath(exp.cfg.eval.root))
         test = experiments.load_test_data(exp.cfg, exp.corpus)

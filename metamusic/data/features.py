@@ -31,3 +31,55 @@ def nearest_class(support: np.ndarray, support_labels: np.ndarray, query: np.nda
     hq = np.stack([histograms(x, num_classes, min_note) for x in query])
     protos = np.stack([hs[support_labels == c].mean(0) for c in range(n_way)])
     return np.abs(hq[:, None] - protos[None]).sum(-1).argmin(-1)
+
+
+# -- the musically informed baseline: meter, pitch-class, interval and rhythm histograms --
+
+IOI_BINS = 16  # inter-onset intervals of 1..16 steps (longer ones share the last bin)
+POS_BINS = 64  # bar positions 0..63 (melody.MAX_POS)
+
+
+def tune_features(tokens: np.ndarray, positions: np.ndarray, num_classes: int, min_note: int) -> np.ndarray:
+    """One tune's hand-made features (shares, each block summing to 1 or all zero):
+    [12 pitch classes | 25 intervals | 16 inter-onset intervals | 64 onset positions in the bar |
+    64 bar lengths in steps]. The last two need the bar-position channel (all zero without it):
+    they tell 6/8 from 9/8 and a reel's onsets from a hornpipe's."""
+    t, p = np.asarray(tokens), np.asarray(positions)
+    onset = (t >= 2) & (t < num_classes)
+    hist = histograms(t, num_classes, min_note)
+    steps = np.flatnonzero(onset)
+    ioi = np.bincount(np.clip(np.diff(steps), 1, IOI_BINS) - 1, minlength=IOI_BINS).astype(np.float64)
+    valid = p < POS_BINS
+    at = p[onset & valid]
+    pos = np.bincount(at, minlength=POS_BINS).astype(np.float64)[:POS_BINS]
+    # a bar ends where the next step is a downbeat: its length is the last position + 1
+    ends = np.flatnonzero(valid[:-1] & valid[1:] & (p[1:] == 0))
+    bars = np.bincount(np.clip(p[ends] + 1, 1, POS_BINS) - 1, minlength=POS_BINS).astype(np.float64)[:POS_BINS]
+    norm = lambda h: h / max(h.sum(), 1)
+    return np.concatenate([hist, norm(ioi), norm(pos), norm(bars)])
+
+
+def logreg_predict(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, n_way: int, *, l2: float = 1e-2,
+                   steps: int = 300, lr: float = 0.5) -> np.ndarray:
+    """Multinomial logistic regression per episode, vectorised over episodes.
+
+    xs [B, n, D] support features with labels ys [B, n], xq [B, m, D] queries -> predicted labels
+    [B, m]. Features are standardised with the support set's mean and spread, then the
+    L2-penalised fit runs `steps` of full-batch gradient descent from zero (convex: no seed).
+    """
+    mu = xs.mean(1, keepdims=True)
+    sd = xs.std(1, keepdims=True) + 1e-3
+    xs, xq = (xs - mu) / sd, (xq - mu) / sd
+    y = np.eye(n_way)[ys]  # [B, n, N]
+    w = np.zeros((xs.shape[0], xs.shape[2], n_way))
+    b = np.zeros((xs.shape[0], 1, n_way))
+    n = xs.shape[1]
+    for _ in range(steps):
+        z = xs @ w + b
+        z -= z.max(-1, keepdims=True)
+        pr = np.exp(z)
+        pr /= pr.sum(-1, keepdims=True)
+        g = (pr - y) / n
+        w -= lr * (np.swapaxes(xs, 1, 2) @ g + l2 * w)
+        b -= lr * g.sum(1, keepdims=True)
+    return (xq @ w + b).argmax(-1)

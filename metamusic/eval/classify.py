@@ -1,9 +1,16 @@
-"""Few-shot style classification on meta-test styles: accuracy with 95% CIs and a confusion matrix.
+"""Few-shot style classification on meta-test styles: accuracy with 95% CIs, paired differences, confusion.
 
 For each K in cfg.eval.shots, cfg.eval.episodes N-way K-shot episodes are drawn
 from meta-test styles with a fixed seed (support from each style's support pool,
-queries from its query pool). Methods: every trained metric learner (relation,
-protonet), the non-learned nearest-histogram baseline, and chance (1/N).
+queries from its query pool), examples being whole tunes up to data.length tokens.
+Rows: every trained method's own head, the extra ways to use a trained encoder
+(`meta.episodic.EXTRA_SCORES`, e.g. pretrain+cosine), two non-learned baselines (the
+nearest pitch-class + interval histogram, and logistic regression on meter, pitch-class,
+interval and rhythm histograms), and chance (1/N). Each learned row also gets its paired
+difference to the prototypical net on the same episodes.
+
+The style scorer (`eval.style_fidelity`) is the row with the best meta-val accuracy,
+chosen here on fixed meta-val episodes (never meta-test) and written to scorer.json.
 """
 
 from __future__ import annotations
@@ -11,13 +18,19 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 
 import numpy as np
 
 from metamusic.data import EpisodeSampler, features
 from metamusic.data.episodes import Episodes
 from metamusic.eval.chunked import map_chunks
+from metamusic.eval.paired import paired_difference
 from metamusic.experiments import base
+from metamusic.meta import episodic
+
+SCORER_FILE = "scorer.json"
+HAND_MADE = ("histogram", "features+logreg")
 
 
 def _ci(per_episode: np.ndarray) -> dict:
@@ -31,39 +44,151 @@ def histogram_predictions(eps: Episodes, ways: int, enc) -> np.ndarray:
                                             enc.num_classes, enc.min_note) for b in range(len(eps.classes))])
 
 
-def evaluate(exp: base.Experiment, workdir: str) -> dict:
+def feature_predictions(eps: Episodes, ways: int, enc, l2: float = 1e-2, hand=None) -> np.ndarray:
+    """Logistic regression on the hand-made meter/pitch/interval/rhythm features of each episode."""
+    hs, hq = hand if hand is not None else hand_features(eps, enc)
+    return features.logreg_predict(hs, eps.support_labels, hq, ways, l2=l2)
+
+
+def hand_features(eps: Episodes, enc):
+    """(support [B, N*K, D], query [B, N*Q, D]) hand-made features (features.tune_features)."""
+    f = lambda tok, pos: np.stack([np.stack([features.tune_features(t, p, enc.num_classes, enc.min_note)
+                                             for t, p in zip(tb, pb)]) for tb, pb in zip(tok, pos)])
+    return f(eps.support, eps.support_pos), f(eps.query, eps.query_pos)
+
+
+def learned_features(exp, params, eps: Episodes, chunk: int):
+    """(support, query) encoder features of every episode, [B, N*K, C] and [B, N*Q, C]."""
+    import jax
+
+    embed = exp.parts["embed"]
+    fn = jax.jit(jax.vmap(lambda p, ep: (embed(p, ep.support, ep.support_mask, ep.support_pos),
+                                         embed(p, ep.query, ep.query_mask, ep.query_pos)), in_axes=(None, 0)))
+    return map_chunks(lambda part, a: fn(params, base.to_device(part)), eps, chunk)
+
+
+def rows(exp) -> list[str]:
+    """Every learned row: each method, then its extra ways of scoring (episodic.EXTRA_SCORES)."""
+    out = []
+    for m in exp.algorithms:
+        out += [m] + list(episodic.EXTRA_SCORES.get(m, {}))
+    return out
+
+
+def method_of(exp, row: str) -> str:
+    """The trained method whose params a row uses."""
+    for m in exp.algorithms:
+        if row == m or row in episodic.EXTRA_SCORES.get(m, {}):
+            return m
+    raise KeyError(row)
+
+
+def choose_scorer(exp, params: dict) -> dict:
+    """The learned row with the best accuracy on fixed meta-val episodes (K = data.shots)."""
+    cfg = exp.cfg
+    eps, ways = _val_episodes(exp, 778)
+    acc = {}
+    for r in rows(exp):
+        predict = exp.parts["predictor"](r, ways)
+        pred = map_chunks(lambda part, a: predict(params[method_of(exp, r)], base.to_device(part)), eps,
+                          cfg.eval.chunk)
+        acc[r] = float((pred == eps.query_labels).mean())
+    best = max(acc, key=acc.get)
+    return {"row": best, "method": method_of(exp, best), "val_accuracy": acc, "val_ways": ways,
+            "val_shots": cfg.data.shots, "val_episodes": cfg.eval.val_tasks}
+
+
+FEATURE_L2 = (1e-3, 1e-2, 1e-1, 1.0)
+
+
+def _val_episodes(exp, seed: int):
     cfg, corpus = exp.cfg, exp.corpus
+    val = corpus.styles_in("val")
+    ways = min(cfg.data.ways, len(val))
+    sampler = EpisodeSampler(corpus, val, ways=ways, shots=cfg.data.shots, queries=cfg.data.queries,
+                             length=cfg.data.length, pool="support/query")
+    return sampler.sample(np.random.default_rng([cfg.seed, seed]), cfg.eval.val_tasks), ways
+
+
+def tune_feature_l2(exp) -> dict:
+    """The hand-made-features baseline's L2 penalty, chosen on fixed meta-val episodes (eval.features_l2
+    > 0 fixes it instead)."""
+    fixed = exp.cfg.eval.get("features_l2", 0.0)
+    if fixed:
+        return {"l2": float(fixed), "val_accuracy": {}}
+    eps, ways = _val_episodes(exp, 779)
+    acc = {l2: float((feature_predictions(eps, ways, exp.corpus.enc, l2) == eps.query_labels).mean())
+           for l2 in FEATURE_L2}
+    return {"l2": max(acc, key=acc.get), "val_accuracy": {str(k): v for k, v in acc.items()}}
+
+
+def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "eval") -> dict:
+    """Writes workdir/<name>.{json,md} and <name>_confusion.png (confusion.png for the default name).
+
+    test_corpus: a corpus whose every style is meta-test (eval.root), instead of the run's own
+    meta-test styles."""
+    cfg = exp.cfg
+    corpus = test_corpus if test_corpus is not None else exp.corpus
     test = corpus.styles_in("test")
     ways = min(cfg.data.ways, len(test))
     params = {m: base.restore(exp, workdir, m)["params"] for m in exp.algorithms}
-    first = exp.algorithms[0]
+    scorer = choose_scorer(exp, params)
+    with open(os.path.join(workdir, SCORER_FILE), "w") as f:
+        json.dump(scorer, f, indent=1)
     out = {"config": {"ways": ways, "shots": list(cfg.eval.shots), "episodes": cfg.eval.episodes,
-                      "queries": cfg.data.queries, "length": cfg.data.length, "test_styles": test},
-           "results": {}}
+                      "queries": cfg.data.queries, "length": cfg.data.length, "test_styles": test,
+                      "bar_position": bool(cfg.data.get("bar_position", False)),
+                      "corpus": cfg.eval.get("root", "") if test_corpus is not None else "training corpus's meta-test"},
+           "scorer": scorer, "results": {}, "paired_vs_protonet": {}, "seconds": {}}
     confusion = None
+    tuned = tune_feature_l2(exp)
+    out["features_l2"] = tuned
+    l2 = tuned["l2"]
     for shots in cfg.eval.shots:
         sampler = EpisodeSampler(corpus, test, ways=ways, shots=shots, queries=cfg.data.queries,
                                  length=cfg.data.length, pool="support/query")
         eps = sampler.sample(np.random.default_rng([cfg.seed, 2, shots]), cfg.eval.episodes)
-        res = {}
-        for m, p in params.items():
-            predict = exp.parts["predictor"](m, ways)
+        res, per, secs = {}, {}, {}
+        for r in rows(exp):
+            t0 = time.perf_counter()
+            predict = exp.parts["predictor"](r, ways)
+            p = params[method_of(exp, r)]
             pred = map_chunks(lambda part, a: predict(p, base.to_device(part)), eps, cfg.eval.chunk)
-            res[m] = _ci((pred == eps.query_labels).mean(1))
-            if m == first and shots == max(cfg.eval.shots):
+            per[r] = (pred == eps.query_labels).mean(1)
+            res[r] = _ci(per[r])
+            secs[r] = round(time.perf_counter() - t0, 2)
+            if r == scorer["row"] and shots == max(cfg.eval.shots):
                 confusion = _confusion(eps, pred, len(corpus.styles))
-        hist = histogram_predictions(eps, ways, corpus.enc)
-        res["histogram"] = _ci((hist == eps.query_labels).mean(1))
+        hand = hand_features(eps, corpus.enc)
+        baselines = [("histogram", lambda: histogram_predictions(eps, ways, corpus.enc)),
+                     ("features+logreg", lambda: feature_predictions(eps, ways, corpus.enc, l2, hand))]
+        if "pretrain" in params:  # the pretrained encoder's features beside the hand-made ones, one regression
+            def combined():
+                ls, lq = learned_features(exp, params["pretrain"], eps, cfg.eval.chunk)
+                return features.logreg_predict(np.concatenate([ls, hand[0]], -1), eps.support_labels,
+                                               np.concatenate([lq, hand[1]], -1), ways, l2=l2)
+            baselines.append(("pretrain+features", combined))
+        for r, fn in baselines:
+            t0 = time.perf_counter()
+            per[r] = (fn() == eps.query_labels).mean(1)
+            res[r] = _ci(per[r])
+            secs[r] = round(time.perf_counter() - t0, 2)
         res["chance"] = {"accuracy": 1.0 / ways, "ci95": 0.0, "episodes": len(eps.classes)}
-        out["results"][f"{ways}-way {shots}-shot"] = res
-    with open(os.path.join(workdir, "eval.json"), "w") as f:
+        key = f"{ways}-way {shots}-shot"
+        out["results"][key] = res
+        out["seconds"][key] = secs
+        if "protonet" in per:
+            out["paired_vs_protonet"][key] = {r: paired_difference(per[r], per["protonet"])
+                                              for r in per if r != "protonet"}
+    suffix = "" if name == "eval" else name[len("eval"):] if name.startswith("eval") else "_" + name
+    with open(os.path.join(workdir, name + ".json"), "w") as f:
         json.dump(out, f, indent=1)
-    with open(os.path.join(workdir, "eval.md"), "w") as f:
+    with open(os.path.join(workdir, name + ".md"), "w") as f:
         f.write(markdown(out))
     if confusion is not None:
         idx = [corpus.styles.index(t) for t in test]
-        plot_confusion(confusion[np.ix_(idx, idx)], test, os.path.join(workdir, "confusion.png"),
-                       f"{first}, {ways}-way {max(cfg.eval.shots)}-shot")
+        plot_confusion(confusion[np.ix_(idx, idx)], test, os.path.join(workdir, f"confusion{suffix}.png"),
+                       f"{scorer['row']}, {ways}-way {max(cfg.eval.shots)}-shot")
     return out
 
 
@@ -77,13 +202,26 @@ def _confusion(eps: Episodes, pred: np.ndarray, n_styles: int) -> np.ndarray:
 
 def markdown(out: dict) -> str:
     c = out["config"]
-    lines = [f"Meta-test styles: {', '.join(c['test_styles'])}. {c['episodes']} episodes per setting, "
-             f"{c['queries']} queries per class, windows of {c['length']} tokens; accuracy +- 95% CI.", "",
+    lines = [f"Meta-test styles ({c['corpus']}): {', '.join(c['test_styles'])}. {c['episodes']} episodes per "
+             f"setting, {c['queries']} query tunes per class, whole tunes up to {c['length']} tokens "
+             f"(bar position {'on' if c['bar_position'] else 'off'}); accuracy +- 95% CI.", "",
              "| method | " + " | ".join(out["results"]) + " |", "| --- |" + " --- |" * len(out["results"])]
     names = list(next(iter(out["results"].values())))
     for n in names:
         cells = [f"{r[n]['accuracy']:.3f} +- {r[n]['ci95']:.3f}" for r in out["results"].values()]
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    if out.get("paired_vs_protonet"):
+        lines += ["", "Paired difference to the prototypical net on the same episodes (mean +- 95% CI):", "",
+                  "| method | " + " | ".join(out["paired_vs_protonet"]) + " |",
+                  "| --- |" + " --- |" * len(out["paired_vs_protonet"])]
+        for n in next(iter(out["paired_vs_protonet"].values())):
+            cells = [f"{d[n]['mean']:+.3f} +- {d[n]['ci95']:.3f}" for d in out["paired_vs_protonet"].values()]
+            lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    sc = out.get("scorer")
+    if sc:
+        lines += ["", f"Style scorer (best meta-val accuracy, {sc['val_ways']}-way {sc['val_shots']}-shot, "
+                      f"{sc['val_episodes']} episodes): **{sc['row']}**; " +
+                  ", ".join(f"{k} {v:.3f}" for k, v in sc["val_accuracy"].items())]
     return "\n".join(lines) + "\n"
 
 

@@ -1,4 +1,4 @@
-"""Style scoring with a trained few-shot classifier (relation or prototypical network).
+"""Style scoring with a trained few-shot classifier (the best of a run_relation.py run on meta-val).
 
 `StyleScorer` scores query melodies against a few example tunes per style;
 `style_fidelity` is the fraction of generated tunes it assigns to the target style
@@ -12,33 +12,61 @@ import jax.numpy as jnp
 import numpy as np
 
 from metamusic.data.episodes import Episodes
+from metamusic.data.melody import NO_POS
 from metamusic.experiments import base, classify, run_config
 
 
 class StyleScorer:
-    """A trained metric learner from a run_relation.py workdir (its config.json and checkpoints)."""
+    """A trained classifier from a run_relation.py workdir (its config.json and checkpoints).
+
+    method: a learned row of the classification evaluation (a method, or e.g. "pretrain+cosine");
+    by default the one its evaluation chose on meta-val (workdir/scorer.json), else the first method.
+    """
 
     def __init__(self, workdir: str, enc=None, method: str | None = None):
+        import json
+        import os
+
+        from metamusic.eval.classify import SCORER_FILE, method_of
+
         self.cfg = run_config(workdir, "classify")
         self.exp = classify.build(self.cfg, None)  # scoring needs the encoding only, not the corpus
+        chosen = os.path.join(workdir, SCORER_FILE)
+        if method is None and os.path.exists(chosen):
+            method = json.load(open(chosen))["row"]
         self.method = method or self.exp.algorithms[0]
-        self.params = base.restore(self.exp, workdir, self.method)["params"]
+        self.params = base.restore(self.exp, workdir, method_of(self.exp, self.method))["params"]
         self.length = self.cfg.data.length
         self.enc = enc if enc is not None else self.exp.enc
 
     def scores(self, support: list, query) -> np.ndarray:
-        """support: one (tokens [K_i, T], mask) pair per style; query: (tokens [M, T], mask) -> [M, N].
+        """support: one (tokens [K_i, T], mask[, bar positions]) tuple per style; query: the same for
+        [M, T] -> [M, N]. Relation scores in [0, 1], or softmax probabilities of a head's logits.
 
-        Relation scores in [0, 1], or softmax probabilities for a prototypical net.
+        Windows longer than the scorer's data.length are cut to it; shorter ones are padded. Queries
+        without bar positions (generated melodies) are scored with none on either side (NO_POS), so
+        the support's meter cannot favour real tunes over samples.
         """
-        tok = np.concatenate([s[0] for s in support])
-        mask = np.concatenate([s[1] for s in support])
-        labels = np.concatenate([np.full(len(s[0]), i, np.int32) for i, s in enumerate(support)])
-        q_tok, q_mask = query[:2]
-        # (the classifiers do not read the bar-position channel yet: its fields stay empty)
+        def fit(t):
+            tok, mask = np.asarray(t[0]), np.asarray(t[1], np.float32)
+            pos = np.asarray(t[2]) if len(t) > 2 and t[2] is not None else np.full(tok.shape, NO_POS, np.int32)
+            L, T = self.length, tok.shape[-1]
+            if T >= L:
+                return tok[:, :L], mask[:, :L], pos[:, :L]
+            padw = ((0, 0), (0, L - T))
+            return (np.pad(tok, padw, constant_values=self.enc.pad), np.pad(mask, padw),
+                    np.pad(pos, padw, constant_values=NO_POS))
+
+        if len(query) < 3 or query[2] is None:  # no positions for the queries: none for the support either
+            support = [s[:2] for s in support]
+        sup = [fit(s) for s in support]
+        tok, mask, pos = (np.concatenate([s[i] for s in sup]) for i in range(3))
+        labels = np.concatenate([np.full(len(s[0]), i, np.int32) for i, s in enumerate(sup)])
+        q_tok, q_mask, q_pos = fit(query)
         ep = Episodes(jnp.asarray(tok), jnp.asarray(mask), jnp.asarray(labels), jnp.asarray(q_tok),
-                      jnp.asarray(q_mask), jnp.zeros(len(q_tok), jnp.int32), jnp.arange(len(support)), None, None)
-        return np.asarray(self.exp.parts["probabilities"](self.method, self.params, ep, len(support)))
+                      jnp.asarray(q_mask), jnp.zeros(len(q_tok), jnp.int32), jnp.arange(len(sup)),
+                      jnp.asarray(pos), jnp.asarray(q_pos))
+        return np.asarray(self.exp.parts["probabilities"](self.method, self.params, ep, len(sup)))
 
 
 def style_fidelity(scorer: StyleScorer, generated, target, distractors: list) -> float:

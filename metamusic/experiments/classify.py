@@ -1,8 +1,10 @@
 """Few-shot style classification: a sequence encoder with a metric head, trained on N-way K-shot episodes.
 
 Methods are the heads of `meta.episodic.HEADS` named in `meta.algorithm` (relation
-network, prototypical network); an episode is a task with no inner loop
-(`meta.direct`), so they train in the same loop as everything else. Built without a
+network, prototypical network, R2D2 ridge head, supervised pretraining with a logistic
+regression fitted per episode); an episode is a task with no inner loop (`meta.direct`),
+so they train in the same loop as everything else. Examples are whole tunes up to
+`data.length` tokens with their bar positions (`data.bar_position`). Built without a
 corpus (encoding from the config) when only scoring files (`StyleScorer`, classify).
 """
 
@@ -17,7 +19,7 @@ from metamusic.errors import check_choice, check_range
 from metamusic.experiments import base
 from metamusic.meta import direct, episodic
 from metamusic.models import ENCODERS
-from metamusic.models.relation import FewShotClassifier
+from metamusic.models.relation import PAIRS, FewShotClassifier
 
 
 def validate(cfg) -> None:
@@ -31,44 +33,76 @@ def validate(cfg) -> None:
     for f, v in cfg.model.transformer.items():
         check_range(f"model.transformer.{f}", v, 1)
     check_range("model.relation_hidden", cfg.model.relation_hidden, 1)
+    check_range("model.relation_layers", cfg.model.get("relation_layers", 2), 1)
+    check_choice("model.pairs", cfg.model.get("pairs", "concat"), PAIRS)
+    check_range("model.pretrain_classes", cfg.model.get("pretrain_classes", 64), 2)
     check_choice("model.aggregate", cfg.model.aggregate, episodic.AGGREGATES)
     base.algorithm_names(cfg, episodic.HEADS)
     check_range("eval.episodes", cfg.eval.episodes, 1)
     check_range("eval.chunk", cfg.eval.chunk, 1)
     check_range("eval.val_tasks", cfg.eval.val_tasks, 1)
+    if "features_l2" in cfg.eval:
+        check_range("eval.features_l2", cfg.eval.features_l2, 0, integer=False)
 
 
 def build(cfg, corpus=None) -> base.Experiment:
     enc = corpus.enc if corpus is not None else base.encoding(cfg)
-    kwargs = tuple(sorted(dict(cfg.model.conv if cfg.model.encoder == "conv" else cfg.model.transformer).items()))
-    model = FewShotClassifier(enc.vocab_size, enc.num_classes, cfg.model.encoder, kwargs, cfg.model.relation_hidden)
-    embed = lambda p, x, m: model.apply(p, x, m, method=FewShotClassifier.embed)
-    relate = lambda p, c, q: model.apply(p, c, q, method=FewShotClassifier.relate)
-    aggregate = cfg.model.aggregate
+    names = tuple(base.algorithm_names(cfg, episodic.HEADS))
+    m = cfg.model
+    fields = dict(m.conv if m.encoder == "conv" else m.transformer)
+    fields["bar_positions"] = base.bar_positions(cfg)
+    pretrain_classes = m.get("pretrain_classes", 64) if "pretrain" in names else 0
+    model = FewShotClassifier(enc.vocab_size, enc.num_classes, m.encoder, tuple(sorted(fields.items())),
+                              m.relation_hidden, m.get("relation_layers", 2), m.get("pairs", "concat"),
+                              ridge_head="r2d2" in names, pretrain_classes=pretrain_classes)
+    apply = lambda method: (lambda p, *a: model.apply(p, *a, method=method))
+    parts = episodic.Parts(embed=apply(FewShotClassifier.embed), relate=apply(FewShotClassifier.relate),
+                           ridge=apply(FewShotClassifier.ridge), classify=apply(FewShotClassifier.classify))
+    aggregate = m.aggregate
+    train_styles = corpus.styles_in("train") if corpus is not None else []
+    if pretrain_classes and len(train_styles) > pretrain_classes:
+        from metamusic.errors import MetamusicError
+
+        raise MetamusicError(f"model.pretrain_classes={pretrain_classes} is below the {len(train_styles)} meta-train "
+                             f"styles that pretraining classifies; raise it to at least {len(train_styles)}")
 
     def init_params():
         T = cfg.data.length
-        return model.init(jax.random.PRNGKey(cfg.seed), jnp.zeros((2, T), jnp.int32), jnp.ones((2, T)))
+        return model.init(jax.random.PRNGKey(cfg.seed), jnp.zeros((2, T), jnp.int32), jnp.ones((2, T)),
+                          jnp.zeros((2, T), jnp.int32))
 
     def algorithm(name, ways=None):
-        return direct.make(name, episodic.head_loss(name, embed, relate, ways or cfg.data.ways, aggregate))
+        return direct.make(name, episodic.head_loss(name, parts, ways or cfg.data.ways, aggregate))
 
     def scores(name, params, ep, ways):
-        """Class scores [N*Q, N] of one episode (argmax: the prediction)."""
-        return episodic.HEADS[name].scores(embed, relate, params, ep, ways, aggregate)
+        """Class scores [N*Q, N] of one episode (argmax: the prediction); `name` is a method or one of
+        its extra rows (episodic.EXTRA_SCORES)."""
+        for method, rows in episodic.EXTRA_SCORES.items():
+            if name in rows:
+                return rows[name](parts, params, ep, ways, aggregate)
+        return episodic.HEADS[name].scores(parts, params, ep, ways, aggregate)
 
     def probabilities(name, params, ep, ways):
-        """Scores in [0, 1] per class: relation scores, or a prototypical net's softmax."""
-        return episodic.HEADS[name].probabilities(scores(name, params, ep, ways))
+        """Scores in [0, 1] per class: relation scores, or the softmax of a head's logits."""
+        head = episodic.HEADS.get(name, episodic.HEADS["protonet"])  # extra rows give logits
+        return head.probabilities(scores(name, params, ep, ways))
 
     def predictor(name, ways):
         """jit(params, episodes [B, ...]) -> predicted labels [B, N*Q]."""
         return jax.jit(jax.vmap(lambda p, ep: scores(name, p, ep, ways).argmax(-1), in_axes=(None, 0)))
 
     def train_sampler(name):
-        sampler = EpisodeSampler(corpus, corpus.styles_in("train"), ways=cfg.data.ways, shots=cfg.data.shots,
+        sampler = EpisodeSampler(corpus, train_styles, ways=cfg.data.ways, shots=cfg.data.shots,
                                  queries=cfg.data.queries, length=cfg.data.length, transpose=cfg.data.transpose)
-        return lambda step: base.to_device(sampler.sample(step_rng(cfg.seed, step), cfg.meta.batch))
+        slot = np.full(len(corpus.styles), -1, np.int32)
+        slot[[corpus.style_index(s) for s in train_styles]] = np.arange(len(train_styles))
+
+        def sample(step):
+            ep = sampler.sample(step_rng(cfg.seed, step), cfg.meta.batch)
+            if name == "pretrain":  # labels become global meta-train style slots (episodic.pretrain_loss)
+                ep = ep._replace(classes=slot[ep.classes])
+            return base.to_device(ep)
+        return sample
 
     def val_eval(name, algo):
         """Accuracy on fixed meta-val episodes (as many ways as meta-val has styles, up to data.ways)."""
@@ -82,8 +116,8 @@ def build(cfg, corpus=None) -> base.Experiment:
 
     return base.Experiment(
         family="classify", cfg=cfg, corpus=corpus, loss_fn=None, init_params=init_params,
-        algorithms=tuple(base.algorithm_names(cfg, episodic.HEADS)), baselines=(), algorithm=algorithm,
+        algorithms=names, baselines=(), algorithm=algorithm,
         optimizer=lambda name: base.make_optimizer(cfg.optim.lr, clip=cfg.optim.clip),
         train_steps=lambda name: cfg.steps, train_sampler=train_sampler, val_eval=val_eval, model=model, enc=enc,
-        parts={"embed": embed, "relate": relate, "scores": scores, "probabilities": probabilities,
-               "predictor": predictor})
+        parts={"heads": parts, "embed": parts.embed, "relate": parts.relate, "scores": scores,
+               "probabilities": probabilities, "predictor": predictor})

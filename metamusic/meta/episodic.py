@@ -1,12 +1,25 @@
-"""Metric-based few-shot classification heads: relation networks and prototypical networks.
+"""Few-shot classification heads over a shared encoder: metric, ridge and pretrained-linear heads.
 
-Model-agnostic like the rest of `meta`: each takes functions, not modules.
-  embed(params, tokens, mask) -> features [n, C]
+Model-agnostic like the rest of `meta`: each head takes the model's functions (`Parts`),
+not modules:
+  embed(params, tokens, mask, pos) -> features [n, C]
   relate(params, class_feats [N, C], query_feats [M, C]) -> scores [M, N] in [0, 1]
+  ridge(params) -> (log_lambda, log_scale, bias) scalars of the ridge head
+  classify(params, feats [n, C]) -> logits over the pretraining classes
 An episode has support [N*K, T] (labels 0..N-1, K per class, grouped by class) and
 query [N*Q, T]. `HEADS` is the registry of heads by name; each gives the training
 loss, class scores for prediction, and scores as probabilities (for the style
 scorer). A head trains through `meta.direct` (an episode is a task with no inner loop).
+
+  relation  Sung et al. 2018: a learned relation module over (class, query) pairs, MSE to one-hot.
+  protonet  Snell et al. 2017: negative squared distance to the class means.
+  r2d2      Bertinetto et al. 2019: ridge regression from support features to one-hot labels,
+            solved in closed form per episode (Woodbury form, an N*K x N*K solve), so the
+            encoder is meta-trained through the solver.
+  pretrain  RFS (Tian et al. 2020): the encoder is trained by plain supervised classification
+            over the meta-train styles (its episodes' labels are global style slots, see
+            `pretrain_labels`); at test time a logistic regression is fitted on the support
+            features of each episode. `cosine_scores` is the Baseline++/SimpleShot variant.
 """
 
 from __future__ import annotations
@@ -19,6 +32,13 @@ import jax.numpy as jnp
 AGGREGATES = ("sum", "mean")
 
 
+class Parts(NamedTuple):
+    embed: Callable
+    relate: Callable
+    ridge: Callable = None
+    classify: Callable = None
+
+
 def class_features(feats, labels, n_way: int, aggregate: str):
     """Support features [N*K, C] -> per-class features [N, C], summed or averaged over shots."""
     onehot = jax.nn.one_hot(labels, n_way)  # [N*K, N]
@@ -26,39 +46,111 @@ def class_features(feats, labels, n_way: int, aggregate: str):
     return total if aggregate == "sum" else total / jnp.maximum(onehot.sum(0)[:, None], 1.0)
 
 
-def relation_scores(embed, relate, params, ep, n_way: int, aggregate: str = "sum"):
-    s = embed(params, ep.support, ep.support_mask)
-    q = embed(params, ep.query, ep.query_mask)
-    return relate(params, class_features(s, ep.support_labels, n_way, aggregate), q)
+def episode_features(parts: Parts, params, ep):
+    """(support features [N*K, C], query features [N*Q, C])."""
+    return (parts.embed(params, ep.support, ep.support_mask, ep.support_pos),
+            parts.embed(params, ep.query, ep.query_mask, ep.query_pos))
 
 
-def relation_loss(embed, relate, params, ep, n_way: int, aggregate: str = "sum"):
+def _xent(logits, labels):
+    logp = jax.nn.log_softmax(logits)
+    return -jnp.take_along_axis(logp, labels[:, None], -1).mean()
+
+
+def _logit_loss(scores_fn):
+    def loss(parts, params, ep, n_way, aggregate):
+        logits = scores_fn(parts, params, ep, n_way, aggregate)
+        return _xent(logits, ep.query_labels), {"accuracy": jnp.mean(logits.argmax(-1) == ep.query_labels)}
+    return loss
+
+
+def relation_scores(parts: Parts, params, ep, n_way: int, aggregate: str = "sum"):
+    s, q = episode_features(parts, params, ep)
+    return parts.relate(params, class_features(s, ep.support_labels, n_way, aggregate), q)
+
+
+def relation_loss(parts: Parts, params, ep, n_way: int, aggregate: str = "sum"):
     """Sung et al.: MSE between relation scores and one-hot targets."""
-    scores = relation_scores(embed, relate, params, ep, n_way, aggregate)
-    target = jax.nn.one_hot(ep.query_labels, n_way)
-    loss = jnp.mean((scores - target) ** 2)
-    acc = jnp.mean(scores.argmax(-1) == ep.query_labels)
-    return loss, {"accuracy": acc}
+    scores = relation_scores(parts, params, ep, n_way, aggregate)
+    loss = jnp.mean((scores - jax.nn.one_hot(ep.query_labels, n_way)) ** 2)
+    return loss, {"accuracy": jnp.mean(scores.argmax(-1) == ep.query_labels)}
 
 
-def proto_logits(embed, relate, params, ep, n_way: int, aggregate: str = "mean"):
-    """Negative squared Euclidean distances to the class means (`relate` and `aggregate` unused)."""
-    s = embed(params, ep.support, ep.support_mask)
-    q = embed(params, ep.query, ep.query_mask)
+def proto_logits(parts: Parts, params, ep, n_way: int, aggregate: str = "mean"):
+    """Negative squared Euclidean distances to the class means (`aggregate` unused)."""
+    s, q = episode_features(parts, params, ep)
     protos = class_features(s, ep.support_labels, n_way, "mean")
     return -((q[:, None, :] - protos[None]) ** 2).sum(-1)
 
 
-def proto_loss(embed, relate, params, ep, n_way: int, aggregate: str = "mean"):
-    """Snell et al.: cross-entropy over negative squared distances to class means."""
-    logits = proto_logits(embed, relate, params, ep, n_way)
-    logp = jax.nn.log_softmax(logits)
-    loss = -jnp.take_along_axis(logp, ep.query_labels[:, None], -1).mean()
-    return loss, {"accuracy": jnp.mean(logits.argmax(-1) == ep.query_labels)}
+def ridge_solve(x, y, lam):
+    """Ridge weights W [C, N] = x^T (x x^T + lam I)^-1 y for x [n, C], y [n, N]: the Woodbury form,
+    an n x n system (n = N*K support tunes, far fewer than C features)."""
+    gram = x @ x.T + lam * jnp.eye(x.shape[0], dtype=x.dtype)
+    return x.T @ jnp.linalg.solve(gram, y)
+
+
+def ridge_logits(parts: Parts, params, ep, n_way: int, aggregate: str = "mean"):
+    """R2D2: query logits scale * (q W) + bias, W the closed-form ridge fit of one-hot support labels."""
+    log_lam, log_scale, bias = parts.ridge(params)
+    s, q = episode_features(parts, params, ep)
+    w = ridge_solve(s, jax.nn.one_hot(ep.support_labels, n_way), jnp.exp(log_lam))
+    return jnp.exp(log_scale) * (q @ w) + bias
+
+
+def normalize(f):
+    return f / jnp.maximum(jnp.linalg.norm(f, axis=-1, keepdims=True), 1e-6)
+
+
+def logreg_fit(x, labels, n_way: int, *, steps: int = 100, lr: float = 1.0, l2: float = 1e-3, scale: float = 10.0):
+    """Multinomial logistic regression on L2-normalised features [n, C] (times `scale`), fitted by
+    `steps` of full-batch gradient descent from zero; returns (W [C, N], b [N]). A strictly convex
+    problem, so the fit does not depend on a seed."""
+    x = normalize(x) * scale
+    y = jax.nn.one_hot(labels, n_way)
+
+    def grad(wb):
+        w, b = wb
+        p = jax.nn.softmax(x @ w + b)
+        g = (p - y) / x.shape[0]
+        return x.T @ g + l2 * w, g.sum(0)
+
+    def body(_, wb):
+        gw, gb = grad(wb)
+        return wb[0] - lr * gw, wb[1] - lr * gb
+
+    w0 = (jnp.zeros((x.shape[1], n_way), x.dtype), jnp.zeros((n_way,), x.dtype))
+    return jax.lax.fori_loop(0, steps, body, w0)
+
+
+def logreg_scores(parts: Parts, params, ep, n_way: int, aggregate: str = "mean", scale: float = 10.0):
+    """RFS: logistic regression fitted on the support features, applied to the query features."""
+    s, q = episode_features(parts, params, ep)
+    w, b = logreg_fit(s, ep.support_labels, n_way, scale=scale)
+    return (normalize(q) * scale) @ w + b
+
+
+def cosine_scores(parts: Parts, params, ep, n_way: int, aggregate: str = "mean", scale: float = 10.0):
+    """Baseline++ / SimpleShot at test time: scaled cosine similarity to the normalised class means."""
+    s, q = episode_features(parts, params, ep)
+    protos = normalize(class_features(normalize(s), ep.support_labels, n_way, "mean"))
+    return scale * normalize(q) @ protos.T
+
+
+def pretrain_loss(parts: Parts, params, ep, n_way: int, aggregate: str = "mean"):
+    """Supervised classification of every tune of the batch over the pretraining classes.
+
+    The episode's `classes` hold each label's global class (a meta-train style slot); support and
+    query tunes are all training examples."""
+    s, q = episode_features(parts, params, ep)
+    feats = jnp.concatenate([s, q])
+    labels = jnp.take(ep.classes, jnp.concatenate([ep.support_labels, ep.query_labels]))
+    logits = parts.classify(params, feats)
+    return _xent(logits, labels), {"accuracy": jnp.mean(logits.argmax(-1) == labels)}
 
 
 class Head(NamedTuple):
-    """A metric head. Every function takes (embed, relate, params, episode, n_way, aggregate)."""
+    """A trainable head. Every function takes (parts, params, episode, n_way, aggregate)."""
 
     loss: Callable  # -> (loss, {"accuracy": ...})
     scores: Callable  # -> [N*Q, N] class scores (argmax = prediction)
@@ -67,11 +159,19 @@ class Head(NamedTuple):
 
 HEADS: dict[str, Head] = {
     "relation": Head(relation_loss, relation_scores, lambda s: s),
-    "protonet": Head(proto_loss, proto_logits, jax.nn.softmax),
+    "protonet": Head(_logit_loss(proto_logits), proto_logits, jax.nn.softmax),
+    "r2d2": Head(_logit_loss(ridge_logits), ridge_logits, jax.nn.softmax),
+    "pretrain": Head(pretrain_loss, logreg_scores, jax.nn.softmax),
+}
+
+# Further ways to classify an episode with a trained method's encoder, evaluated beside its own
+# head: method -> {row name: scores function}.
+EXTRA_SCORES: dict[str, dict[str, Callable]] = {
+    "pretrain": {"pretrain+cosine": cosine_scores},
 }
 
 
-def head_loss(name: str, embed, relate, n_way: int, aggregate: str) -> Callable:
+def head_loss(name: str, parts: Parts, n_way: int, aggregate: str) -> Callable:
     """loss_fn(params, episode, key) of head `name`, for `meta.direct`."""
     head = HEADS[name]
-    return lambda params, ep, key: head.loss(embed, relate, params, ep, n_way, aggregate)
+    return lambda params, ep, key: head.loss(parts, params, ep, n_way, aggregate)

@@ -73,11 +73,14 @@ class TransformerEncoder(nn.Module):
     layers: int = 2
     heads: int = 4
     max_len: int = 512
+    bar_positions: int = 0  # bar-position codes read beside the tokens (0: none; models.metric)
 
     @nn.compact
-    def __call__(self, tokens, mask):
+    def __call__(self, tokens, mask, pos=None):
         T = tokens.shape[-1]
         x = embed_inputs(tokens, self.vocab_size, self.num_classes, self.dim)
+        if self.bar_positions and pos is not None:
+            x = add_bar_position(x, pos, self.bar_positions, self.dim)
         x = x + self.param("pos", nn.initializers.normal(0.02), (self.max_len, self.dim))[:T]
         attn_mask = nn.make_attention_mask(mask > 0, mask > 0)
         for i in range(self.layers):

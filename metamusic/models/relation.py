@@ -1,4 +1,9 @@
-"""Relation network (Sung et al. 2018) and prototypical network heads over a shared encoder."""
+"""The few-shot style classifier: a shared encoder with the parameters of every head of `meta.episodic`.
+
+One module serves all heads so that every method is the same network trained a different
+way: `embed` (the encoder), `relate` (the relation module), `ridge` (the ridge head's three
+learned scalars) and `classify` (the linear layer of supervised pretraining).
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,23 @@ import jax.numpy as jnp
 from metamusic.models.encoders import ENCODERS
 from metamusic.errors import MetamusicError
 
+PAIRS = ("concat", "rich")
+
 
 class FewShotClassifier(nn.Module):
-    """`embed(tokens, mask)` gives features; `relate(class_feats, query_feats)` scores pairs in [0, 1].
+    """`embed(tokens, mask, pos)` gives features; `relate(class_feats, query_feats)` scores pairs in [0, 1].
 
     Args:
-      encoder: "conv" or "transformer"; encoder_kwargs: its fields.
+      encoder: "conv" or "transformer"; encoder_kwargs: its fields (bar_positions included).
       relation_hidden: width of the relation module (the paper used 8 on feature maps;
         on pooled vectors a wider MLP helps).
+      relation_layers: hidden layers of the relation module (the paper: 2).
+      pairs: the relation module's input: "concat" (class and query features, the paper) or
+        "rich" (also |class - query| and class * query, so a distance need not be learned).
+      ridge: whether the model holds the ridge head's scalars (only runs that train r2d2 do, so a
+        run's checkpoints keep the parameter tree it was trained with).
+      pretrain_classes: outputs of the supervised pretraining layer (0: none); at least the
+        number of meta-train styles (unused outputs are never a label).
     """
 
     vocab_size: int
@@ -23,27 +37,48 @@ class FewShotClassifier(nn.Module):
     encoder: str = "conv"
     encoder_kwargs: tuple = ()
     relation_hidden: int = 64
+    relation_layers: int = 2
+    pairs: str = "concat"
+    ridge_head: bool = False
+    pretrain_classes: int = 0
 
     def setup(self):
         if self.encoder not in ENCODERS:
             raise MetamusicError(f"relation encoder={self.encoder!r}; choose one of {sorted(ENCODERS)}")
         self.enc = ENCODERS[self.encoder](self.vocab_size, self.num_classes, **dict(self.encoder_kwargs))
-        self.rel1 = nn.Dense(self.relation_hidden)
-        self.rel2 = nn.Dense(self.relation_hidden)
+        for i in range(self.relation_layers):  # rel1, rel2, ...: the names of runs made before this field
+            setattr(self, f"rel{i + 1}", nn.Dense(self.relation_hidden))
         self.rel_out = nn.Dense(1)
+        if self.ridge_head:  # log lambda, log scale (10: the ridge outputs are ~one-hot, so logits need it), bias
+            self.ridge_params = self.param("ridge", lambda k: jnp.array([0.0, jnp.log(10.0), 0.0]))
+        if self.pretrain_classes:
+            self.pretrain_head = nn.Dense(self.pretrain_classes)
 
-    def embed(self, tokens, mask):
-        return self.enc(tokens, mask)
+    def embed(self, tokens, mask, pos=None):
+        return self.enc(tokens, mask, pos)
 
     def relate(self, class_feats, query_feats):
         """class_feats [N, C], query_feats [M, C] -> relation scores [M, N] in [0, 1]."""
-        n, m = class_feats.shape[0], query_feats.shape[0]
-        pairs = jnp.concatenate([jnp.broadcast_to(class_feats[None], (m, n, class_feats.shape[-1])),
-                                 jnp.broadcast_to(query_feats[:, None], (m, n, query_feats.shape[-1]))], -1)
-        h = nn.relu(self.rel1(pairs))
-        h = nn.relu(self.rel2(h))
+        n, m, c = class_feats.shape[0], query_feats.shape[0], class_feats.shape[-1]
+        cf = jnp.broadcast_to(class_feats[None], (m, n, c))
+        qf = jnp.broadcast_to(query_feats[:, None], (m, n, c))
+        feats = [cf, qf] if self.pairs == "concat" else [cf, qf, jnp.abs(cf - qf), cf * qf]
+        h = jnp.concatenate(feats, -1)
+        for i in range(self.relation_layers):
+            h = nn.relu(getattr(self, f"rel{i + 1}")(h))
         return nn.sigmoid(self.rel_out(h))[..., 0]
 
-    def __call__(self, tokens, mask):  # for init: touches every submodule
-        f = self.embed(tokens, mask)
-        return self.relate(f, f)
+    def ridge(self):
+        return self.ridge_params[0], self.ridge_params[1], self.ridge_params[2]
+
+    def classify(self, feats):
+        return self.pretrain_head(feats)
+
+    def __call__(self, tokens, mask, pos=None):  # for init: touches every submodule
+        f = self.embed(tokens, mask, pos)
+        out = self.relate(f, f).sum()
+        if self.ridge_head:
+            out += sum(self.ridge())
+        if self.pretrain_classes:
+            out += self.classify(f).sum()
+        return out

@@ -19,10 +19,12 @@ from metamusic.meta.outer import init_state, make_outer_step
 from metamusic.train.trainer import train
 
 
-def _cfg(steps=150):
+def _cfg(steps=150, algorithm="relation,protonet"):
     c = rel_cfg.get_config()
     c.steps, c.meta.batch, c.log_every, c.eval_every, c.checkpoint_every, c.progress = steps, 4, 50, 0, 50, False
+    c.meta.algorithm = algorithm
     c.data.ways, c.data.shots, c.data.queries, c.data.length = 3, 2, 2, 24
+    c.data.transpose = 0  # the synthetic styles are defined by absolute pitch sets 3 semitones apart
     c.model.conv.dim, c.model.conv.layers = 32, 2
     c.model.relation_hidden = 32
     c.eval.shots, c.eval.episodes, c.eval.chunk, c.eval.val_tasks = (1, 2), 20, 10, 8
@@ -48,28 +50,125 @@ def test_relation_scores_relate_summed_class_features_and_labels_are_remapped(co
         np.random.default_rng(0), 1)
     ep1 = base.to_device(ep)._replace(**{f: getattr(base.to_device(ep), f)[0] for f in ep._fields})
     assert list(np.asarray(ep1.support_labels)) == [0, 0, 1, 1, 2, 2]  # grouped by class, 0..N-1
-    embed, relate = exp.parts["embed"], exp.parts["relate"]
-    sc = episodic.relation_scores(embed, relate, params, ep1, 3)
-    s = embed(params, ep1.support, ep1.support_mask)
-    by_hand = relate(params, s.reshape(3, 2, -1).sum(1), embed(params, ep1.query, ep1.query_mask))
+    parts = exp.parts["heads"]
+    sc = episodic.relation_scores(parts, params, ep1, 3, "sum")
+    s = parts.embed(params, ep1.support, ep1.support_mask, ep1.support_pos)
+    q = parts.embed(params, ep1.query, ep1.query_mask, ep1.query_pos)
+    by_hand = parts.relate(params, s.reshape(3, 2, -1).sum(1), q)
     assert sc.shape == (6, 3)
     np.testing.assert_allclose(sc, by_hand, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("method", ["relation", "protonet"])
+@pytest.mark.parametrize("method", ["relation", "protonet", "r2d2", "pretrain"])
 def test_loss_falls_on_a_separable_family(corpus, method):
-    exp = experiments.build(_cfg(), corpus)
+    exp = experiments.build(_cfg(algorithm=method), corpus)
     algo, tx = exp.algorithm(method), exp.optimizer(method)
     state = init_state(algo, tx, exp.init_params())
     step = make_outer_step(algo, tx)
-    sampler = EpisodeSampler(corpus, corpus.styles, ways=3, shots=2, queries=2, length=24)
+    sample = exp.train_sampler(method)  # meta-train styles; pretrain: labels are global style slots
     losses, accs = [], []
     for i in range(150):
-        state, m = step(state, base.to_device(sampler.sample(np.random.default_rng(i), 4)), jax.random.PRNGKey(i))
+        state, m = step(state, sample(i), jax.random.PRNGKey(i))
         losses.append(float(m["loss"]))
         accs.append(float(m["train/accuracy"]))
     assert np.mean(losses[-20:]) < 0.6 * np.mean(losses[:20])
     assert np.mean(accs[-20:]) > 0.8
+    if method == "pretrain":  # a trained encoder: logistic regression on support features, unseen styles
+        val = exp.val_eval(method, algo)(state, 150)
+        assert float(val["val/accuracy"]) > 0.8, val
+
+
+def test_ridge_head_solves_ridge_regression_and_its_gradient_matches_finite_differences():
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(0)
+        x = jnp.asarray(rng.normal(size=(6, 10)))  # 6 support tunes, 10 features: Woodbury is the cheap side
+        y = jax.nn.one_hot(jnp.array([0, 0, 1, 1, 2, 2]), 3)
+        q = jnp.asarray(rng.normal(size=(4, 10)))
+        lam = 0.7
+        w = episodic.ridge_solve(x, y, lam)
+        primal = jnp.linalg.solve(x.T @ x + lam * jnp.eye(10), x.T @ y)  # (X^T X + lam I)^-1 X^T Y
+        np.testing.assert_allclose(np.asarray(w), np.asarray(primal), rtol=1e-9, atol=1e-11)
+
+        def loss(x, lam):
+            logits = q @ episodic.ridge_solve(x, y, lam)
+            return -jax.nn.log_softmax(logits)[jnp.arange(4), jnp.array([0, 1, 2, 0])].mean()
+
+        gx, gl = jax.grad(loss, argnums=(0, 1))(x, lam)
+        eps = 1e-6
+        for i, j in ((0, 0), (3, 7), (5, 9)):
+            d = jnp.zeros_like(x).at[i, j].set(eps)
+            fd = (loss(x + d, lam) - loss(x - d, lam)) / (2 * eps)
+            np.testing.assert_allclose(float(gx[i, j]), float(fd), rtol=1e-6, atol=1e-9)
+        fd = (loss(x, lam + eps) - loss(x, lam - eps)) / (2 * eps)
+        np.testing.assert_allclose(float(gl), float(fd), rtol=1e-6, atol=1e-9)
+        assert float(jnp.abs(gx).max()) > 1e-3  # the gradient reaches the features
+
+
+def test_logistic_regression_and_cosine_heads_on_known_features():
+    feats = jnp.array([[3.0, 0.1], [2.0, -0.1], [0.1, 4.0], [-0.1, 1.0]])
+    labels = jnp.array([0, 0, 1, 1])
+    w, b = episodic.logreg_fit(feats, labels, 2)
+    q = episodic.normalize(jnp.array([[5.0, 0.5], [0.2, 3.0]])) * 10.0
+    assert list(np.asarray((q @ w + b).argmax(-1))) == [0, 1]
+    parts = episodic.Parts(embed=lambda p, t, m, pos: t, relate=None)
+    from metamusic.data.episodes import Episodes
+
+    ep = Episodes(feats, None, labels, jnp.array([[1.0, 0.9], [0.0, 2.0]]), None, jnp.array([0, 1]), jnp.arange(2),
+                  None, None)
+    sc = np.asarray(episodic.cosine_scores(parts, None, ep, 2))
+    # class means of the normalised support: ~(1, 0) and ~(0, 1); query 0 is at 42 degrees to class 0
+    np.testing.assert_allclose(sc[1], [0.0, 10.0], atol=0.3)
+    assert sc[0, 0] > sc[0, 1] and sc[1, 1] > sc[1, 0]
+
+
+def _meter_corpus(seed=0):
+    """Styles that differ only in meter: the same random pitches and rhythm, bars of 12, 16 or 9 steps."""
+    from metamusic.data import Corpus, EncodingConfig, SplitConfig
+    from metamusic.data.melody import meter_positions
+
+    enc = EncodingConfig()
+    rng = np.random.default_rng(seed)
+    bars = [12, 16, 9, 12, 16, 9, 12, 16, 9]
+    tunes, pos, style_of = [], [], []
+    for k, bar in enumerate(bars):
+        for _ in range(24):
+            t = np.where(rng.random(48) < 0.5, rng.integers(2, 20, 48), 0)
+            tunes.append(np.concatenate([[enc.bos], t]))
+            pos.append(meter_positions(49, bar))
+            style_of.append(k)
+    styles = [f"bar{b}-{k}" for k, b in enumerate(bars)]
+    split_of = {s: ("test" if i < 3 else "val" if i < 6 else "train") for i, s in enumerate(styles)}
+    lengths = np.array([len(t) for t in tunes])
+    pool = np.tile(np.array([0, 1], np.int8), len(tunes) // 2)
+    return Corpus(np.concatenate(tunes).astype(np.int8), np.concatenate([[0], np.cumsum(lengths)]),
+                  np.array(style_of, np.int32), pool, styles, split_of,
+                  [{"hash": str(i)} for i in range(len(tunes))], {}, enc, SplitConfig(), "", np.concatenate(pos))
+
+
+@pytest.mark.parametrize("bar_position", [True, False])
+def test_styles_that_differ_only_in_meter_are_told_apart_with_bar_position(bar_position):
+    corpus = _meter_corpus()
+    cfg = _cfg(algorithm="protonet")
+    cfg.data.length, cfg.data.bar_position, cfg.data.transpose = 49, bar_position, 0
+    exp = experiments.build(cfg, corpus)
+    algo, tx = exp.algorithm("protonet"), exp.optimizer("protonet")
+    state = init_state(algo, tx, exp.init_params())
+    step = make_outer_step(algo, tx)
+    sample = exp.train_sampler("protonet")
+    for i in range(120):
+        state, _ = step(state, sample(i), jax.random.PRNGKey(i))
+    acc = float(exp.val_eval("protonet", algo)(state, 120)["val/accuracy"])  # 3-way, unseen styles
+    if bar_position:
+        assert acc > 0.9, acc
+    else:
+        assert acc < 0.6, acc  # chance is 1/3: without the channel the styles look alike
+    sampler = EpisodeSampler(corpus, corpus.styles_in("test"), ways=3, shots=5, queries=4, length=49,
+                             pool="support/query")
+    eps = sampler.sample(np.random.default_rng(1), 30)
+    if not bar_position:  # the same episodes without positions: the hand-made meter features are empty too
+        eps = eps._replace(support_pos=np.full_like(eps.support_pos, 64), query_pos=np.full_like(eps.query_pos, 64))
+    feat_acc = float((classify.feature_predictions(eps, 3, corpus.enc) == eps.query_labels).mean())
+    assert (feat_acc > 0.9) if bar_position else (feat_acc < 0.6), feat_acc
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +188,7 @@ def test_evaluation_beats_chance(corpus, relation_run):
     out = classify.evaluate(experiments.build(cfg, corpus), workdir)
     res = out["results"]["2-way 2-shot"]  # meta-test has 2 styles in this corpus
     assert res["chance"]["accuracy"] == 0.5
-    for m in ("relation", "protonet", "histogram"):
+    for m in ("relation", "protonet", "histogram", "features+logreg"):
         assert res[m]["accuracy"] > 0.8, (m, res[m])
         assert res[m]["episodes"] == cfg.eval.episodes
     assert os.path.getsize(os.path.join(workdir, "confusion.png")) > 1000
