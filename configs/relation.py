@@ -42,6 +42,7 @@ def get_config():
 
     c.meta = ml_collections.ConfigDict()
     c.meta.algorithm = "protonet,r2d2,relation,pretrain"  # comma list of heads (metamusic.meta.episodic.HEADS)
+    c.meta.init = "random"  # "random", or "pretrain": episodic heads start from the pretrained encoder (trained first)
     c.meta.batch = 4  # episodes per training step
 
     c.optim = ml_collections.ConfigDict()
@@ -54,6 +55,7 @@ def get_config():
     c.eval.chunk = 25  # episodes per jitted call
     c.eval.val_tasks = 100  # fixed meta-val episodes for the validation accuracy (and the scorer's choice)
     c.eval.features_l2 = 0.0  # L2 penalty of the hand-made-features logistic regression (0: chosen on meta-val)
+    c.eval.finetune_episodes = 0  # > 0: also fine-tune the pretrained encoder per episode (pretrain+finetune) on this many
     c.eval.root = ""  # a folder ROOT/<style>/<files>: --mode=eval scores every style there as meta-test instead
     c.eval.min_tunes = 10  # eval.root: a style needs this many tunes (after dropping tunes seen in training)
     return c

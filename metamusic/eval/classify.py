@@ -67,12 +67,19 @@ def learned_features(exp, params, eps: Episodes, chunk: int):
     return map_chunks(lambda part, a: fn(params, base.to_device(part)), eps, chunk)
 
 
-def rows(exp) -> list[str]:
-    """Every learned row: each method, then its extra ways of scoring (episodic.EXTRA_SCORES)."""
+def rows(exp, costly: bool | None = None) -> list[str]:
+    """Every learned row: each method, then its extra ways of scoring (episodic.EXTRA_SCORES); the
+    costly ones (a fine-tuning loop per episode) only when eval.finetune_episodes > 0."""
+    if costly is None:
+        costly = exp.cfg.eval.get("finetune_episodes", 0) > 0
     out = []
     for m in exp.algorithms:
-        out += [m] + list(episodic.EXTRA_SCORES.get(m, {}))
+        out += [m] + [r for r in episodic.EXTRA_SCORES.get(m, {}) if costly or r not in _costly()]
     return out
+
+
+def _costly() -> tuple:
+    return getattr(episodic, "COSTLY", ())
 
 
 def method_of(exp, row: str) -> str:
@@ -88,7 +95,7 @@ def choose_scorer(exp, params: dict) -> dict:
     cfg = exp.cfg
     eps, ways = _val_episodes(exp, 778)
     acc = {}
-    for r in rows(exp):
+    for r in rows(exp, costly=False):  # the scorer scores every sample: no per-episode fine-tuning
         predict = exp.parts["predictor"](r, ways)
         pred = map_chunks(lambda part, a: predict(params[method_of(exp, r)], base.to_device(part)), eps,
                           cfg.eval.chunk)
@@ -110,16 +117,26 @@ def _val_episodes(exp, seed: int):
     return sampler.sample(np.random.default_rng([cfg.seed, seed]), cfg.eval.val_tasks), ways
 
 
-def tune_feature_l2(exp) -> dict:
-    """The hand-made-features baseline's L2 penalty, chosen on fixed meta-val episodes (eval.features_l2
-    > 0 fixes it instead)."""
+def tune_feature_l2(exp, pretrained=None) -> dict:
+    """The L2 penalty of the feature regressions, chosen on fixed meta-val episodes among FEATURE_L2:
+    "hand" for the hand-made features, "combined" for the pretrained encoder's features beside them
+    (when `pretrained` params are given). eval.features_l2 > 0 fixes both instead."""
     fixed = exp.cfg.eval.get("features_l2", 0.0)
     if fixed:
-        return {"l2": float(fixed), "val_accuracy": {}}
+        return {"hand": float(fixed), "combined": float(fixed), "val_accuracy": {}}
     eps, ways = _val_episodes(exp, 779)
-    acc = {l2: float((feature_predictions(eps, ways, exp.corpus.enc, l2) == eps.query_labels).mean())
-           for l2 in FEATURE_L2}
-    return {"l2": max(acc, key=acc.get), "val_accuracy": {str(k): v for k, v in acc.items()}}
+    hs, hq = hand_features(eps, exp.corpus.enc)
+    sets = {"hand": (hs, hq)}
+    if pretrained is not None:
+        ls, lq = learned_features(exp, pretrained, eps, exp.cfg.eval.chunk)
+        sets["combined"] = (np.concatenate([ls, hs], -1), np.concatenate([lq, hq], -1))
+    out = {"val_accuracy": {}}
+    for k, (xs, xq) in sets.items():
+        acc = {l2: float((features.logreg_predict(xs, eps.support_labels, xq, ways, l2=l2) == eps.query_labels).mean())
+               for l2 in FEATURE_L2}
+        out[k] = max(acc, key=acc.get)
+        out["val_accuracy"][k] = {str(l2): v for l2, v in acc.items()}
+    return out
 
 
 def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "eval") -> dict:
@@ -141,32 +158,42 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
                       "corpus": cfg.eval.get("root", "") if test_corpus is not None else "training corpus's meta-test"},
            "scorer": scorer, "results": {}, "paired_vs_protonet": {}, "seconds": {}}
     confusion = None
-    tuned = tune_feature_l2(exp)
+    tuned = tune_feature_l2(exp, params.get("pretrain"))
     out["features_l2"] = tuned
-    l2 = tuned["l2"]
     for shots in cfg.eval.shots:
         sampler = EpisodeSampler(corpus, test, ways=ways, shots=shots, queries=cfg.data.queries,
                                  length=cfg.data.length, pool="support/query")
         eps = sampler.sample(np.random.default_rng([cfg.seed, 2, shots]), cfg.eval.episodes)
         res, per, secs = {}, {}, {}
-        for r in rows(exp):
+        feats = {}
+        for m in exp.algorithms:  # each method's encoder runs once over the episodes; its rows read the features
             t0 = time.perf_counter()
-            predict = exp.parts["predictor"](r, ways)
-            p = params[method_of(exp, r)]
-            pred = map_chunks(lambda part, a: predict(p, base.to_device(part)), eps, cfg.eval.chunk)
-            per[r] = (pred == eps.query_labels).mean(1)
-            res[r] = _ci(per[r])
-            secs[r] = round(time.perf_counter() - t0, 2)
-            if r == scorer["row"] and shots == max(cfg.eval.shots):
-                confusion = _confusion(eps, pred, len(corpus.styles))
+            fs, fq = learned_features(exp, params[m], eps, cfg.eval.chunk)
+            feats[m] = (fs, fq)
+            on_feats = eps._replace(support=fs, query=fq)
+            embed_s = time.perf_counter() - t0
+            for r in [r for r in rows(exp) if method_of(exp, r) == m]:
+                t0 = time.perf_counter()
+                if r in _costly():  # fine-tuning needs the encoder: the first eval.finetune_episodes episodes
+                    sub = type(eps)(*(x[: cfg.eval.finetune_episodes] for x in eps))
+                    predict = exp.parts["predictor"](r, ways)
+                else:
+                    sub = on_feats
+                    predict = exp.parts["feature_predictor"](r, ways)
+                pred = map_chunks(lambda part, a: predict(params[m], base.to_device(part)), sub, cfg.eval.chunk)
+                per[r] = (pred == sub.query_labels).mean(1)
+                res[r] = _ci(per[r])
+                secs[r] = round(time.perf_counter() - t0 + (embed_s if r == m else 0.0), 2)
+                if r == scorer["row"] and shots == max(cfg.eval.shots):
+                    confusion = _confusion(sub, pred, len(corpus.styles))
         hand = hand_features(eps, corpus.enc)
         baselines = [("histogram", lambda: histogram_predictions(eps, ways, corpus.enc)),
-                     ("features+logreg", lambda: feature_predictions(eps, ways, corpus.enc, l2, hand))]
+                     ("features+logreg", lambda: feature_predictions(eps, ways, corpus.enc, tuned["hand"], hand))]
         if "pretrain" in params:  # the pretrained encoder's features beside the hand-made ones, one regression
             def combined():
-                ls, lq = learned_features(exp, params["pretrain"], eps, cfg.eval.chunk)
+                ls, lq = feats["pretrain"]
                 return features.logreg_predict(np.concatenate([ls, hand[0]], -1), eps.support_labels,
-                                               np.concatenate([lq, hand[1]], -1), ways, l2=l2)
+                                               np.concatenate([lq, hand[1]], -1), ways, l2=tuned["combined"])
             baselines.append(("pretrain+features", combined))
         for r, fn in baselines:
             t0 = time.perf_counter()
@@ -178,7 +205,7 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
         out["results"][key] = res
         out["seconds"][key] = secs
         if "protonet" in per:
-            out["paired_vs_protonet"][key] = {r: paired_difference(per[r], per["protonet"])
+            out["paired_vs_protonet"][key] = {r: paired_difference(per[r], per["protonet"][: len(per[r])])
                                               for r in per if r != "protonet"}
     suffix = "" if name == "eval" else name[len("eval"):] if name.startswith("eval") else "_" + name
     with open(os.path.join(workdir, name + ".json"), "w") as f:
@@ -208,7 +235,9 @@ def markdown(out: dict) -> str:
              "| method | " + " | ".join(out["results"]) + " |", "| --- |" + " --- |" * len(out["results"])]
     names = list(next(iter(out["results"].values())))
     for n in names:
-        cells = [f"{r[n]['accuracy']:.3f} +- {r[n]['ci95']:.3f}" for r in out["results"].values()]
+        cells = [f"{r[n]['accuracy']:.3f} +- {r[n]['ci95']:.3f}" +
+                 (f" ({r[n]['episodes']} episodes)" if r[n]["episodes"] != c["episodes"] else "")
+                 for r in out["results"].values()]
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
     if out.get("paired_vs_protonet"):
         lines += ["", "Paired difference to the prototypical net on the same episodes (mean +- 95% CI):", "",

@@ -57,7 +57,8 @@ class Experiment:
         """Every method to train, each after the method it starts from."""
         sources = {self.start_from(n) for n in self.algorithms} - {None}
         first = tuple(b for b in self.baselines if b in sources)
-        return first + tuple(self.algorithms) + tuple(b for b in self.baselines if b not in sources)
+        algos = tuple(a for a in self.algorithms if a in sources) + tuple(a for a in self.algorithms if a not in sources)
+        return first + algos + tuple(b for b in self.baselines if b not in sources)
 
 
 def restore(exp: Experiment, workdir: str, name: str):

@@ -41,6 +41,13 @@ def validate(cfg) -> None:
     check_range("eval.episodes", cfg.eval.episodes, 1)
     check_range("eval.chunk", cfg.eval.chunk, 1)
     check_range("eval.val_tasks", cfg.eval.val_tasks, 1)
+    check_choice("meta.init", cfg.meta.get("init", "random"), ("random", "pretrain"))
+    if cfg.meta.get("init", "random") == "pretrain" and "pretrain" not in base.algorithm_names(cfg, episodic.HEADS):
+        from metamusic.errors import MetamusicError
+
+        raise MetamusicError("meta.init='pretrain' starts the episodic heads from the pretrained encoder: add "
+                             "pretrain to meta.algorithm, or set meta.init=random")
+    check_range("eval.finetune_episodes", cfg.eval.get("finetune_episodes", 0), 0)
     if "features_l2" in cfg.eval:
         check_range("eval.features_l2", cfg.eval.features_l2, 0, integer=False)
 
@@ -74,13 +81,20 @@ def build(cfg, corpus=None) -> base.Experiment:
     def algorithm(name, ways=None):
         return direct.make(name, episodic.head_loss(name, parts, ways or cfg.data.ways, aggregate))
 
-    def scores(name, params, ep, ways):
+    def scores(name, params, ep, ways, parts=parts):
         """Class scores [N*Q, N] of one episode (argmax: the prediction); `name` is a method or one of
         its extra rows (episodic.EXTRA_SCORES)."""
         for method, rows in episodic.EXTRA_SCORES.items():
             if name in rows:
                 return rows[name](parts, params, ep, ways, aggregate)
         return episodic.HEADS[name].scores(parts, params, ep, ways, aggregate)
+
+    on_features = parts._replace(embed=lambda p, feats, mask, pos: feats)
+
+    def feature_predictor(name, ways):
+        """jit(params, episodes whose support/query hold encoder features [B, n, C]) -> labels [B, N*Q]:
+        the heads on features computed once per method (every head but fine-tuning reads only those)."""
+        return jax.jit(jax.vmap(lambda p, ep: scores(name, p, ep, ways, on_features).argmax(-1), in_axes=(None, 0)))
 
     def probabilities(name, params, ep, ways):
         """Scores in [0, 1] per class: relation scores, or the softmax of a head's logits."""
@@ -119,5 +133,7 @@ def build(cfg, corpus=None) -> base.Experiment:
         algorithms=names, baselines=(), algorithm=algorithm,
         optimizer=lambda name: base.make_optimizer(cfg.optim.lr, clip=cfg.optim.clip),
         train_steps=lambda name: cfg.steps, train_sampler=train_sampler, val_eval=val_eval, model=model, enc=enc,
+        start_from=lambda name: ("pretrain" if cfg.meta.get("init", "random") == "pretrain" and name != "pretrain"
+                                 and "pretrain" in names else None),
         parts={"heads": parts, "embed": parts.embed, "relate": parts.relate, "scores": scores,
-               "probabilities": probabilities, "predictor": predictor})
+               "probabilities": probabilities, "predictor": predictor, "feature_predictor": feature_predictor})

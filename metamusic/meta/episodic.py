@@ -137,6 +137,36 @@ def cosine_scores(parts: Parts, params, ep, n_way: int, aggregate: str = "mean",
     return scale * normalize(q) @ protos.T
 
 
+def finetune_scores(parts: Parts, params, ep, n_way: int, aggregate: str = "mean", *, steps: int = 10,
+                    lr: float = 1e-3, scale: float = 10.0):
+    """Fine-tuning the pretrained encoder on the support set: a linear head started from the logistic
+    regression of `logreg_scores`, then `steps` Adam steps on encoder and head together (support
+    cross-entropy), scored on the query. The pretraining layer is not used."""
+    import optax
+
+    s = parts.embed(params, ep.support, ep.support_mask, ep.support_pos)
+    w0, b0 = logreg_fit(jax.lax.stop_gradient(s), ep.support_labels, n_way, scale=scale)
+
+    def loss(theta):
+        p, w, b = theta
+        f = normalize(parts.embed(p, ep.support, ep.support_mask, ep.support_pos)) * scale
+        return _xent(f @ w + b, ep.support_labels)
+
+    tx = optax.adam(lr)
+    theta = (params, w0, b0)
+
+    def body(carry, _):
+        theta, opt = carry
+        g = jax.grad(loss)(theta)
+        upd, opt = tx.update(g, opt, theta)
+        return (optax.apply_updates(theta, upd), opt), None
+
+    (theta, _), _ = jax.lax.scan(body, (theta, tx.init(theta)), None, length=steps)
+    p, w, b = theta
+    q = normalize(parts.embed(p, ep.query, ep.query_mask, ep.query_pos)) * scale
+    return q @ w + b
+
+
 def pretrain_loss(parts: Parts, params, ep, n_way: int, aggregate: str = "mean"):
     """Supervised classification of every tune of the batch over the pretraining classes.
 
@@ -167,8 +197,10 @@ HEADS: dict[str, Head] = {
 # Further ways to classify an episode with a trained method's encoder, evaluated beside its own
 # head: method -> {row name: scores function}.
 EXTRA_SCORES: dict[str, dict[str, Callable]] = {
-    "pretrain": {"pretrain+cosine": cosine_scores},
+    "pretrain": {"pretrain+cosine": cosine_scores, "pretrain+finetune": finetune_scores},
 }
+# Rows that cost an inner loop per episode: evaluated on the first eval.finetune_episodes episodes only.
+COSTLY = ("pretrain+finetune",)
 
 
 def head_loss(name: str, parts: Parts, n_way: int, aggregate: str) -> Callable:

@@ -257,3 +257,25 @@ def test_classify_cli_scores_query_files_per_style(relation_run, tmp_path, capsy
     assert float(rows[0][1]) >= float(rows[1][1])
     assert "bad.mid" in err and "odd.abc" in err  # unreadable files are reported, not fatal
     assert cli.main("run_relation.py", [f"--workdir={workdir}", "--mode=classify"]) == 2
+
+
+def test_finetune_head_starts_from_the_logistic_regression_and_fits_the_support():
+    from metamusic.data.episodes import Episodes
+
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(3, 6)) * 2
+    lab_s, lab_q = np.repeat(np.arange(3), 3), np.repeat(np.arange(3), 4)
+    xs = jnp.asarray(centers[lab_s] + rng.normal(size=(9, 6)), jnp.float32)
+    xq = jnp.asarray(centers[lab_q] + rng.normal(size=(12, 6)), jnp.float32)
+    parts = episodic.Parts(embed=lambda p, t, m, pos: t @ p["w"], relate=None)
+    params = {"w": jnp.asarray(rng.normal(size=(6, 6)) * 0.3, jnp.float32)}  # a poor "pretrained" encoder
+    ep = Episodes(xs, None, jnp.asarray(lab_s), xq, None, jnp.asarray(lab_q), jnp.arange(3), None, None)
+    np.testing.assert_allclose(np.asarray(episodic.finetune_scores(parts, params, ep, 3, steps=0)),
+                               np.asarray(episodic.logreg_scores(parts, params, ep, 3)), rtol=1e-5, atol=1e-5)
+
+    def support_loss(steps):  # the support cross-entropy after fine-tuning, from the query-side scores' twin
+        e = ep._replace(query=xs, query_labels=jnp.asarray(lab_s))
+        logits = episodic.finetune_scores(parts, params, e, 3, steps=steps, lr=1e-2)
+        return float(-jax.nn.log_softmax(logits)[jnp.arange(9), lab_s].mean())
+
+    assert support_loss(30) < 0.7 * support_loss(0)
