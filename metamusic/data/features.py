@@ -1,7 +1,9 @@
-"""Hand-made melody features from tokens (numpy): pitch-class and interval histograms.
+"""Hand-made melody features from tokens (numpy): pitch-class and interval histograms, and with the
+bar-position channel meter and rhythm histograms.
 
-Used by the non-learned style classifier (nearest class by histograms) and by the
-music metrics. Token layout: see metamusic.data.melody.
+Used by the non-learned style classifiers (nearest class by histograms; logistic regression on
+`tune_features`, fitted per episode by `logreg_predict`) and by the music metrics. Token layout:
+see metamusic.data.melody.
 """
 
 from __future__ import annotations

@@ -279,3 +279,27 @@ def test_finetune_head_starts_from_the_logistic_regression_and_fits_the_support(
         return float(-jax.nn.log_softmax(logits)[jnp.arange(9), lab_s].mean())
 
     assert support_loss(30) < 0.7 * support_loss(0)
+
+
+def test_eval_on_a_user_folder_of_meters_every_style_as_meta_test(corpus, relation_run, tmp_path):
+    """A user's folder of style subfolders (eval.root): every style is meta-test. The styles differ
+    only in meter (the same random-walk ABC generator), so the hand-made features with their
+    bar-length histogram have a known answer; the learned rows were trained on pitch sets only."""
+    cfg, workdir = relation_run
+    rng = np.random.default_rng(7)
+    for style, meter in (("polkas", "2/4"), ("reels", "4/4"), ("odd", "7/8"), ("jigs", "6/8")):
+        (tmp_path / "theirs" / style).mkdir(parents=True)
+        synth.write_abc_book(str(tmp_path / "theirs" / style / "book.abc"),
+                             [synth.abc_tune(i + 1, rng, meter, rests=False) for i in range(8)])
+    cfg = cfg.copy_and_resolve_references()
+    cfg.eval.root, cfg.eval.min_tunes, cfg.data.cache_dir = str(tmp_path / "theirs"), 4, str(tmp_path / "cache")
+    test = experiments.load_test_data(cfg, corpus)
+    assert test.styles == ["jigs", "odd", "polkas", "reels"] and set(test.split_of.values()) == {"test"}
+    out = classify.evaluate(experiments.build(cfg, corpus), workdir, test_corpus=test, name="eval_theirs")
+    assert out["config"]["test_styles"] == test.styles and out["config"]["ways"] == 3
+    res = out["results"]["3-way 2-shot"]
+    # windows of 24 steps hold one to three bars: meter tells the styles apart, pitch content does not
+    assert res["features+logreg"]["accuracy"] > 0.75 and res["histogram"]["accuracy"] < 0.6, res
+    assert all(res[m]["episodes"] == cfg.eval.episodes for m in ("relation", "protonet", "histogram"))
+    assert os.path.getsize(os.path.join(workdir, "eval_theirs.md")) > 100
+    assert os.path.getsize(os.path.join(workdir, "confusion_theirs.png")) > 1000
