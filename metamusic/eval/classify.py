@@ -30,7 +30,6 @@ from metamusic.experiments import base
 from metamusic.meta import episodic
 
 SCORER_FILE = "scorer.json"
-HAND_MADE = ("histogram", "features+logreg")
 
 
 def _ci(per_episode: np.ndarray) -> dict:
@@ -74,12 +73,8 @@ def rows(exp, costly: bool | None = None) -> list[str]:
         costly = exp.cfg.eval.get("finetune_episodes", 0) > 0
     out = []
     for m in exp.algorithms:
-        out += [m] + [r for r in episodic.EXTRA_SCORES.get(m, {}) if costly or r not in _costly()]
+        out += [m] + [r for r in episodic.EXTRA_SCORES.get(m, {}) if costly or r not in episodic.COSTLY]
     return out
-
-
-def _costly() -> tuple:
-    return getattr(episodic, "COSTLY", ())
 
 
 def method_of(exp, row: str) -> str:
@@ -140,7 +135,8 @@ def tune_feature_l2(exp, pretrained=None) -> dict:
 
 
 def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "eval") -> dict:
-    """Writes workdir/<name>.{json,md} and <name>_confusion.png (confusion.png for the default name).
+    """Writes workdir/<name>.{json,md} and confusion<suffix>.png (confusion.png for name "eval",
+    confusion_theirs.png for "eval_theirs"), and the scorer's choice to scorer.json.
 
     test_corpus: a corpus whose every style is meta-test (eval.root), instead of the run's own
     meta-test styles."""
@@ -174,7 +170,7 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
             embed_s = time.perf_counter() - t0
             for r in [r for r in rows(exp) if method_of(exp, r) == m]:
                 t0 = time.perf_counter()
-                if r in _costly():  # fine-tuning needs the encoder: the first eval.finetune_episodes episodes
+                if r in episodic.COSTLY:  # fine-tuning needs the encoder: the first eval.finetune_episodes episodes
                     sub = type(eps)(*(x[: cfg.eval.finetune_episodes] for x in eps))
                     predict = exp.parts["predictor"](r, ways)
                 else:

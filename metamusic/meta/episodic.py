@@ -17,8 +17,8 @@ scorer). A head trains through `meta.direct` (an episode is a task with no inner
             solved in closed form per episode (Woodbury form, an N*K x N*K solve), so the
             encoder is meta-trained through the solver.
   pretrain  RFS (Tian et al. 2020): the encoder is trained by plain supervised classification
-            over the meta-train styles (its episodes' labels are global style slots, see
-            `pretrain_labels`); at test time a logistic regression is fitted on the support
+            over the meta-train styles (its training episodes' `classes` hold global style slots,
+            see `pretrain_loss`); at test time a logistic regression is fitted on the support
             features of each episode. `cosine_scores` is the Baseline++/SimpleShot variant.
 """
 
