@@ -163,11 +163,7 @@ def _key(tuning: Tuning) -> list:
 
 
 def _latest_step(folder: str) -> Optional[int]:
-    mgr = checkpoints.manager(folder, 1, 1)
-    try:
-        return mgr.latest_step()
-    finally:
-        mgr.close()
+    return checkpoints.latest_step(folder)
 
 
 def upgrade_config(cfg) -> None:

@@ -2,26 +2,65 @@
 
 PRNG keys and episode draws are functions of (seed, step), so the step is all the
 key and sampler state a resume needs: a resumed run continues bit-for-bit.
+
+A checkpoint can be damaged after it was written (a disk that filled, a file
+deleted or truncated by hand or by a sync tool). Restoring walks back from the
+newest step to the newest one that restores, with one warning line per damaged
+step; training also moves each damaged step aside (to `damaged_checkpoints/`
+beside `checkpoints/`, never deleted) so the step can be saved again. Reading a
+workdir never creates folders in it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
+from typing import Optional
 
 import jax
 import orbax.checkpoint as ocp
 
+from metamusic.errors import MetamusicError
 
-def manager(workdir: str, every: int, keep: int) -> ocp.CheckpointManager:
-    opts = ocp.CheckpointManagerOptions(max_to_keep=keep, save_interval_steps=max(1, every), create=True,
+log = logging.getLogger("metamusic.checkpoints")
+
+
+def manager(workdir: str, every: int, keep: int, create: bool = True) -> ocp.CheckpointManager:
+    opts = ocp.CheckpointManagerOptions(max_to_keep=keep, save_interval_steps=max(1, every), create=create,
                                         enable_async_checkpointing=False)
     return ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")), options=opts)
 
 
-def restore_latest(mgr: ocp.CheckpointManager, template):
-    """The latest checkpoint restored into `template`'s structure, or `template` if none."""
-    step = mgr.latest_step()
-    return template if step is None else restore_step(mgr, step, template)
+def restore_latest(mgr: ocp.CheckpointManager, template, *, set_aside: bool = False):
+    """The newest checkpoint that restores, into `template`'s structure; `template` if there is none.
+
+    A newer checkpoint that fails to restore is named in one warning line and skipped (moved to
+    damaged_checkpoints/ when `set_aside`, as training does before it saves that step again).
+    Raises MetamusicError if there are checkpoints and none restores.
+    """
+    steps = sorted(mgr.all_steps(), reverse=True)
+    moved_any = False
+    for step in steps:
+        where = os.path.join(str(mgr.directory), str(step))
+        try:
+            state = restore_step(mgr, step, template)
+        except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many types for a damaged step
+            _raise_if_other_config(where, template)
+            moved = _set_aside(where) if set_aside else None
+            log.warning("checkpoint %s does not restore (%s: %s)%s; trying an earlier one", where,
+                        type(e).__name__, _first_line(e), f"; moved to {moved}" if moved else "")
+            moved_any |= moved is not None
+            continue
+        if moved_any:
+            mgr.reload()  # forget the moved steps, so the next save of that step number is not refused
+        return state
+    if moved_any:
+        mgr.reload()
+    if steps:
+        raise MetamusicError(f"no checkpoint in {mgr.directory} restores (steps {sorted(steps)}); "
+                             "move the folder away to train from scratch")
+    return template
 
 
 def restore_step(mgr: ocp.CheckpointManager, step: int, template):
@@ -34,14 +73,67 @@ def save(mgr: ocp.CheckpointManager, step: int, state, force: bool = False) -> N
     mgr.save(step, args=ocp.args.StandardSave(state), force=force)
 
 
-def load(workdir: str, template):
-    """The latest state in `workdir` (for eval and generation), or raises if there is none."""
-    from metamusic.errors import MetamusicError
+def has_checkpoints(workdir: str) -> bool:
+    ck = os.path.join(workdir, "checkpoints")
+    return os.path.isdir(ck) and any(d.isdigit() for d in os.listdir(ck))
 
-    mgr = manager(workdir, 1, 1)
+
+def latest_step(workdir: str) -> Optional[int]:
+    """The newest saved step in workdir/checkpoints (restorable or not), or None; creates nothing."""
+    ck = os.path.join(workdir, "checkpoints")
+    steps = [int(d) for d in os.listdir(ck) if d.isdigit()] if os.path.isdir(ck) else []
+    return max(steps) if steps else None
+
+
+def load(workdir: str, template):
+    """The newest state in `workdir` that restores (for eval and generation), or raises if there is none."""
+    if not has_checkpoints(workdir):
+        raise MetamusicError(f"no checkpoint in {workdir}/checkpoints; train first (--mode=train)")
+    mgr = manager(workdir, 1, 1, create=False)
     try:
-        if mgr.latest_step() is None:
-            raise MetamusicError(f"no checkpoint in {workdir}/checkpoints; train first (--mode=train)")
         return restore_latest(mgr, template)
     finally:
         mgr.close()
+
+
+def _raise_if_other_config(step_dir: str, template) -> None:
+    """Raises MetamusicError if the step's own metadata reads and its arrays differ from `template`'s:
+    an intact checkpoint of another config (e.g. another model size), which must not be treated as
+    damage and moved aside."""
+    try:
+        md = ocp.StandardCheckpointer().metadata(os.path.join(step_dir, "default"))
+        tree = getattr(getattr(md, "item_metadata", md), "tree", None)
+        saved = sorted(_shapes(tree)) if tree is not None else None
+    except Exception:  # noqa: BLE001 - unreadable metadata is damage
+        return
+    if saved is None:
+        return
+    wanted = sorted(_shapes(template))
+    if saved != wanted:
+        diff = sorted(set(saved) ^ set(wanted))[:3]
+        raise MetamusicError(f"checkpoint {step_dir} holds a state of another config ({len(saved)} arrays vs "
+                             f"{len(wanted)} expected; shapes that differ: {diff}); resume with the config it "
+                             "was trained with (its config.json) or use a new --workdir")
+
+
+def _shapes(tree) -> list:
+    return [(tuple(int(d) for d in x.shape), str(x.dtype)) for x in jax.tree.leaves(tree)]
+
+
+def _set_aside(step_dir: str) -> Optional[str]:
+    """Moves a damaged step folder to <workdir>/damaged_checkpoints/<step>[-N]; returns where."""
+    dest_root = os.path.join(os.path.dirname(os.path.dirname(step_dir)), "damaged_checkpoints")
+    os.makedirs(dest_root, exist_ok=True)
+    dest, n = os.path.join(dest_root, os.path.basename(step_dir)), 1
+    while os.path.exists(dest):
+        dest, n = os.path.join(dest_root, f"{os.path.basename(step_dir)}-{n}"), n + 1
+    try:
+        shutil.move(step_dir, dest)
+    except OSError:
+        return None
+    return dest
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return (text[0] if text else "")[:160]

@@ -78,12 +78,28 @@ class MetricWriter:
 
 
 def _truncate_after(path: str, step: int) -> None:
+    """Keeps the rows up to `step` (the checkpoint resumed from); a torn or unparsable line (a crash
+    mid-write) is dropped with one warning, not a JSONDecodeError."""
     if not os.path.exists(path):
         return
+    rows, torn = [], 0
     with open(path) as f:
-        rows = [line for line in f if line.strip() and json.loads(line).get("step", 0) <= step]
-    with open(path, "w") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                torn += 1
+                continue
+            if row.get("step", 0) <= step:
+                rows.append(json.dumps(row) + "\n")
+    if torn:
+        log.warning("%s: dropped %d unreadable line(s) (a run stopped mid-write)", path, torn)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
         f.writelines(rows)
+    os.replace(tmp, path)
 
 
 def run(workdir: str, state, step_fn: Callable, sample_fn: Callable, cfg: LoopConfig, *,
@@ -96,7 +112,7 @@ def run(workdir: str, state, step_fn: Callable, sample_fn: Callable, cfg: LoopCo
     """
     os.makedirs(workdir, exist_ok=True)
     mgr = ckpt_lib.manager(workdir, cfg.checkpoint_every, cfg.keep_checkpoints)
-    state = ckpt_lib.restore_latest(mgr, state)
+    state = ckpt_lib.restore_latest(mgr, state, set_aside=True)
     start = int(state.step)
     if start:
         log.info("resumed %s from step %d in %s", name, start, workdir)
@@ -127,6 +143,7 @@ def run(workdir: str, state, step_fn: Callable, sample_fn: Callable, cfg: LoopCo
                 avg = {k: float(np.mean([m[k] for m in host])) for k in host[0]}
                 now = time.perf_counter()
                 avg["train/steps_per_s"] = (done - n_last) / (now - t_last)
+                avg["train/window_steps"] = len(host)  # < log_every in the first row after a resume
                 t_last, n_last, pending = now, done, []
                 writer.write(done, avg)
                 bar.set_postfix(loss=f"{avg['loss']:.3f}")
