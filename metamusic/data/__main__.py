@@ -75,6 +75,11 @@ def _print_tables(rows, summary, report) -> None:
     if report.get("styles_too_small"):
         print("styles left out (fewer tunes than min_tunes): "
               + ", ".join(f"{s}={n}" for s, n in report["styles_too_small"].items()))
+    links = [f"{name}: {line}" for name, lines in report.get("links", {}).items() for line in lines]
+    for line in links[:10]:
+        print(line)
+    if len(links) > 10:
+        print(f"... {len(links) - 10} more links not followed or files read once (--json lists all)")
     print(f"\n{'source':14} {'files':>6} {'tunes':>6} {'melodies':>9} {'unlabeled':>9} {'skipped':>8} {'yield':>6}  top skip reasons")
     for name, r in report["sources"].items():
         reasons = "; ".join(f"{k} x{v}" for k, v in list(r["skip_reasons"].items())[:3])

@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import logging
 import os
 import re
 from typing import Callable, Optional
 
-from metamusic.data.formats import SUPPORTED_EXTS
+from metamusic.data import walk
 from metamusic.errors import MetamusicError
+
+log = logging.getLogger("metamusic.data")
 
 Labeler = Callable[[dict], Optional[str]]
 
@@ -36,6 +39,7 @@ class Source:
     name: str  # yield-report row, e.g. "essen", "oneills", "user"
     files: tuple  # absolute paths
     label: Labeler
+    notes: tuple = ()  # links not followed, files reached twice (walk.music_files), for the report
 
 
 def music21_corpus_dir() -> str:
@@ -129,13 +133,29 @@ def folder_sources(root: str) -> list[Source]:
     styles = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
     if not styles:
         raise MetamusicError(f"corpus root {root!r} has no style subfolders; expected ROOT/<style>/<music files>")
-    out = []
-    for style in styles:
-        found = sorted(
-            f for f in glob.glob(os.path.join(root, style, "**", "*"), recursive=True)
-            if os.path.isfile(f) and os.path.splitext(f)[1].lower() in SUPPORTED_EXTS)
-        out.append(Source(f"user/{style}", tuple(found), _fixed(style)))
-    return out
+    root_real = os.path.realpath(root)
+    real_of, out = {}, []
+    # A style folder that links to the root, above it, or to another style's folder is left out (the real
+    # folder keeps its own name: plain folders are claimed before links).
+    for style in sorted(styles, key=lambda d: (os.path.islink(os.path.join(root, d)), d)):
+        real = os.path.realpath(os.path.join(root, style))
+        same = [s for s, r in real_of.items() if r == real]
+        if walk._inside(root_real, real) or same:
+            line = (f"style folder left out: {os.path.join(root, style)} links to "
+                    + (f"the same folder as style {same[0]!r}" if same else "the corpus root or a folder above it"))
+            log.warning("user/%s: %s", style, line)
+            out.append(Source(f"user/{style}", (), _fixed(style), (line,)))
+            continue
+        real_of[style] = real
+    seen_dirs, seen_files = set(), set()
+    for style, real in sorted(real_of.items()):
+        notes = []
+        found = walk.music_files(os.path.join(root, style), avoid=[r for s, r in real_of.items() if s != style],
+                                 root=root, seen_dirs=seen_dirs, seen_files=seen_files, notes=notes)
+        for line in notes:
+            log.warning("user/%s: %s", style, line)
+        out.append(Source(f"user/{style}", tuple(found), _fixed(style), tuple(notes)))
+    return sorted(out, key=lambda s: s.name)
 
 
 def collection_of(style: str) -> str:

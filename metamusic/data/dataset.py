@@ -148,6 +148,7 @@ def _build(sources, paths, settings, path, enc, split, abc_backend, workers, pro
     pool = splits.tune_pools(style_of, split)
     meta = [{**m.meta, "source": m.source, "hash": m.hash} for m in kept]
     report = {"sources": yield_report, "dedup": dedup, "styles_too_small": too_small,
+              "links": {s.name: list(s.notes) for s in sources if s.notes},
               "tunes": len(kept), "styles": len(styles), "skipped": len(skips),
               "ingest_seconds": round(ingest_seconds, 1)}
     manifest = {"version": cache.CACHE_VERSION, "settings": settings, "libraries": cache.library_versions(),

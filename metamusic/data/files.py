@@ -9,12 +9,14 @@ into fixed-length model inputs.
 
 from __future__ import annotations
 
-import glob
+import logging
 import os
 
 import numpy as np
 
-from metamusic.data import formats, melody
+from metamusic.data import formats, melody, walk
+
+log = logging.getLogger("metamusic.data")
 
 
 def tune_records(path: str, enc: melody.EncodingConfig, abc_backend: str = "music21") -> list[tuple]:
@@ -42,14 +44,13 @@ def tune_records(path: str, enc: melody.EncodingConfig, abc_backend: str = "musi
 
 
 def music_files(paths) -> list[str]:
-    """Files given directly, plus every supported music file under each folder (sorted)."""
-    files = []
+    """Files given directly, plus every supported music file under each folder (sorted; symlinks
+    followed once, see walk.music_files)."""
+    files, notes = [], []
     for p in paths:
-        if os.path.isdir(p):
-            files += sorted(f for f in glob.glob(os.path.join(p, "**", "*"), recursive=True)
-                            if os.path.isfile(f) and os.path.splitext(f)[1].lower() in formats.SUPPORTED_EXTS)
-        else:
-            files.append(p)
+        files += walk.music_files(p, notes=notes) if os.path.isdir(p) else [p]
+    for line in notes:
+        log.warning("%s", line)
     return files
 
 

@@ -1,0 +1,69 @@
+"""Folder walks that read each real folder and file once, whatever symlinks a user corpus holds.
+
+A plain recursive glob follows directory links: `minor/loop -> ..` re-reads the
+corpus root (and labels every other style's tunes `minor`), `self -> .` reads a
+folder until the path-length limit. `music_files` follows a link only into a real
+folder not read yet and not the root (or above), and never into a folder that
+`avoid` reserves (another style's folder); every link it does not follow, and every
+file reached a second time through a link, becomes one line in `notes`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from metamusic.data.formats import SUPPORTED_EXTS
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def music_files(top: str, *, avoid=(), root: str | None = None, seen_dirs: set | None = None,
+                seen_files: set | None = None, notes: list | None = None) -> list[str]:
+    """Supported music files under `top` (sorted, paths as reached from `top`; hidden names skipped).
+
+    Args:
+      avoid: real folders not to enter (e.g. the other styles' folders of a corpus).
+      root: the corpus root; a link to it or to a folder above it is not followed. Default `top`.
+      seen_dirs, seen_files: real paths already read, shared across calls (across a corpus's styles).
+      notes: receives one line per link not followed or file skipped as already read.
+    """
+    seen_dirs = set() if seen_dirs is None else seen_dirs
+    seen_files = set() if seen_files is None else seen_files
+    notes = [] if notes is None else notes
+    root_real = os.path.realpath(root or top)
+    avoid = [os.path.realpath(a) for a in avoid]
+    seen_dirs.add(os.path.realpath(top))
+    out = []
+    for dirpath, dirs, names in os.walk(top, followlinks=True):
+        keep = []
+        for d in sorted(dirs):
+            if d.startswith("."):
+                continue
+            full = os.path.join(dirpath, d)
+            real = os.path.realpath(full)
+            why = None
+            if real in seen_dirs:
+                why = "a folder already read (a link loop or a second link to it)"
+            elif _inside(root_real, real):
+                why = "the corpus root or a folder above it"
+            elif any(_inside(real, a) for a in avoid):
+                why = "another style's folder"
+            if why:
+                notes.append(f"did not follow link {full} -> {real}: {why}")
+                continue
+            seen_dirs.add(real)
+            keep.append(d)
+        dirs[:] = keep
+        for n in sorted(names):
+            full = os.path.join(dirpath, n)
+            if n.startswith(".") or os.path.splitext(n)[1].lower() not in SUPPORTED_EXTS or not os.path.isfile(full):
+                continue
+            real = os.path.realpath(full)
+            if real in seen_files:
+                notes.append(f"skipped {full}: the same file as one already read ({real})")
+                continue
+            seen_files.add(real)
+            out.append(full)
+    return sorted(out)

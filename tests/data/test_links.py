@@ -1,0 +1,62 @@
+"""Symlinks in a user corpus: each real folder and file is read once, and every link not followed is said."""
+
+import os
+
+import numpy as np
+
+import synth
+from metamusic.data import SplitConfig, load_corpus
+from metamusic.data.corpus import folder_sources
+from metamusic.data.files import music_files
+
+
+def _corpus(root, n=5):
+    rng = np.random.default_rng(0)
+    for k, (style, meter) in enumerate((("major", "6/8"), ("minor", "3/4"), ("other", "4/4"))):
+        os.makedirs(os.path.join(root, style, "sub"))
+        for i in range(n):
+            synth.write_abc_book(os.path.join(root, style, "sub" if i % 2 else "", f"t{i}.abc"),
+                                 [synth.abc_tune(100 * k + i + 1, rng, meter)])
+    return root
+
+
+def test_loops_and_links_to_other_styles_are_not_followed(tmp_path):
+    root = _corpus(str(tmp_path / "c"))
+    os.symlink("..", os.path.join(root, "minor", "loop"))  # the corpus root again, from inside a style
+    os.symlink(".", os.path.join(root, "major", "self"))  # a self-loop
+    os.symlink(os.path.join(root, "other", "sub"), os.path.join(root, "major", "theirs"))  # into another style
+    os.symlink(os.path.join(root, "minor", "t0.abc"), os.path.join(root, "minor", "sub", "again.abc"))
+    os.symlink(os.path.join(root, "other"), os.path.join(root, "alias"))  # a style folder that is another style
+    os.makedirs(tmp_path / "outside")
+    synth.write_abc_book(str(tmp_path / "outside" / "x.abc"), [synth.abc_tune(9, np.random.default_rng(1), "6/8")])
+    os.symlink(str(tmp_path / "outside"), os.path.join(root, "major", "shared"))  # outside the root: followed
+
+    src = {s.name: s for s in folder_sources(root)}
+    assert {n: len(s.files) for n, s in src.items()} == {"user/alias": 0, "user/major": 6, "user/minor": 5,
+                                                        "user/other": 5}
+    for name, s in src.items():  # every file lies in its own style's real folder (or the outside link)
+        style = name.split("/")[1]
+        for f in s.files:
+            real = os.path.realpath(f)
+            assert real.startswith(os.path.realpath(os.path.join(root, style)) + os.sep) or "outside" in real
+    notes = {n: " ".join(s.notes) for n, s in src.items()}
+    assert "loop" in notes["user/minor"] and "corpus root" in notes["user/minor"]
+    assert "again.abc" in notes["user/minor"] and "same file" in notes["user/minor"]
+    assert "self" in notes["user/major"] and "already read" in notes["user/major"]
+    assert "theirs" in notes["user/major"] and "another style" in notes["user/major"]
+    assert "same folder as style 'other'" in notes["user/alias"]
+
+    c = load_corpus(root, cache_dir=str(tmp_path / "cache"), workers=1, progress=False,
+                    split=SplitConfig(min_tunes=2, val_fraction=0.25, test_fraction=0.25))
+    assert c.styles == ["major", "minor", "other"]
+    assert [r["tunes"] for r in c.catalog()] == [6, 5, 5]
+    assert c.report["dedup"]["removed"] == 0
+    assert any("loop" in line for line in c.report["links"]["user/minor"])
+
+
+def test_user_paths_for_generate_and_classify_read_each_file_once(tmp_path):
+    root = _corpus(str(tmp_path / "c"), n=3)
+    os.symlink(".", os.path.join(root, "major", "self"))
+    os.symlink("../..", os.path.join(root, "major", "sub", "up"))
+    found = music_files([os.path.join(root, "major")])
+    assert len(found) == 3 == len({os.path.realpath(f) for f in found})
