@@ -80,6 +80,9 @@ def _print_tables(rows, summary, report) -> None:
         print(line)
     if len(links) > 10:
         print(f"... {len(links) - 10} more links not followed or files read once (--json lists all)")
+    zero = {n: r.get("zero_length_notes_dropped", 0) for n, r in report["sources"].items()}
+    if any(zero.values()):
+        print("zero-length MIDI notes dropped: " + ", ".join(f"{n}={z}" for n, z in zero.items() if z))
     print(f"\n{'source':14} {'files':>6} {'tunes':>6} {'melodies':>9} {'unlabeled':>9} {'skipped':>8} {'yield':>6}  top skip reasons")
     for name, r in report["sources"].items():
         reasons = "; ".join(f"{k} x{v}" for k, v in list(r["skip_reasons"].items())[:3])

@@ -20,6 +20,7 @@ import re
 import warnings
 from typing import Union
 
+from metamusic.data import midi_repair
 from metamusic.errors import check_choice
 
 MIDI_EXTS = (".mid", ".midi")
@@ -103,10 +104,13 @@ def _read_midi(path: str) -> Record:
     if bad:
         return bad
     try:
-        ns = midi_io.midi_file_to_note_sequence(path)
+        repaired, zero = midi_repair.read_repaired(path)
+        ns = midi_io.midi_to_note_sequence(repaired) if zero else midi_io.midi_file_to_note_sequence(path)
     except Exception as e:  # MIDIConversionError and anything mido raises underneath
         return Skip(path, None, f"unreadable MIDI ({type(e).__name__}: {_short(e)})")
     meta = _file_meta(path, ns.sequence_metadata.title if ns.HasField("sequence_metadata") else "")
+    if zero:
+        meta["zero_length_notes"] = zero  # dropped (midi_repair); counted in the yield report
     _fill_meter_key(meta, ns)
     return Tune(ns, meta)
 

@@ -103,6 +103,7 @@ def ingest(sources: list[Source], enc: melody.EncodingConfig, *, abc_backend: st
                 continue
             _, tokens, h, meta, pos = rec
             r["tunes_found"] += 1
+            r["zero_length_notes"] += meta.get("zero_length_notes", 0)
             m = Melody(tokens, h, meta, src.name, src.label(meta), pos)
             if m.style is None:
                 r["unlabeled"] += 1
@@ -115,6 +116,7 @@ def ingest(sources: list[Source], enc: melody.EncodingConfig, *, abc_backend: st
         rep[name] = {"files": r["files"], "files_unreadable": r["files_unreadable"], "tunes_found": found,
                      "melodies": r["melodies"], "skipped": r["skipped"], "unlabeled": r["unlabeled"],
                      "yield": round((r["melodies"] + r["unlabeled"]) / found, 4) if found else 0.0,
+                     "zero_length_notes_dropped": r["zero_length_notes"],
                      "skip_reasons": dict(reasons[name].most_common())}
     if skips:
         log.warning("skipped %d tunes or files; reasons per source are in the yield report", len(skips))

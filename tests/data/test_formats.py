@@ -112,3 +112,41 @@ def test_fast_abc_path_keeps_every_note(tmp_path):
 
     for a, b in zip(fast, slow):
         assert notes(a) == notes(b) and len(notes(a)) > 50
+
+
+def _midi_with(path, zero_length: bool, off_first: bool = True):
+    """A melody of 12 quarter notes; optionally a zero-length B at the start of the 4th, as some
+    writers emit it (note-off before note-on at one tick, or after it), and a later B to close it."""
+    import mido
+
+    mid = mido.MidiFile(ticks_per_beat=480)
+    tr = mido.MidiTrack()
+    mid.tracks.append(tr)
+    tr.append(mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0))
+    events = []  # (tick, order, message)
+    for i, p in enumerate((60, 62, 64, 65, 67, 71, 72, 71, 69, 67, 65, 64)):
+        events += [(480 * i, 1, mido.Message("note_on", note=p, velocity=80)),
+                   (480 * (i + 1), 0, mido.Message("note_off", note=p, velocity=0))]
+    if zero_length:
+        pair = [mido.Message("note_off", note=71, velocity=0), mido.Message("note_on", note=71, velocity=80)]
+        events += [(480 * 3, 2, pair[0] if off_first else pair[1]), (480 * 3, 3, pair[1] if off_first else pair[0])]
+    events.sort(key=lambda e: (e[0], e[1]))
+    last = 0
+    for tick, _, m in events:
+        tr.append(m.copy(time=tick - last))
+        last = tick
+    mid.save(path)
+    return path
+
+
+@pytest.mark.parametrize("off_first", [True, False])  # True read as a long B before the repair
+def test_zero_length_midi_notes_are_dropped_and_counted(tmp_path, off_first):
+    from metamusic.data import files
+    from metamusic.data.melody import EncodingConfig
+
+    enc = EncodingConfig()
+    clean = files.tune_records(_midi_with(str(tmp_path / "clean.mid"), False), enc)[0]
+    zero = files.tune_records(_midi_with(str(tmp_path / "zero.mid"), True, off_first), enc)[0]
+    assert clean[0] == zero[0] == "ok"
+    np.testing.assert_array_equal(zero[1], clean[1])  # no long B from beat 4 on
+    assert zero[3]["zero_length_notes"] == 1 and "zero_length_notes" not in clean[3]
