@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from typing import Optional
 
 import numpy as np
+
+log = logging.getLogger("metamusic.data")
 
 CACHE_VERSION = 3  # 3: bar positions beside the tokens. Bump when the cache layout or the ingest logic changes
 
@@ -113,7 +116,8 @@ def load(path: str):
             arrays = {k: z[k] for k in z.files if not k.endswith("_json")}
             manifest = json.loads(z["manifest_json"].tobytes())
             payload = json.loads(z["payload_json"].tobytes())
-    except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never trusted
+    except Exception as e:  # noqa: BLE001 - a damaged cache is rebuilt, never trusted
+        log.warning("corpus cache %s is damaged (%s: %s); rebuilding it", path, type(e).__name__, str(e)[:120])
         return None
     return arrays, manifest, payload
 

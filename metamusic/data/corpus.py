@@ -127,13 +127,16 @@ def bundled_sources(root: Optional[str] = None) -> list[Source]:
 
 
 def folder_sources(root: str) -> list[Source]:
-    """A user corpus: ROOT/<style>/**/<files>. The style is the subfolder's name."""
+    """A user corpus: ROOT/<style>/**/<files>. The style is the subfolder's name.
+
+    Paths start from the root's real path, so `data`, `./data`, `/abs/data` and a link to it name the
+    same files (and the same cache)."""
     if not os.path.isdir(root):
         raise MetamusicError(f"corpus root {root!r} is not a folder; expected ROOT/<style>/<music files>")
     styles = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
     if not styles:
         raise MetamusicError(f"corpus root {root!r} has no style subfolders; expected ROOT/<style>/<music files>")
-    root_real = os.path.realpath(root)
+    root = root_real = os.path.realpath(root)
     real_of, out = {}, []
     # A style folder that links to the root, above it, or to another style's folder is left out (the real
     # folder keeps its own name: plain folders are claimed before links).

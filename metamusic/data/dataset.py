@@ -103,7 +103,7 @@ def load_corpus(root: Optional[str] = None, *, enc: EncodingConfig = EncodingCon
     paths = [f for s in sources for f in s.files]
     if not paths:
         raise MetamusicError(f"no music files found under {root!r}; supported: .mid .midi .xml .mxl .musicxml .abc .krn")
-    settings = {"root": os.path.abspath(root) if root else "music21-bundled", "abc_backend": abc_backend,
+    settings = {"root": os.path.realpath(root) if root else "music21-bundled", "abc_backend": abc_backend,
                 "enc": dataclasses.asdict(enc), "split": dataclasses.asdict(split)}
     if all_test:
         settings["all_test"] = True  # (absent otherwise, so existing cache keys do not change)

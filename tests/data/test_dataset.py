@@ -126,3 +126,26 @@ def test_user_errors(tmp_path):
 def test_unknown_style_message(style_corpus):
     with pytest.raises(MetamusicError, match="unknown style 'nope'"):
         style_corpus.style_index("nope")
+
+
+def test_cache_keys_on_the_real_path_and_says_when_it_is_damaged(tmp_path, monkeypatch, caplog):
+    import logging
+
+    root = synth.make_style_corpus(str(tmp_path / "c"), n_tunes=5)
+    os.symlink(root, str(tmp_path / "link"))
+    os.makedirs(tmp_path / "x")
+    cdir = str(tmp_path / "cache")
+    first = _load(root, cdir)
+    calls = []
+    real = ingest.ingest
+    monkeypatch.setattr(ingest, "ingest", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.chdir(tmp_path)
+    for spelling in ("c", "./c/", str(tmp_path / "link"), os.path.join(str(tmp_path), "x", "..", "c")):
+        assert _load(spelling, cdir).cache_path == first.cache_path
+    assert calls == []  # one cache, read under every spelling
+    with open(first.cache_path, "r+b") as f:  # a truncated cache file
+        f.truncate(os.path.getsize(first.cache_path) // 2)
+    with caplog.at_level(logging.WARNING, logger="metamusic.data"):
+        again = _load("c", cdir)
+    assert calls == [1] and np.array_equal(again.tokens, first.tokens)
+    assert any("damaged" in r.getMessage() and "rebuilding" in r.getMessage() for r in caplog.records)
