@@ -30,7 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--split-seed", type=int, default=SplitConfig.seed)
     c.add_argument("--steps-per-quarter", type=int, default=EncodingConfig.steps_per_quarter)
     c.add_argument("--key-normalize", action="store_true", help="transpose every tune to C major / A minor")
-    c.add_argument("-v", "--verbose", action="store_true", help="log every skipped tune with its reason")
+    c.add_argument("-v", "--verbose", action="store_true", help="log every skipped tune with its reason while ingesting")
+    c.add_argument("--skipped", action="store_true",
+                   help="list every skipped file and tune with its full reason (read from the cache; no re-ingest)")
     return p
 
 
@@ -53,11 +55,28 @@ def main(argv=None) -> int:
                "splits": {s: corpus.styles_in(s) for s in ("train", "val", "test")},
                "seconds": round(seconds, 2), "cache": corpus.cache_path}
     if args.json:
-        json.dump({"summary": summary, "styles": rows, "report": corpus.report}, sys.stdout, indent=1)
+        out = {"summary": summary, "styles": rows, "report": corpus.report}
+        if args.skipped:
+            out["skipped"] = corpus.skips
+        json.dump(out, sys.stdout, indent=1)
         print()
         return 0
+    if args.skipped:
+        _print_skips(corpus.skips)
+        return 0
     _print_tables(rows, summary, corpus.report)
+    if corpus.skips:
+        print(f"\n{len(corpus.skips)} files or tunes skipped; `--skipped` lists each with its reason")
     return 0
+
+
+def _print_skips(skips) -> None:
+    """One line per skipped file or tune: source, path (X:index of a tunebook tune), title, full reason."""
+    for s in skips:
+        where = s["path"] + (f" X:{s['index']}" if s.get("index") is not None else "")
+        title = f" ({s['title']})" if s.get("title") else ""
+        print(f"{s['source']}\t{where}{title}\t{s['reason']}")
+    print(f"{len(skips)} skipped", file=sys.stderr)
 
 
 def _print_tables(rows, summary, report) -> None:

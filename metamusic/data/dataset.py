@@ -40,6 +40,7 @@ class Corpus:
     split_cfg: splits.SplitConfig
     cache_path: str = ""
     positions: Optional[np.ndarray] = None  # int8 [total tokens]: bar position of each token (melody.NO_POS on BOS)
+    skips: list = dataclasses.field(default_factory=list)  # every skipped file or tune: source, path, index, reason, title
 
     @property
     def lengths(self) -> np.ndarray:
@@ -157,12 +158,13 @@ def _build(sources, paths, settings, path, enc, split, abc_backend, workers, pro
     cache.save(path, {"tokens": tokens, "offsets": offsets, "style_of": style_of, "pool": pool,
                       "positions": positions}, manifest, payload)
     log.info("cached %d tunes in %d styles at %s (ingest %.0fs)", len(kept), len(styles), path, ingest_seconds)
-    return Corpus(tokens, offsets, style_of, pool, styles, split_of, meta, report, enc, split, path, positions)
+    return Corpus(tokens, offsets, style_of, pool, styles, split_of, meta, report, enc, split, path, positions, skips)
 
 
 def _from_cache(arrays, payload, enc, split, path) -> Corpus:
     return Corpus(arrays["tokens"], arrays["offsets"], arrays["style_of"], arrays["pool"], payload["styles"],
-                  payload["split_of"], payload["meta"], payload["report"], enc, split, path, arrays["positions"])
+                  payload["split_of"], payload["meta"], payload["report"], enc, split, path, arrays["positions"],
+                  payload.get("skips", []))
 
 
 def without_tunes(c: Corpus, hashes, min_tunes: int) -> tuple[Corpus, dict]:

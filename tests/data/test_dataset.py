@@ -149,3 +149,29 @@ def test_cache_keys_on_the_real_path_and_says_when_it_is_damaged(tmp_path, monke
         again = _load("c", cdir)
     assert calls == [1] and np.array_equal(again.tokens, first.tokens)
     assert any("damaged" in r.getMessage() and "rebuilding" in r.getMessage() for r in caplog.records)
+
+
+def test_catalog_skipped_lists_every_skip_with_its_reason_from_the_cache(tmp_path, monkeypatch, capsys):
+    from metamusic.data.__main__ import main
+
+    root = synth.make_style_corpus(str(tmp_path / "c"), n_tunes=5)
+    bad = synth.write_bad_files(str(tmp_path / "c" / "jigs" / "bad"))
+    with open(tmp_path / "c" / "odd" / "book.abc", "a") as f:
+        f.write("\n" + synth.BAD_METER_ABC.replace("X:1", "X:77"))
+    argv = ["catalog", "--root", root, "--cache-dir", str(tmp_path / "cache"), "--min-tunes", "4", "--skipped"]
+    assert main(argv) == 0  # first call ingests
+    first = capsys.readouterr().out.splitlines()
+    calls = []
+    real = ingest.ingest
+    monkeypatch.setattr(ingest, "ingest", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert calls == [] and lines == first  # from the cache, the same list
+    assert len(lines) == len(bad) + 1
+    for name in bad:
+        (line,) = [ln for ln in lines if f"/{name}\t" in ln or f"/{name} (" in ln]
+        assert line.startswith("user/jigs\t") and line.split("\t")[2]
+    (meter,) = [ln for ln in lines if " X:77" in ln]
+    assert meter.startswith("user/odd\t") and "4/3" in meter
+    main(argv[:-1])  # the table groups by reason; a MusicXML file both readers refuse shows music21's
+    assert "note_seq, then music21 could not parse x2" in capsys.readouterr().out
