@@ -29,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--min-tunes", type=int, default=SplitConfig.min_tunes, help="tunes a style needs to be used")
     c.add_argument("--split-seed", type=int, default=SplitConfig.seed)
     c.add_argument("--steps-per-quarter", type=int, default=EncodingConfig.steps_per_quarter)
+    c.add_argument("--near-dup-threshold", type=float, default=SplitConfig.near_dup_threshold,
+                   help="interval n-gram Jaccard at which two tunes are near-duplicates (0: off)")
     c.add_argument("--key-normalize", action="store_true", help="transpose every tune to C major / A minor")
     c.add_argument("-v", "--verbose", action="store_true", help="log every skipped tune with its reason while ingesting")
     c.add_argument("--skipped", action="store_true",
@@ -44,7 +46,8 @@ def main(argv=None) -> int:
         corpus = load_corpus(args.root, cache_dir=args.cache_dir, rebuild=args.rebuild, workers=args.workers,
                              progress=True,
                              enc=EncodingConfig(steps_per_quarter=args.steps_per_quarter, key_normalize=args.key_normalize),
-                             split=SplitConfig(seed=args.split_seed, min_tunes=args.min_tunes))
+                             split=SplitConfig(seed=args.split_seed, min_tunes=args.min_tunes,
+                                                 near_dup_threshold=args.near_dup_threshold))
         seconds = time.perf_counter() - t0
     except MetamusicError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -57,16 +60,17 @@ def main(argv=None) -> int:
     if args.json:
         out = {"summary": summary, "styles": rows, "report": corpus.report}
         if args.skipped:
-            out["skipped"] = corpus.skips
+            out["skipped"], out["near_duplicates_removed"] = corpus.skips, corpus.removed
         json.dump(out, sys.stdout, indent=1)
         print()
         return 0
     if args.skipped:
-        _print_skips(corpus.skips)
+        _print_skips(corpus.skips + corpus.removed)
         return 0
     _print_tables(rows, summary, corpus.report)
-    if corpus.skips:
-        print(f"\n{len(corpus.skips)} files or tunes skipped; `--skipped` lists each with its reason")
+    if corpus.skips or corpus.removed:
+        print(f"\n{len(corpus.skips)} files or tunes skipped, {len(corpus.removed)} near-duplicates removed; "
+              "`--skipped` lists each with its reason")
     return 0
 
 
@@ -89,8 +93,13 @@ def _print_tables(rows, summary, report) -> None:
     for s in ("train", "val", "test"):
         print(f"meta-{s:5} ({len(summary['splits'][s])}): {', '.join(summary['splits'][s])}")
     d = report["dedup"]
-    print(f"\nnear-duplicates removed: {d['removed']} ({d['within_style']} within a style, "
+    print(f"\nexact duplicates removed: {d['removed']} ({d['within_style']} within a style, "
           f"{d['across_styles']} across styles)")
+    near = d.get("near")
+    if near:
+        across = ", ".join(f"{k} {v}" for k, v in near["across_splits"].items()) or "none"
+        print(f"near-duplicates removed (interval n-gram Jaccard >= {near['threshold']}): {near['removed']} "
+              f"({near['within_style']} within a style; across splits, the meta-test side kept: {across})")
     if report.get("styles_too_small"):
         print("styles left out (fewer tunes than min_tunes): "
               + ", ".join(f"{s}={n}" for s, n in report["styles_too_small"].items()))

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import os
@@ -17,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 
-from metamusic.data import cache, corpus as corpus_lib, ingest, splits
+from metamusic.data import cache, corpus as corpus_lib, ingest, near_dups, splits
 from metamusic.data.melody import EncodingConfig
 from metamusic.errors import MetamusicError, check_choice
 
@@ -41,6 +42,7 @@ class Corpus:
     cache_path: str = ""
     positions: Optional[np.ndarray] = None  # int8 [total tokens]: bar position of each token (melody.NO_POS on BOS)
     skips: list = dataclasses.field(default_factory=list)  # every skipped file or tune: source, path, index, reason, title
+    removed: list = dataclasses.field(default_factory=list)  # near-duplicates removed, the same fields
 
     @property
     def lengths(self) -> np.ndarray:
@@ -130,16 +132,11 @@ def _build(sources, paths, settings, path, enc, split, abc_backend, workers, pro
     ingest_seconds = time.perf_counter() - t0
     labeled = [m for m in melodies if m.style is not None]
     kept, dedup = splits.deduplicate(labeled)
-    counts = {}
-    for m in kept:
-        counts[m.style] = counts.get(m.style, 0) + 1
-    too_small = {s: n for s, n in sorted(counts.items()) if n < split.min_tunes}
-    kept = [m for m in kept if m.style not in too_small]
-    styles = sorted({m.style for m in kept})
+    kept, split_of, too_small, dedup["near"], removed = _near_dups_and_split(kept, split, enc, all_test)
+    styles = sorted(split_of)
     if all_test and not styles:
         raise MetamusicError(f"no style in {settings['root']} has {split.min_tunes} usable tunes "
                              f"(counts: {too_small}); lower the min_tunes setting")
-    split_of = {st: "test" for st in styles} if all_test else splits.assign_styles(styles, split)
     sid = {s: i for i, s in enumerate(styles)}
     style_of = np.array([sid[m.style] for m in kept], np.int32)
     lengths = np.array([len(m.tokens) for m in kept], np.int64)
@@ -154,25 +151,89 @@ def _build(sources, paths, settings, path, enc, split, abc_backend, workers, pro
               "ingest_seconds": round(ingest_seconds, 1)}
     manifest = {"version": cache.CACHE_VERSION, "settings": settings, "libraries": cache.library_versions(),
                 "files": cache.fingerprint(paths), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    payload = {"styles": styles, "split_of": split_of, "meta": meta, "report": report, "skips": skips}
+    payload = {"styles": styles, "split_of": split_of, "meta": meta, "report": report, "skips": skips,
+               "removed": removed}
     cache.save(path, {"tokens": tokens, "offsets": offsets, "style_of": style_of, "pool": pool,
                       "positions": positions}, manifest, payload)
     log.info("cached %d tunes in %d styles at %s (ingest %.0fs)", len(kept), len(styles), path, ingest_seconds)
-    return Corpus(tokens, offsets, style_of, pool, styles, split_of, meta, report, enc, split, path, positions, skips)
+    return Corpus(tokens, offsets, style_of, pool, styles, split_of, meta, report, enc, split, path, positions, skips,
+                  removed)
+
+
+def _near_dups_and_split(kept, split: splits.SplitConfig, enc: EncodingConfig, all_test: bool):
+    """Near-duplicates within styles out, styles under min_tunes out, styles to splits, then near-duplicates
+    across splits out (the training-side copy) and styles that fell under min_tunes out.
+
+    Returns (melodies, split_of, too_small, near-duplicate counts, removed tunes with their reasons).
+    """
+    cfg = near_dups.NearDupConfig(threshold=split.near_dup_threshold)
+    pairs = []
+    if split.near_dup_threshold > 0 and kept:
+        sets = [near_dups.interval_ngrams(m.tokens, enc.num_classes, cfg.n) for m in kept]
+        pairs = near_dups.similar_pairs(sets, cfg)
+    keep, within = near_dups.within_styles(kept, pairs)
+    counts = collections.Counter(m.style for m, k in zip(kept, keep) if k)
+    too_small = {s: n for s, n in sorted(counts.items()) if n < split.min_tunes}
+    styles = sorted(set(counts) - set(too_small))
+    split_of = {st: "test" for st in styles} if all_test else (splits.assign_styles(styles, split) if styles else {})
+    keep2, across = near_dups.across_splits(kept, pairs, keep, split_of)
+    counts2 = collections.Counter(m.style for m, k in zip(kept, keep2) if k and m.style in split_of)
+    fell = {s: counts2[s] for s in styles if counts2[s] < split.min_tunes}
+    for s in fell:  # its split stays as drawn; the style is just not used
+        del split_of[s]
+    too_small.update(fell)
+    partner = {}  # each tune's most similar partner, named in its removal reason
+    for i, j, sim in pairs:
+        for a, b in ((i, j), (j, i)):
+            if sim > partner.get(a, (None, -1.0))[1]:
+                partner[a] = (b, sim)
+    removed = []
+    for i, m in enumerate(kept):
+        if keep[i] and keep2[i]:
+            continue
+        o, sim = partner[i]
+        where = "the same style" if not keep[i] else f"{kept[o].style} ({split_of.get(kept[o].style, '-')})"
+        removed.append({"source": m.source, "path": m.meta.get("path", ""), "index": m.meta.get("index"),
+                        "title": m.meta.get("title", ""), "reason": f"near-duplicate (Jaccard {sim:.2f}) of "
+                        f"{kept[o].meta.get('path', '')} X:{kept[o].meta.get('index')} in {where}"})
+    final = [m for m, k in zip(kept, keep2) if k and m.style in split_of]
+    report = {"threshold": split.near_dup_threshold, "pairs": len(pairs), "within_style": within,
+              "across_splits": across, "removed": within + sum(across.values()),
+              "styles_fell_under_min_tunes": fell}
+    return final, split_of, too_small, report, removed
 
 
 def _from_cache(arrays, payload, enc, split, path) -> Corpus:
     return Corpus(arrays["tokens"], arrays["offsets"], arrays["style_of"], arrays["pool"], payload["styles"],
                   payload["split_of"], payload["meta"], payload["report"], enc, split, path, arrays["positions"],
-                  payload.get("skips", []))
+                  payload.get("skips", []), payload.get("removed", []))
 
 
-def without_tunes(c: Corpus, hashes, min_tunes: int) -> tuple[Corpus, dict]:
-    """`c` less every tune whose content hash is in `hashes` (e.g. tunes a model was trained on),
-    then less the styles left with fewer than `min_tunes` tunes. Returns (corpus, what was dropped)."""
+def near_copies(c: Corpus, other: Corpus, threshold: float) -> np.ndarray:
+    """Per tune of `c`: whether a tune of `other` is its near-duplicate (near_dups.py), e.g. a held-out
+    collection's copy of a tune the model trained on."""
+    if threshold <= 0 or not len(c) or not len(other):
+        return np.zeros(len(c), bool)
+    cfg = near_dups.NearDupConfig(threshold=threshold)
+    sets = ([near_dups.interval_ngrams(c.tune(i), c.enc.num_classes, cfg.n) for i in range(len(c))]
+            + [near_dups.interval_ngrams(other.tune(i), other.enc.num_classes, cfg.n) for i in range(len(other))])
+    hit = np.zeros(len(c), bool)
+    for i, j, _ in near_dups.similar_pairs(sets, cfg):
+        if i < len(c) <= j:
+            hit[i] = True
+    return hit
+
+
+def without_tunes(c: Corpus, hashes, min_tunes: int, near_copies_of: Optional[Corpus] = None,
+                  near_dup_threshold: float = 0.0) -> tuple[Corpus, dict]:
+    """`c` less every tune whose content hash is in `hashes` (e.g. tunes a model was trained on) and,
+    given `near_copies_of`, every near-duplicate of one of its tunes; then less the styles left with
+    fewer than `min_tunes` tunes. Returns (corpus, what was dropped)."""
     hashes = set(hashes)
     dup = np.array([m["hash"] in hashes for m in c.meta], bool)
-    keep = ~dup
+    near = (near_copies(c, near_copies_of, near_dup_threshold) & ~dup if near_copies_of is not None
+            else np.zeros(len(c), bool))
+    keep = ~dup & ~near
     counts = np.bincount(c.style_of[keep], minlength=len(c.styles))
     small = {c.styles[k]: int(n) for k, n in enumerate(counts) if n < min_tunes}
     keep &= ~np.isin(c.style_of, [c.styles.index(s) for s in small])
@@ -183,7 +244,8 @@ def without_tunes(c: Corpus, hashes, min_tunes: int) -> tuple[Corpus, dict]:
     lengths = np.diff(c.offsets)[idx]
     tokens = np.concatenate([c.tune(i) for i in idx]) if idx.size else np.zeros(0, c.tokens.dtype)
     positions = np.concatenate([c.tune_positions(i) for i in idx]) if idx.size else np.zeros(0, np.int8)
-    dropped = {"duplicates": int(dup.sum()), "tunes": int((~keep).sum()), "styles": small}
+    dropped = {"duplicates": int(dup.sum()), "near_duplicates": int(near.sum()), "tunes": int((~keep).sum()),
+               "styles": small}
     out = dataclasses.replace(c, tokens=tokens, positions=positions, offsets=np.concatenate([[0], np.cumsum(lengths)]),
                               style_of=new_id[c.style_of[idx]], pool=c.pool[idx], styles=styles,
                               split_of={s: c.split_of[s] for s in styles}, meta=[c.meta[i] for i in idx],

@@ -140,13 +140,13 @@ def _indexed_work(arg):
 _SECONDS_PER_MB = {".abc": 50.0, ".krn": 40.0, ".mxl": 6.0, ".xml": 0.3, ".musicxml": 0.3, ".mid": 5.0, ".midi": 5.0}
 
 
-def _cost(path: str) -> float:
-    """Estimated parse seconds of one file, for the progress bar's ETA and the work order."""
+def _cost(path: str) -> int:
+    """Estimated parse milliseconds of one file (an int, so the bar's sum is exact), for the ETA and work order."""
     ext = os.path.splitext(path)[1].lower()
-    return 0.005 + os.path.getsize(path) / 1e6 * _SECONDS_PER_MB.get(ext, 10.0)
+    return 5 + int(os.path.getsize(path) / 1e3 * _SECONDS_PER_MB.get(ext, 10.0))
 
 
-def _bar(total_cost: float, n_files: int, enabled: bool):
+def _bar(total_cost: int, n_files: int, enabled: bool):
     from tqdm import tqdm
 
     return tqdm(total=total_cost, desc=f"ingest ({n_files} files)", disable=not enabled, dynamic_ncols=True,

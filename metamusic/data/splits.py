@@ -23,6 +23,9 @@ class SplitConfig:
     min_test_collections: int = 3  # meta-test draws styles from at least this many collections
     min_tunes: int = 40  # a style needs this many tunes (after de-duplication) to be used
     query_fraction: float = 0.5  # share of each style's tunes in its query pool
+    # near_dups.py: tunes whose rare interval-n-gram Jaccard is at least this are near-duplicates (within a
+    # style one is kept; across splits the meta-test copy is kept); 0 turns it off
+    near_dup_threshold: float = 0.4
 
     def __post_init__(self):
         for name in ("val_fraction", "test_fraction", "query_fraction"):
@@ -31,6 +34,8 @@ class SplitConfig:
                 raise MetamusicError(f"{name}={v} must be in (0, 1)")
         if self.val_fraction + self.test_fraction >= 1.0:
             raise MetamusicError("val_fraction + test_fraction must be < 1 so meta-train keeps styles")
+        if not 0.0 <= self.near_dup_threshold <= 1.0:
+            raise MetamusicError(f"data.near_dup_threshold={self.near_dup_threshold} must be in [0, 1] (0: off)")
         if self.min_tunes < 2:
             raise MetamusicError(f"data.min_tunes={self.min_tunes} must be >= 2 (a support and a query tune)")
 

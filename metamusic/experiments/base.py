@@ -108,7 +108,12 @@ def load_data(cfg):
     d = cfg.data
     return load_corpus(d.root or None, cache_dir=d.cache_dir or None, workers=d.workers or None,
                        progress=cfg.progress, enc=encoding(cfg),
-                       split=SplitConfig(seed=d.split_seed, min_tunes=d.min_tunes))
+                       split=SplitConfig(seed=d.split_seed, min_tunes=d.min_tunes, near_dup_threshold=_near(cfg)))
+
+
+def _near(cfg) -> float:
+    """data.near_dup_threshold (runs saved before it existed: the default)."""
+    return float(cfg.data.get("near_dup_threshold", SplitConfig.near_dup_threshold))
 
 
 def load_test_data(cfg, train_corpus):
@@ -121,9 +126,11 @@ def load_test_data(cfg, train_corpus):
 
     d = cfg.data
     c = load_corpus(cfg.eval.root, cache_dir=d.cache_dir or None, workers=d.workers or None, progress=cfg.progress,
-                    enc=encoding(cfg), split=SplitConfig(seed=d.split_seed, min_tunes=cfg.eval.min_tunes),
+                    enc=encoding(cfg), split=SplitConfig(seed=d.split_seed, min_tunes=cfg.eval.min_tunes,
+                                                          near_dup_threshold=_near(cfg)),
                     all_test=True)
-    c, dropped = without_tunes(c, (m["hash"] for m in train_corpus.meta), cfg.eval.min_tunes)
+    c, dropped = without_tunes(c, (m["hash"] for m in train_corpus.meta), cfg.eval.min_tunes,
+                               near_copies_of=train_corpus, near_dup_threshold=_near(cfg))
     if not c.styles:
         raise MetamusicError(f"eval.root={cfg.eval.root!r}: no style keeps eval.min_tunes={cfg.eval.min_tunes} "
                              f"tunes once tunes seen in training are dropped ({dropped})")
