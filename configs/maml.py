@@ -91,6 +91,7 @@ def get_config():
     c.eval.scorer = ""  # a trained run_relation.py workdir for style fidelity; "" skips it
     c.eval.fidelity_shots = 5  # style fidelity: K support tunes each method adapts on before sampling
     c.eval.samples = 8  # style fidelity: melodies sampled per meta-test style and method
+    c.eval.listen = 2  # melodies per meta-test style and method logged to tb/eval as audio + piano roll (0: off)
     c.eval.distractors = 4  # style fidelity: other meta-test styles competing with the target
     c.eval.temperature = 1.0  # sampling temperature in the evaluation
 

@@ -47,10 +47,12 @@ def restore_latest(mgr: ocp.CheckpointManager, template, *, set_aside: bool = Fa
             state = restore_step(mgr, step, template)
         except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many types for a damaged step
             _raise_if_other_config(where, template)
-            moved = _set_aside(where) if set_aside else None
+            moved = _set_aside(where) if set_aside and jax.process_index() == 0 else None
+            if set_aside:
+                _sync(f"set_aside_{step}")  # the other processes wait until process 0 has moved it
             log.warning("checkpoint %s does not restore (%s: %s)%s; trying an earlier one", where,
                         type(e).__name__, _first_line(e), f"; moved to {moved}" if moved else "")
-            moved_any |= moved is not None
+            moved_any |= set_aside
             continue
         if moved_any:
             mgr.reload()  # forget the moved steps, so the next save of that step number is not refused
@@ -132,6 +134,14 @@ def _set_aside(step_dir: str) -> Optional[str]:
     except OSError:
         return None
     return dest
+
+
+def _sync(name: str) -> None:
+    """A barrier across the processes of a multi-host run; nothing in a single-process one."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
 
 
 def _first_line(e: Exception) -> str:

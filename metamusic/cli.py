@@ -233,6 +233,13 @@ def _looks_like_path(style: str) -> bool:
 
 # -- running --
 
+def _primary() -> bool:
+    """Process 0 of a multi-process (jax.distributed) run, or the only process: the one that writes files."""
+    import jax
+
+    return jax.process_index() == 0
+
+
 def run(cfg, args) -> int:
     from absl import logging as absl_logging
 
@@ -243,7 +250,7 @@ def run(cfg, args) -> int:
     os.makedirs(workdir, exist_ok=True)
     if mode in ("eval", "generate"):
         _warn_if_trained_differently(cfg, workdir)
-    if mode in ("train", "all"):  # eval and generation read the config the model was trained with
+    if mode in ("train", "all") and _primary():  # eval and generation read the config the model was trained with
         with open(os.path.join(workdir, "config.json"), "w") as f:
             f.write(cfg.to_json_best_effort(indent=1))
     if mode == "classify":

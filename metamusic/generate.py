@@ -1,4 +1,4 @@
-"""Adapt a trained generative model to a style from K tunes, then sample melodies to .mid + piano-roll .png.
+"""Adapt a trained generative model to a style from K tunes, then sample melodies to .mid, .wav + piano-roll .png.
 
 Works for every generative experiment (melody LMs, meta-GANs) and every method the
 evaluation reports: a meta-learned algorithm adapts with `eval.steps` inner steps,
@@ -79,19 +79,31 @@ def support_for(style: str, corpus, shots: int, length: int, rng):
 
 
 def write_samples(samples, enc, out: str, style: str, method: str, shots: int) -> list[str]:
-    """Each token sequence (starting with BOS) -> OUT/<style>_<method>_NN.mid and .png; returns the .mid paths."""
+    """Each token sequence (starting with BOS) -> OUT/<style>_<method>_NN.mid, .wav and .png; returns the .mid paths."""
+    from metamusic import audio
+
     os.makedirs(out, exist_ok=True)
     paths = []
     label = os.path.basename(os.path.normpath(style)) if os.path.isdir(style) else style.replace("/", "_")
     for i, smp in enumerate(samples):
         stem = os.path.join(out, f"{label}_{method}_{i:02d}")
         melody.tokens_to_midi(smp, enc, stem + ".mid")
+        audio.write_wav(audio.render(melody.tokens_to_sequence(smp, enc)), stem + ".wav")
         piano_roll(smp, enc, stem + ".png", f"{style} ({method}, K={shots}) #{i}")
         paths.append(stem + ".mid")
     return paths
 
 
 def piano_roll(tokens: np.ndarray, enc: melody.EncodingConfig, path: str, title: str = "") -> None:
+    import matplotlib.pyplot as plt
+
+    fig = draw_piano_roll(tokens, enc, title)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def draw_piano_roll(tokens: np.ndarray, enc: melody.EncodingConfig, title: str = ""):
+    """A matplotlib figure of one melody's notes (quarter notes across, MIDI pitch up)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -108,7 +120,6 @@ def piano_roll(tokens: np.ndarray, enc: melody.EncodingConfig, path: str, title:
     ax.set_ylabel("MIDI pitch")
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    return fig
 
 

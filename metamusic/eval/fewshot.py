@@ -143,12 +143,19 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
         add_paired(res, {name: c[0][:, -1] for name, c in curves.items()})
         out["methods"][f"K={shots}"] = res
         out["seconds"][f"K={shots}"] = round(time.perf_counter() - t2, 1)
+    fid = {name: adapted_params(algo, meta, cfg.eval.steps if name in exp.algorithms else None)
+           for name, (algo, meta) in methods.items() if name != baselines.SCRATCH}
     if cfg.eval.scorer:
         from metamusic.eval import sample_fidelity
 
-        fid = {name: adapted_params(algo, meta, cfg.eval.steps if name in exp.algorithms else None)
-               for name, (algo, meta) in methods.items() if name != baselines.SCRATCH}
         out["style_fidelity"] = sample_fidelity.evaluate(exp, fid, cfg.eval.scorer, corpus)
+    if cfg.eval.get("listen", 0):
+        from metamusic.eval import listen
+
+        t3 = time.perf_counter()
+        clips = listen.log_samples(exp, fid, corpus, workdir, cfg.eval.listen, cfg.eval.fidelity_shots)
+        out["seconds"]["listen"] = round(time.perf_counter() - t3, 1)
+        out["listen"] = {"clips": clips, "tensorboard": os.path.join(workdir, "tb", "eval")}
     with open(os.path.join(workdir, f"{name}.json"), "w") as f:
         json.dump(out, f, indent=1)
     from metamusic.eval import report

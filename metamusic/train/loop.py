@@ -50,9 +50,17 @@ class LoopConfig:
 
 
 class MetricWriter:
-    """metrics.jsonl always; TensorBoard event files when tensorboardX is installed."""
+    """metrics.jsonl always; TensorBoard event files when tensorboardX is installed.
+
+    In a multi-process run only process 0 writes (every process computes the same metrics: they
+    are means over the whole, replicated meta-batch); the others get a writer that drops rows.
+    """
 
     def __init__(self, workdir: str, resume_step: int):
+        self.enabled = jax.process_index() == 0
+        self.f, self.tb = None, None
+        if not self.enabled:
+            return
         self.path = os.path.join(workdir, "metrics.jsonl")
         _truncate_after(self.path, resume_step)  # steps after the checkpoint are replayed
         self.f = open(self.path, "a")
@@ -64,6 +72,8 @@ class MetricWriter:
             self.tb = None
 
     def write(self, step: int, metrics: dict) -> None:
+        if not self.enabled:
+            return
         row = {"step": int(step), **{k: float(v) for k, v in metrics.items()}}
         self.f.write(json.dumps(row) + "\n")
         self.f.flush()
@@ -72,7 +82,8 @@ class MetricWriter:
                 self.tb.add_scalar(k, float(v), int(step))
 
     def close(self) -> None:
-        self.f.close()
+        if self.f:
+            self.f.close()
         if self.tb:
             self.tb.close()
 
@@ -120,7 +131,8 @@ def run(workdir: str, state, step_fn: Callable, sample_fn: Callable, cfg: LoopCo
     base_key = jax.random.PRNGKey(cfg.seed)
     from tqdm import tqdm
 
-    bar = tqdm(total=cfg.total_steps, initial=start, desc=name, unit="step", disable=not cfg.progress,
+    bar = tqdm(total=cfg.total_steps, initial=start, desc=name, unit="step",
+               disable=not cfg.progress or jax.process_index() != 0,
                dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30)
     pending, t_last, n_last = [], time.perf_counter(), start
     try:

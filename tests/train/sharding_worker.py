@@ -4,6 +4,8 @@
     python sharding_worker.py gan OUT.npz DEVICES             # meta-GAN (Reptile) steps, sharding off and on
     python sharding_worker.py steps OUT.npz DEVICES [PORT PROCESS_ID NUM_PROCESSES]
         # a few MAML meta-steps through sharding.distribute; with PORT, one of several jax.distributed processes
+    python sharding_worker.py loop OUT.npz DEVICES [PORT PROCESS_ID NUM_PROCESSES]
+        # the training loop into dirname(OUT)/work (shared by the processes), final params to OUT
 """
 
 import os
@@ -76,6 +78,20 @@ def steps(out, devices, n_steps=3):
     np.savez(out, loss=np.asarray(metrics["loss"]), **_flat(state.meta))
 
 
+def loop(out, devices):
+    """The whole training loop (metrics, TensorBoard, checkpoints) into OUT's folder/work, sharded over all
+    devices; with jax.distributed, every process runs this with the same workdir, as on a shared disk."""
+    import synth
+    from metamusic import experiments
+    from metamusic.train.trainer import train
+
+    cfg = _melody_cfg(devices, "fomaml")
+    cfg.steps, cfg.checkpoint_every, cfg.log_every = 6, 2, 2
+    work = os.path.join(os.path.dirname(out), "work")
+    state = train(experiments.build(cfg, synth.token_corpus()), work, "fomaml")
+    np.savez(out, **_flat(state.meta))
+
+
 def gan_steps(out, devices, n_steps=2):
     """Meta-GAN (Reptile) outer steps through sharding.distribute, off and over `devices` devices."""
     import synth
@@ -106,4 +122,4 @@ if __name__ == "__main__":
         port, pid, nproc = (int(a) for a in sys.argv[4:7])
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
         jax.distributed.initialize(coordinator_address=f"localhost:{port}", num_processes=nproc, process_id=pid)
-    {"loops": loops, "steps": steps, "gan": gan_steps}[mode](out, devices)
+    {"loops": loops, "steps": steps, "gan": gan_steps, "loop": loop}[mode](out, devices)

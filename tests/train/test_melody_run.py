@@ -2,6 +2,7 @@
 
 import json
 import os
+import wave
 
 import numpy as np
 import pytest
@@ -64,6 +65,36 @@ def test_evaluation_writes_results_for_every_method(run, style_corpus):
     for name, r in res.items():
         assert {r["paired"]["vs_joint"]["episodes"], r["paired"]["vs_finetune"]["episodes"]} == {cfg.eval.episodes}
     assert "minus joint" in open(os.path.join(workdir, "eval.md")).read()
+    # a few samples per meta-test style and method (and one real tune), to listen to in TensorBoard
+    test = style_corpus.styles_in("test")
+    n_methods = len(res) - 2  # every method but scratch and the oracle samples
+    assert out["listen"]["clips"] == len(test) * (1 + n_methods * cfg.eval.listen)
+    audio, images = _tensorboard_media(out["listen"]["tensorboard"])
+    assert len(audio) == len(images) == out["listen"]["clips"]
+    assert {t.split("/")[0] for t in audio} == set(test)
+    assert all(a.sample_rate == 16000 and a.length_frames > 16000 for a in audio.values())
+    assert all(im.height > 100 and im.width > 300 for im in images.values())
+
+
+def _tensorboard_media(logdir):
+    """tag -> audio and tag -> image summaries of the event files in `logdir` (TFRecord framing read by hand)."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    audio, images = {}, {}
+    for name in os.listdir(logdir):
+        with open(os.path.join(logdir, name), "rb") as f:
+            while header := f.read(12):
+                (length,) = struct.unpack("<Q", header[:8])
+                ev = event_pb2.Event.FromString(f.read(length))
+                f.read(4)
+                for v in ev.summary.value:
+                    if v.HasField("audio"):
+                        audio[v.tag] = v.audio
+                    if v.HasField("image"):
+                        images[v.tag] = v.image
+    return audio, images
 
 
 def test_generation_writes_midi_that_note_seq_reads(run, style_corpus, tmp_path):
@@ -89,6 +120,8 @@ def test_generation_writes_midi_that_note_seq_reads(run, style_corpus, tmp_path)
         assert len(ns.notes) > 0
         assert all(style_corpus.enc.min_note <= n.pitch < style_corpus.enc.max_note for n in ns.notes)
         assert os.path.getsize(p[:-4] + ".png") > 1000
+        with wave.open(p[:-4] + ".wav") as w:  # the melody as sound, as long as the MIDI file
+            assert abs(w.getnframes() / w.getframerate() - ns.total_time) < 1.0
 
 
 def test_meta_training_can_start_from_the_joint_model(run, style_corpus, tmp_path):

@@ -76,3 +76,40 @@ def test_two_processes_match_one(tmp_path):
     single = dict(np.load(tmp_path / "single.npz"))
     for i in range(2):
         _assert_same(single, dict(np.load(tmp_path / f"proc{i}.npz")))
+
+
+@pytest.mark.timeout(300)
+def test_two_processes_write_metrics_tensorboard_and_checkpoints_once(tmp_path):
+    """Two jax.distributed processes training into one workdir: one metrics row per logged step, one
+    TensorBoard event file, checkpoints that restore to the single-process result."""
+    import json
+
+    port = _free_port()
+    (tmp_path / "multi").mkdir()
+    (tmp_path / "single").mkdir()
+    procs = [_run(["loop", tmp_path / "multi" / f"proc{i}.npz", -1, port, i, 2], 1) for i in range(2)]
+    procs.append(_run(["loop", tmp_path / "single" / "single.npz", 0], 1))
+    _wait(procs)
+    run = tmp_path / "multi" / "work" / "fomaml"
+    rows = [json.loads(line) for line in open(run / "metrics.jsonl")]
+    assert [r["step"] for r in rows] == [2, 4, 6, 6]  # the last 6: the end-of-run validation row
+    assert len(os.listdir(run / "tb")) == 1
+    assert sorted(int(d) for d in os.listdir(run / "checkpoints") if d.isdigit())[-1] == 6
+    single_rows = [json.loads(line) for line in open(tmp_path / "single" / "work" / "fomaml" / "metrics.jsonl")]
+    assert [r["step"] for r in single_rows] == [r["step"] for r in rows]
+    single = dict(np.load(tmp_path / "single" / "single.npz"))
+    for i in range(2):
+        _assert_same(single, dict(np.load(tmp_path / "multi" / f"proc{i}.npz")))
+    _assert_same(single, _restored(run))  # the two processes' checkpoint, read back by one process
+
+
+def _restored(run):
+    import synth
+    from metamusic import checkpoints, experiments
+    from metamusic.meta.outer import init_state
+    from train.sharding_worker import _flat, _melody_cfg
+
+    cfg = _melody_cfg(0, "fomaml")
+    exp = experiments.build(cfg, synth.token_corpus())
+    state = checkpoints.load(str(run), init_state(exp.algorithm("fomaml"), exp.optimizer("fomaml"), exp.init_params()))
+    return {k: np.asarray(v) for k, v in _flat(state.meta).items()}
