@@ -49,6 +49,11 @@ def get_config():
     c.data.key_normalize = False  # transpose every tune to C major / A minor
     c.data.split_seed = 0  # seeds the style split and the support/query tune pools
     c.data.min_tunes = 40  # styles with fewer tunes are left out
+    # near-duplicates (interval n-gram Jaccard at or above this; data/near_dups.py) removed within styles and
+    # across splits; 0: off, the 13,872-tune corpus of cache version 3 that README figures before 2026-12-02 used
+    c.data.near_dup_threshold = 0.4
+    # True: styles of one name in two collections (oneills/jig, ryans/jig) share a split (README: data)
+    c.data.group_same_names = False
     c.data.shots = 5  # K support tunes per training task
     c.data.queries = 5  # Q query tunes per task
     c.data.length = 64  # T tokens per window (16 beats at 4 steps per quarter)

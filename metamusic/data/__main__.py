@@ -31,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--steps-per-quarter", type=int, default=EncodingConfig.steps_per_quarter)
     c.add_argument("--near-dup-threshold", type=float, default=SplitConfig.near_dup_threshold,
                    help="interval n-gram Jaccard at which two tunes are near-duplicates (0: off)")
+    c.add_argument("--group-same-names", action="store_true",
+                   help="styles of one name in two collections (oneills/jig, ryans/jig) share a split")
     c.add_argument("--key-normalize", action="store_true", help="transpose every tune to C major / A minor")
     c.add_argument("-v", "--verbose", action="store_true", help="log every skipped tune with its reason while ingesting")
     c.add_argument("--skipped", action="store_true",
@@ -47,7 +49,8 @@ def main(argv=None) -> int:
                              progress=True,
                              enc=EncodingConfig(steps_per_quarter=args.steps_per_quarter, key_normalize=args.key_normalize),
                              split=SplitConfig(seed=args.split_seed, min_tunes=args.min_tunes,
-                                                 near_dup_threshold=args.near_dup_threshold))
+                                                 near_dup_threshold=args.near_dup_threshold,
+                                                 group_same_names=args.group_same_names))
         seconds = time.perf_counter() - t0
     except MetamusicError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -26,6 +26,9 @@ class SplitConfig:
     # near_dups.py: tunes whose rare interval-n-gram Jaccard is at least this are near-duplicates (within a
     # style one is kept; across splits the meta-test copy is kept); 0 turns it off
     near_dup_threshold: float = 0.4
+    # styles with the same name after the collection ('oneills/jig', 'ryans/jig') share a split: each such
+    # group joins the split of its member drawn furthest from training (test > val > train)
+    group_same_names: bool = False
 
     def __post_init__(self):
         for name in ("val_fraction", "test_fraction", "query_fraction"):
@@ -98,6 +101,15 @@ def assign_styles(styles: list[str], cfg: SplitConfig) -> dict[str, str]:
     out = {s: "train" for s in styles}
     out.update({s: "val" for s in val})
     out.update({s: "test" for s in test})
+    if cfg.group_same_names:
+        rank = {"train": 0, "val": 1, "test": 2}
+        groups = collections.defaultdict(list)
+        for s in styles:
+            if "/" in s:
+                groups[s.split("/", 1)[1]].append(s)
+        for members in groups.values():
+            top = max((out[m] for m in members), key=rank.get)
+            out.update({m: top for m in members})
     return out
 
 

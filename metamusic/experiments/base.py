@@ -108,7 +108,8 @@ def load_data(cfg):
     d = cfg.data
     return load_corpus(d.root or None, cache_dir=d.cache_dir or None, workers=d.workers or None,
                        progress=cfg.progress, enc=encoding(cfg),
-                       split=SplitConfig(seed=d.split_seed, min_tunes=d.min_tunes, near_dup_threshold=_near(cfg)))
+                       split=SplitConfig(seed=d.split_seed, min_tunes=d.min_tunes, near_dup_threshold=_near(cfg),
+                                         group_same_names=bool(d.get("group_same_names", False))))
 
 
 def _near(cfg) -> float:

@@ -66,3 +66,19 @@ def test_corpus_has_no_style_or_hash_in_two_splits(style_corpus):
             assert not split_hashes[names[i]] & split_hashes[names[j]]
     assert len({m["hash"] for m in c.meta}) == len(c)  # no duplicate anywhere
     assert sum(len(c.styles_in(s)) for s in splits.SPLITS) == len(c.styles)
+
+
+def test_grouped_names_share_a_split_and_join_the_one_furthest_from_training():
+    rank = {"train": 0, "val": 1, "test": 2}
+    moved = 0
+    for seed in range(20):
+        plain = splits.assign_styles(_styles(), splits.SplitConfig(seed=seed))
+        grouped = splits.assign_styles(_styles(), splits.SplitConfig(seed=seed, group_same_names=True))
+        for i in range(5):  # oneills/d<i> and ryans/d<i>: one dance type in two collections
+            a, b = f"oneills/d{i}", f"ryans/d{i}"
+            assert grouped[a] == grouped[b] == max(plain[a], plain[b], key=rank.get)
+            moved += plain[a] != plain[b]
+        for s in _styles():
+            if not s.startswith(("oneills/", "ryans/")):
+                assert grouped[s] == plain[s]
+    assert moved > 10  # the grouping did move styles in these draws
