@@ -36,6 +36,8 @@ def test_training_logs_finite_metrics(run):
 
 def test_evaluation_writes_results_for_every_method(run, style_corpus):
     cfg, workdir = run
+    cfg = cfg.copy_and_resolve_references()
+    cfg.eval.listen = 1
     out = fewshot.evaluate(experiments.build(cfg, style_corpus), workdir)
     res = out["methods"]["K=2"]
     assert set(res) == {"fomaml", "joint", "finetune", "scratch", "oracle"}

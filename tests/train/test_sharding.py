@@ -66,6 +66,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # 37 s; the default run's two-process loop test below also matches one process
 @pytest.mark.timeout(300)
 def test_two_processes_match_one(tmp_path):
     """Two jax.distributed processes (one CPU device each, gloo) meta-train like one process alone."""
