@@ -211,6 +211,7 @@ def test_style_scorer_on_styles_with_known_answers(corpus, relation_run):
             assert style_fidelity(scorer, win(by_style[b][10:30]), target, [d1, d2]) <= other_max, method
 
 
+@pytest.mark.slow  # 57-68 s; the scorer it uses is checked on known answers in the default run
 def test_maml_eval_reports_style_fidelity_of_samples(corpus, relation_run, tmp_path):
     from configs import maml_tiny
     from metamusic.eval import fewshot
