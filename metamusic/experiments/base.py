@@ -113,8 +113,9 @@ def load_data(cfg):
 
 
 def _near(cfg) -> float:
-    """data.near_dup_threshold (runs saved before it existed: the default)."""
-    return float(cfg.data.get("near_dup_threshold", SplitConfig.near_dup_threshold))
+    """data.near_dup_threshold; 0 (off) for a run saved before the field existed, so its config.json
+    loads the corpus it was trained on."""
+    return float(cfg.data.get("near_dup_threshold", 0.0))
 
 
 def load_test_data(cfg, train_corpus):
