@@ -54,11 +54,13 @@ def restore_latest(mgr: ocp.CheckpointManager, template, *, set_aside: bool = Fa
                         type(e).__name__, _first_line(e), f"; moved to {moved}" if moved else "")
             moved_any |= set_aside
             continue
-        if moved_any:
-            mgr.reload()  # forget the moved steps, so the next save of that step number is not refused
-        return state
+        break
+    else:
+        state = None
     if moved_any:
-        mgr.reload()
+        mgr.reload()  # forget the moved steps, so the next save of that step number is not refused
+    if state is not None:
+        return state
     if steps:
         raise MetamusicError(f"no checkpoint in {mgr.directory} restores (steps {sorted(steps)}); "
                              "move the folder away to train from scratch")
@@ -75,11 +77,6 @@ def save(mgr: ocp.CheckpointManager, step: int, state, force: bool = False) -> N
     mgr.save(step, args=ocp.args.StandardSave(state), force=force)
 
 
-def has_checkpoints(workdir: str) -> bool:
-    ck = os.path.join(workdir, "checkpoints")
-    return os.path.isdir(ck) and any(d.isdigit() for d in os.listdir(ck))
-
-
 def latest_step(workdir: str) -> Optional[int]:
     """The newest saved step in workdir/checkpoints (restorable or not), or None; creates nothing."""
     ck = os.path.join(workdir, "checkpoints")
@@ -89,7 +86,7 @@ def latest_step(workdir: str) -> Optional[int]:
 
 def load(workdir: str, template):
     """The newest state in `workdir` that restores (for eval and generation), or raises if there is none."""
-    if not has_checkpoints(workdir):
+    if latest_step(workdir) is None:
         raise MetamusicError(f"no checkpoint in {workdir}/checkpoints; train first (--mode=train)")
     mgr = manager(workdir, 1, 1, create=False)
     try:

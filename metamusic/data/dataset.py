@@ -171,34 +171,30 @@ def _near_dups_and_split(kept, split: splits.SplitConfig, enc: EncodingConfig, a
     if split.near_dup_threshold > 0 and kept:
         sets = [near_dups.interval_ngrams(m.tokens, enc.num_classes, cfg.n) for m in kept]
         pairs = near_dups.similar_pairs(sets, cfg)
-    keep, within = near_dups.within_styles(kept, pairs)
+    keep, copies = near_dups.within_styles(kept, pairs)
     counts = collections.Counter(m.style for m, k in zip(kept, keep) if k)
     too_small = {s: n for s, n in sorted(counts.items()) if n < split.min_tunes}
     styles = sorted(set(counts) - set(too_small))
     split_of = {st: "test" for st in styles} if all_test else (splits.assign_styles(styles, split) if styles else {})
-    keep2, across = near_dups.across_splits(kept, pairs, keep, split_of)
+    keep2, across, cross_copies = near_dups.across_splits(kept, pairs, keep, split_of)
     counts2 = collections.Counter(m.style for m, k in zip(kept, keep2) if k and m.style in split_of)
     fell = {s: counts2[s] for s in styles if counts2[s] < split.min_tunes}
     for s in fell:  # its split stays as drawn; the style is just not used
         del split_of[s]
     too_small.update(fell)
-    partner = {}  # each tune's most similar partner, named in its removal reason
-    for i, j, sim in pairs:
-        for a, b in ((i, j), (j, i)):
-            if sim > partner.get(a, (None, -1.0))[1]:
-                partner[a] = (b, sim)
     removed = []
     for i, m in enumerate(kept):
         if keep[i] and keep2[i]:
             continue
-        o, sim = partner[i]
-        where = "the same style" if not keep[i] else f"{kept[o].style} ({split_of.get(kept[o].style, '-')})"
-        removed.append({"source": m.source, "path": m.meta.get("path", ""), "index": m.meta.get("index"),
+        o, sim = copies[i] if i in copies else cross_copies[i]  # the kept tune that made it go
+        where = "the same style" if i in copies else f"{kept[o].style} ({split_of.get(kept[o].style, '-')})"
+        removed.append({"source": m.source, "style": m.style, "partner_style": kept[o].style,
+                        "path": m.meta.get("path", ""), "index": m.meta.get("index"),
                         "title": m.meta.get("title", ""), "reason": f"near-duplicate (Jaccard {sim:.2f}) of "
                         f"{kept[o].meta.get('path', '')} X:{kept[o].meta.get('index')} in {where}"})
     final = [m for m, k in zip(kept, keep2) if k and m.style in split_of]
-    report = {"threshold": split.near_dup_threshold, "pairs": len(pairs), "within_style": within,
-              "across_splits": across, "removed": within + sum(across.values()),
+    report = {"threshold": split.near_dup_threshold, "pairs": len(pairs), "within_style": len(copies),
+              "across_splits": across, "removed": len(copies) + sum(across.values()),
               "styles_fell_under_min_tunes": fell}
     return final, split_of, too_small, report, removed
 

@@ -27,7 +27,7 @@ import numpy as np
 @dataclasses.dataclass(frozen=True)
 class NearDupConfig:
     n: int = 5  # n-gram length in intervals (n + 1 notes)
-    threshold: float = 0.5  # Jaccard over rare n-grams at or above which two tunes are near-duplicates
+    threshold: float = 0.4  # Jaccard over rare n-grams at or above which two tunes are near-duplicates
     max_df: float = 0.01  # an n-gram in more than this share of tunes is too common to count
     min_grams: int = 8  # tunes with fewer rare n-grams are not compared (too short to judge)
 
@@ -50,10 +50,10 @@ def similar_pairs(gram_sets: list, cfg: NearDupConfig = NearDupConfig()) -> list
         return []
     ids = np.concatenate(gram_sets) if gram_sets else np.zeros(0, np.int64)
     owner = np.repeat(np.arange(n_tunes), [len(g) for g in gram_sets])
-    uniq, inv, df = np.unique(ids, return_inverse=True, return_counts=True)
-    rare = (df >= 2) & (df <= max(2, int(cfg.max_df * n_tunes)))
-    size = np.bincount(owner, weights=(df[inv] <= max(2, int(cfg.max_df * n_tunes))), minlength=n_tunes)
-    keep = rare[inv]
+    _, inv, df = np.unique(ids, return_inverse=True, return_counts=True)
+    counted = df <= max(2, int(cfg.max_df * n_tunes))  # rare enough to say something about identity
+    size = np.bincount(owner, weights=counted[inv], minlength=n_tunes)  # each tune's rare n-grams
+    keep = (counted & (df >= 2))[inv]  # rare and shared: the only n-grams that can pair two tunes
     gram, who = inv[keep], owner[keep]
     order = np.lexsort((who, gram))
     gram, who = gram[order], who[order]
@@ -77,34 +77,41 @@ def similar_pairs(gram_sets: list, cfg: NearDupConfig = NearDupConfig()) -> list
 _SPLIT_RANK = {"train": 0, "val": 1, "test": 2}
 
 
-def within_styles(melodies, pairs) -> tuple[np.ndarray, int]:
+def within_styles(melodies, pairs) -> tuple[np.ndarray, dict]:
     """Keep mask after dropping, within each style, every tune similar to an earlier kept tune of that
-    style (corpus order), so no tune's variant sits in the other support/query pool. Returns (keep, dropped)."""
+    style (corpus order), so no tune's variant sits in the other support/query pool.
+    Returns (keep, {dropped tune: (the kept tune it copies, Jaccard)})."""
     keep = np.ones(len(melodies), bool)
     earlier = {}
-    for i, j, _ in pairs:
+    for i, j, sim in pairs:
         if melodies[i].style == melodies[j].style:
-            earlier.setdefault(j, []).append(i)
+            earlier.setdefault(j, []).append((i, sim))
+    cause = {}
     for j in sorted(earlier):
-        if any(keep[i] for i in earlier[j]):
+        kept = [(i, sim) for i, sim in earlier[j] if keep[i]]
+        if kept:
             keep[j] = False
-    return keep, int((~keep).sum())
+            cause[j] = max(kept, key=lambda t: t[1])
+    return keep, cause
 
 
-def across_splits(melodies, pairs, keep: np.ndarray, split_of: dict) -> tuple[np.ndarray, dict]:
+def across_splits(melodies, pairs, keep: np.ndarray, split_of: dict) -> tuple[np.ndarray, dict, dict]:
     """Keep mask after dropping, from every near-duplicate pair of kept tunes in two different splits,
     the tune on the training side (train < val < test): meta-test stays whole and no meta-test tune has
-    a near-copy in meta-train or meta-val. Returns (keep, counts like {'train~test': n})."""
+    a near-copy in meta-train or meta-val.
+    Returns (keep, counts like {'train~test': n}, {dropped tune: (the tune it copies, Jaccard)})."""
     keep = keep.copy()
     counts: dict = {}
-    for i, j, _ in pairs:
+    cause = {}
+    for i, j, sim in pairs:
         if not (keep[i] and keep[j]):
             continue
         si, sj = split_of.get(melodies[i].style), split_of.get(melodies[j].style)
         if si is None or sj is None or si == sj:
             continue
-        lo = i if _SPLIT_RANK[si] < _SPLIT_RANK[sj] else j
+        lo, hi = (i, j) if _SPLIT_RANK[si] < _SPLIT_RANK[sj] else (j, i)
         keep[lo] = False
+        cause[lo] = (hi, sim)
         key = "~".join(sorted((si, sj), key=_SPLIT_RANK.get))
         counts[key] = counts.get(key, 0) + 1
-    return keep, counts
+    return keep, counts, cause

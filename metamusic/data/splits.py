@@ -7,6 +7,7 @@ import dataclasses
 
 import numpy as np
 
+from metamusic.data import near_dups
 from metamusic.data.corpus import collection_of
 from metamusic.errors import MetamusicError
 
@@ -25,7 +26,7 @@ class SplitConfig:
     query_fraction: float = 0.5  # share of each style's tunes in its query pool
     # near_dups.py: tunes whose rare interval-n-gram Jaccard is at least this are near-duplicates (within a
     # style one is kept; across splits the meta-test copy is kept); 0 turns it off
-    near_dup_threshold: float = 0.4
+    near_dup_threshold: float = near_dups.NearDupConfig.threshold
     # styles with the same name after the collection ('oneills/jig', 'ryans/jig') share a split: each such
     # group joins the split of its member drawn furthest from training (test > val > train)
     group_same_names: bool = False

@@ -72,10 +72,11 @@ def test_policy_keeps_one_copy_per_style_and_the_meta_test_copy_across_splits():
 
     ms = [M("a"), M("a"), M("b"), M("c"), M("c")]
     pairs = [(0, 1, 0.9), (1, 2, 0.8), (2, 3, 0.7), (3, 4, 0.95)]
-    keep, within = near_dups.within_styles(ms, pairs)
-    assert keep.tolist() == [True, False, True, True, False] and within == 2
-    keep, across = near_dups.across_splits(ms, pairs, keep, {"a": "train", "b": "val", "c": "test"})
+    keep, copies = near_dups.within_styles(ms, pairs)
+    assert keep.tolist() == [True, False, True, True, False] and copies == {1: (0, 0.9), 4: (3, 0.95)}
+    keep, across, cause = near_dups.across_splits(ms, pairs, keep, {"a": "train", "b": "val", "c": "test"})
     assert keep.tolist() == [True, False, False, True, False] and across == {"val~test": 1}
+    assert cause == {2: (3, 0.7)}  # b's tune (val) goes, c's (test) stays
 
 
 def _edit_abc(tune: str, x: int) -> str:
@@ -106,6 +107,12 @@ def test_built_corpus_has_no_near_copy_in_two_splits_or_twice_in_a_style(tmp_pat
     near = c.report["dedup"]["near"]
     assert near["within_style"] >= 1 and sum(near["across_splits"].values()) >= 1
     assert len(c.removed) == near["removed"]
+    rank = {"train": 0, "val": 1, "test": 2}
+    for r in c.removed:  # each removal names the kept tune it copies: same style, or a split nearer meta-test
+        if r["style"] != r["partner_style"]:
+            assert rank[c.split_of[r["style"]]] < rank[c.split_of[r["partner_style"]]], r
+    assert any(r["style"] == r["partner_style"] for r in c.removed)
+    assert any(r["style"] != r["partner_style"] for r in c.removed)
     sets = [near_dups.interval_ngrams(c.tune(i), c.enc.num_classes, CFG.n) for i in range(len(c))]
     for i, j, _ in near_dups.similar_pairs(sets, CFG):
         si, sj = c.styles[c.style_of[i]], c.styles[c.style_of[j]]
