@@ -1,12 +1,14 @@
 """Adaptation latency (K tunes -> adapted LM -> sampled melodies), relation-network episodes/s, meta-GAN steps/s.
 
-    python benchmarks/adapt_bench.py [--impl=fast] [--out=adapt.json]
+    python benchmarks/adapt_bench.py [--impl=fast] [--out=adapt.json] [--lengths=64,256] [--sampling-only]
 
 Latency: the library's own pieces, after compilation: `algo.adapt` (the MAML
 family's inner loop, --inner-steps SGD steps on K=5 support windows of 64 tokens)
-then `metamusic.models.sampling.sample_lm` (16 melodies of 64 tokens, autoregressive, one
-jitted loop), on the default melody LSTM (1 x 256 here, like meta_step_bench) with
-random weights and tokens: the cost does not depend on their values. Relation
+then `metamusic.models.sampling.sample_lm` (16 melodies of each --lengths, autoregressive, one
+jitted loop) twice: carrying the LSTM state / the Transformer's key-value cache (linear time,
+the default) and re-running the model over the whole buffer per step (quadratic, the sampler
+before), on a melody LSTM (1 x 256 here, like meta_step_bench) and a Transformer (2 blocks of
+128), with random weights and tokens: the cost does not depend on their values. Relation
 network: training episodes/s of the classify experiment's relation outer step (5-way 5-shot, 5 queries
 per class, T=64, batch 4, the default conv encoder). Meta-GAN: Reptile meta-steps/s of
 configs/gan.py's generator and critic (meta-batch 8, 3 inner steps, R1 on). Median of --reps timings.
@@ -32,6 +34,8 @@ def _median_time(fn, reps):
 
 
 def adaptation(args) -> dict:
+    """Adapt, then sample 16 melodies of each --lengths with the linear-time sampler (after) and the
+    quadratic re-running one (before), on the LSTM and a Transformer of matching size."""
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -43,23 +47,31 @@ def adaptation(args) -> dict:
     from metamusic.models.sampling import sample_lm
 
     enc = EncodingConfig()
-    model = make_model("lstm", enc.vocab_size, embed_dim=64, hidden=args.hidden, layers=1, impl=args.impl)
-    loss_fn = lambda p, b, k: lm_loss(model, p, b[0], b[1])
-    algo = make_algorithm("maml", loss_fn, InnerSpec(args.inner_steps, 0.1))
-    meta = algo.init(model.init(jax.random.PRNGKey(0), jnp.zeros((1, 63), jnp.int32)))
+    lengths = [int(x) for x in args.lengths.split(",")]
+    models = {"lstm": make_model("lstm", enc.vocab_size, embed_dim=64, hidden=args.hidden, layers=1, impl=args.impl),
+              "transformer": make_model("transformer", enc.vocab_size, dim=128, layers=2, heads=4,
+                                        max_len=max(lengths))}
     rng = np.random.default_rng(0)
     support = (jnp.asarray(rng.integers(2, 38, (args.shots, 64)), jnp.int32), jnp.ones((args.shots, 64)))
-    adapt = jax.jit(lambda m, s, k: algo.adapt(m, s, k).params)
     prime = np.array([enc.bos], np.int32)
+    out = {}
+    for name, model in models.items():
+        loss_fn = lambda p, b, k, model=model: lm_loss(model, p, b[0], b[1])
+        algo = make_algorithm("maml", loss_fn, InnerSpec(args.inner_steps, 0.1))
+        meta = algo.init(model.init(jax.random.PRNGKey(0), jnp.zeros((1, 63), jnp.int32)))
+        adapt = jax.jit(lambda m, s, k, algo=algo: algo.adapt(m, s, k).params)
+        out[f"{name}_adapt_ms"] = 1e3 * _median_time(
+            lambda: jax.block_until_ready(adapt(meta, support, jax.random.PRNGKey(1))), args.reps)
+        for length in lengths:
+            for mode, incremental in (("carried", True), ("rerun", False)):
+                def run(model=model, length=length, incremental=incremental):
+                    params = adapt(meta, support, jax.random.PRNGKey(1))
+                    return sample_lm(model, params, prime, num=16, length=length, temperature=1.0,
+                                     key=jax.random.PRNGKey(2), pad=enc.pad, bos=enc.bos,
+                                     vocab_size=enc.vocab_size, incremental=incremental)
 
-    def run():
-        params = adapt(meta, support, jax.random.PRNGKey(1))
-        return sample_lm(model, params, prime, num=16, length=64, temperature=1.0, key=jax.random.PRNGKey(2),
-                         pad=enc.pad, bos=enc.bos, vocab_size=enc.vocab_size)
-
-    t_adapt = _median_time(lambda: jax.block_until_ready(adapt(meta, support, jax.random.PRNGKey(1))), args.reps)
-    t_total = _median_time(run, args.reps)
-    return {"adapt_ms": 1e3 * t_adapt, "adapt_and_sample_16x64_ms": 1e3 * t_total}
+                out[f"{name}_adapt_and_sample_16x{length}_{mode}_ms"] = 1e3 * _median_time(run, args.reps)
+    return out
 
 
 def relation(args) -> dict:
@@ -134,16 +146,25 @@ def main(argv=None) -> int:
     ap.add_argument("--shots", type=int, default=5)
     ap.add_argument("--inner-steps", type=int, default=5)
     ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--lengths", default="64,256", help="sampled melody lengths, comma list")
+    ap.add_argument("--sampling-only", action="store_true", help="skip the relation-network and meta-GAN figures")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    out = {**adaptation(args), **relation(args), **gan(args)}
+    out = adaptation(args)
+    if not args.sampling_only:
+        out.update(relation(args), gan(args))
     print(f"| figure | value |\n| --- | --- |")
-    print(f"| adapt ({args.inner_steps} SGD steps on K={args.shots} x 64 tokens, LSTM 1x{args.hidden} {args.impl}) "
-          f"| {out['adapt_ms']:.1f} ms |")
-    print(f"| adapt + sample 16 melodies x 64 tokens | {out['adapt_and_sample_16x64_ms']:.1f} ms |")
-    print(f"| relation network, 5-way 5-shot training episodes/s | {out['relation_episodes_per_s']:.1f} |")
-    print(f"| meta-GAN (Reptile, configs/gan.py) meta-steps/s, {out['gan_meta_batch']} tasks each "
-          f"| {out['gan_reptile_meta_steps_per_s']:.2f} |")
+    for name, desc in (("lstm", f"LSTM 1x{args.hidden} {args.impl}"), ("transformer", "Transformer 2 x 128")):
+        print(f"| {desc}: adapt ({args.inner_steps} SGD steps on K={args.shots} x 64 tokens) "
+              f"| {out[f'{name}_adapt_ms']:.1f} ms |")
+        for length in args.lengths.split(","):
+            new, old = (out[f"{name}_adapt_and_sample_16x{length}_{m}_ms"] for m in ("carried", "rerun"))
+            print(f"| {desc}: adapt + sample 16 x {length} tokens, state carried (after) / re-run (before) "
+                  f"| {new:.0f} / {old:.0f} ms ({old / new:.1f}x) |")
+    if not args.sampling_only:
+        print(f"| relation network, 5-way 5-shot training episodes/s | {out['relation_episodes_per_s']:.1f} |")
+        print(f"| meta-GAN (Reptile, configs/gan.py) meta-steps/s, {out['gan_meta_batch']} tasks each "
+              f"| {out['gan_reptile_meta_steps_per_s']:.2f} |")
     if args.out:
         with open(args.out, "w") as f:
             json.dump(dict(out, args=vars(args), date=time.strftime("%Y-%m-%d")), f, indent=1)

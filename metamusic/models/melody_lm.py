@@ -10,6 +10,7 @@ from the meter, both in training and when sampling.
 from __future__ import annotations
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from metamusic.models.losses import masked_mean, token_nll
@@ -34,7 +35,9 @@ class LSTMLM(nn.Module):
     context_dim: int = 0  # a learned context vector that FiLM-conditions the inputs (CAVIA adapts it); 0: none
 
     @nn.compact
-    def __call__(self, tokens, pos=None):
+    def __call__(self, tokens, pos=None, carry=None):
+        """Logits [..., T, vocab] from a zero state; with `carry` (one (c, h) per layer, `initial_carry`),
+        (logits, the carry after the last step): what sampling in linear time carries between steps."""
         if self.impl not in LSTM_IMPLS:
             raise MetamusicError(f"model.lstm.impl={self.impl!r} is not allowed; choose one of {list(LSTM_IMPLS)}")
         x = nn.Embed(self.vocab_size, self.embed_dim, name="embed")(tokens)
@@ -42,13 +45,27 @@ class LSTMLM(nn.Module):
         x = _with_context(x, self.context_dim, self.embed_dim)
         lead = x.shape[:-2]
         x = x.reshape((-1,) + x.shape[-2:])
+        new_carry = []
         for i in range(self.layers):
             if self.impl == "fast":  # named like the cell nn.RNN's creates, so parameters match
-                x = FastLSTM(self.hidden, name=f"OptimizedLSTMCell_{i}")(x)
+                layer = FastLSTM(self.hidden, name=f"OptimizedLSTMCell_{i}")
+                out = layer(x) if carry is None else layer(x, carry[i])
             else:
-                x = nn.RNN(nn.OptimizedLSTMCell(self.hidden), name=f"lstm_{i}")(x)
+                layer = nn.RNN(nn.OptimizedLSTMCell(self.hidden), name=f"lstm_{i}")
+                out = layer(x) if carry is None else layer(x, initial_carry=carry[i], return_carry=True)
+            if carry is None:
+                x = out
+            else:
+                new_carry.append(out[0])
+                x = out[1]
         x = x.reshape(lead + x.shape[-2:])
-        return nn.Dense(self.vocab_size, name="head")(x)
+        logits = nn.Dense(self.vocab_size, name="head")(x)
+        return logits if carry is None else (logits, tuple(new_carry))
+
+    def initial_carry(self, batch: int):
+        """The zero state for `carry`: one (c, h) pair of [batch, hidden] per layer."""
+        z = jnp.zeros((batch, self.hidden), jnp.float32)
+        return tuple((z, z) for _ in range(self.layers))
 
 
 def _with_context(x, context_dim: int, dim: int):
@@ -73,11 +90,13 @@ def _with_positions(x, pos, positions: int, dim: int):
 class _Block(nn.Module):
     dim: int
     heads: int
+    decode: bool = False
 
     @nn.compact
     def __call__(self, x, mask):
         h = nn.LayerNorm()(x)
-        x = x + nn.MultiHeadDotProductAttention(num_heads=self.heads, qkv_features=self.dim)(h, h, mask=mask)
+        x = x + nn.MultiHeadDotProductAttention(num_heads=self.heads, qkv_features=self.dim,
+                                                decode=self.decode)(h, h, mask=mask)
         h = nn.LayerNorm()(x)
         h = nn.Dense(4 * self.dim)(h)
         return x + nn.Dense(self.dim)(nn.gelu(h))
@@ -93,6 +112,9 @@ class TransformerLM(nn.Module):
     max_len: int = 512
     bar_positions: int = 0  # bar-position codes read beside the tokens (0: no position channel)
     context_dim: int = 0  # a learned context vector that FiLM-conditions the inputs (CAVIA adapts it); 0: none
+    # True: a key/value cache (the "cache" collection) for sampling one token per call in linear time;
+    # initialise it with a full-length input, then feed [N, 1] tokens (models.sampling). Same parameters.
+    decode: bool = False
 
     @nn.compact
     def __call__(self, tokens, pos=None):
@@ -100,10 +122,18 @@ class TransformerLM(nn.Module):
         x = nn.Embed(self.vocab_size, self.dim, name="embed")(tokens)
         x = _with_positions(x, pos, self.bar_positions, self.dim)
         x = _with_context(x, self.context_dim, self.dim)
-        x = x + self.param("pos", nn.initializers.normal(0.02), (self.max_len, self.dim))[:T]
+        table = self.param("pos", nn.initializers.normal(0.02), (self.max_len, self.dim))
         mask = nn.make_causal_mask(jnp.ones(tokens.shape, jnp.int32))
+        start = 0
+        if self.decode:
+            cached = self.has_variable("cache", "index")
+            index = self.variable("cache", "index", lambda: jnp.array(0, jnp.int32))
+            if cached:  # one step: its learned position; the attention cache masks what is not yet drawn
+                start, mask = index.value, None
+                index.value = index.value + T
+        x = x + jax.lax.dynamic_slice_in_dim(table, start, T)
         for i in range(self.layers):
-            x = _Block(self.dim, self.heads, name=f"block_{i}")(x, mask)
+            x = _Block(self.dim, self.heads, self.decode, name=f"block_{i}")(x, mask)
         return nn.Dense(self.vocab_size, name="head")(nn.LayerNorm()(x))
 
 

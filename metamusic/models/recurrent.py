@@ -51,17 +51,20 @@ def recurrence(xg, w_h):
     B, H = xg.shape[1], w_h.shape[0]
 
     def step(carry, x_t):
-        h, c = carry
-        z = x_t + h @ w_h
-        zi, zf, zg, zo = _split(z)
-        i, f, g, o = jax.nn.sigmoid(zi), jax.nn.sigmoid(zf), jnp.tanh(zg), jax.nn.sigmoid(zo)
-        c = f * c + i * g
-        h = o * jnp.tanh(c)
-        return (h, c), (h, c, jnp.concatenate([i, f, g, o], axis=-1))
+        h, c, act = _cell(x_t, carry[0], carry[1], w_h)
+        return (h, c), (h, c, act)
 
     zero = jnp.zeros((B, H), xg.dtype)
     _, (hs, cs, acts) = jax.lax.scan(step, (zero, zero), xg)
     return hs, cs, acts
+
+
+def _cell(x_t, h, c, w_h):
+    """One LSTM step from the precomputed input gates x_t: (h, c, gate activations)."""
+    zi, zf, zg, zo = _split(x_t + h @ w_h)
+    i, f, g, o = jax.nn.sigmoid(zi), jax.nn.sigmoid(zf), jnp.tanh(zg), jax.nn.sigmoid(zo)
+    c = f * c + i * g
+    return o * jnp.tanh(c), c, jnp.concatenate([i, f, g, o], axis=-1)
 
 
 def _recurrence_fwd(xg, w_h):
@@ -112,6 +115,20 @@ def lstm(x, w_i, w_h, b):
     return jnp.swapaxes(hs, 0, 1)
 
 
+def lstm_from(x, w_i, w_h, b, carry):
+    """The same layer from a given state: carry (c, h) [N, H] each -> (final (c, h), hidden states [N, T, H]).
+
+    For sampling one step at a time with the state carried (plain autodiff; training uses `lstm`)."""
+    xg = jnp.einsum("nte,eg->tng", x, w_i) + b
+
+    def step(ch, x_t):
+        h, c, _ = _cell(x_t, ch[1], ch[0], w_h)
+        return (c, h), h
+
+    carry, hs = jax.lax.scan(step, tuple(carry), xg)
+    return carry, jnp.swapaxes(hs, 0, 1)
+
+
 class FastLSTM(nn.Module):
     """Drop-in for `nn.RNN(nn.OptimizedLSTMCell(hidden))` over [N, T, E]: same parameters, same outputs."""
 
@@ -121,7 +138,9 @@ class FastLSTM(nn.Module):
     bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x, carry=None):
+        """Hidden states [N, T, H] from a zero state; with `carry` ((c, h), as OptimizedLSTMCell's),
+        (final carry, hidden states) from that state instead."""
         h0 = jnp.zeros(x.shape[:-2] + (self.hidden,), x.dtype)
         w_i, w_h, b = [], [], []
         for gate in GATES:  # created in OptimizedLSTMCell's order, so initialization matches too
@@ -132,4 +151,6 @@ class FastLSTM(nn.Module):
             w_h.append(k)
             b.append(bias)
         cat = lambda ws: jnp.concatenate(ws, axis=-1)
+        if carry is not None:
+            return lstm_from(x, cat(w_i), cat(w_h), cat(b), carry)
         return lstm(x, cat(w_i), cat(w_h), cat(b))
