@@ -255,15 +255,26 @@ def run(cfg, args) -> int:
             f.write(cfg.to_json_best_effort(indent=1))
     if mode == "classify":
         return _classify(workdir, args["support"], args["query"])
-    corpus = experiments.load_data(cfg) if "data" in cfg and cfg.experiment != "sinusoid" else None
-    exp = experiments.build(cfg, corpus)
+    from metamusic.timing import PhaseTimer
+
+    timer = PhaseTimer()
+    with timer.phase("data (first ingest, or the cached corpus)"):
+        corpus = experiments.load_data(cfg) if "data" in cfg and cfg.experiment != "sinusoid" else None
+        exp = experiments.build(cfg, corpus)
     if mode in ("train", "all"):
+        from metamusic import baselines, checkpoints
         from metamusic.train.trainer import train
 
         for name in exp.methods:
-            train(exp, workdir, name)
+            before = checkpoints.latest_step(baselines.run_dir(workdir, name)) or 0
+            with timer.phase(f"train {name}") as row:
+                state = train(exp, workdir, name)
+                row["steps"] = int(state.step) - before
     if mode in ("eval", "all"):
-        _evaluate(exp, workdir)
+        with timer.phase("evaluate"):
+            _evaluate(exp, workdir)
+    if mode != "generate":
+        timer.report(workdir, mode, write=_primary())
     if mode == "generate":
         from metamusic.generate import generate
 

@@ -112,3 +112,23 @@ def test_eval_warns_when_the_run_was_trained_with_other_settings(tmp_path, capsy
     (wd / "config.json").write_text(cfg.to_json_best_effort())
     cli._warn_if_trained_differently(cfg, str(wd))
     assert capsys.readouterr().err == ""
+
+
+def test_a_run_prints_and_records_the_time_of_each_phase(tmp_path, capsys):
+    """The phase table (issue 14): each method's training with the steps this command ran; a resumed
+    command that has nothing left to train records 0 steps for it."""
+    import json
+
+    from metamusic import cli
+
+    argv = ["--config=configs/sinusoid.py", f"--workdir={tmp_path}", "--mode=train", "--config.steps=6",
+            "--config.baselines.joint_steps=4", "--config.log_every=2", "--config.checkpoint_every=2",
+            "--config.progress=False", "--config.meta.algorithm=fomaml"]
+    assert cli.main("run_maml.py", argv) == 0
+    assert "time per phase" in capsys.readouterr().err
+    assert cli.main("run_maml.py", argv) == 0  # resumed: already trained
+    first, second = [json.loads(l) for l in open(tmp_path / "timings.jsonl")]
+    rows = {r["phase"]: r for r in first["phases"]}
+    assert rows["train fomaml"]["steps"] == 6 and rows["train fomaml"]["steps_per_min"] > 0
+    assert any(p.startswith("data") for p in rows) and all(r["seconds"] >= 0 for r in rows.values())
+    assert {r["phase"]: r.get("steps") for r in second["phases"]}["train fomaml"] == 0
