@@ -1,6 +1,9 @@
 """`python -m metamusic.data catalog [--root DIR] [--json]`: the style table, splits and yield.
 
 The first call ingests (with a progress bar) and caches; later calls load the cache.
+`python -m metamusic.data ship-store` (maintainers): parse music21's bundled corpus here and
+write what each file parsed to into the package (data/shipped/), so a fresh install skips
+that parse when its music21 and note-seq versions are the ones recorded (data/parse_store.py).
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 
@@ -37,12 +41,35 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("-v", "--verbose", action="store_true", help="log every skipped tune with its reason while ingesting")
     c.add_argument("--skipped", action="store_true",
                    help="list every skipped file and tune with its full reason (read from the cache; no re-ingest)")
+    sh = sub.add_parser("ship-store", help="maintainers: write the bundled corpus's parse into the package")
+    sh.add_argument("--out", default=None, help="default: metamusic/data/shipped/parsed-music21-bundled.npz")
+    sh.add_argument("--workers", type=int, default=None)
+    sh.add_argument("-v", "--verbose", action="store_true")
     return p
+
+
+def ship_store(out=None, workers=None) -> str:
+    """Parses the bundled corpus (every file, no store read) and writes its files' records to `out`."""
+    from metamusic.data import corpus as corpus_lib, ingest, parse_store
+
+    enc = EncodingConfig()
+    settings = parse_store.store_settings(enc, "music21")
+    user = parse_store.ParseStore(settings)
+    sources = corpus_lib.bundled_sources()
+    ingest.ingest(sources, enc, workers=workers, progress=True, stores=(user, []))
+    out = out or parse_store.shipped_store_path()
+    user.save(out)
+    n = sum(len(s.files) for s in sources)
+    print(f"{out}: {len(user.files)} distinct files of {n} ({os.path.getsize(out) / 1e6:.1f} MB), {settings}")
+    return out
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if args.command == "ship-store":
+        ship_store(args.out, args.workers)
+        return 0
     try:
         t0 = time.perf_counter()
         corpus = load_corpus(args.root, cache_dir=args.cache_dir, rebuild=args.rebuild, workers=args.workers,

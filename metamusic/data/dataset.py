@@ -18,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 
-from metamusic.data import cache, corpus as corpus_lib, ingest, near_dups, splits
+from metamusic.data import cache, corpus as corpus_lib, ingest, near_dups, parse_store, splits
 from metamusic.data.melody import EncodingConfig
 from metamusic.errors import MetamusicError, check_choice
 
@@ -110,7 +110,8 @@ def load_corpus(root: Optional[str] = None, *, enc: EncodingConfig = EncodingCon
                 "enc": dataclasses.asdict(enc), "split": dataclasses.asdict(split)}
     if all_test:
         settings["all_test"] = True  # (absent otherwise, so existing cache keys do not change)
-    path = os.path.join(cache_dir or cache.default_cache_dir(), f"corpus-{cache.settings_key(settings)}.npz")
+    cache_dir = cache_dir or cache.default_cache_dir()
+    path = os.path.join(cache_dir, f"corpus-{cache.settings_key(settings)}.npz")
     if not rebuild:
         t0 = time.perf_counter()
         loaded = cache.load(path)
@@ -122,13 +123,25 @@ def load_corpus(root: Optional[str] = None, *, enc: EncodingConfig = EncodingCon
                 c.report["load_seconds"] = round(time.perf_counter() - t0, 3)
                 return c
             log.warning("rebuilding the corpus cache: %s", why)
-    return _build(sources, paths, settings, path, enc, split, abc_backend, workers, progress, all_test)
+    return _build(sources, paths, settings, path, enc, split, abc_backend, workers, progress, all_test,
+                  cache_dir=cache_dir, use_stores=not rebuild, bundled=not root)
 
 
-def _build(sources, paths, settings, path, enc, split, abc_backend, workers, progress, all_test=False) -> Corpus:
+def _build(sources, paths, settings, path, enc, split, abc_backend, workers, progress, all_test=False, *,
+           cache_dir: str, use_stores: bool = True, bundled: bool = False) -> Corpus:
     t0 = time.perf_counter()
-    melodies, skips, yield_report = ingest.ingest(sources, enc, abc_backend=abc_backend,
-                                                  workers=workers, progress=progress)
+    # What each file parsed to before (this machine's store, and the shipped one for the bundled corpus):
+    # only new or changed files are parsed. rebuild parses everything again (and refreshes the store).
+    store_settings = parse_store.store_settings(enc, abc_backend)
+    user_store, read = parse_store.open_stores(cache_dir, store_settings, bundled)
+    melodies, skips, yield_report, parsed = ingest.ingest(sources, enc, abc_backend=abc_backend, workers=workers,
+                                                          progress=progress,
+                                                          stores=(user_store, read if use_stores else []))
+    if parsed["files_parsed"]:
+        try:
+            user_store.save(parse_store.user_store_path(cache_dir, store_settings))
+        except OSError as e:  # a read-only or full cache folder costs the next ingest time, not this one
+            log.warning("could not write the parse store in %s (%s)", cache_dir, e)
     ingest_seconds = time.perf_counter() - t0
     labeled = [m for m in melodies if m.style is not None]
     kept, dedup = splits.deduplicate(labeled)
@@ -148,7 +161,7 @@ def _build(sources, paths, settings, path, enc, split, abc_backend, workers, pro
     report = {"sources": yield_report, "dedup": dedup, "styles_too_small": too_small,
               "links": {s.name: list(s.notes) for s in sources if s.notes},
               "tunes": len(kept), "styles": len(styles), "skipped": len(skips),
-              "ingest_seconds": round(ingest_seconds, 1)}
+              "ingest_seconds": round(ingest_seconds, 1), **parsed}
     manifest = {"version": cache.CACHE_VERSION, "settings": settings, "libraries": cache.library_versions(),
                 "files": cache.fingerprint(paths), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     payload = {"styles": styles, "split_of": split_of, "meta": meta, "report": report, "skips": skips,

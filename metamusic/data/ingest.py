@@ -55,12 +55,14 @@ def _reason_kind(reason: str) -> str:
 
 
 def ingest(sources: list[Source], enc: melody.EncodingConfig, *, abc_backend: str = "music21",
-           workers: Optional[int] = None, progress: bool = True):
+           workers: Optional[int] = None, progress: bool = True, stores=None):
     """Reads all sources.
 
     Args:
       workers: processes to use; default min(2, cores). 1 runs in this process.
       progress: show a tqdm bar on stderr.
+      stores: (user store, stores to read) of `parse_store.open_stores`, or None: a file whose
+        content a store holds is not parsed again; every parsed file is added to the user store.
     Returns:
       (melodies, skips, report): melodies in source/file/tune order with `style` set
       by the source's labeler (None when it has no style); skips as dicts; and the
@@ -72,12 +74,25 @@ def ingest(sources: list[Source], enc: melody.EncodingConfig, *, abc_backend: st
             items.append((f, abc_backend, enc))
             owner.append(s)
     workers = workers or min(2, os.cpu_count() or 1)
+    results: list = [None] * len(items)
+    digests = [None] * len(items)
+    if stores is not None:
+        from metamusic.data.cache import sha1_file
+
+        for i, it in enumerate(items):
+            digests[i] = sha1_file(it[0])
+            for st in stores[1]:
+                results[i] = st.get(digests[i], it[0])
+                if results[i] is not None:
+                    break
+    todo = [i for i in range(len(items)) if results[i] is None]
+    if len(todo) < len(items):
+        log.info("parse store: %d of %d files known, %d to parse", len(items) - len(todo), len(items), len(todo))
     cost = [_cost(it[0]) for it in items]
     # Costly files first, so the last minutes are not one worker alone on a big tunebook.
-    order = sorted(range(len(items)), key=lambda i: -cost[i])
-    results: list = [None] * len(items)
-    bar = _bar(sum(cost), len(items), progress)
-    if workers <= 1 or len(items) <= 1:
+    order = sorted(todo, key=lambda i: -cost[i])
+    bar = _bar(sum(cost[i] for i in todo), len(todo), progress and bool(todo))
+    if workers <= 1 or len(todo) <= 1:
         for i in order:
             results[i] = _work(items[i])
             bar.update(cost[i])
@@ -90,6 +105,9 @@ def ingest(sources: list[Source], enc: melody.EncodingConfig, *, abc_backend: st
                 results[i] = res
                 bar.update(cost[i])
     bar.close()
+    if stores is not None:
+        for i in todo:
+            stores[0].put(digests[i], items[i][0], results[i])
 
     melodies, skips = [], []
     report = {s.name: collections.Counter() for s in sources}
@@ -126,7 +144,8 @@ def ingest(sources: list[Source], enc: melody.EncodingConfig, *, abc_backend: st
                      "skip_reasons": dict(reasons[name].most_common())}
     if skips:
         log.warning("skipped %d tunes or files; reasons per source are in the yield report", len(skips))
-    return melodies, skips, rep
+    rep_files = {"files_parsed": len(todo), "files_from_parse_store": len(items) - len(todo)}
+    return melodies, skips, rep, rep_files
 
 
 def _indexed_work(arg):
