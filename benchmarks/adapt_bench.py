@@ -141,7 +141,7 @@ def gan(args) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--impl", default="flax", help="LSTM implementation: flax or fast")
+    ap.add_argument("--impl", default="fast", help="LSTM implementation: fast (the default of the configs) or flax")
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--shots", type=int, default=5)
     ap.add_argument("--inner-steps", type=int, default=5)

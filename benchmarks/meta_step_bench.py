@@ -247,7 +247,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--algos", default=",".join(ALGOS), help="comma list of " + ",".join(ALGOS))
     ap.add_argument("--model", default="lstm", choices=("lstm", "transformer"))
-    ap.add_argument("--impl", default="flax", help="LSTM implementation: flax (OptimizedLSTMCell) or fast")
+    ap.add_argument("--impl", default="fast", help="LSTM implementation: fast (models/recurrent.py, the configs' default) or flax (OptimizedLSTMCell)")
     ap.add_argument("--meta-batch", type=int, default=8)
     ap.add_argument("--inner-steps", type=int, default=5)
     ap.add_argument("--inner-lr", type=float, default=0.1)

@@ -59,6 +59,7 @@ def ship_store(out=None, workers=None) -> str:
     ingest.ingest(sources, enc, workers=workers, progress=True, stores=(user, []))
     out = out or parse_store.shipped_store_path()
     user.save(out)
+    os.chmod(out, 0o644)  # package data: readable by everyone
     n = sum(len(s.files) for s in sources)
     print(f"{out}: {len(user.files)} distinct files of {n} ({os.path.getsize(out) / 1e6:.1f} MB), {settings}")
     return out

@@ -80,7 +80,7 @@ def ingest(sources: list[Source], enc: melody.EncodingConfig, *, abc_backend: st
         from metamusic.data.cache import sha1_file
 
         for i, it in enumerate(items):
-            digests[i] = sha1_file(it[0])
+            digests[i] = f"{sha1_file(it[0])}:{os.path.basename(it[0])}"  # a tune's title may be its file's name
             for st in stores[1]:
                 results[i] = st.get(digests[i], it[0])
                 if results[i] is not None:

@@ -15,9 +15,11 @@ versions of music21 and note-seq, and `PARSE_VERSION`. Two stores are read:
     `python -m metamusic.data ship-store`; used only where its key equals this machine's
     (another music21 version parses the files itself, with one line saying why).
 
-A file is looked up by the SHA-1 of its bytes, so a renamed or moved file is found, an
-edited one is parsed again, and a store never answers for other content. Paths are
-not stored: a record's own file path is written back when it is read.
+A file is looked up by the SHA-1 of its bytes and its file name (a tune without a title
+is named after its file: byte-identical Palestrina movements under two names keep their
+two titles), so a moved folder is found, an edited or renamed file is parsed again, and
+a store never answers for other content. Folders are not stored: a record's own file
+path is written back when it is read.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from metamusic.data import cache, melody
 log = logging.getLogger("metamusic.data")
 
 # Bump when what a file parses to changes (readers, melody extraction, bar positions, skip reasons).
-PARSE_VERSION = 1
+PARSE_VERSION = 2  # 2: entries keyed by content and file name
 SHIPPED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shipped")
 _HERE = "<file>"  # stands for the record's own file path
 
@@ -53,7 +55,7 @@ def store_key(settings: dict) -> str:
 
 
 class ParseStore:
-    """SHA-1 of a file -> its parse records, for one store key."""
+    """'SHA-1:file name' of a file -> its parse records, for one store key."""
 
     def __init__(self, settings: dict, files: Optional[dict] = None):
         self.settings = settings
