@@ -34,6 +34,7 @@ def test_step_logits_equal_full_forward(name, kw):
     pos = jnp.asarray(rng.integers(0, 16, (3, T)), jnp.int32) if kw.get("bar_positions") else None
     full = model.apply(params, tok, pos)
     state, step = _DECODERS[type(model)](model, params, 3, T)
+    step = jax.jit(step)  # one compile, not T op-by-op calls
     got = []
     for t in range(T):
         logits, state = step(state, tok[:, t], None if pos is None else pos[:, t])
