@@ -72,8 +72,7 @@ def main(argv=None) -> int:
     ep_rates = _rate(lambda: eps.sample(rng, B), B, args.repeats)
 
     out = {
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}",
-        "date": time.strftime("%Y-%m-%d"),
+        **_machine(),
         "corpus": {"tunes": len(corpus), "styles": len(corpus.styles), "tunes_found": n_found},
         "first_call_seconds": round(first, 2),
         "ingest_seconds": rep.get("ingest_seconds"),
@@ -82,20 +81,29 @@ def main(argv=None) -> int:
         "generation_tasks_per_s_median": round(statistics.median(task_rates)),
         f"episodes_{ways}way5shot_per_s_median": round(statistics.median(ep_rates)),
     }
+    _emit(out, args.json)
+    return 0
+
+
+def _machine() -> dict:
+    return {"machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}",
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def _emit(out: dict, path) -> None:
+    """Prints the figures as aligned lines; also writes them to `path` as JSON when given."""
     w = max(len(k) for k in out)
     for k, v in out.items():
         print(f"{k:{w}}  {v}")
-    if args.json:
-        with open(args.json, "w") as f:
+    if path:
+        with open(path, "w") as f:
             json.dump(out, f, indent=1)
-    return 0
 
 
 def first_ingest(args) -> int:
     import tempfile
 
-    out = {"machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}",
-           "date": time.strftime("%Y-%m-%d")}
+    out = _machine()
     corpora = {}
     for name, rebuild in (("with_parse_store", False), ("parsing_every_file", True)):
         with tempfile.TemporaryDirectory() as cdir:
@@ -107,12 +115,7 @@ def first_ingest(args) -> int:
     out["same_corpus"] = bool(np.array_equal(a.tokens, b.tokens) and np.array_equal(a.positions, b.positions)
                               and a.meta == b.meta and a.split_of == b.split_of)
     out["tunes"] = len(a)
-    w = max(len(k) for k in out)
-    for k, v in out.items():
-        print(f"{k:{w}}  {v}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1)
+    _emit(out, args.json)
     return 0 if out["same_corpus"] else 1
 
 

@@ -65,10 +65,10 @@ class ParseStore:
         recs = self.files.get(sha1)
         if recs is None:
             return None
-        return [_with_path(r, path) for r in recs]
+        return [_swap(r, _HERE, path) for r in recs]
 
     def put(self, sha1: str, path: str, records: list) -> None:
-        self.files[sha1] = [_without_path(r, path) for r in records]
+        self.files[sha1] = [_swap(r, path, _HERE) for r in records]
 
     def save(self, path: str) -> None:
         """Atomically: tokens and positions concatenated, the rest JSON."""
@@ -145,21 +145,12 @@ def open_stores(cache_dir: str, settings: dict, bundled: bool) -> tuple[ParseSto
     return user, read
 
 
-def _without_path(rec, path: str):
+def _swap(rec, old: str, new: str):
+    """The record with its own file path `old` written as `new` (in the metadata, a skip's path and reason)."""
     if rec[0] == "ok":
         _, tokens, h, meta, pos = rec
-        if meta.get("path") == path:
-            meta = {**meta, "path": _HERE}
+        if meta.get("path") == old:
+            meta = {**meta, "path": new}
         return ("ok", tokens, h, meta, pos)
     _, p, index, reason, title = rec
-    return ("skip", _HERE if p == path else p, index, reason.replace(path, _HERE), title)
-
-
-def _with_path(rec, path: str):
-    if rec[0] == "ok":
-        _, tokens, h, meta, pos = rec
-        if meta.get("path") == _HERE:
-            meta = {**meta, "path": path}
-        return ("ok", tokens, h, meta, pos)
-    _, p, index, reason, title = rec
-    return ("skip", path if p == _HERE else p, index, reason.replace(_HERE, path), title)
+    return ("skip", new if p == old else p, index, reason.replace(old, new), title)
