@@ -37,7 +37,7 @@ class PhaseTimer:
         lines = ["phase | wall-clock | steps | steps/min", "--- | --- | --- | ---"]
         for r in self.phases:
             lines.append(f"{r['phase']} | {_mmss(r['seconds'])} | {r.get('steps', '')} | {r.get('steps_per_min', '')}")
-        lines.append(f"total | {_mmss(total)} | |")
+        lines.append(f"total | {_mmss(total)} |  | ")
         return "\n".join(lines)
 
     def report(self, workdir: str, mode: str, write: bool = True) -> None:

@@ -134,9 +134,11 @@ def _build(sources, paths, settings, path, enc, split, abc_backend, workers, pro
     # only new or changed files are parsed. rebuild parses everything again (and refreshes the store).
     store_settings = parse_store.store_settings(enc, abc_backend)
     user_store, read = parse_store.open_stores(cache_dir, store_settings, bundled)
+    fingerprint = cache.fingerprint(paths)  # for the manifest, and the parse stores' lookup (one hash per file)
     melodies, skips, yield_report, parsed = ingest.ingest(sources, enc, abc_backend=abc_backend, workers=workers,
                                                           progress=progress,
-                                                          stores=(user_store, read if use_stores else []))
+                                                          stores=(user_store, read if use_stores else []),
+                                                          sha1s={f[0]: f[3] for f in fingerprint})
     if parsed["files_parsed"]:
         try:
             user_store.save(parse_store.user_store_path(cache_dir, store_settings))
@@ -163,7 +165,7 @@ def _build(sources, paths, settings, path, enc, split, abc_backend, workers, pro
               "tunes": len(kept), "styles": len(styles), "skipped": len(skips),
               "ingest_seconds": round(ingest_seconds, 1), **parsed}
     manifest = {"version": cache.CACHE_VERSION, "settings": settings, "libraries": cache.library_versions(),
-                "files": cache.fingerprint(paths), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                "files": fingerprint, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     payload = {"styles": styles, "split_of": split_of, "meta": meta, "report": report, "skips": skips,
                "removed": removed}
     cache.save(path, {"tokens": tokens, "offsets": offsets, "style_of": style_of, "pool": pool,

@@ -55,7 +55,7 @@ def _reason_kind(reason: str) -> str:
 
 
 def ingest(sources: list[Source], enc: melody.EncodingConfig, *, abc_backend: str = "music21",
-           workers: Optional[int] = None, progress: bool = True, stores=None):
+           workers: Optional[int] = None, progress: bool = True, stores=None, sha1s: Optional[dict] = None):
     """Reads all sources.
 
     Args:
@@ -63,10 +63,11 @@ def ingest(sources: list[Source], enc: melody.EncodingConfig, *, abc_backend: st
       progress: show a tqdm bar on stderr.
       stores: (user store, stores to read) of `parse_store.open_stores`, or None: a file whose
         content a store holds is not parsed again; every parsed file is added to the user store.
+      sha1s: path -> SHA-1 already computed by the caller (the corpus manifest's), so no file is hashed twice.
     Returns:
-      (melodies, skips, report): melodies in source/file/tune order with `style` set
-      by the source's labeler (None when it has no style); skips as dicts; and the
-      per-source yield report.
+      (melodies, skips, report, files): melodies in source/file/tune order with `style` set
+      by the source's labeler (None when it has no style); skips as dicts; the per-source
+      yield report; and how many files were parsed and how many came from a store.
     """
     items, owner = [], []
     for s in sources:
@@ -80,7 +81,8 @@ def ingest(sources: list[Source], enc: melody.EncodingConfig, *, abc_backend: st
         from metamusic.data.cache import sha1_file
 
         for i, it in enumerate(items):
-            digests[i] = f"{sha1_file(it[0])}:{os.path.basename(it[0])}"  # a tune's title may be its file's name
+            sha1 = (sha1s or {}).get(it[0]) or sha1_file(it[0])
+            digests[i] = f"{sha1}:{os.path.basename(it[0])}"  # a tune's title may be its file's name
             for st in stores[1]:
                 results[i] = st.get(digests[i], it[0])
                 if results[i] is not None:
