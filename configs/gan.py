@@ -34,13 +34,18 @@ def get_config():
     c.model.generator.embed_dim = 32  # token embedding width
     c.model.generator.hidden = 64  # LSTM width
     c.model.generator.z_dim = 32  # noise vector (sets the LSTM's initial state)
+    c.model.generator.context_dim = 16  # style context beside z (set from the support set by `amortized`; 0 = none)
     c.model.critic = ml_collections.ConfigDict()
     c.model.critic.dim = 64  # conv channels
     c.model.critic.layers = 3  # conv layers
     c.model.critic.kernel = 5  # conv width (steps)
+    c.model.support_encoder = ml_collections.ConfigDict()  # `amortized`: K support windows -> the style context
+    c.model.support_encoder.dim = 64
+    c.model.support_encoder.layers = 3
 
     c.gan = ml_collections.ConfigDict()
     c.gan.loss = "ns"  # "ns" (non-saturating), "hinge" or "wgan-gp"
+    c.gan.init = "mle"  # every GAN's generator starts from the MLE generator (the `mle` baseline), or "random"
     c.gan.tau = 1.0  # Gumbel-softmax temperature of the straight-through relaxation
     # stabilizers
     c.gan.mle_weight = 1.0  # teacher-forced likelihood term on the generator (SeqGAN-style); 0 = pure GAN
@@ -49,7 +54,7 @@ def get_config():
     c.gan.drift = 1e-3  # drift penalty on real scores (wgan-gp)
 
     c.meta = ml_collections.ConfigDict()
-    c.meta.algorithm = "reptile"  # comma list: reptile (FIGR), fomaml (DAWSON-style; diverged at step 149 with these settings)
+    c.meta.algorithm = "reptile,amortized"  # comma list: reptile (FIGR), fomaml (DAWSON-style), maml, amortized (style-conditioned)
     c.meta.inner_steps = 3  # simultaneous GAN SGD steps on the support set
     c.meta.g_lr = 0.1  # inner SGD lr of the generator (0.3 diverged: meta-val NLL after adapting 1.7 -> 18.9)
     c.meta.d_lr = 0.01  # inner SGD lr of the critic (0.05 blew up in some tasks' inner loops)
@@ -69,11 +74,14 @@ def get_config():
     c.eval.melody_workdir = "runs/maml"  # a run_maml.py workdir to compare with; "" skips those rows
     c.eval.scorer = "runs/relation"  # a run_relation.py workdir for style fidelity; "" skips it
     c.eval.distractors = 4  # other meta-test styles competing with the target in style fidelity
-    c.eval.temperature = 1.0  # sampling temperature of the melody models
+    c.eval.temperature = 1.0  # sampling temperature of the tables' rows (every generator)
+    c.eval.temperatures = (0.8, 0.9, 1.0, 1.1, 1.25)  # the quality-diversity sweep (every generator); () = off
 
     c.baselines = ml_collections.ConfigDict()  # metamusic.baselines
     c.baselines.joint_steps = 1500  # steps of the jointly trained GAN (about FOMAML's wall time)
     c.baselines.joint_lr = 1e-3  # its Adam lr
+    c.baselines.mle_steps = 1500  # Adam steps of the MLE generator (teacher-forced NLL, meta-train styles)
+    c.baselines.mle_lr = 3e-3  # its Adam lr
     c.baselines.joint_batch_factor = 1  # it sees meta.batch * this tasks per step
     c.baselines.finetune_scales = (1.0, 0.3, 0.1, 0.03)  # fine-tuning the joint GAN: inner lrs times these
     c.baselines.tune_episodes = 16  # meta-val tasks for choosing the scale (lowest generator NLL)

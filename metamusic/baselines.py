@@ -136,10 +136,11 @@ def choose(tuning: Tuning, meta) -> Choice:
     return Choice(float(best[1]), tuning.lr_of(best[1]), best[2], scores)
 
 
-def finetune_choice(workdir: str, tuning: Tuning, meta, tag: str = FINETUNE) -> Choice:
-    """The fine-tuning choice for the joint model in `workdir`: read from <joint>/<tag>.json when it
-    was made for the joint model's latest checkpoint, else chosen on meta-val now and saved."""
-    folder = run_dir(workdir, JOINT)
+def finetune_choice(workdir: str, tuning: Tuning, meta, tag: str = FINETUNE, method: str = JOINT) -> Choice:
+    """The fine-tuning choice for the trained baseline `method` (the joint model unless named) in
+    `workdir`: read from <method>/<tag>.json when it was made for that method's latest checkpoint, else
+    chosen on meta-val now and saved."""
+    folder = run_dir(workdir, method)
     path = os.path.join(folder, f"{tag}.json")
     step = _latest_step(folder)
     if os.path.exists(path):

@@ -38,7 +38,7 @@ def adapt(exp: base.Experiment, workdir: str, method: str, support, key):
     else:
         meta = base.restore(exp, workdir, method)
         algo = exp.algorithm(method)
-        steps = 0 if baselines.is_joint(method) else exp.cfg.eval.steps
+        steps = 0 if method in exp.baselines else exp.cfg.eval.steps  # trained baselines: as trained
     return algo.adapt(meta, support, key, steps=steps).params
 
 

@@ -35,30 +35,35 @@ HELD_OUT = "held-out tunes (target)"
 
 
 def gan_methods(exp: base.Experiment, workdir: str) -> tuple[dict, dict]:
-    """label -> (support (tok, mask), key, num) -> tokens [num, T], for the trained GANs; and tuning notes.
+    """label -> (adapt, sample) for the trained GANs, and tuning notes.
 
-    Meta-GANs adapt with eval.steps inner steps; the joint GAN as trained, and fine-tuned with the inner
-    lrs scaled by the factor chosen on meta-val (`baselines.finetune_choice`)."""
+    adapt(support (tok, mask, pos), key) -> the adapted generator; sample(adapted, key, num, temperature)
+    -> tokens [num, T]. Meta-GANs adapt with eval.steps inner steps (the amortized one conditions on the
+    support set); the joint GAN and the MLE generator as trained, and fine-tuned with the inner lrs
+    scaled by the factor chosen on meta-val (`baselines.finetune_choice`; the MLE generator's by its
+    own likelihood loss)."""
     cfg = exp.cfg
     T = cfg.data.length
     out, notes = {}, {}
     for name in exp.methods:
         algo, meta = exp.algorithm(name), base.restore(exp, workdir, name)
         variants = [(exp.label(name), algo, cfg.eval.steps)]
-        if baselines.is_joint(name):
-            choice = baselines.finetune_choice(workdir, gan.tuning(exp), meta)
-            notes["joint GAN fine-tuning lr scale (chosen on meta-val)"] = choice.candidate
-            tuned = baselines.finetune_algorithm(exp.loss_fn, choice.lr, choice.steps, cfg.meta.remat)
+        if name in exp.baselines:
+            choice = baselines.finetune_choice(workdir, gan.tuning(exp, name), meta, method=name)
+            notes[f"{exp.label(name)}: fine-tuning lr scale (chosen on meta-val)"] = choice.candidate
+            loss = exp.parts["mle_loss"] if name == gan.MLE else exp.loss_fn
+            tuned = baselines.finetune_algorithm(loss, choice.lr, choice.steps, cfg.meta.remat)
             variants = [(exp.label(name), algo, 0), (exp.label(name) + ", fine-tuned", tuned, choice.steps)]
         for label, a, steps in variants:
             adapt = jax.jit(lambda m, sup, k, a=a, n=steps: a.adapt(m, sup, k, steps=n).params["g"])
-            out[label] = (lambda sup, key, num, m=meta, f=adapt:
-                          exp.parts["sample"](f(m, sup, key), num, T, jax.random.fold_in(key, 1)))
+            out[label] = (lambda sup, key, m=meta, f=adapt: f(m, sup, key),
+                          lambda g, key, num, t: exp.parts["sample"](g, num, T, key, temperature=t))
     return out, notes
 
 
 def melody_methods(cfg, mworkdir: str, corpus) -> tuple[dict, str]:
-    """The melody LMs of a run_maml.py workdir, or ({}, reason) when they cannot be compared."""
+    """The melody LMs of a run_maml.py workdir as (adapt, sample) pairs, or ({}, reason) when they cannot
+    be compared."""
     if not mworkdir or not os.path.exists(os.path.join(mworkdir, "config.json")):
         return {}, f"no run_maml.py workdir at {mworkdir!r}"
     mcfg = run_config(mworkdir, "melody")
@@ -76,9 +81,9 @@ def melody_methods(cfg, mworkdir: str, corpus) -> tuple[dict, str]:
         except (MetamusicError, ValueError, KeyError) as e:  # a missing or incompatible checkpoint: row left out
             return out, f"{mworkdir}/{name}: {e}"
         adapt = jax.jit(lambda m, sup, k, a=algo, n=steps: a.adapt(m, sup, k, steps=n).params)
-        out[label] = (lambda sup, key, num, m=meta, f=adapt:
-                      mexp.parts["sample"](f(m, sup, key), sup, num=num, length=T + 1,
-                                           temperature=cfg.eval.temperature, key=jax.random.fold_in(key, 1))[:, 1:])
+        out[label] = (lambda sup, key, m=meta, f=adapt: (f(m, sup, key), sup),
+                      lambda ps, key, num, t: mexp.parts["sample"](ps[0], ps[1], num=num, length=T + 1,
+                                                                   temperature=t, key=key)[:, 1:])
     return out, ""
 
 
@@ -89,6 +94,11 @@ def _melodies(tok: np.ndarray, valid: np.ndarray, enc) -> tuple[list, list]:
         mels.append(mm.notes(t, enc.min_note, enc.num_classes))
         lens.append(len(t))
     return mels, lens
+
+
+def temperatures(cfg) -> list[float]:
+    """The sampling temperatures evaluated: the sweep's and the tables' (eval.temperature)."""
+    return sorted({float(t) for t in cfg.eval.get("temperatures", ())} | {float(cfg.eval.temperature)})
 
 
 def evaluate(exp: base.Experiment, workdir: str) -> dict:
@@ -106,68 +116,118 @@ def evaluate(exp: base.Experiment, workdir: str) -> dict:
     elif cfg.eval.scorer:
         note = "; ".join(x for x in (note, f"no run_relation.py workdir at {cfg.eval.scorer!r}: style fidelity "
                                            "left out") if x)
+    temps, t_table = temperatures(cfg), float(cfg.eval.temperature)
     results = {"config": {"test_styles": test, "samples": M, "length": T, "steps": cfg.eval.steps,
                           "scorer": cfg.eval.scorer if scorer else "", "melody_workdir_note": note,
-                          "tuning": tuning},
-               "methods": {}}
+                          "tuning": tuning, "temperature": t_table, "temperatures": temps},
+               "methods": {}, "curves": {}, "matched": {}}
     spq = enc.steps_per_quarter
     for K in cfg.eval.shots:
         draws = style_draws(corpus, test, K, M, T, np.random.default_rng([cfg.seed, 9, K]))
-        rows = {}
+        rows, sweep = {}, {}
         for i, st in enumerate(test):
             (s_tok, s_mask, s_pos), (q_tok, q_mask, _) = draws[st]
             ref_mels, ref_lens = _melodies(q_tok, gan.valid_mask(q_tok, q_mask, enc.num_classes), enc)
             ref_feats = mm.set_features(ref_mels, spq)
-            sets = {SUPPORT: _melodies(s_tok, gan.valid_mask(s_tok, s_mask, enc.num_classes), enc),
-                    HELD_OUT: (ref_mels, ref_lens)}
-            gens = {}
-            for j, (name, fn) in enumerate(methods.items()):
-                key = jax.random.PRNGKey(cfg.seed * 1000 + i * 37 + j)
-                tok = np.asarray(fn((jnp.asarray(s_tok), jnp.asarray(s_mask), jnp.asarray(s_pos)), key, M))
-                gens[name] = tok
-                sets[name] = _melodies(tok, np.ones_like(tok), enc)
             others = [draws[o][0] for o in test if o != st][: cfg.eval.distractors]
-            for name, (mels, lens) in sets.items():
-                r = rows.setdefault(name, {"mgeval": [], "validity": [], "fidelity": []})
-                if name != HELD_OUT:
-                    r["mgeval"].append(mm.mgeval(mm.set_features(mels, spq), ref_feats))
-                r["validity"].append(mm.validity(mels, lens, 4 * spq))
-                if scorer is None or name == SUPPORT:
-                    continue
-                if name == HELD_OUT:
-                    q = (q_tok, q_mask)
-                else:
-                    tok = np.concatenate([np.full((M, 1), enc.bos, np.int32), gens[name][:, :T - 1]], 1)
-                    q = (tok, np.ones_like(tok, np.float32))
-                r["fidelity"].append(style_fidelity(scorer, q, (s_tok, s_mask), others))
-        results["methods"][f"K={K}"] = {name: _summarize(r, M * len(test)) for name, r in rows.items()}
+            sup = (jnp.asarray(s_tok), jnp.asarray(s_mask), jnp.asarray(s_pos))
+
+            def scored(mels, lens, tok=None, q=None):
+                """Every measure of one set against this style's held-out tunes."""
+                feats = mm.set_features(mels, spq)
+                r = {"mgeval": mm.mgeval(feats, ref_feats), "validity": mm.validity(mels, lens, 4 * spq, spq),
+                     "diversity": mm.relative_diversity(feats, ref_feats), "distinct": mm.distinct_ngrams(mels)}
+                if scorer is not None and (tok is not None or q is not None):
+                    if q is None:
+                        tok = np.concatenate([np.full((len(tok), 1), enc.bos, np.int32), tok[:, :T - 1]], 1)
+                        q = (tok, np.ones_like(tok, np.float32))
+                    r["fidelity"] = style_fidelity(scorer, q, (s_tok, s_mask), others)
+                return r
+
+            refs = {SUPPORT: scored(*_melodies(s_tok, gan.valid_mask(s_tok, s_mask, enc.num_classes), enc)),
+                    HELD_OUT: scored(ref_mels, ref_lens, q=(q_tok, q_mask))}
+            refs[HELD_OUT].pop("mgeval")  # (the target compared with itself)
+            for name, r in refs.items():
+                rows.setdefault(name, []).append(r)
+            for j, (name, (adapt, sample)) in enumerate(methods.items()):
+                key = jax.random.PRNGKey(cfg.seed * 1000 + i * 37 + j)
+                adapted = adapt(sup, key)
+                for t in temps:  # the same key at every temperature: the curve's points differ by temperature only
+                    tok = np.asarray(sample(adapted, jax.random.fold_in(key, 1), M, t))
+                    r = scored(*_melodies(tok, np.ones_like(tok), enc), tok=tok)
+                    sweep.setdefault(name, {}).setdefault(t, []).append(r)
+                    if t == t_table:
+                        rows.setdefault(name, []).append(r)
+        n_scored = M * len(test)
+        results["methods"][f"K={K}"] = {name: _summarize(r, n_scored) for name, r in rows.items()}
+        curves = {name: [{"temperature": t, **_summarize(rs, n_scored)} for t, rs in sorted(per_t.items())]
+                  for name, per_t in sweep.items()}
+        results["curves"][f"K={K}"] = curves
+        results["matched"][f"K={K}"] = {name: matched(c) for name, c in curves.items()}
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "eval.json"), "w") as f:
         json.dump(results, f, indent=1)
     with open(os.path.join(workdir, "eval.md"), "w") as f:
         f.write(markdown(results))
     plot(results, os.path.join(workdir, "eval.png"))
+    plot_curves(results, os.path.join(workdir, "quality_diversity.png"))
     return results
 
 
-def _summarize(r: dict, n_scored: int) -> dict:
+def _nanmean(xs: list) -> float:
+    """Mean of the defined values (NaN where a measure is undefined for every style, e.g. groove
+    consistency of one-bar windows)."""
+    xs = [x for x in xs if np.isfinite(x)]
+    return float(np.mean(xs)) if xs else float("nan")
+
+
+def _summarize(rs: list, n_scored: int) -> dict:
+    """Means over styles of one method's per-style measures."""
     out = {}
-    if r["mgeval"]:
-        per = {f: {m: float(np.mean([x[f][m] for x in r["mgeval"]])) for m in ("overlap", "kl")} for f in mm.FEATURES}
+    if rs[0].get("mgeval"):
+        per = {f: {m: float(np.mean([x["mgeval"][f][m] for x in rs])) for m in ("overlap", "kl")}
+               for f in mm.FEATURES}
         out["mgeval"] = per
         out["overlap_mean"] = float(np.mean([v["overlap"] for v in per.values()]))
         out["kl_mean"] = float(np.mean([v["kl"] for v in per.values()]))
-    out["validity"] = {k: float(np.mean([v[k] for v in r["validity"]])) for k in r["validity"][0]}
-    if r["fidelity"]:
-        p = float(np.mean(r["fidelity"]))
+    out["validity"] = {k: _nanmean([x["validity"][k] for x in rs]) for k in rs[0]["validity"]}
+    out["diversity"] = _nanmean([x["diversity"] for x in rs])
+    out["distinct_4grams"] = _nanmean([x["distinct"] for x in rs])
+    if "fidelity" in rs[0]:
+        p = float(np.mean([x["fidelity"] for x in rs]))
         out["fidelity"] = p
         out["fidelity_ci95"] = 1.96 * math.sqrt(p * (1 - p) / n_scored)
     return out
 
 
+def at_diversity(curve: list, key: str, target: float = 1.0):
+    """`key` read off a temperature curve at relative diversity `target` (the held-out tunes' own: 1.0), by
+    linear interpolation between the two points around it in temperature order; None where the curve never
+    crosses it."""
+    pts = [(c["diversity"], c[key]) for c in curve if key in c and np.isfinite(c["diversity"])]
+    for (d0, v0), (d1, v1) in zip(pts, pts[1:]):
+        if min(d0, d1) <= target <= max(d0, d1):
+            return float(v0 if d1 == d0 else v0 + (v1 - v0) * (target - d0) / (d1 - d0))
+    return None
+
+
+def matched(curve: list) -> dict:
+    """A method's quality at matched diversity (that of the held-out tunes), and its best point."""
+    out = {"diversity_range": [float(min(c["diversity"] for c in curve)), float(max(c["diversity"] for c in curve))]}
+    for key in ("overlap_mean", "fidelity"):
+        if key in curve[0]:
+            out[key + "_at_real_diversity"] = at_diversity(curve, key)
+            best = max(curve, key=lambda c: c[key])
+            out["best_" + key] = {"value": best[key], "temperature": best["temperature"],
+                                  "diversity": best["diversity"]}
+    return out
+
+
 COLUMNS = [("overlap_mean", "MGEval overlap (higher)", max), ("kl_mean", "MGEval KL (lower)", min),
+           ("diversity", "diversity (1 = real)", None), ("distinct_4grams", "distinct 4-grams", None),
            ("empty_bar_rate", "empty bars", None), ("pitch_classes_used", "pitch classes", None),
-           ("in_scale_ratio", "in-scale", None), ("notes_2_steps_or_longer", "notes >= 2 steps", None),
+           ("pitch_class_entropy", "pitch-class entropy", None), ("scale_consistency", "scale consistency", None),
+           ("groove_consistency", "groove consistency", None), ("notes_2_steps_or_longer", "notes >= 2 steps", None),
            ("fidelity", "style fidelity (higher)", max)]
 
 
@@ -201,7 +261,37 @@ def markdown(results: dict) -> str:
                     cells.append(f"{v:.3f}")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines += ["", "Closest to the target style among generators: " + "; ".join(_best(methods)) + ".", ""]
+        lines += _matched_lines(k, results.get("matched", {}).get(k, {}), c.get("temperatures", []))
     return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+    return "not crossed" if v is None else f"{v:.3f}"
+
+
+def _matched_lines(k: str, rows: dict, temps: list) -> list:
+    """The quality-diversity summary: each generator's quality where its temperature curve reaches the
+    held-out tunes' diversity, and its best point over the sweep."""
+    if not rows or len(temps) < 2:
+        return []
+    has_fid = any("fidelity_at_real_diversity" in r for r in rows.values())
+    head = "| method | diversity over the sweep | MGEval overlap at real diversity | best overlap (T) |"
+    head += " fidelity at real diversity | best fidelity (T) |" if has_fid else ""
+    lines = [f"Quality at matched diversity, {k} (temperatures {', '.join(f'{t:g}' for t in temps)}; "
+             "read off each curve by linear interpolation where its relative diversity is 1.0, that of the "
+             "held-out tunes; `quality_diversity.png`):", "", head,
+             "| --- | --- | --- | --- |" + (" --- | --- |" if has_fid else "")]
+    order = sorted(rows, key=lambda n: -(rows[n].get("overlap_mean_at_real_diversity") or -1.0))
+    for name in order:
+        r = rows[name]
+        lo, hi = r["diversity_range"]
+        b = r["best_overlap_mean"]
+        cells = [f"{lo:.2f}-{hi:.2f}", _fmt(r["overlap_mean_at_real_diversity"]), f"{b['value']:.3f} ({b['temperature']:g})"]
+        if has_fid and "best_fidelity" in r:
+            bf = r["best_fidelity"]
+            cells += [_fmt(r["fidelity_at_real_diversity"]), f"{bf['value']:.3f} ({bf['temperature']:g})"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def _best(methods: dict) -> list[str]:
@@ -245,6 +335,50 @@ def plot(results: dict, path: str) -> None:
         ax.set_title(f"{k}: MGEval overlap with held-out tunes of the style (higher is closer)")
         ax.grid(axis="y", alpha=0.3)
     axes[0, 0].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_curves(results: dict, path: str) -> None:
+    """Quality against diversity over the temperature sweep: MGEval overlap (and style fidelity when scored)
+    against relative diversity, one line per generator, one row of panels per K; the dotted line is the
+    held-out tunes' diversity, the star the support tunes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(k, c) for k, c in results.get("curves", {}).items() if c]
+    if not panels:
+        return
+    keys = [("overlap_mean", "MGEval overlap with held-out tunes")]
+    if any("fidelity" in pts[0] for c in dict(panels).values() for pts in c.values()):
+        keys.append(("fidelity", "style fidelity"))
+    fig, axes = plt.subplots(len(panels), len(keys), figsize=(7 * len(keys), 4.5 * len(panels)), squeeze=False)
+    for row, (k, curves) in enumerate(panels):
+        for col, (key, label) in enumerate(keys):
+            ax = axes[row, col]
+            for name, pts in curves.items():
+                if key not in pts[0]:
+                    continue
+                x, y = [p["diversity"] for p in pts], [p[key] for p in pts]
+                line, = ax.plot(x, y, "o-", label=name, ms=4)
+                for p in pts:
+                    ax.annotate(f"{p['temperature']:g}", (p["diversity"], p[key]), fontsize=6,
+                                color=line.get_color(), xytext=(2, 2), textcoords="offset points")
+            sup = results["methods"][k].get(SUPPORT, {})
+            if key in sup:
+                ax.plot([sup["diversity"]], [sup[key]], "k*", ms=10, label=SUPPORT)
+            held = results["methods"][k].get(HELD_OUT, {})
+            if key in held:
+                ax.axhline(held[key], color="gray", lw=0.8, ls="--", label=HELD_OUT)
+            ax.axvline(1.0, color="gray", lw=0.8, ls=":")
+            ax.set_xlabel("relative diversity (1 = held-out tunes)")
+            ax.set_ylabel(label)
+            ax.set_title(f"{k}: {label} against diversity, temperature sweep")
+            ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -7,9 +7,18 @@ generated and reference pieces (inter-set). If the generated pieces were drawn f
 the reference style, the two distributions coincide: overlap area (OA) 1, KL 0.
 Distributions are Gaussian kernel density estimates (Silverman bandwidth) on a grid.
 
-Validity metrics (MuseGAN-style, per set): empty-bar rate, pitch classes used,
-in-scale ratio (share of notes in the best-fitting major scale; its relative minor
-has the same notes), and the share of notes at least two steps long.
+Validity metrics (MuseGAN-style, per set): empty-bar rate over the whole window
+(trailing silence counts), the share of notes at least two steps long, and from MusPy
+(Dong et al. 2020; we call the library rather than write them again): pitch classes
+used, pitch-class entropy, scale consistency (share of notes in the best-fitting major
+or minor scale), groove consistency (onset patterns of consecutive bars), empty-beat
+rate.
+
+Diversity of a generated set, for the quality-diversity curves of the GAN evaluation
+(Caccia et al. 2020 sweep temperature and read quality against diversity):
+`relative_diversity`, the set's mean within-set MGEval feature distance over the
+held-out tunes' (1.0 = as varied as real tunes of the style, 0 = every melody alike),
+and `distinct_ngrams`, the share of distinct pitch n-grams among all of the set's.
 
 Plain numpy on melody tokens (no JAX): token 0 holds, 1 is note-off, 2.. are
 pitches from `min_note` (see metamusic.data.melody).
@@ -26,7 +35,6 @@ FEATURES = ("pitch_class_histogram", "pitch_range", "average_interval", "note_le
 # note lengths in steps at 4 steps per quarter: 16th, 8th, dotted 8th, quarter, dotted quarter, half,
 # dotted half, whole; a length goes to the nearest class on a log scale
 LENGTH_CLASSES = np.array([1, 2, 3, 4, 6, 8, 12, 16], np.float64)
-MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
 
 
 class Note(NamedTuple):
@@ -129,31 +137,80 @@ def mgeval(generated: dict, reference: dict) -> dict:
     return out
 
 
-def in_scale_ratio(ns: list[Note]) -> float:
-    """Share of notes in the best-fitting major scale (over the 12 keys); 1.0 for a melody with no notes."""
+def to_muspy(ns: list[Note], steps_per_quarter: int = 4):
+    """One melody as a one-track muspy.Music at `steps_per_quarter` time steps per beat."""
+    import muspy
+
+    return muspy.Music(resolution=steps_per_quarter, tracks=[muspy.Track(notes=[
+        muspy.Note(time=n.start, pitch=n.pitch, duration=n.end - n.start, velocity=64) for n in ns])])
+
+
+def _onsets_only(m):
+    """The same notes with duration 0. MusPy counts bars as end_time // bar + 1, so a melody whose last
+    note ends on a barline (every full 64-step window) gains an empty phantom bar that lowers its groove
+    consistency by up to 1/(bars - 1); groove reads onsets only, and with zero durations the end time is
+    the last onset, so only the bars that onsets span are compared."""
+    import muspy
+
+    return muspy.Music(resolution=m.resolution, tracks=[muspy.Track(notes=[
+        muspy.Note(time=n.time, pitch=n.pitch, duration=0, velocity=n.velocity) for n in m.tracks[0].notes])])
+
+
+MUSPY = ("pitch_classes_used", "pitch_class_entropy", "scale_consistency", "groove_consistency", "empty_beat_rate")
+
+
+def muspy_metrics(ns: list[Note], steps_per_bar: int = 16, steps_per_quarter: int = 4) -> dict:
+    """MusPy's metrics of one melody (NaN where MusPy has none, e.g. a melody without notes)."""
+    import muspy
+
     if not ns:
-        return 1.0
-    pcs = np.array([n.pitch % 12 for n in ns])
-    return float(max(np.isin(pcs, (MAJOR + k) % 12).mean() for k in range(12)))
+        return {k: float("nan") for k in MUSPY}
+    m = to_muspy(ns, steps_per_quarter)
+    return {"pitch_classes_used": float(muspy.n_pitch_classes_used(m)),
+            "pitch_class_entropy": float(muspy.pitch_class_entropy(m)),
+            "scale_consistency": float(muspy.scale_consistency(m)),
+            "groove_consistency": float(muspy.groove_consistency(_onsets_only(m), steps_per_bar)),
+            "empty_beat_rate": float(muspy.empty_beat_rate(m))}
 
 
-def validity(melodies: list[list[Note]], lengths: list[int], steps_per_bar: int = 16) -> dict:
-    """Set means of: empty-bar rate, pitch classes used, in-scale ratio, share of notes >= 2 steps.
+def validity(melodies: list[list[Note]], lengths: list[int], steps_per_bar: int = 16,
+             steps_per_quarter: int = 4) -> dict:
+    """Set means of: empty-bar rate, share of notes >= 2 steps, and the MusPy metrics (`muspy_metrics`;
+    melodies where one is undefined are left out of its mean).
 
     `lengths` are the melodies' lengths in steps; a bar is empty when no note sounds in it
     (partial last bars count by their steps).
     """
-    empty, pcs, scale, long_ = [], [], [], []
+    empty, long_, per = [], [], []
     for ns, L in zip(melodies, lengths):
         sounding = np.zeros(L, bool)
         for n in ns:
             sounding[n.start:n.end] = True
         bars = [sounding[a:a + steps_per_bar] for a in range(0, L, steps_per_bar)]
         empty.append(np.mean([not b.any() for b in bars]) if bars else 0.0)
-        pcs.append(len({n.pitch % 12 for n in ns}))
-        scale.append(in_scale_ratio(ns))
+        per.append(muspy_metrics(ns, steps_per_bar, steps_per_quarter))
         if ns:
             long_.append(np.mean([(n.end - n.start) >= 2 for n in ns]))
-    return {"empty_bar_rate": float(np.mean(empty)), "pitch_classes_used": float(np.mean(pcs)),
-            "in_scale_ratio": float(np.mean(scale)),
-            "notes_2_steps_or_longer": float(np.mean(long_)) if long_ else 0.0}
+    out = {"empty_bar_rate": float(np.mean(empty)),
+           "notes_2_steps_or_longer": float(np.mean(long_)) if long_ else 0.0}
+    for k in MUSPY:
+        vals = [p[k] for p in per if np.isfinite(p[k])]
+        out[k] = float(np.mean(vals)) if vals else float("nan")
+    return out
+
+
+def relative_diversity(generated: dict, reference: dict) -> float:
+    """Mean over MGEval features of the generated set's mean within-set distance divided by the reference
+    set's (set_features outputs); features on which the reference pieces are all alike are left out."""
+    ratios = []
+    for f in FEATURES:
+        ref = _pairwise(reference[f]).mean() if len(reference[f]) > 1 else 0.0
+        if ref > 0 and len(generated[f]) > 1:
+            ratios.append(_pairwise(generated[f]).mean() / ref)
+    return float(np.mean(ratios)) if ratios else float("nan")
+
+
+def distinct_ngrams(melodies: list[list[Note]], n: int = 4) -> float:
+    """Distinct pitch n-grams (consecutive notes' pitches) over all pitch n-grams of the set; NaN without any."""
+    grams = [tuple(x.pitch for x in m[i:i + n]) for m in melodies for i in range(len(m) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else float("nan")

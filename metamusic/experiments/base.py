@@ -55,7 +55,7 @@ class Experiment:
     @property
     def methods(self) -> tuple:
         """Every method to train, each after the method it starts from."""
-        sources = {self.start_from(n) for n in self.algorithms} - {None}
+        sources = {self.start_from(n) for n in self.algorithms + self.baselines} - {None}
         first = tuple(b for b in self.baselines if b in sources)
         algos = tuple(a for a in self.algorithms if a in sources) + tuple(a for a in self.algorithms if a not in sources)
         return first + algos + tuple(b for b in self.baselines if b not in sources)
@@ -77,8 +77,9 @@ def start_params(exp: Experiment, workdir: str, name: str):
     if src is None:
         return exp.init_params()
     folder = baselines.run_dir(workdir, src)
-    missing = MetamusicError(f"{name} starts from the trained {src} model (meta.init={src}), but {folder} has no "
-                             f"checkpoint: train {src} first (--mode=train does) or set meta.init=random")
+    field = "gan.init" if exp.family == "gan" else "meta.init"
+    missing = MetamusicError(f"{name} starts from the trained {src} model ({field}={src}), but {folder} has no "
+                             f"checkpoint: train {src} first (--mode=train does) or set {field}=random")
     if not os.path.isdir(os.path.join(folder, "checkpoints")):  # checked first: the manager would create it
         raise missing
     try:

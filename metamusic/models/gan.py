@@ -57,10 +57,14 @@ class Generator(nn.Module):
     embed_dim: int = 64
     hidden: int = 128
     z_dim: int = 32
+    context_dim: int = 0  # a style context that joins z in setting the initial state (0: none)
     unroll: int = 1  # scan steps unrolled per loop iteration (CPU loop overhead dominates small steps)
 
     def setup(self):
         H = self.hidden
+        if self.context_dim:
+            # zeros: an unconditioned generator ignores it; the amortized meta-GAN sets it from the support set
+            self.context = self.param("context", nn.initializers.zeros, (1, self.context_dim))
         self.embed = self.param("embed", nn.initializers.normal(0.1), (self.vocab_size, self.embed_dim))
         self.z_proj = nn.Dense(2 * H, name="z_proj")
         self.w_in = self.param("w_in", nn.initializers.lecun_normal(), (self.embed_dim, 4 * H))
@@ -75,6 +79,8 @@ class Generator(nn.Module):
         return h @ self.w_out + self.b_out
 
     def _init_state(self, z):
+        if self.context_dim:
+            z = jnp.concatenate([z, jnp.broadcast_to(self.context, (z.shape[0], self.context_dim))], -1)
         h, c = jnp.split(jnp.tanh(self.z_proj(z)), 2, axis=-1)
         return h, c
 
@@ -85,7 +91,7 @@ class Generator(nn.Module):
         h = jax.nn.sigmoid(o) * jnp.tanh(c)
         return h, c
 
-    def __call__(self, z, noise, tau: float = 1.0, tokens=None):
+    def __call__(self, z, noise, tau: float = 1.0, tokens=None, temperature: float = 1.0):
         """Free-running sample, and optionally teacher-forced logits from the same scan.
 
         z [N, z_dim], noise [N, T, classes] (Gumbel) -> one-hot [N, T, classes]: exact
@@ -93,6 +99,8 @@ class Generator(nn.Module):
         [N, T] (a real window), also returns logits [N, T, classes] predicting tokens[:, t]
         from BOS, tokens[:, :t]: both row sets share one recurrence (one sequential
         loop instead of two, which is what the CPU time of this model goes to).
+        `temperature` divides the logits before the Gumbel-max draw (sampling at another
+        temperature, for the quality-diversity sweep of the evaluation).
         """
         N, T = noise.shape[:2]
         H = self.hidden
@@ -113,13 +121,27 @@ class Generator(nn.Module):
             n_t, tf_t = inp
             h, c = self._cell(h, c, jnp.concatenate([xp, tf_t]) if teacher else xp)
             logits = self._head(h)
-            y = gumbel_straight_through(logits[:N], n_t, tau)
+            y = gumbel_straight_through(logits[:N] / temperature, n_t, tau)
             return (h, c, y @ emit_proj), (y, logits[N:])
 
         _, (ys, tf_logits) = jax.lax.scan(step, (h, c, x0), (jnp.swapaxes(noise, 0, 1), tf_proj),
                                           unroll=self.unroll)
         ys = jnp.swapaxes(ys, 0, 1)
         return (ys, jnp.swapaxes(tf_logits, 0, 1)) if teacher else ys
+
+    def teacher_forced(self, z, tokens):
+        """Logits [N, T, classes] predicting tokens[:, t] from BOS, tokens[:, :t] (no sampling): the
+        maximum-likelihood pre-training of the generator needs only this half of `__call__`."""
+        h, c = self._init_state(z)
+        prev = jnp.concatenate([jnp.full((tokens.shape[0], 1), self.bos, tokens.dtype), tokens[:, :-1]], axis=1)
+        xs = jnp.swapaxes(self.embed[prev] @ self.w_in, 0, 1)
+
+        def step(carry, x):
+            h, c = self._cell(*carry, x)
+            return (h, c), self._head(h)
+
+        _, logits = jax.lax.scan(step, (h, c), xs, unroll=self.unroll)
+        return jnp.swapaxes(logits, 0, 1)
 
 
 def masked_nll(logits, tokens, mask, classes: int):
@@ -133,6 +155,7 @@ class Critic(nn.Module):
     dim: int = 64
     layers: int = 3
     kernel: int = 5
+    context_dim: int = 0  # a style context read by projection (Miyato & Koyama 2018); 0: none
 
     @nn.compact
     def __call__(self, x, mask):
@@ -143,4 +166,10 @@ class Critic(nn.Module):
         m = mask[..., None]
         pooled = (h * m).sum(-2) / jnp.maximum(m.sum(-2), 1.0)
         feats = jnp.concatenate([pooled, jnp.max(jnp.where(m > 0, h, -1e4), axis=-2)], -1)
-        return nn.Dense(1, name="out")(nn.leaky_relu(nn.Dense(self.dim, name="fc")(feats), 0.2))[..., 0]
+        h = nn.leaky_relu(nn.Dense(self.dim, name="fc")(feats), 0.2)
+        out = nn.Dense(1, name="out")(h)[..., 0]
+        if self.context_dim:
+            # projection critic: the score gains <h, W context>, so "real for this style" is learnable
+            ctx = self.param("context", nn.initializers.zeros, (1, self.context_dim))
+            out = out + (h * nn.Dense(self.dim, use_bias=False, name="context_proj")(ctx)).sum(-1)
+        return out

@@ -116,17 +116,18 @@ def _lm_stepping_sampler(model, pad: int, bos: int, vocab_size: int, prime_len: 
     return run
 
 
-def sample_gan(gen, g_params, *, num: int, length: int, key) -> np.ndarray:
-    """Generated melodies as class tokens [num, length] (no BOS)."""
-    return np.asarray(_gan_sampler(gen, num, length)(g_params, key))
+def sample_gan(gen, g_params, *, num: int, length: int, key, temperature: float = 1.0) -> np.ndarray:
+    """Generated melodies as class tokens [num, length] (no BOS); Gumbel-max of logits / temperature."""
+    return np.asarray(_gan_sampler(gen, num, length)(g_params, key, jnp.float32(temperature)))
 
 
 @functools.lru_cache(maxsize=32)
 def _gan_sampler(gen, num: int, length: int):
     @jax.jit
-    def run(gp, key):
+    def run(gp, key, temperature):
         kz, kn = jax.random.split(key)
         z = jax.random.normal(kz, (num, gen.z_dim))
-        return gen.apply(gp, z, jax.random.gumbel(kn, (num, length, gen.classes))).argmax(-1)
+        noise = jax.random.gumbel(kn, (num, length, gen.classes))
+        return gen.apply(gp, z, noise, temperature=temperature).argmax(-1)
 
     return run

@@ -24,7 +24,6 @@ def test_c_major_scale():
     assert [n.pitch for n in ns] == C_MAJOR
     assert [(n.start, n.end) for n in ns][:2] == [(0, 2), (2, 4)]
     f = mm.features(ns)
-    assert mm.in_scale_ratio(ns) == 1.0
     assert f["pitch_range"][0] == 12
     assert f["average_interval"][0] == pytest.approx(12 / 7)
     assert f["inter_onset_interval"][0] == 2.0
@@ -33,13 +32,56 @@ def test_c_major_scale():
     tm = f["pitch_class_transition_matrix"].reshape(12, 12)
     assert tm[0, 2] == pytest.approx(1 / 7) and tm[11, 0] == pytest.approx(1 / 7)
     v = mm.validity([ns], [16])
-    assert v == {"empty_bar_rate": 0.0, "pitch_classes_used": 7.0, "in_scale_ratio": 1.0,
-                 "notes_2_steps_or_longer": 1.0}
+    # one 16-step bar: groove consistency (bar-to-bar onset agreement) is undefined, so NaN, not 1 or 0
+    assert np.isnan(v.pop("groove_consistency"))
+    # entropy in bits: C twice, six other pitch classes once: -(1/4 log2 1/4 + 6/8 log2 1/8) = 0.5 + 2.25
+    assert v == {"empty_bar_rate": 0.0, "notes_2_steps_or_longer": 1.0, "pitch_classes_used": 7.0,
+                 "pitch_class_entropy": pytest.approx(2.75), "scale_consistency": 1.0, "empty_beat_rate": 0.0}
 
 
-def test_chromatic_notes_lower_the_in_scale_ratio():
-    ns = mm.notes(tok([60, 61, 62, 63]))  # C C# D D#: a major scale holds at most 3 of them (C# major: B#=C, C#, D#)
-    assert mm.in_scale_ratio(ns) == 0.75
+def test_chromatic_notes_lower_scale_consistency():
+    ns = mm.notes(tok([60, 61, 62, 63]))  # C C# D D#: a major or minor scale holds at most 3 of them
+    m = mm.muspy_metrics(ns)
+    assert m["scale_consistency"] == 0.75
+    assert m["pitch_class_entropy"] == pytest.approx(2.0)  # four classes, equally often: log2 4
+
+
+def test_groove_consistency_compares_bars_onsets_without_a_phantom_bar():
+    # two bars with the same onsets (every 4th step): consistent; the last note ends on the barline, which
+    # muspy alone would count as a third, empty bar (1 - 4/32 = 0.875)
+    same = mm.notes(tok([60, 62, 64, 65, 60, 62, 64, 65], dur=4))
+    assert mm.muspy_metrics(same)["groove_consistency"] == 1.0
+    # bar 2 moves every onset by one step: 8 of 16 positions disagree
+    t = np.concatenate([tok([60, 62, 64, 65], dur=4), [0], tok([60, 62, 64], dur=4), tok([65], dur=3)])
+    moved = mm.notes(t)
+    assert [n.start for n in moved] == [0, 4, 8, 12, 17, 21, 25, 29]
+    assert mm.muspy_metrics(moved)["groove_consistency"] == pytest.approx(1 - 8 / 16)
+
+
+def test_empty_beats_and_an_empty_melody():
+    t = np.concatenate([tok([60], dur=4), np.ones(12, int), tok([67], dur=4)])  # C, 12 steps of note-off, G
+    # C sounds in beat 0 and touches beat 1 at its end (MusPy counts the end step's beat), G in beats 4-5
+    # (its end, step 20, is beat 5): beats 2 and 3 of 6 are empty
+    m = mm.muspy_metrics(mm.notes(t))
+    assert m["empty_beat_rate"] == pytest.approx(1 - 4 / 6)
+    assert all(np.isnan(v) for v in mm.muspy_metrics([]).values())
+
+
+def test_diversity_of_a_set_against_the_reference():
+    rng = np.random.default_rng(3)
+    varied = [mm.notes(tok([60 + int(x) for x in rng.integers(0, 12, 12)], dur=int(rng.integers(1, 4))))
+              for _ in range(20)]
+    ref = mm.set_features(varied)
+    assert mm.relative_diversity(ref, ref) == pytest.approx(1.0)
+    clones = mm.set_features([varied[0]] * 20)
+    assert mm.relative_diversity(clones, ref) == 0.0  # every melody alike
+
+
+def test_distinct_ngrams():
+    assert mm.distinct_ngrams([mm.notes(tok([60, 62, 64, 65, 67]))]) == 1.0  # CDEF, DEFG
+    assert mm.distinct_ngrams([mm.notes(tok([60, 62] * 3))]) == pytest.approx(2 / 3)  # CDCD, DCDC, CDCD
+    assert mm.distinct_ngrams([mm.notes(tok([60, 62, 64]))], n=4) != mm.distinct_ngrams([mm.notes(tok([60] * 5))])
+    assert np.isnan(mm.distinct_ngrams([mm.notes(tok([60, 62, 64]))]))  # no 4-gram at all
 
 
 def test_rests_note_offs_and_empty_bars():

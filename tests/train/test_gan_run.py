@@ -12,7 +12,7 @@ from metamusic import baselines, experiments
 from metamusic import checkpoints as ckpt_lib
 from metamusic.errors import MetamusicError
 from metamusic.eval import gan_eval
-from metamusic.experiments import gan
+from metamusic.experiments import base, gan
 from metamusic.generate import generate
 from metamusic.meta.outer import init_state
 from metamusic.train.trainer import train
@@ -70,21 +70,50 @@ def test_evaluation_compares_every_generator(trained, style_corpus):
     cfg, workdir = trained
     res = gan_eval.evaluate(experiments.build(cfg, style_corpus), workdir)
     rows = res["methods"]["K=2"]
-    joint = gan.LABELS[baselines.JOINT]
-    assert set(rows) == {gan.LABELS["reptile"], joint, joint + ", fine-tuned",
-                         gan_eval.SUPPORT, gan_eval.HELD_OUT}
+    joint, mle = gan.LABELS[baselines.JOINT], gan.LABELS[gan.MLE]
+    generators = {gan.LABELS["reptile"], joint, joint + ", fine-tuned", mle, mle + ", fine-tuned"}
+    assert set(rows) == generators | {gan_eval.SUPPORT, gan_eval.HELD_OUT}
     for name, r in rows.items():
         if name != gan_eval.HELD_OUT:  # the mean over features is the mean of the per-feature values
             per = r["mgeval"]
             assert r["overlap_mean"] == pytest.approx(np.mean([v["overlap"] for v in per.values()]))
-    # the fine-tuning scale was chosen on meta-val among the configured ones, and saved for generation
-    scale = res["config"]["tuning"]["joint GAN fine-tuning lr scale (chosen on meta-val)"]
-    assert scale in cfg.baselines.finetune_scales
-    saved = json.load(open(os.path.join(workdir, baselines.JOINT, "finetune.json")))
-    assert saved["choice"]["lr"] == scale
-    for f in ("eval.json", "eval.md", "eval.png"):
+    # both trained baselines' fine-tuning scales were chosen on meta-val among the configured ones, and saved
+    for name in (baselines.JOINT, gan.MLE):
+        scale = res["config"]["tuning"][f"{gan.LABELS[name]}: fine-tuning lr scale (chosen on meta-val)"]
+        assert scale in cfg.baselines.finetune_scales
+        saved = json.load(open(os.path.join(workdir, name, "finetune.json")))
+        assert saved["choice"]["lr"] == scale
+    # the quality-diversity sweep: every generator sampled at every temperature; the table's row is the
+    # curve's point at eval.temperature, and a matched value lies between the two points around it
+    curves = res["curves"]["K=2"]
+    assert set(curves) == generators
+    temps = sorted(set(cfg.eval.temperatures) | {cfg.eval.temperature})
+    for name, curve in curves.items():
+        assert [c["temperature"] for c in curve] == temps
+        at_table = next(c for c in curve if c["temperature"] == cfg.eval.temperature)
+        assert at_table["overlap_mean"] == pytest.approx(rows[name]["overlap_mean"])
+        m = res["matched"]["K=2"][name]
+        lo, hi = m["diversity_range"]
+        assert lo == min(c["diversity"] for c in curve) and hi == max(c["diversity"] for c in curve)
+        v = m["overlap_mean_at_real_diversity"]
+        if v is not None:
+            assert lo <= 1.0 <= hi
+            assert min(c["overlap_mean"] for c in curve) <= v <= max(c["overlap_mean"] for c in curve)
+    for f in ("eval.json", "eval.md", "eval.png", "quality_diversity.png"):
         assert os.path.getsize(os.path.join(workdir, f)) > 0
-    assert "Closest to the target style" in open(os.path.join(workdir, "eval.md")).read()
+    md = open(os.path.join(workdir, "eval.md")).read()
+    assert "Closest to the target style" in md and "Quality at matched diversity" in md
+
+
+def test_at_diversity_interpolates_where_the_curve_crosses_real_diversity():
+    curve = [{"temperature": 0.8, "diversity": 0.6, "overlap_mean": 0.70},
+             {"temperature": 1.0, "diversity": 0.8, "overlap_mean": 0.80},
+             {"temperature": 1.2, "diversity": 1.2, "overlap_mean": 0.60}]
+    assert gan_eval.at_diversity(curve, "overlap_mean") == pytest.approx(0.70)  # halfway from 0.8 to 1.2
+    assert gan_eval.at_diversity(curve[:2], "overlap_mean") is None  # never as varied as real tunes
+    m = gan_eval.matched(curve)
+    assert m["diversity_range"] == [0.6, 1.2]
+    assert m["best_overlap_mean"] == {"value": 0.80, "temperature": 1.0, "diversity": 0.8}
 
 
 def test_generate_writes_midi_and_piano_rolls(trained, style_corpus, tmp_path):
@@ -101,6 +130,63 @@ def test_generate_writes_midi_and_piano_rolls(trained, style_corpus, tmp_path):
         ns = note_seq.midi_file_to_note_sequence(p)
         assert len(ns.notes) > 0
         assert os.path.getsize(p[:-4] + ".png") > 0
+
+
+def _support(corpus, style: str, cfg, seed: int):
+    from metamusic.data.episodes import TaskSampler
+
+    s = TaskSampler(corpus, [style], shots=cfg.data.shots, queries=1, length=cfg.data.length)
+    t = s.sample(np.random.default_rng(seed), 1)
+    return (jax.numpy.asarray(t[0][0]), jax.numpy.asarray(t[1][0]), jax.numpy.asarray(t[5][0]))
+
+
+def test_conditioned_generator_changes_with_the_support_set(style_corpus):
+    """The amortized meta-GAN adapts by one encoder call: another style's support set gives another
+    generator (and critic), the same support set the same one, with no inner step."""
+    cfg = gan_tiny.get_config()
+    cfg.meta.algorithm, cfg.gan.init = "amortized", "random"
+    exp = experiments.build(cfg, style_corpus)
+    algo = exp.algorithm("amortized")
+    meta = algo.init(exp.init_params())
+    a, b = style_corpus.styles_in("train")[:2]
+    key = jax.random.PRNGKey(0)
+
+    def generated(sup):
+        adapted = algo.adapt(meta, sup, key, steps=1).params
+        return adapted, np.asarray(exp.parts["sample"](adapted["g"], 8, cfg.data.length, key))
+
+    pa, ta = generated(_support(style_corpus, a, cfg, 1))
+    pb, tb = generated(_support(style_corpus, b, cfg, 2))
+    _, ta2 = generated(_support(style_corpus, a, cfg, 1))
+    assert (ta == ta2).all()
+    assert (ta != tb).any()  # untrained, the context moves a few tokens; its logits move everywhere:
+    gen, z = exp.model, jax.random.normal(key, (8, cfg.model.generator.z_dim))
+    la = gen.apply(pa["g"], z, jax.numpy.asarray(ta), method=type(gen).teacher_forced)
+    lb = gen.apply(pb["g"], z, jax.numpy.asarray(ta), method=type(gen).teacher_forced)
+    assert float(np.abs(np.asarray(la) - np.asarray(lb)).min()) > 0.0
+    for player in ("g", "d"):
+        ca, cb = pa[player]["params"]["context"], pb[player]["params"]["context"]
+        assert float(np.abs(np.asarray(ca) - np.asarray(cb)).max()) > 1e-4
+    # unconditioned (steps=0), the context stays the trained one
+    same = algo.adapt(meta, _support(style_corpus, a, cfg, 1), key, steps=0).params
+    assert _changed(same, meta["params"]) == 0.0
+
+
+def test_dawson_meta_step_stays_finite_for_50_steps(style_corpus, tmp_path):
+    """The DAWSON-style (first-order MAML) meta-GAN from the MLE generator: every one of 50 meta-steps
+    finite (a non-finite one would be logged as such and skipped), and both players moved."""
+    cfg = gan_tiny.get_config()
+    cfg.meta.algorithm, cfg.steps, cfg.checkpoint_every, cfg.eval_every = "fomaml", 50, 50, 0
+    exp = experiments.build(cfg, style_corpus)
+    for name in (gan.MLE, "fomaml"):
+        train(exp, str(tmp_path), name)
+    rows = [json.loads(l) for l in open(os.path.join(tmp_path, "fomaml", "metrics.jsonl"))]
+    losses = [r["loss"] for r in rows if "loss" in r]
+    assert len(losses) == 50 and np.isfinite(losses).all()
+    start = base.restore(exp, str(tmp_path), gan.MLE)["params"]
+    end = base.restore(exp, str(tmp_path), "fomaml")["params"]
+    assert np.isfinite([float(np.abs(x).max()) for x in jax.tree.leaves(end)]).all()
+    assert _changed(start["g"], end["g"]) > 0 and _changed(start["d"], end["d"]) > 0
 
 
 @pytest.mark.slow
