@@ -27,11 +27,13 @@ import numpy as np
 from metamusic import baselines
 from metamusic.errors import MetamusicError
 from metamusic.eval import music_metrics as mm
+from metamusic.eval import paired
 from metamusic.eval.draws import style_draws
 from metamusic.experiments import base, gan, melody, run_config
 
 SUPPORT = "support tunes (reference)"
 HELD_OUT = "held-out tunes (target)"
+MELODY_JOINT = "melody LM, joint (unadapted)"
 
 
 def gan_methods(exp: base.Experiment, workdir: str) -> tuple[dict, dict]:
@@ -71,20 +73,22 @@ def melody_methods(cfg, mworkdir: str, corpus) -> tuple[dict, str]:
         return {}, f"{mworkdir} was trained with a different encoding"
     mexp = melody.build(mcfg, corpus)
     T = cfg.data.length
-    out = {}
-    first = mexp.algorithms[0]
-    for name, steps, label in [(first, mcfg.eval.steps, f"melody LM, {first} adapted"),
-                               (baselines.JOINT, 0, "melody LM, joint (unadapted)")]:
+    out, missing = {}, []
+    # every meta-learned melody method of that run (the best adapted melody model is among them), and the
+    # joint model unadapted
+    rows = [(a, mcfg.eval.steps, f"melody LM, {a} adapted") for a in mexp.algorithms]
+    for name, steps, label in rows + [(baselines.JOINT, 0, MELODY_JOINT)]:
         algo = mexp.algorithm(name)
         try:
             meta = base.restore(mexp, mworkdir, name)
         except (MetamusicError, ValueError, KeyError) as e:  # a missing or incompatible checkpoint: row left out
-            return out, f"{mworkdir}/{name}: {e}"
+            missing.append(f"{mworkdir}/{name}: {e}")
+            continue
         adapt = jax.jit(lambda m, sup, k, a=algo, n=steps: a.adapt(m, sup, k, steps=n).params)
         out[label] = (lambda sup, key, m=meta, f=adapt: (f(m, sup, key), sup),
                       lambda ps, key, num, t: mexp.parts["sample"](ps[0], ps[1], num=num, length=T + 1,
                                                                    temperature=t, key=key)[:, 1:])
-    return out, ""
+    return out, "; ".join(missing)
 
 
 def _melodies(tok: np.ndarray, valid: np.ndarray, enc) -> tuple[list, list]:
@@ -120,7 +124,7 @@ def evaluate(exp: base.Experiment, workdir: str) -> dict:
     results = {"config": {"test_styles": test, "samples": M, "length": T, "steps": cfg.eval.steps,
                           "scorer": cfg.eval.scorer if scorer else "", "melody_workdir_note": note,
                           "tuning": tuning, "temperature": t_table, "temperatures": temps},
-               "methods": {}, "curves": {}, "matched": {}}
+               "methods": {}, "curves": {}, "matched": {}, "paired": {}}
     spq = enc.steps_per_quarter
     for K in cfg.eval.shots:
         draws = style_draws(corpus, test, K, M, T, np.random.default_rng([cfg.seed, 9, K]))
@@ -164,6 +168,7 @@ def evaluate(exp: base.Experiment, workdir: str) -> dict:
                   for name, per_t in sweep.items()}
         results["curves"][f"K={K}"] = curves
         results["matched"][f"K={K}"] = {name: matched(c) for name, c in curves.items()}
+        results["paired"][f"K={K}"] = paired_over_styles(rows, reference_rows(rows))
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "eval.json"), "w") as f:
         json.dump(results, f, indent=1)
@@ -197,6 +202,38 @@ def _summarize(rs: list, n_scored: int) -> dict:
         p = float(np.mean([x["fidelity"] for x in rs]))
         out["fidelity"] = p
         out["fidelity_ci95"] = 1.96 * math.sqrt(p * (1 - p) / n_scored)
+    return out
+
+
+def reference_rows(rows: dict) -> list:
+    """What every generator is paired against: the joint GAN and every melody LM row present."""
+    joint = gan.LABELS[baselines.JOINT]
+    return [n for n in rows if n == joint] + [n for n in rows if n.startswith("melody LM")]
+
+
+def _style_scores(rs: list, key: str) -> list:
+    """One method's per-style values of `key` (overlap_mean: the mean over MGEval features)."""
+    if key == "overlap_mean":
+        return [float(np.mean([x["mgeval"][f]["overlap"] for f in mm.FEATURES])) for x in rs]
+    return [x[key] for x in rs]
+
+
+def paired_over_styles(rows: dict, refs: list) -> dict:
+    """method -> reference -> measure -> `paired.paired_difference` of the method minus the reference over
+    the meta-test styles (same support and held-out tunes per style, so style difficulty cancels), for
+    MGEval overlap and style fidelity at the tables' temperature; higher is better for both."""
+    out = {}
+    for name, rs in rows.items():
+        if name in (SUPPORT, HELD_OUT):
+            continue
+        for ref in refs:
+            if ref == name:
+                continue
+            for key in ("overlap_mean", "fidelity"):
+                if key == "fidelity" and "fidelity" not in rs[0]:
+                    continue
+                out.setdefault(name, {}).setdefault(ref, {})[key] = paired.paired_difference(
+                    _style_scores(rs, key), _style_scores(rows[ref], key))
     return out
 
 
@@ -262,6 +299,7 @@ def markdown(results: dict) -> str:
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines += ["", "Closest to the target style among generators: " + "; ".join(_best(methods)) + ".", ""]
         lines += _matched_lines(k, results.get("matched", {}).get(k, {}), c.get("temperatures", []))
+        lines += _paired_lines(k, results.get("paired", {}).get(k, {}), len(c["test_styles"]))
     return "\n".join(lines)
 
 
@@ -290,6 +328,28 @@ def _matched_lines(k: str, rows: dict, temps: list) -> list:
         if has_fid and "best_fidelity" in r:
             bf = r["best_fidelity"]
             cells += [_fmt(r["fidelity_at_real_diversity"]), f"{bf['value']:.3f} ({bf['temperature']:g})"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _paired_lines(k: str, rows: dict, n_styles: int) -> list:
+    """Each generator minus each reference (joint GAN, melody LMs), paired over styles, with 95% CIs."""
+    refs = sorted({r for per in rows.values() for r in per}, key=lambda r: (not r.startswith("joint"), r))
+    if not rows or not refs:
+        return []
+    keys = [key for key in ("overlap_mean", "fidelity") if any(key in v for per in rows.values() for v in per.values())]
+    names = {"overlap_mean": "overlap", "fidelity": "fidelity"}
+    head = [f"{names[key]} - {r}" for key in keys for r in refs]
+    lines = [f"Paired differences, {k}: method minus reference, mean over the {n_styles} styles +- 95% CI "
+             "(Student t; the same support and held-out tunes per style; * where the CI excludes zero):", "",
+             "| method | " + " | ".join(head) + " |", "| --- |" + " --- |" * len(head)]
+    for name, per in rows.items():
+        cells = []
+        for key in keys:
+            for r in refs:
+                d = per.get(r, {}).get(key)
+                cells.append("-" if d is None else
+                             f"{d['mean']:+.3f} +- {d['ci95']:.3f}{' *' if d['excludes_zero'] else ''}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines + [""]
 

@@ -99,10 +99,14 @@ def test_evaluation_compares_every_generator(trained, style_corpus):
         if v is not None:
             assert lo <= 1.0 <= hi
             assert min(c["overlap_mean"] for c in curve) <= v <= max(c["overlap_mean"] for c in curve)
+    # paired over styles against the joint GAN: the mean difference is the difference of the tables' means
+    d = res["paired"]["K=2"][gan.LABELS["reptile"]][joint]["overlap_mean"]
+    assert d["episodes"] == len(style_corpus.styles_in("test"))
+    assert d["mean"] == pytest.approx(rows[gan.LABELS["reptile"]]["overlap_mean"] - rows[joint]["overlap_mean"])
     for f in ("eval.json", "eval.md", "eval.png", "quality_diversity.png"):
         assert os.path.getsize(os.path.join(workdir, f)) > 0
     md = open(os.path.join(workdir, "eval.md")).read()
-    assert "Closest to the target style" in md and "Quality at matched diversity" in md
+    assert "Closest to the target style" in md and "Quality at matched diversity" in md and "Paired differences" in md
 
 
 def test_at_diversity_interpolates_where_the_curve_crosses_real_diversity():
