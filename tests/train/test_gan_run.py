@@ -93,12 +93,15 @@ def test_evaluation_compares_every_generator(trained, style_corpus):
         at_table = next(c for c in curve if c["temperature"] == cfg.eval.temperature)
         assert at_table["overlap_mean"] == pytest.approx(rows[name]["overlap_mean"])
         m = res["matched"]["K=2"][name]
-        lo, hi = m["diversity_range"]
-        assert lo == min(c["diversity"] for c in curve) and hi == max(c["diversity"] for c in curve)
-        v = m["overlap_mean_at_real_diversity"]
-        if v is not None:
-            assert lo <= 1.0 <= hi
-            assert min(c["overlap_mean"] for c in curve) <= v <= max(c["overlap_mean"] for c in curve)
+        for axis, target in (("diversity", 1.0), ("distinct_4grams", rows[gan_eval.HELD_OUT]["distinct_4grams"])):
+            vals = [c[axis] for c in curve if np.isfinite(c[axis])]
+            lo, hi = m[f"{axis}_range"]
+            if vals:
+                assert lo == min(vals) and hi == max(vals)
+            v = m[f"overlap_mean_at_real_{axis}"]
+            if v is not None:
+                assert lo <= target <= hi
+                assert min(c["overlap_mean"] for c in curve) <= v <= max(c["overlap_mean"] for c in curve)
     # paired over styles against the joint GAN: the mean difference is the difference of the tables' means
     d = res["paired"]["K=2"][gan.LABELS["reptile"]][joint]["overlap_mean"]
     assert d["episodes"] == len(style_corpus.styles_in("test"))
@@ -110,14 +113,24 @@ def test_evaluation_compares_every_generator(trained, style_corpus):
 
 
 def test_at_diversity_interpolates_where_the_curve_crosses_real_diversity():
-    curve = [{"temperature": 0.8, "diversity": 0.6, "overlap_mean": 0.70},
-             {"temperature": 1.0, "diversity": 0.8, "overlap_mean": 0.80},
-             {"temperature": 1.2, "diversity": 1.2, "overlap_mean": 0.60}]
+    curve = [{"temperature": 0.8, "diversity": 0.6, "distinct_4grams": 0.70, "overlap_mean": 0.70},
+             {"temperature": 1.0, "diversity": 0.8, "distinct_4grams": 0.80, "overlap_mean": 0.80},
+             {"temperature": 1.2, "diversity": 1.2, "distinct_4grams": 0.90, "overlap_mean": 0.60}]
     assert gan_eval.at_diversity(curve, "overlap_mean") == pytest.approx(0.70)  # halfway from 0.8 to 1.2
     assert gan_eval.at_diversity(curve[:2], "overlap_mean") is None  # never as varied as real tunes
-    m = gan_eval.matched(curve)
-    assert m["diversity_range"] == [0.6, 1.2]
-    assert m["best_overlap_mean"] == {"value": 0.80, "temperature": 1.0, "diversity": 0.8}
+    assert gan_eval.at_diversity(curve, "overlap_mean", 0.75, "distinct_4grams") == pytest.approx(0.75)
+    m = gan_eval.matched(curve, {"diversity": 1.0, "distinct_4grams": 0.75})
+    assert m["diversity_range"] == [0.6, 1.2] and m["distinct_4grams_range"] == [0.7, 0.9]
+    assert m["overlap_mean_at_real_distinct_4grams"] == pytest.approx(0.75)
+    assert m["best_overlap_mean"] == {"value": 0.80, "temperature": 1.0, "diversity": 0.8, "distinct_4grams": 0.8}
+
+
+def test_at_diversity_takes_the_crossing_nearest_the_tables_temperature():
+    # a GAN-like curve: feature diversity 1.0 is crossed twice, at T=0.65 and T=1.05
+    curve = [{"temperature": t, "diversity": d, "overlap_mean": q}
+             for t, d, q in ((0.6, 0.9, 0.50), (0.7, 1.1, 0.60), (0.9, 1.3, 0.80), (1.0, 1.1, 0.85), (1.1, 0.9, 0.75))]
+    assert gan_eval.at_diversity(curve, "overlap_mean", around=1.0) == pytest.approx(0.80)
+    assert gan_eval.at_diversity(curve, "overlap_mean", around=0.6) == pytest.approx(0.55)
 
 
 def test_generate_writes_midi_and_piano_rolls(trained, style_corpus, tmp_path):
