@@ -12,6 +12,7 @@ from metamusic import baselines, experiments
 from metamusic import checkpoints as ckpt_lib
 from metamusic.errors import MetamusicError
 from metamusic.eval import gan_eval
+from metamusic.eval import quality_diversity as qd
 from metamusic.experiments import base, gan
 from metamusic.generate import generate
 from metamusic.meta.outer import init_state
@@ -116,10 +117,10 @@ def test_at_diversity_interpolates_where_the_curve_crosses_real_diversity():
     curve = [{"temperature": 0.8, "diversity": 0.6, "distinct_4grams": 0.70, "overlap_mean": 0.70},
              {"temperature": 1.0, "diversity": 0.8, "distinct_4grams": 0.80, "overlap_mean": 0.80},
              {"temperature": 1.2, "diversity": 1.2, "distinct_4grams": 0.90, "overlap_mean": 0.60}]
-    assert gan_eval.at_diversity(curve, "overlap_mean") == pytest.approx(0.70)  # halfway from 0.8 to 1.2
-    assert gan_eval.at_diversity(curve[:2], "overlap_mean") is None  # never as varied as real tunes
-    assert gan_eval.at_diversity(curve, "overlap_mean", 0.75, "distinct_4grams") == pytest.approx(0.75)
-    m = gan_eval.matched(curve, {"diversity": 1.0, "distinct_4grams": 0.75})
+    assert qd.at_diversity(curve, "overlap_mean") == pytest.approx(0.70)  # halfway from 0.8 to 1.2
+    assert qd.at_diversity(curve[:2], "overlap_mean") is None  # never as varied as real tunes
+    assert qd.at_diversity(curve, "overlap_mean", 0.75, "distinct_4grams") == pytest.approx(0.75)
+    m = qd.matched(curve, {"diversity": 1.0, "distinct_4grams": 0.75})
     assert m["diversity_range"] == [0.6, 1.2] and m["distinct_4grams_range"] == [0.7, 0.9]
     assert m["overlap_mean_at_real_distinct_4grams"] == pytest.approx(0.75)
     assert m["best_overlap_mean"] == {"value": 0.80, "temperature": 1.0, "diversity": 0.8, "distinct_4grams": 0.8}
@@ -129,8 +130,8 @@ def test_at_diversity_takes_the_crossing_nearest_the_tables_temperature():
     # a GAN-like curve: feature diversity 1.0 is crossed twice, at T=0.65 and T=1.05
     curve = [{"temperature": t, "diversity": d, "overlap_mean": q}
              for t, d, q in ((0.6, 0.9, 0.50), (0.7, 1.1, 0.60), (0.9, 1.3, 0.80), (1.0, 1.1, 0.85), (1.1, 0.9, 0.75))]
-    assert gan_eval.at_diversity(curve, "overlap_mean", around=1.0) == pytest.approx(0.80)
-    assert gan_eval.at_diversity(curve, "overlap_mean", around=0.6) == pytest.approx(0.55)
+    assert qd.at_diversity(curve, "overlap_mean", around=1.0) == pytest.approx(0.80)
+    assert qd.at_diversity(curve, "overlap_mean", around=0.6) == pytest.approx(0.55)
 
 
 def test_generate_writes_midi_and_piano_rolls(trained, style_corpus, tmp_path):
