@@ -113,6 +113,28 @@ def test_evaluation_compares_every_generator(trained, style_corpus):
     assert "Closest to the target style" in md and "Quality at matched diversity" in md and "Paired differences" in md
 
 
+def test_a_rows_figures_do_not_depend_on_the_other_rows(trained, style_corpus, tmp_path, monkeypatch):
+    """Leaving methods out of the evaluation leaves every other row's figures exactly as they were: each
+    style's sampling key is shared by all methods, not drawn per method position."""
+    cfg, workdir = trained
+    cfg = cfg.copy_and_resolve_references()
+    cfg.eval.temperatures = ()
+    exp = experiments.build(cfg, style_corpus)
+    full = gan_eval.evaluate(exp, workdir)["methods"]["K=2"]
+    keep = gan.LABELS["reptile"]
+    original = gan_eval.gan_methods
+
+    def only_reptile(exp, _out):  # the trained methods of the fixture's workdir; the tables go to tmp_path
+        methods, notes = original(exp, workdir)
+        return {keep: methods[keep]}, notes
+
+    monkeypatch.setattr(gan_eval, "gan_methods", only_reptile)
+    alone = gan_eval.evaluate(exp, str(tmp_path))["methods"]["K=2"]
+    assert set(alone) == {keep, gan_eval.SUPPORT, gan_eval.HELD_OUT}
+    for name in alone:
+        assert json.dumps(alone[name], sort_keys=True) == json.dumps(full[name], sort_keys=True), name
+
+
 def test_at_diversity_interpolates_where_the_curve_crosses_real_diversity():
     curve = [{"temperature": 0.8, "diversity": 0.6, "distinct_4grams": 0.70, "overlap_mean": 0.70},
              {"temperature": 1.0, "diversity": 0.8, "distinct_4grams": 0.80, "overlap_mean": 0.80},
