@@ -140,7 +140,9 @@ def evaluate(exp: base.Experiment, workdir: str) -> dict:
             def scored(mels, lens, tok=None, q=None):
                 """Every measure of one set against this style's held-out tunes."""
                 feats = mm.set_features(mels, spq)
-                r = {"mgeval": mm.mgeval(feats, ref_feats), "validity": mm.validity(mels, lens, 4 * spq, spq),
+                per = mm.mgeval(feats, ref_feats)
+                r = {"mgeval": per, "overlap_mean": float(np.mean([v["overlap"] for v in per.values()])),
+                     "validity": mm.validity(mels, lens, 4 * spq, spq),
                      "diversity": mm.relative_diversity(feats, ref_feats), "distinct": mm.distinct_ngrams(mels)}
                 if scorer is not None and (tok is not None or q is not None):
                     if q is None:
@@ -151,7 +153,8 @@ def evaluate(exp: base.Experiment, workdir: str) -> dict:
 
             refs = {SUPPORT: scored(*_melodies(s_tok, gan.valid_mask(s_tok, s_mask, enc.num_classes), enc)),
                     HELD_OUT: scored(ref_mels, ref_lens, q=(q_tok, q_mask))}
-            refs[HELD_OUT].pop("mgeval")  # (the target compared with itself)
+            for k in ("mgeval", "overlap_mean"):  # (the target compared with itself)
+                refs[HELD_OUT].pop(k)
             for name, r in refs.items():
                 rows.setdefault(name, []).append(r)
             # one key per style, the same for every method: a method's figures do not depend on which other
@@ -217,13 +220,6 @@ def reference_rows(rows: dict) -> list:
     return [n for n in rows if n == joint] + [n for n in rows if n.startswith("melody LM")]
 
 
-def _style_scores(rs: list, key: str) -> list:
-    """One method's per-style values of `key` (overlap_mean: the mean over MGEval features)."""
-    if key == "overlap_mean":
-        return [float(np.mean([x["mgeval"][f]["overlap"] for f in mm.FEATURES])) for x in rs]
-    return [x[key] for x in rs]
-
-
 def paired_over_styles(rows: dict, refs: list) -> dict:
     """method -> reference -> measure -> `paired.paired_difference` of the method minus the reference over
     the meta-test styles (same support and held-out tunes per style, so style difficulty cancels), for
@@ -239,7 +235,7 @@ def paired_over_styles(rows: dict, refs: list) -> dict:
                 if key == "fidelity" and "fidelity" not in rs[0]:
                     continue
                 out.setdefault(name, {}).setdefault(ref, {})[key] = paired.paired_difference(
-                    _style_scores(rs, key), _style_scores(rows[ref], key))
+                    [x[key] for x in rs], [x[key] for x in rows[ref]])
     return out
 
 
