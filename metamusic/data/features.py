@@ -1,5 +1,5 @@
-"""Hand-made melody features from tokens (numpy): pitch-class and interval histograms, and with the
-bar-position channel meter and rhythm histograms.
+"""Hand-made melody features from tokens (numpy): pitch-class and interval histograms, scale degrees,
+contour and register, and with the bar-position channel meter and rhythm histograms.
 
 Used by the non-learned style classifiers (nearest class by histograms; logistic regression on
 `tune_features`, fitted per episode by `logreg_predict`) and by the music metrics. Token layout:
@@ -41,11 +41,32 @@ IOI_BINS = 16  # inter-onset intervals of 1..16 steps (longer ones share the las
 POS_BINS = 64  # bar positions 0..63 (melody.MAX_POS)
 
 
+def tonal_features(tokens: np.ndarray, num_classes: int, min_note: int) -> np.ndarray:
+    """[12 scale degrees from the final note | 9 contour pairs | 3 register numbers] of one tune.
+
+    Pitch classes are absolute and intervals ignore the key; these read the tune in its own key and
+    range. Scale degrees are onsets counted by semitones above the last note, a folk tune's usual
+    tonic (a pentatonic Chinese tune and a major-mode German one differ here whatever their key);
+    contour pairs are the shares of (down, same, up) x (down, same, up) for consecutive intervals;
+    register is the mean pitch (centred on F#4, in octaves), its spread and its range (in two
+    octaves). Measured on meta-val episodes (2026-12-03) before they were adopted: adding them raised
+    the features-alone regression from 0.49 to 0.53, R2D2's features beside them from 0.55 to 0.57."""
+    p = notes(tokens, num_classes, min_note)
+    if len(p) == 0:
+        return np.zeros(12 + 9 + 3)
+    degrees = np.bincount((p - p[-1]) % 12, minlength=12) / len(p)
+    s = np.sign(np.diff(p)) + 1
+    contour = (np.bincount(s[:-1] * 3 + s[1:], minlength=9) / (len(s) - 1)) if len(s) > 1 else np.zeros(9)
+    register = np.array([(p.mean() - 66) / 12, p.std() / 12, (p.max() - p.min()) / 24])
+    return np.concatenate([degrees, contour, register])
+
+
 def tune_features(tokens: np.ndarray, positions: np.ndarray, num_classes: int, min_note: int) -> np.ndarray:
-    """One tune's hand-made features (shares, each block summing to 1 or all zero):
+    """One tune's hand-made features:
     [12 pitch classes | 25 intervals | 16 inter-onset intervals | 64 onset positions in the bar |
-    64 bar lengths in steps]. The last two need the bar-position channel (all zero without it):
-    they tell 6/8 from 9/8 and a reel's onsets from a hornpipe's."""
+    64 bar lengths in steps | 24 tonal features (`tonal_features`)]. The histograms are shares
+    (each block summing to 1 or all zero). The bar blocks need the bar-position channel (all zero
+    without it): they tell 6/8 from 9/8 and a reel's onsets from a hornpipe's."""
     t, p = np.asarray(tokens), np.asarray(positions)
     onset = (t >= 2) & (t < num_classes)
     hist = histograms(t, num_classes, min_note)
@@ -58,7 +79,7 @@ def tune_features(tokens: np.ndarray, positions: np.ndarray, num_classes: int, m
     ends = np.flatnonzero(valid[:-1] & valid[1:] & (p[1:] == 0))
     bars = np.bincount(np.clip(p[ends] + 1, 1, POS_BINS) - 1, minlength=POS_BINS).astype(np.float64)[:POS_BINS]
     norm = lambda h: h / max(h.sum(), 1)
-    return np.concatenate([hist, norm(ioi), norm(pos), norm(bars)])
+    return np.concatenate([hist, norm(ioi), norm(pos), norm(bars), tonal_features(t, num_classes, min_note)])
 
 
 def logreg_predict(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, n_way: int, *, l2: float = 1e-2,

@@ -6,7 +6,8 @@ queries from its query pool), examples being whole tunes up to data.length token
 Rows: every trained method's own head, the extra ways to use a trained encoder
 (`meta.episodic.EXTRA_SCORES`, e.g. pretrain+cosine), two non-learned baselines (the
 nearest pitch-class + interval histogram, and logistic regression on meter, pitch-class,
-interval and rhythm histograms), and chance (1/N). Each learned row also gets its paired
+interval and rhythm histograms, alone, beside each trained encoder's features, and beside all
+of them: `feature_sets`), and chance (1/N). Each learned row also gets its paired
 difference to the prototypical net on the same episodes.
 
 The style scorer (`eval.style_fidelity`) is the row with the best meta-val accuracy,
@@ -112,25 +113,41 @@ def _val_episodes(exp, seed: int):
     return sampler.sample(np.random.default_rng([cfg.seed, seed]), cfg.eval.val_tasks), ways
 
 
-def tune_feature_l2(exp, pretrained=None) -> dict:
-    """The L2 penalty of the feature regressions, chosen on fixed meta-val episodes among FEATURE_L2:
-    "hand" for the hand-made features, "combined" for the pretrained encoder's features beside them
-    (when `pretrained` params are given). eval.features_l2 > 0 fixes both instead."""
+def feature_sets(learned: dict, hand) -> dict:
+    """The feature regressions' inputs, by row name: "features+logreg" (the hand-made features alone),
+    "<method>+features" (one trained encoder's features beside them) and, with two or more encoders,
+    "all+features" (every encoder's features and the hand-made ones in one regression: the encoders
+    were trained with different heads, so their features may err on different tunes).
+
+    learned: {method: (support [B, n, C], query [B, m, C])}; hand: (support, query) hand-made features.
+    Each value is (support [B, n, D], query [B, m, D])."""
+    hs, hq = hand
+    out = {"features+logreg": (hs, hq)}
+    for m, (ls, lq) in learned.items():
+        out[f"{m}+features"] = (np.concatenate([ls, hs], -1), np.concatenate([lq, hq], -1))
+    if len(learned) > 1:
+        out["all+features"] = (np.concatenate([ls for ls, _ in learned.values()] + [hs], -1),
+                               np.concatenate([lq for _, lq in learned.values()] + [hq], -1))
+    return out
+
+
+def tune_feature_l2(exp, params: dict | None = None) -> dict:
+    """The L2 penalty of each feature regression (feature_sets: keyed by row name), chosen on fixed
+    meta-val episodes among FEATURE_L2, with each method's trained `params` for its encoder.
+    eval.features_l2 > 0 fixes them all instead. "best" names the regression row with the best
+    meta-val accuracy: the one to quote as "the best method" without looking at meta-test."""
+    params = params or {}
     fixed = exp.cfg.eval.get("features_l2", 0.0)
-    if fixed:
-        return {"hand": float(fixed), "combined": float(fixed), "val_accuracy": {}}
     eps, ways = _val_episodes(exp, 779)
-    hs, hq = hand_features(eps, exp.corpus.enc)
-    sets = {"hand": (hs, hq)}
-    if pretrained is not None:
-        ls, lq = learned_features(exp, pretrained, eps, exp.cfg.eval.chunk)
-        sets["combined"] = (np.concatenate([ls, hs], -1), np.concatenate([lq, hq], -1))
-    out = {"val_accuracy": {}}
+    learned = {m: learned_features(exp, p, eps, exp.cfg.eval.chunk) for m, p in params.items()}
+    sets = feature_sets(learned, hand_features(eps, exp.corpus.enc))
+    out = {"l2": {}, "val_accuracy": {}}
     for k, (xs, xq) in sets.items():
         acc = {l2: float((features.logreg_predict(xs, eps.support_labels, xq, ways, l2=l2) == eps.query_labels).mean())
-               for l2 in FEATURE_L2}
-        out[k] = max(acc, key=acc.get)
+               for l2 in ((float(fixed),) if fixed else FEATURE_L2)}
+        out["l2"][k] = max(acc, key=acc.get)
         out["val_accuracy"][k] = {str(l2): v for l2, v in acc.items()}
+    out["best"] = max(sets, key=lambda k: out["val_accuracy"][k][str(out["l2"][k])])
     return out
 
 
@@ -154,7 +171,7 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
                       "corpus": cfg.eval.get("root", "") if test_corpus is not None else "training corpus's meta-test"},
            "scorer": scorer, "results": {}, "paired_vs_protonet": {}, "seconds": {}}
     confusion = None
-    tuned = tune_feature_l2(exp, params.get("pretrain"))
+    tuned = tune_feature_l2(exp, params)
     out["features_l2"] = tuned
     for shots in cfg.eval.shots:
         sampler = EpisodeSampler(corpus, test, ways=ways, shots=shots, queries=cfg.data.queries,
@@ -183,14 +200,10 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
                 if r == scorer["row"] and shots == max(cfg.eval.shots):
                     confusion = _confusion(sub, pred, len(corpus.styles))
         hand = hand_features(eps, corpus.enc)
-        baselines = [("histogram", lambda: histogram_predictions(eps, ways, corpus.enc)),
-                     ("features+logreg", lambda: feature_predictions(eps, ways, corpus.enc, tuned["hand"], hand))]
-        if "pretrain" in params:  # the pretrained encoder's features beside the hand-made ones, one regression
-            def combined():
-                ls, lq = feats["pretrain"]
-                return features.logreg_predict(np.concatenate([ls, hand[0]], -1), eps.support_labels,
-                                               np.concatenate([lq, hand[1]], -1), ways, l2=tuned["combined"])
-            baselines.append(("pretrain+features", combined))
+        baselines = [("histogram", lambda: histogram_predictions(eps, ways, corpus.enc))]
+        for r, (xs, xq) in feature_sets(feats, hand).items():  # hand-made features, alone and beside each encoder's
+            baselines.append((r, lambda xs=xs, xq=xq: features.logreg_predict(
+                xs, eps.support_labels, xq, ways, l2=tuned["l2"][r])))
         for r, fn in baselines:
             t0 = time.perf_counter()
             per[r] = (fn() == eps.query_labels).mean(1)
@@ -242,6 +255,11 @@ def markdown(out: dict) -> str:
         for n in next(iter(out["paired_vs_protonet"].values())):
             cells = [f"{d[n]['mean']:+.3f} +- {d[n]['ci95']:.3f}" for d in out["paired_vs_protonet"].values()]
             lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    fl = out.get("features_l2", {})
+    if fl.get("l2"):
+        lines += ["", "Feature regressions (L2 chosen on meta-val; meta-val accuracy at that L2): " +
+                  ", ".join(f"{k} {fl['val_accuracy'][k][str(v)]:.3f} (L2 {v:g})" for k, v in fl["l2"].items()) +
+                  f"; best on meta-val: **{fl['best']}**"]
     sc = out.get("scorer")
     if sc:
         lines += ["", f"Style scorer (best meta-val accuracy, {sc['val_ways']}-way {sc['val_shots']}-shot, "

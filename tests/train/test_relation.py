@@ -10,7 +10,7 @@ import pytest
 import synth
 from configs import relation as rel_cfg
 from metamusic import experiments
-from metamusic.data import EpisodeSampler
+from metamusic.data import EpisodeSampler, features
 from metamusic.eval import classify
 from metamusic.eval.style_fidelity import StyleScorer, style_fidelity
 from metamusic.experiments import base
@@ -119,6 +119,31 @@ def test_logistic_regression_and_cosine_heads_on_known_features():
     # class means of the normalised support: ~(1, 0) and ~(0, 1); query 0 is at 42 degrees to class 0
     np.testing.assert_allclose(sc[1], [0.0, 10.0], atol=0.3)
     assert sc[0, 0] > sc[0, 1] and sc[1, 1] > sc[1, 0]
+
+
+def test_feature_regression_over_every_encoder_uses_signal_that_each_block_alone_lacks():
+    """Two encoders, each separating only half of 4 classes: 'all+features' (both blocks in one
+    regression) separates all 4, each '<method>+features' row only the classes its block sees."""
+    rng = np.random.default_rng(0)
+    B, K, Q, N = 40, 5, 5, 4
+
+    def block(labels, sees):  # a feature that is the class's code when it sees the class, noise otherwise
+        code = np.where(np.isin(labels, sees)[..., None], np.eye(N)[labels] * 3.0, 0.0)
+        return code + rng.normal(0, 0.3, labels.shape + (N,))
+
+    ys = np.tile(np.repeat(np.arange(N), K), (B, 1))
+    yq = np.tile(np.repeat(np.arange(N), Q), (B, 1))
+    learned = {"a": (block(ys, [0, 1]), block(yq, [0, 1])), "b": (block(ys, [2, 3]), block(yq, [2, 3]))}
+    hand = (rng.normal(size=(B, N * K, 3)), rng.normal(size=(B, N * Q, 3)))  # carries nothing
+    sets = classify.feature_sets(learned, hand)
+    assert list(sets) == ["features+logreg", "a+features", "b+features", "all+features"]
+    assert sets["all+features"][0].shape == (B, N * K, 2 * N + 3)
+    acc = {r: float((features.logreg_predict(xs, ys, xq, N, l2=1e-2) == yq).mean()) for r, (xs, xq) in sets.items()}
+    assert acc["all+features"] > 0.95, acc
+    for r in ("a+features", "b+features"):  # half the classes right, the other two told apart at chance
+        assert 0.6 < acc[r] < 0.85, acc
+    assert acc["features+logreg"] < 0.4, acc
+    assert list(classify.feature_sets({"a": learned["a"]}, hand)) == ["features+logreg", "a+features"]
 
 
 def _meter_corpus(seed=0):
@@ -300,7 +325,8 @@ def test_eval_on_a_user_folder_of_meters_every_style_as_meta_test(corpus, relati
     assert out["config"]["test_styles"] == test.styles and out["config"]["ways"] == 3
     res = out["results"]["3-way 2-shot"]
     # windows of 24 steps hold one to three bars: meter tells the styles apart, pitch content does not
-    assert res["features+logreg"]["accuracy"] > 0.75 and res["histogram"]["accuracy"] < 0.6, res
+    # (0.825 before the 24 tonal features, which are noise here, were added; 0.725 with them; chance 0.33)
+    assert res["features+logreg"]["accuracy"] > 0.65 and res["histogram"]["accuracy"] < 0.6, res
     assert all(res[m]["episodes"] == cfg.eval.episodes for m in ("relation", "protonet", "histogram"))
     assert os.path.getsize(os.path.join(workdir, "eval_theirs.md")) > 100
     assert os.path.getsize(os.path.join(workdir, "confusion_theirs.png")) > 1000
