@@ -93,8 +93,8 @@ def matmul_peak(n: int = 1024, seconds: float = 1.0) -> float:
     return statistics.median(rates)
 
 
-def build_jax(args, algo_name: str):
-    """(step function of no arguments, info dict) for one algorithm."""
+def build_jax(args, algo_name: str, task_map: str = "vmap"):
+    """(step function of no arguments, info dict) for one algorithm; task_map as `meta.outer.task_grads`."""
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -125,7 +125,7 @@ def build_jax(args, algo_name: str):
     tok = lambda n: jnp.asarray(rng.integers(2, args.vocab - 2, (B, n, T)), jnp.int32)
     tasks = Task((tok(K), jnp.ones((B, K, T))), (tok(Q), jnp.ones((B, Q, T))))
     key = jax.random.PRNGKey(1)
-    step = make_outer_step(algo, tx)
+    step = make_outer_step(algo, tx, task_map)
 
     t0 = time.perf_counter()
     lowered = step.lower(state, tasks, key)
@@ -174,7 +174,10 @@ def build_torch(args, algo_name: str):
 
 def _worker(conn, kind: str, args, algo_name: str):
     try:
-        run, info = (build_jax if kind == "jax" else build_torch)(args, algo_name)
+        if kind.startswith("jax"):
+            run, info = build_jax(args, algo_name, kind.partition(":")[2] or "vmap")
+        else:
+            run, info = build_torch(args, algo_name)
         run(1)  # warm-up after compilation
         t0 = time.perf_counter()
         run(1)
@@ -260,6 +263,9 @@ def main(argv=None) -> int:
     ap.add_argument("--shots", type=int, default=5)
     ap.add_argument("--queries", type=int, default=5)
     ap.add_argument("--remat", action="store_true", help="jax.checkpoint each inner step")
+    ap.add_argument("--task-map", default="vmap",
+                    help="how the JAX step runs the meta-batch's tasks: vmap or map (lax.map, one after another); "
+                         "a comma list measures each, side by side")
     ap.add_argument("--reps", type=int, default=5, help="timed blocks per implementation (median reported)")
     ap.add_argument("--seconds", type=float, default=3.0, help="length of each timed block")
     ap.add_argument("--compare-torch", action="store_true",
@@ -272,11 +278,14 @@ def main(argv=None) -> int:
         ap.error(f"unknown --algos {bad}; choose from {ALGOS}")
     if args.compare_torch and args.model != "lstm":
         ap.error("--compare-torch needs --model=lstm")
+    task_maps = [t for t in args.task_map.split(",") if t]
+    if not task_maps or any(t not in ("vmap", "map") for t in task_maps):
+        ap.error(f"--task-map={args.task_map!r}: a comma list of vmap, map")
 
     peak = matmul_peak()
     results = {}
     for a in algos:
-        kinds = ["jax"] + (["torch"] if args.compare_torch and a in ("maml", "fomaml") else [])
+        kinds = [f"jax:{t}" for t in task_maps] + (["torch"] if args.compare_torch and a in ("maml", "fomaml") else [])
         results[a] = measure(args, a, kinds)
         print(f"  {a}: " + ", ".join(f"{k} {v['tasks_per_s']:.2f} tasks/s" for k, v in results[a].items()),
               file=sys.stderr, flush=True)
@@ -286,8 +295,9 @@ def main(argv=None) -> int:
     rows = []
     for a, r in results.items():
         for k, v in r.items():
-            impl = f"jax/{args.impl}" if k == "jax" else f"torch {v['torch']}"
-            ratio = f"{v['tasks_per_s'] / r['torch']['tasks_per_s']:.2f}x" if k == "jax" and "torch" in r else ""
+            jax_kind = k.startswith("jax")
+            impl = f"jax/{args.impl}/{k.partition(':')[2]}" if jax_kind else f"torch {v['torch']}"
+            ratio = f"{v['tasks_per_s'] / r['torch']['tasks_per_s']:.2f}x" if jax_kind and "torch" in r else ""
             g = v.get("gflops_per_s")
             rows.append([a, impl, f"{v['tasks_per_s']:.2f}", ratio, f"{v['compile_s']:.1f}",
                          f"{g:.1f}" if g else "", f"{100 * g / peak:.0f}%" if g else "", f"{v['peak_rss_mb']:.0f}",

@@ -76,6 +76,7 @@ def get_config():
     c.meta.cavia_lr = 1.0  # CAVIA: inner SGD lr of the context vector (its paper used 1.0)
     c.meta.batch = 8  # tasks per meta-batch
     c.meta.remat = False  # jax.checkpoint the inner steps (memory for compute)
+    c.meta.task_map = "auto"  # tasks of a meta-batch: "vmap", "map" (one after another), "auto" (map where each task has its own weights)
     c.meta.mamlpp_msl_anneal_steps = 500  # MAML++: steps until the multi-step loss is all on the last step
     c.meta.mamlpp_first_order_steps = 300  # MAML++: first-order for this many steps, then second order
 

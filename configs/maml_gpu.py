@@ -24,6 +24,7 @@ def get_config():
     c.eval.tune_windows = 4  # and in every evaluation episode
     c.meta.algorithm = "fomaml,maml,cavia,amortized"
     c.meta.batch = 16
+    c.meta.task_map = "vmap"  # on an accelerator the tasks batch into every op; "map" is the CPU choice
     c.baselines.joint_steps = 20000
     c.baselines.oracle_steps = 2000
     c.baselines.oracle_check_every = 50

@@ -184,6 +184,10 @@ def validate_loop(cfg) -> None:
     check_range("eval_every", cfg.get("eval_every", 0), 0)
     check_range("max_bad_streak", cfg.get("max_bad_streak", 20), 1)
     check_range("meta.batch", cfg.meta.batch, 1)
+    if "task_map" in cfg.meta:
+        from metamusic.meta.outer import TASK_MAPS
+
+        check_choice("meta.task_map", cfg.meta.task_map, TASK_MAPS + ("auto",))
     if "sharding" in cfg:
         check_range("sharding.devices", cfg.sharding.devices, -1)
 

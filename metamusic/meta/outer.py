@@ -1,4 +1,4 @@
-"""The outer step: vmap an algorithm's task gradient over the meta-batch, update with optax.
+"""The outer step: an algorithm's task gradient over the meta-batch (vmap, or lax.map), update with optax.
 
 `make_outer_step` returns one jitted function with donated state. A step whose loss
 or gradients are not finite leaves params and optimizer state unchanged and is
@@ -40,7 +40,27 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
-def outer_step(algo: Algorithm, tx, state: MetaState, tasks, key, phase=None):
+TASK_MAPS = ("vmap", "map")  # the config also takes "auto" (meta.registry.task_map_for)
+
+
+def task_grads(algo: Algorithm, meta, tasks, keys, step, phase=None, task_map: str = "vmap"):
+    """Every task's (grads, metrics), stacked on a leading task axis.
+
+    task_map "vmap" batches the tasks into every op; "map" runs them one after another
+    (`lax.map`). Each task has its own adapted weights, so under vmap the LSTM's per-time-step
+    matmul becomes a batched [tasks, K, H] x [tasks, H, 4H] dot, which XLA:CPU runs no faster per
+    task than the unbatched one; one task at a time leaves the loops smaller and measured faster
+    on the 2-core CPU (benchmarks/meta_step_bench.py --task-map). The same math either way; the
+    float results may differ in the last bits (a batched dot sums in another order)."""
+    grad_fn = functools.partial(algo.task_grad, phase=phase)
+    if task_map == "vmap":
+        return jax.vmap(grad_fn, in_axes=(None, 0, 0, None))(meta, tasks, keys, step)
+    if task_map == "map":
+        return jax.lax.map(lambda tk: grad_fn(meta, tk[0], tk[1], step), (tasks, keys))
+    raise ValueError(f"task_map={task_map!r}; allowed: {', '.join(TASK_MAPS)}")
+
+
+def outer_step(algo: Algorithm, tx, state: MetaState, tasks, key, phase=None, task_map: str = "vmap"):
     """One meta-update over a meta-batch of tasks (leading axis of every leaf of `tasks`).
 
     Returns (new_state, metrics): metrics are task means plus grad and param norms,
@@ -48,8 +68,7 @@ def outer_step(algo: Algorithm, tx, state: MetaState, tasks, key, phase=None):
     """
     n = jax.tree.leaves(tasks)[0].shape[0]
     keys = jax.random.split(key, n)
-    grad_fn = functools.partial(algo.task_grad, phase=phase)
-    grads, metrics = jax.vmap(grad_fn, in_axes=(None, 0, 0, None))(state.meta, tasks, keys, state.step)
+    grads, metrics = task_grads(algo, state.meta, tasks, keys, state.step, phase, task_map)
     grads = jax.tree.map(lambda g: g.mean(0), grads)
     metrics = jax.tree.map(lambda m: m.mean(0), metrics)
     updates, opt_state = tx.update(grads, state.opt_state, state.meta)
@@ -64,9 +83,13 @@ def outer_step(algo: Algorithm, tx, state: MetaState, tasks, key, phase=None):
     return new, metrics
 
 
-def make_outer_step(algo: Algorithm, tx):
-    """jit(outer_step) with donated state; `phase` is static (at most one compile per phase)."""
+def make_outer_step(algo: Algorithm, tx, task_map: str = "vmap"):
+    """jit(outer_step) with donated state; `phase` is static (at most one compile per phase).
+    task_map: how the tasks of a meta-batch are run (`task_grads`)."""
+    if task_map not in TASK_MAPS:
+        raise ValueError(f"task_map={task_map!r}; allowed: {', '.join(TASK_MAPS)}")
+
     def step(state, tasks, key, phase=None):
-        return outer_step(algo, tx, state, tasks, key, phase)
+        return outer_step(algo, tx, state, tasks, key, phase, task_map)
 
     return jax.jit(step, donate_argnums=(0,), static_argnames=("phase",))

@@ -41,6 +41,24 @@ ALGORITHMS: dict[str, Callable[..., Algorithm]] = {
 }
 
 
+# Algorithms whose inner loop gives every task its own network weights (all of them, or all but a
+# context). Under vmap their per-time-step matmuls become batched dots with one weight matrix per
+# task, which XLA:CPU runs slowly; one task at a time (lax.map) measured 1.3x faster for FOMAML and
+# 1.35x for second-order MAML, with 7x less XLA temp memory (benchmarks/meta_step_bench.py
+# --task-map=vmap,map, 2-core CPU, 2026-12-03). The others share the weights across tasks, so
+# vmap folds the tasks into one larger matmul.
+PER_TASK_WEIGHTS = ("maml", "fomaml", "metasgd", "mamlpp", "reptile")
+
+
+def task_map_for(name: str, choice: str = "auto") -> str:
+    """How the outer step runs the tasks of algorithm `name` (`meta.outer.task_grads`): `choice`
+    ("vmap" or "map"), or with "auto" map for PER_TASK_WEIGHTS and vmap for every other method
+    (baselines included)."""
+    if choice == "auto":
+        return "map" if name in PER_TASK_WEIGHTS else "vmap"
+    return choice
+
+
 def make_algorithm(name: str, loss_fn: Callable, inner: InnerSpec, *, head_mask: Callable | None = None,
                    **options) -> Algorithm:
     """An algorithm by name.

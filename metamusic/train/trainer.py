@@ -9,6 +9,7 @@ from __future__ import annotations
 from metamusic import baselines
 from metamusic.experiments.base import Experiment, start_params
 from metamusic.meta.outer import init_state, make_outer_step
+from metamusic.meta.registry import task_map_for
 from metamusic.train import sharding
 from metamusic.train.loop import LoopConfig, run
 
@@ -19,7 +20,8 @@ def train(exp: Experiment, workdir: str, name: str):
     tx = exp.optimizer(name)
     state = init_state(algo, tx, start_params(exp, workdir, name))
     loop = LoopConfig.from_config(exp.cfg, exp.train_steps(name))
-    step_fn, sample, state = sharding.distribute(make_outer_step(algo, tx), exp.train_sampler(name), state,
+    task_map = task_map_for(name, exp.cfg.meta.get("task_map", "vmap") if "meta" in exp.cfg else "vmap")
+    step_fn, sample, state = sharding.distribute(make_outer_step(algo, tx, task_map), exp.train_sampler(name), state,
                                                  sharding.mesh_from_config(exp.cfg))
     return run(baselines.run_dir(workdir, name), state, step_fn, sample, loop, phase_fn=algo.phase,
                eval_fn=exp.val_eval(name, algo), name=exp.label(name))
