@@ -3,6 +3,7 @@
     python benchmarks/meta_step_bench.py                         # maml, fomaml, reptile, mamlpp; default workload
     python benchmarks/meta_step_bench.py --compare-torch         # + the PyTorch reference, alternating, ratios
     python benchmarks/meta_step_bench.py --impl=fast --hidden=128 --meta-batch=16 --out=bench.json
+    python benchmarks/meta_step_bench.py --algos=fomaml,maml --task-map=vmap,map --host-devices=2  # A/B of task layouts
 
 Default workload (issue 6): token embedding (vocab 40, dim 64) -> 1-layer LSTM
 (hidden 256) -> linear 40; K=5 support + 5 query sequences of 64 tokens; 5 inner
@@ -125,15 +126,32 @@ def build_jax(args, algo_name: str, task_map: str = "vmap"):
     tok = lambda n: jnp.asarray(rng.integers(2, args.vocab - 2, (B, n, T)), jnp.int32)
     tasks = Task((tok(K), jnp.ones((B, K, T))), (tok(Q), jnp.ones((B, Q, T))))
     key = jax.random.PRNGKey(1)
+    from metamusic.meta.registry import task_map_for
+
+    task_map = task_map_for(algo_name, task_map)  # "auto": the library's choice (configs/maml.py)
     step = make_outer_step(algo, tx, task_map)
+    if args.host_devices > 1:  # the task axis split over N CPU "devices", each run by its own thread
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        from metamusic.meta.outer import outer_step
+        from metamusic.train import sharding
+
+        mesh = sharding.make_mesh(args.host_devices)
+        repl = NamedSharding(mesh, PartitionSpec())
+        step = jax.jit(lambda s, t, k: outer_step(algo, tx, s, t, k, None, task_map, mesh), out_shardings=repl,
+                       donate_argnums=(0,))
+        state, tasks = sharding.replicate(state, mesh), sharding.shard_tasks(tasks, mesh)
+        key = jax.device_put(key, repl)
 
     t0 = time.perf_counter()
     lowered = step.lower(state, tasks, key)
     compiled = lowered.compile()
     compile_s = time.perf_counter() - t0
     flops = _dot_flops(jax.make_jaxpr(lambda s, t, k: step(s, t, k))(state, tasks, key).jaxpr)
+    if args.host_devices > 1:  # the shard_map body's shapes are one device's share of the tasks
+        flops *= args.host_devices
     mem = compiled.memory_analysis()
-    info = {"compile_s": compile_s, "flops_per_step": flops,
+    info = {"compile_s": compile_s, "flops_per_step": flops, "task_map": task_map,
             "xla_temp_mb": getattr(mem, "temp_size_in_bytes", 0) / 2 ** 20 if mem else None}
     box = {"state": state}
 
@@ -173,6 +191,9 @@ def build_torch(args, algo_name: str):
 # --------------------------------------------------------------------------- workers
 
 def _worker(conn, kind: str, args, algo_name: str):
+    if kind.startswith("jax") and args.host_devices > 1:  # before this (spawned) process imports jax
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   f" --xla_force_host_platform_device_count={args.host_devices}").strip()
     try:
         if kind.startswith("jax"):
             run, info = build_jax(args, algo_name, kind.partition(":")[2] or "vmap")
@@ -263,9 +284,13 @@ def main(argv=None) -> int:
     ap.add_argument("--shots", type=int, default=5)
     ap.add_argument("--queries", type=int, default=5)
     ap.add_argument("--remat", action="store_true", help="jax.checkpoint each inner step")
-    ap.add_argument("--task-map", default="vmap",
-                    help="how the JAX step runs the meta-batch's tasks: vmap or map (lax.map, one after another); "
+    ap.add_argument("--task-map", default="auto",
+                    help="how the JAX step runs the meta-batch's tasks: vmap, map (lax.map, one after another) or "
+                         "auto (the library's default, meta.registry.task_map_for: map for every algorithm here); "
                          "a comma list measures each, side by side")
+    ap.add_argument("--host-devices", type=int, default=1,
+                    help="split the JAX step's tasks over this many CPU devices (XLA's "
+                         "--xla_force_host_platform_device_count; training: sharding.devices)")
     ap.add_argument("--reps", type=int, default=5, help="timed blocks per implementation (median reported)")
     ap.add_argument("--seconds", type=float, default=3.0, help="length of each timed block")
     ap.add_argument("--compare-torch", action="store_true",
@@ -279,8 +304,8 @@ def main(argv=None) -> int:
     if args.compare_torch and args.model != "lstm":
         ap.error("--compare-torch needs --model=lstm")
     task_maps = [t for t in args.task_map.split(",") if t]
-    if not task_maps or any(t not in ("vmap", "map") for t in task_maps):
-        ap.error(f"--task-map={args.task_map!r}: a comma list of vmap, map")
+    if not task_maps or any(t not in ("vmap", "map", "auto") for t in task_maps):
+        ap.error(f"--task-map={args.task_map!r}: a comma list of vmap, map, auto")
 
     peak = matmul_peak()
     results = {}
@@ -296,7 +321,8 @@ def main(argv=None) -> int:
     for a, r in results.items():
         for k, v in r.items():
             jax_kind = k.startswith("jax")
-            impl = f"jax/{args.impl}/{k.partition(':')[2]}" if jax_kind else f"torch {v['torch']}"
+            dev = f"/{args.host_devices} devices" if args.host_devices > 1 else ""
+            impl = f"jax/{args.impl}/{v.get('task_map', '')}{dev}" if jax_kind else f"torch {v['torch']}"
             ratio = f"{v['tasks_per_s'] / r['torch']['tasks_per_s']:.2f}x" if jax_kind and "torch" in r else ""
             g = v.get("gflops_per_s")
             rows.append([a, impl, f"{v['tasks_per_s']:.2f}", ratio, f"{v['compile_s']:.1f}",

@@ -247,6 +247,9 @@ def run(cfg, args) -> int:
     from metamusic import experiments
 
     workdir, mode = args["workdir"], args["mode"]
+    from metamusic.train.sharding import split_cpu
+
+    split_cpu(cfg)  # before anything touches a device
     os.makedirs(workdir, exist_ok=True)
     if mode in ("eval", "generate"):
         _warn_if_trained_differently(cfg, workdir)

@@ -190,6 +190,10 @@ def validate_loop(cfg) -> None:
         check_choice("meta.task_map", cfg.meta.task_map, TASK_MAPS + ("auto",))
     if "sharding" in cfg:
         check_range("sharding.devices", cfg.sharding.devices, -1)
+        cpu = cfg.sharding.get("cpu_devices", 0)
+        check_range("sharding.cpu_devices", cpu, 0)
+        if cpu > 1 and cfg.meta.batch % cpu:
+            raise_bad("sharding.cpu_devices", cpu, f"a divisor of meta.batch={cfg.meta.batch} (or 0 / 1: off)")
 
 
 def validate_data(cfg, *, min_length: int = 2) -> None:

@@ -21,7 +21,8 @@ def train(exp: Experiment, workdir: str, name: str):
     state = init_state(algo, tx, start_params(exp, workdir, name))
     loop = LoopConfig.from_config(exp.cfg, exp.train_steps(name))
     task_map = task_map_for(name, exp.cfg.meta.get("task_map", "vmap") if "meta" in exp.cfg else "vmap")
-    step_fn, sample, state = sharding.distribute(make_outer_step(algo, tx, task_map), exp.train_sampler(name), state,
-                                                 sharding.mesh_from_config(exp.cfg))
+    mesh = sharding.mesh_from_config(exp.cfg)
+    step_fn, sample, state = sharding.distribute(make_outer_step(algo, tx, task_map, mesh), exp.train_sampler(name),
+                                                 state, mesh)
     return run(baselines.run_dir(workdir, name), state, step_fn, sample, loop, phase_fn=algo.phase,
                eval_fn=exp.val_eval(name, algo), name=exp.label(name))

@@ -76,3 +76,25 @@ def test_a_bad_task_map_in_the_config_names_the_field():
     cfg.meta.task_map = "loop"
     with pytest.raises(MetamusicError, match="meta.task_map"):
         experiments.validate(cfg)
+
+
+def test_cpu_split_setting(monkeypatch):
+    """sharding.cpu_devices: asks XLA for that many CPU devices unless XLA_FLAGS already chooses a count,
+    and must divide the meta-batch."""
+    from configs import maml_tiny
+    from metamusic import experiments
+    from metamusic.train.sharding import split_cpu
+
+    cfg = maml_tiny.get_config()
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=false")
+    split_cpu(cfg)
+    import os
+
+    assert os.environ["XLA_FLAGS"] == ("--xla_cpu_enable_fast_math=false "
+                                       f"--xla_force_host_platform_device_count={cfg.sharding.cpu_devices}")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+    split_cpu(cfg)
+    assert os.environ["XLA_FLAGS"] == "--xla_force_host_platform_device_count=4"  # the user's choice stays
+    cfg.sharding.cpu_devices, cfg.meta.batch = 3, 4
+    with pytest.raises(MetamusicError, match="sharding.cpu_devices.*divisor of meta.batch=4"):
+        experiments.validate(cfg)

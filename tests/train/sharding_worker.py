@@ -30,6 +30,7 @@ def _melody_cfg(devices, algorithm="maml"):
     c.meta.algorithm = algorithm
     c.meta.init = "random"  # the loop alone: no joint model to start from in these workdirs
     c.sharding.devices = devices
+    c.sharding.cpu_devices = 0  # the device count is the argument's alone
     return c
 
 
@@ -40,7 +41,12 @@ def loops(out, devices):
     from metamusic import experiments
     from metamusic.train.trainer import train
 
+    from metamusic.train import sharding
+
     corpus = synth.token_corpus()
+    cpu = _melody_cfg(0)
+    cpu.sharding.cpu_devices = 2  # the configs' CPU split: a mesh over the first 2 of the visible devices
+    assert sharding.mesh_from_config(cpu).devices.size == 2
     res = {}
     for tag, n in (("off", 0), ("on", devices)):
         with tempfile.TemporaryDirectory() as work:
