@@ -3,7 +3,7 @@
     python benchmarks/meta_step_bench.py                         # maml, fomaml, reptile, mamlpp; default workload
     python benchmarks/meta_step_bench.py --compare-torch         # + the PyTorch reference, alternating, ratios
     python benchmarks/meta_step_bench.py --impl=fast --hidden=128 --meta-batch=16 --out=bench.json
-    python benchmarks/meta_step_bench.py --algos=fomaml,maml --task-map=vmap,map --host-devices=2  # A/B of task layouts
+    python benchmarks/meta_step_bench.py --algos=fomaml,maml --task-map=vmap,map --host-devices=1  # A/B of task layouts
 
 Default workload (issue 6): token embedding (vocab 40, dim 64) -> 1-layer LSTM
 (hidden 256) -> linear 40; K=5 support + 5 query sequences of 64 tokens; 5 inner
@@ -288,15 +288,23 @@ def main(argv=None) -> int:
                     help="how the JAX step runs the meta-batch's tasks: vmap, map (lax.map, one after another) or "
                          "auto (the library's default, meta.registry.task_map_for: map for every algorithm here); "
                          "a comma list measures each, side by side")
-    ap.add_argument("--host-devices", type=int, default=1,
+    ap.add_argument("--host-devices", type=int, default=None,
                     help="split the JAX step's tasks over this many CPU devices (XLA's "
-                         "--xla_force_host_platform_device_count; training: sharding.devices)")
+                         "--xla_force_host_platform_device_count), each running its share; default: "
+                         "configs/maml.py's sharding.cpu_devices, what training uses on the CPU; 1: off")
     ap.add_argument("--reps", type=int, default=5, help="timed blocks per implementation (median reported)")
     ap.add_argument("--seconds", type=float, default=3.0, help="length of each timed block")
     ap.add_argument("--compare-torch", action="store_true",
                     help="also run the PyTorch reference (maml and fomaml), alternating with JAX")
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
     args = ap.parse_args(argv)
+    if args.host_devices is None:
+        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        from configs import maml as maml_config
+
+        args.host_devices = max(1, int(maml_config.get_config().sharding.cpu_devices))
+    if args.meta_batch % args.host_devices:
+        ap.error(f"--meta-batch={args.meta_batch} does not split over --host-devices={args.host_devices}")
     algos = [a for a in args.algos.split(",") if a]
     bad = [a for a in algos if a not in ALGOS]
     if bad:
