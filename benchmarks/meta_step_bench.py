@@ -175,7 +175,8 @@ def build_torch(args, algo_name: str):
     torch.set_num_threads(os.cpu_count())
     step = MetaStep(vocab=args.vocab, embed=args.embed, hidden=args.hidden, meta_batch=args.meta_batch,
                     shots=args.shots, queries=args.queries, length=args.length, inner_steps=args.inner_steps,
-                    inner_lr=args.inner_lr, outer_lr=args.outer_lr, first_order=algo_name == "fomaml")
+                    inner_lr=args.inner_lr, outer_lr=args.outer_lr, first_order=algo_name == "fomaml",
+                    model=args.model, layers=args.layers)
     t0 = time.perf_counter()
     step()
     info = {"compile_s": time.perf_counter() - t0, "flops_per_step": None, "xla_temp_mb": None,
@@ -309,8 +310,6 @@ def main(argv=None) -> int:
     bad = [a for a in algos if a not in ALGOS]
     if bad:
         ap.error(f"unknown --algos {bad}; choose from {ALGOS}")
-    if args.compare_torch and args.model != "lstm":
-        ap.error("--compare-torch needs --model=lstm")
     task_maps = [t for t in args.task_map.split(",") if t]
     if not task_maps or any(t not in ("vmap", "map", "auto") for t in task_maps):
         ap.error(f"--task-map={args.task_map!r}: a comma list of vmap, map, auto")
