@@ -21,7 +21,7 @@ def get_config():
     c.sharding = ml_collections.ConfigDict()
     c.sharding.devices = 0  # split the meta-batch's tasks over devices: 0 off, N the first N, -1 all
     # on the CPU (with devices 0): split it into this many XLA devices, one thread each, and the tasks over
-    # them (1.7-1.8x faster meta-steps on 2 cores); a divisor of meta.batch; 0 or 1 off; inert on an accelerator
+    # them (1.7-2x faster meta-steps on 2 cores); a divisor of meta.batch; 0 or 1 off; inert on an accelerator
     c.sharding.cpu_devices = 2
 
     c.model = ml_collections.ConfigDict()

@@ -44,12 +44,6 @@ def histogram_predictions(eps: Episodes, ways: int, enc) -> np.ndarray:
                                             enc.num_classes, enc.min_note) for b in range(len(eps.classes))])
 
 
-def feature_predictions(eps: Episodes, ways: int, enc, l2: float = 1e-2, hand=None) -> np.ndarray:
-    """Logistic regression on the hand-made meter/pitch/interval/rhythm features of each episode."""
-    hs, hq = hand if hand is not None else hand_features(eps, enc)
-    return features.logreg_predict(hs, eps.support_labels, hq, ways, l2=l2)
-
-
 def hand_features(eps: Episodes, enc):
     """(support [B, N*K, D], query [B, N*Q, D]) hand-made features (features.tune_features)."""
     f = lambda tok, pos: np.stack([np.stack([features.tune_features(t, p, enc.num_classes, enc.min_note)

@@ -66,9 +66,10 @@ def mean_task_grads(algo: Algorithm, meta, tasks, keys, step, phase=None, task_m
     mesh: a 1-D `jax.sharding.Mesh` whose axis splits the tasks (None: one device). Each device
     then runs its share of the tasks with `task_grads` inside `jax.shard_map` (one after another
     under "map") and one all-reduce sums them. XLA's automatic partitioning splits a vmapped
-    batch but not a `lax.map` loop, so "map" on several devices needs the explicit split: on the
-    2-core CPU split into 2 devices, FOMAML ran 36.1 tasks/s this way against 19.2 for one
-    device's lax.map (2026-12-03, benchmarks/meta_step_bench.py --host-devices=2)."""
+    batch but not a `lax.map` loop (left to it, map on 2 CPU devices ran FOMAML at 19.2 tasks/s, no
+    faster than on one), so "map" on several devices needs the explicit split: 2 CPU devices this
+    way ran FOMAML at 38.99 tasks/s and MAML at 12.59, against 19.18 and 7.51 on one device
+    (2-core CPU, 2026-12-03, benchmarks/meta_step_bench.py with --host-devices=2 and =1)."""
     n = jax.tree.leaves(tasks)[0].shape[0]
     if mesh is None:
         out = task_grads(algo, meta, tasks, keys, step, phase, task_map)

@@ -97,17 +97,17 @@ def _bwd_step(w_ht, carry, inp):
     return (dz @ w_ht, dc * f), dz
 
 
-def _reverse_loop(w_ht, inputs):
-    """The reverse loop over time: (gate gradients dz [T, B, 4H], the carry entering each step)."""
+def _reverse_loop(w_ht, inputs, keep_carries: bool = True):
+    """The reverse loop over time: gate gradients dz [T, B, 4H] and, with keep_carries, the carry
+    entering each step (what the loop's own VJP reads; the plain first-order pass does not store it)."""
     B, H = inputs[0].shape[1], w_ht.shape[1]
 
     def step(carry, inp):
         new, dz = _bwd_step(w_ht, carry, inp)
-        return new, (dz, carry)
+        return new, ((dz, carry) if keep_carries else dz)
 
     zero = jnp.zeros((B, H), inputs[0].dtype)
-    _, (dz, carries) = jax.lax.scan(step, (zero, zero), inputs, reverse=True)
-    return dz, carries
+    return jax.lax.scan(step, (zero, zero), inputs, reverse=True)[1]
 
 
 @jax.custom_vjp
@@ -118,7 +118,7 @@ def backward_loop(w_ht, inputs):
     and plain autodiff would accumulate the [4H, H] kernel's gradient inside the loop, one
     read-modify-write per time step. Here the transposed loop (forward in time) computes only the
     per-step cotangents, and the kernel's cotangent is one [4H, T*B] x [T*B, H] matmul after it."""
-    return _reverse_loop(w_ht, inputs)[0]
+    return _reverse_loop(w_ht, inputs, keep_carries=False)
 
 
 def _backward_loop_fwd(w_ht, inputs):
