@@ -1,5 +1,7 @@
 """A seconds-long variant of configs/maml.py for tests and smoke runs (tiny model, few steps)."""
 
+import ml_collections
+
 from configs import maml
 
 
@@ -23,6 +25,7 @@ def get_config():
     c.meta.algorithm = "fomaml"
     c.model.context_dim = 0  # (no context: the tiny runs keep their numbers)
     c.meta.inner_steps = 2
+    c.meta.per_algorithm = ml_collections.ConfigDict()  # (no per-algorithm steps: every method trains `steps`)
     c.meta.batch = 2
     c.eval.shots = (1, 2)
     c.eval.episodes = 8

@@ -24,6 +24,7 @@ import json
 import os
 from typing import Callable, Optional
 
+import jax
 import numpy as np
 
 from metamusic import checkpoints
@@ -85,6 +86,22 @@ def joint_algorithm(loss_fn: Callable, inner: InnerSpec = InnerSpec(steps=0)) ->
 
 def finetune_algorithm(loss_fn: Callable, lr, steps: int, remat: bool = False) -> Algorithm:
     return joint_algorithm(loss_fn, InnerSpec(steps=steps, lr=lr, remat=remat))
+
+
+def then_finetune(first: Algorithm, loss_fn: Callable, lr, steps: int, remat: bool = False,
+                  first_steps: Optional[int] = None) -> Algorithm:
+    """`first`'s adaptation (`first_steps` inner steps; None: its trained count), then `steps` SGD steps at `lr` on every weight of the
+    adapted model, on the same support: a row "<method>+finetune" of the evaluation. Its query curve starts
+    at the adapted model (entry 0), not at the unadapted one. Evaluation and generation only: nothing
+    trains it (meta-training the combination is left to the MAML family)."""
+    ft = finetune_algorithm(loss_fn, lr, steps, remat)
+
+    def adapt(meta, support, key, query=None, steps=None):
+        k_first, k_ft = jax.random.split(key)
+        params = first.adapt(meta, support, k_first, steps=first_steps).params
+        return ft.adapt({"params": params}, support, k_ft, query=query, steps=steps)
+
+    return first._replace(name=f"{first.name}+{FINETUNE}", adapt=adapt)
 
 
 def joint_steps(cfg) -> int:

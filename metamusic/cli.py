@@ -137,18 +137,30 @@ def field_paths(cfg, prefix: str = "") -> list[str]:
     return out
 
 
+# Sections whose entries a command line may add (<section>.<name>.<field>), with their fields' type:
+# per-algorithm overrides name any algorithm, not only those the config file lists (validated later).
+OPEN_SECTIONS = {"meta.per_algorithm": int}
+
+
 def set_field(cfg, field: str, text: str) -> None:
     """cfg.<field> = text parsed as the field's current type; unknown fields suggest the nearest name."""
     import ml_collections
 
     *path, leaf = field.split(".")
+    opened = ".".join(path[:-1]) in OPEN_SECTIONS and len(path) >= 3
     node = cfg
-    for p in path:
+    for i, p in enumerate(path):
+        if opened and i == len(path) - 1 and p not in node:
+            with node.unlocked():
+                node[p] = ml_collections.ConfigDict()
         if p not in node or not isinstance(node[p], ml_collections.ConfigDict):
             raise unknown_field(field, field_paths(cfg))
         node = node[p]
     if leaf not in node:
-        raise unknown_field(field, field_paths(cfg))
+        if not opened:
+            raise unknown_field(field, field_paths(cfg))
+        with node.unlocked():
+            node[leaf] = OPEN_SECTIONS[".".join(path[:-1])](0)
     old = node[leaf]
     if isinstance(old, ml_collections.ConfigDict):
         raise MetamusicError(f"{field} is a section; set one of its fields, e.g. {field}.{next(iter(old), '...')}")
@@ -176,6 +188,8 @@ def _convert(field: str, old, text: str):
             return float(text)
         except ValueError:
             raise bad("a number") from None
+    if isinstance(old, (tuple, list)) and old and all(isinstance(x, str) for x in old):
+        return tuple(x.strip() for x in text.split(",") if x.strip())  # names: amortized,cavia
     if isinstance(old, (tuple, list)):
         try:
             v = ast.literal_eval(text if text.strip() else "()")

@@ -11,6 +11,8 @@ windows and is scored on the query windows before adaptation and after each step
                 and number of steps chosen on meta-val tasks, never on meta-test;
   scratch       a freshly initialized model trained on the support only (baseline c),
                 its lr and steps also chosen on meta-val;
+  <algorithm>+finetune  (eval.finetune_after) the algorithm's adaptation, then SGD on every
+                weight with its lr and steps chosen on meta-val; its curve starts adapted;
   oracle        the ceiling: the joint model fine-tuned on the style's whole support
                 pool, stopped early on held-out support-pool tunes (one per style).
 Reported per step: query NLL per event (nats, bits), perplexity, event accuracy,
@@ -76,7 +78,28 @@ def adapters(exp: base.Experiment, workdir: str, steps: int | None = None) -> tu
                                    joint_meta)
     methods[baselines.SCRATCH] = (baselines.finetune_algorithm(exp.loss_fn, sc.lr, sc.steps, exp.cfg.meta.remat),
                                   fresh)
-    return methods, {baselines.FINETUNE: ft.summary(), baselines.SCRATCH: sc.summary()}
+    tuning = {baselines.FINETUNE: ft.summary(), baselines.SCRATCH: sc.summary()}
+    for name, (algo, meta, choice) in then_finetuned(exp, workdir, methods).items():
+        methods[name] = (algo, meta)
+        tuning[name] = choice.summary()
+    return methods, tuning
+
+
+def then_finetuned(exp: base.Experiment, workdir: str, methods: dict) -> dict:
+    """The "<method>+finetune" rows (eval.finetune_after, those trained in this run): each method's own
+    adaptation (eval.steps, as its row), then SGD on all weights with the lr and steps chosen on meta-val after that adaptation
+    (saved as <method>/finetune.json). {row name: (algorithm, meta, choice)}."""
+    rows = {}
+    for name in exp.cfg.eval.get("finetune_after", ()):
+        if name not in exp.algorithms:
+            continue
+        first, meta = methods[name]
+        choice = baselines.finetune_choice(workdir, melody.tuning(exp, baselines.FINETUNE, first), meta,
+                                           method=name)
+        algo = baselines.then_finetune(first, exp.loss_fn, choice.lr, choice.steps, exp.cfg.meta.remat,
+                                       exp.cfg.eval.steps)
+        rows[algo.name] = (algo, meta, choice)
+    return rows
 
 
 def oracle_scores(exp: base.Experiment, oracles: dict, tasks):
@@ -133,6 +156,8 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
         tasks = melody.episodes(cfg, corpus, "test", shots, cfg.eval.episodes, 2)
         curves = {name: _curves(methods[name][0].adapt, methods[name][1], tasks, cfg.eval.steps, cfg)
                   for name in exp.algorithms}
+        curves.update({name: _curves(methods[name][0].adapt, methods[name][1], tasks, out["tuning"][name]["steps"],
+                                     cfg) for name in methods if name.endswith("+" + baselines.FINETUNE)})
         ft = _curves(ft_algo.adapt, joint_meta, tasks, out["tuning"][baselines.FINETUNE]["steps"], cfg)
         curves[baselines.FINETUNE] = ft
         curves[baselines.JOINT] = (ft[0][:, :1], ft[1][:, :1])  # the same model before any step

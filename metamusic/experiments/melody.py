@@ -28,6 +28,14 @@ from metamusic.models.sampling import sample_lm
 
 
 INITS = ("random", "joint")  # where meta-training starts: a fresh init, or the trained joint model
+# what meta.per_algorithm.<name> may set for one algorithm: its outer steps, and windows per tune in its tasks
+PER_ALGORITHM_FIELDS = ("steps", "tune_windows")
+
+
+def per_algorithm(cfg, name: str, field: str, default):
+    """meta.per_algorithm.<name>.<field> when set, else `default` (the run-wide value)."""
+    over = cfg.meta.get("per_algorithm", {}).get(name, {})
+    return over.get(field, default)
 
 
 def validate(cfg) -> None:
@@ -67,6 +75,13 @@ def validate(cfg) -> None:
     check_range("eval.chunk", e.chunk, 1)
     check_range("eval.tune_windows", e.get("tune_windows", 1), 1)
     check_range("data.tune_windows", cfg.data.get("tune_windows", 1), 1)
+    for name, over in cfg.meta.get("per_algorithm", {}).items():
+        check_choice("meta.per_algorithm (each name)", name, tuple(ALGORITHMS))
+        for field, value in over.items():
+            check_choice(f"meta.per_algorithm.{name} (each field)", field, PER_ALGORITHM_FIELDS)
+            check_range(f"meta.per_algorithm.{name}.{field}", value, 1)
+    for name in cfg.eval.get("finetune_after", ()):  # rows for those in meta.algorithm; others are skipped
+        check_choice("eval.finetune_after (each)", name, tuple(ALGORITHMS))
     check_range("eval.val_tasks", e.val_tasks, 1)
     if "min_tunes" in e:
         check_range("eval.min_tunes", e.min_tunes, 2)
@@ -107,7 +122,8 @@ def build(cfg, corpus) -> base.Experiment:
     kwargs = dict(cfg.model.lstm if cfg.model.name == "lstm" else cfg.model.transformer)
     bar = base.bar_positions(cfg)
     model = make_model(cfg.model.name, corpus.enc.vocab_size, bar_positions=bar,
-                       context_dim=cfg.model.get("context_dim", 0), **kwargs)
+                       context_dim=cfg.model.get("context_dim", 0),
+                       context_output=cfg.model.get("context_output", False), **kwargs)
 
     def loss_fn(params, batch, key):
         tokens, mask, pos = batch
@@ -151,7 +167,7 @@ def build(cfg, corpus) -> base.Experiment:
                                    steps=train_steps(name))
 
     def train_steps(name):
-        return baselines.joint_steps(cfg) if baselines.is_joint(name) else cfg.steps
+        return baselines.joint_steps(cfg) if baselines.is_joint(name) else per_algorithm(cfg, name, "steps", cfg.steps)
 
     def sample(params, support, *, num, length, temperature, key, prime_steps=0):
         """`num` melodies of `length` tokens (BOS first), in the meter of the first support tune (its bar
@@ -205,11 +221,17 @@ def generated_positions(support_pos: np.ndarray, prime_len: int, length: int) ->
     return np.concatenate([head, np.minimum(nxt, melody.MAX_POS - 1)]).astype(np.int32)
 
 
+def train_tune_windows(cfg, name: str) -> int:
+    """Windows per tune in method `name`'s training tasks: meta.per_algorithm.<name>.tune_windows when set,
+    else data.tune_windows."""
+    return per_algorithm(cfg, name, "tune_windows", cfg.data.get("tune_windows", 1))
+
+
 def task_sampler(cfg, corpus, name: str):
     """step -> the meta-batch of training tasks (meta-train styles), drawn from (seed, step)."""
     sampler = TaskSampler(corpus, corpus.styles_in("train"), shots=cfg.data.shots, queries=cfg.data.queries,
                           length=cfg.data.length, transpose=cfg.data.transpose,
-                          tune_windows=cfg.data.get("tune_windows", 1))
+                          tune_windows=train_tune_windows(cfg, name))
     batch = cfg.meta.batch * (cfg.baselines.joint_batch_factor if baselines.is_joint(name) else 1)
     return lambda step: base.to_task(sampler.sample(step_rng(cfg.seed, step), batch))
 
@@ -243,15 +265,20 @@ def episodes(cfg, corpus, split: str, shots: int, n: int, seed_tag: int):
     return sampler.sample(np.random.default_rng([cfg.seed, seed_tag, shots]), n)
 
 
-def tuning(exp: base.Experiment, kind: str) -> baselines.Tuning:
+def tuning(exp: base.Experiment, kind: str, first=None) -> baselines.Tuning:
     """How fine-tuning (kind 'finetune') or from-scratch training ('scratch') is tuned: SGD lr and steps with
-    the lowest mean query NLL on meta-val episodes at the middle K of eval.shots."""
+    the lowest mean query NLL on meta-val episodes at the middle K of eval.shots. With `first` (an
+    algorithm), fine-tuning after `first` has adapted with eval.steps (the "<method>+finetune" rows), over
+    the same lrs and steps."""
     cfg = exp.cfg
     shots = sorted(cfg.eval.shots)[len(cfg.eval.shots) // 2]
     tasks = episodes(cfg, exp.corpus, "val", shots, cfg.baselines.tune_episodes, 1)
 
     def curve(meta, lr, steps):
-        algo = baselines.finetune_algorithm(exp.loss_fn, lr, steps, cfg.meta.remat)
+        if first is None:
+            algo = baselines.finetune_algorithm(exp.loss_fn, lr, steps, cfg.meta.remat)
+        else:
+            algo = baselines.then_finetune(first, exp.loss_fn, lr, steps, cfg.meta.remat, cfg.eval.steps)
         nll, _ = adapt_curves(algo.adapt, meta, tasks, steps, cfg.eval.chunk, cfg.seed, base.to_task)
         return nll.mean(0)
 
@@ -259,7 +286,6 @@ def tuning(exp: base.Experiment, kind: str) -> baselines.Tuning:
     lrs = tuple(b.finetune_lrs if kind == baselines.FINETUNE else b.scratch_lrs)
     steps = b.finetune_steps if kind == baselines.FINETUNE else b.scratch_steps
     return baselines.Tuning(lrs, float, steps, True, curve)
-
 
 
 def oracle_data(corpus, style: str, length: int, holdout: float, seed: int):

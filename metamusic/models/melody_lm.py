@@ -33,6 +33,9 @@ class LSTMLM(nn.Module):
     impl: str = "flax"
     bar_positions: int = 0  # bar-position codes read beside the tokens (0: no position channel)
     context_dim: int = 0  # a learned context vector that FiLM-conditions the inputs (CAVIA adapts it); 0: none
+    # True: the context also FiLM-conditions the last layer's outputs (the head's input), so a style can
+    # shift the next-token distribution directly, not only through the recurrence
+    context_output: bool = False
 
     @nn.compact
     def __call__(self, tokens, pos=None, carry=None):
@@ -42,7 +45,8 @@ class LSTMLM(nn.Module):
             raise MetamusicError(f"model.lstm.impl={self.impl!r} is not allowed; choose one of {list(LSTM_IMPLS)}")
         x = nn.Embed(self.vocab_size, self.embed_dim, name="embed")(tokens)
         x = _with_positions(x, pos, self.bar_positions, self.embed_dim)
-        x = _with_context(x, self.context_dim, self.embed_dim)
+        ctx = _context(self.context_dim)
+        x = _film(x, ctx, self.embed_dim, "context_film")
         lead = x.shape[:-2]
         x = x.reshape((-1,) + x.shape[-2:])
         new_carry = []
@@ -59,6 +63,8 @@ class LSTMLM(nn.Module):
                 new_carry.append(out[0])
                 x = out[1]
         x = x.reshape(lead + x.shape[-2:])
+        if self.context_output:
+            x = _film(x, ctx, self.hidden, "context_film_out")
         logits = nn.Dense(self.vocab_size, name="head")(x)
         return logits if carry is None else (logits, tuple(new_carry))
 
@@ -68,14 +74,20 @@ class LSTMLM(nn.Module):
         return tuple((z, z) for _ in range(self.layers))
 
 
-def _with_context(x, context_dim: int, dim: int):
-    """FiLM of the input embeddings by a learned context vector (CAVIA's, which the inner loop adapts):
-    x * (1 + gamma) + beta with [gamma, beta] = Dense(context). The context starts at zero and the
-    projection's bias at zero, so a fresh context leaves the model unchanged."""
+def _context(context_dim: int):
+    """The learned context vector [C] (a submodule named `context`, what CAVIA adapts and the amortized
+    method sets); None without one."""
     if not context_dim:
+        return None
+    return nn.Embed(1, context_dim, embedding_init=nn.initializers.zeros, name="context")(jnp.zeros((1,), jnp.int32))[0]
+
+
+def _film(x, ctx, dim: int, name: str):
+    """FiLM of features x [..., dim] by the context: x * (1 + gamma) + beta with [gamma, beta] = Dense(ctx).
+    The context starts at zero and the projection's bias at zero, so a fresh context leaves x unchanged."""
+    if ctx is None:
         return x
-    ctx = nn.Embed(1, context_dim, embedding_init=nn.initializers.zeros, name="context")(jnp.zeros((1,), jnp.int32))[0]
-    film = nn.Dense(2 * dim, name="context_film")(ctx)
+    film = nn.Dense(2 * dim, name=name)(ctx)
     return x * (1.0 + film[:dim]) + film[dim:]
 
 
@@ -112,6 +124,7 @@ class TransformerLM(nn.Module):
     max_len: int = 512
     bar_positions: int = 0  # bar-position codes read beside the tokens (0: no position channel)
     context_dim: int = 0  # a learned context vector that FiLM-conditions the inputs (CAVIA adapts it); 0: none
+    context_output: bool = False  # True: the context also FiLM-conditions the head's input (as LSTMLM)
     # True: a key/value cache (the "cache" collection) for sampling one token per call in linear time;
     # initialise it with a full-length input, then feed [N, 1] tokens (models.sampling). Same parameters.
     decode: bool = False
@@ -121,7 +134,8 @@ class TransformerLM(nn.Module):
         T = tokens.shape[-1]
         x = nn.Embed(self.vocab_size, self.dim, name="embed")(tokens)
         x = _with_positions(x, pos, self.bar_positions, self.dim)
-        x = _with_context(x, self.context_dim, self.dim)
+        ctx = _context(self.context_dim)
+        x = _film(x, ctx, self.dim, "context_film")
         table = self.param("pos", nn.initializers.normal(0.02), (self.max_len, self.dim))
         mask = nn.make_causal_mask(jnp.ones(tokens.shape, jnp.int32))
         start = 0
@@ -134,7 +148,10 @@ class TransformerLM(nn.Module):
         x = x + jax.lax.dynamic_slice_in_dim(table, start, T)
         for i in range(self.layers):
             x = _Block(self.dim, self.heads, self.decode, name=f"block_{i}")(x, mask)
-        return nn.Dense(self.vocab_size, name="head")(nn.LayerNorm()(x))
+        x = nn.LayerNorm()(x)
+        if self.context_output:
+            x = _film(x, ctx, self.dim, "context_film_out")
+        return nn.Dense(self.vocab_size, name="head")(x)
 
 
 MODELS = {"lstm": LSTMLM, "transformer": TransformerLM}

@@ -38,9 +38,10 @@ def test_evaluation_writes_results_for_every_method(run, style_corpus):
     cfg, workdir = run
     cfg = cfg.copy_and_resolve_references()
     cfg.eval.listen = 1
+    cfg.eval.finetune_after = ("fomaml", "cavia")  # cavia is not trained in this run: no row
     out = fewshot.evaluate(experiments.build(cfg, style_corpus), workdir)
     res = out["methods"]["K=2"]
-    assert set(res) == {"fomaml", "joint", "finetune", "scratch", "oracle"}
+    assert set(res) == {"fomaml", "fomaml+finetune", "joint", "finetune", "scratch", "oracle"}
     assert len(res["fomaml"]["nll_nats"]) == cfg.eval.steps + 1
     assert len(res["joint"]["nll_nats"]) == 1
     for r in res.values():
@@ -57,6 +58,15 @@ def test_evaluation_writes_results_for_every_method(run, style_corpus):
     assert len(res["finetune"]["nll_nats"]) == ft["steps"] + 1
     saved = json.load(open(os.path.join(workdir, baselines.JOINT, "finetune.json")))
     assert saved["choice"]["lr"] == ft["lr"] and saved["choice"]["steps"] == ft["steps"]
+    # "fomaml+finetune": FOMAML's adaptation, then fine-tuning with its own lr and steps chosen on meta-val;
+    # its curve starts where FOMAML's row ends (same episodes, same adaptation)
+    then = out["tuning"]["fomaml+finetune"]
+    assert then["lr"] in cfg.baselines.finetune_lrs and 1 <= then["steps"] <= cfg.baselines.finetune_steps
+    assert len(res["fomaml+finetune"]["nll_nats"]) == then["steps"] + 1
+    np.testing.assert_allclose(res["fomaml+finetune"]["nll_nats"][0], res["fomaml"]["nll_nats"][-1], rtol=1e-5)
+    assert res["fomaml+finetune"]["nll_nats"][-1] != res["fomaml+finetune"]["nll_nats"][0]
+    saved = json.load(open(os.path.join(workdir, "fomaml", "finetune.json")))
+    assert saved["choice"]["lr"] == then["lr"] and saved["choice"]["steps"] == then["steps"]
     # the oracle: one fit per meta-test style, never worse on its held-out support tunes than the joint model
     oracle = out["tuning"]["oracle"]
     assert set(oracle) == set(style_corpus.styles_in("test"))
@@ -152,6 +162,31 @@ def test_meta_training_can_start_from_the_joint_model(run, style_corpus, tmp_pat
     # 2 lr of it, and out of reach of the fresh init (which the joint model left by 6 steps of its own)
     bound = 2 * cfg.optim.lr * 1.01
     assert 0 < dist(meta, joint) <= bound < dist(meta, exp.init_params())
+
+
+def test_one_algorithm_can_train_longer_on_whole_tunes(run, style_corpus, tmp_path):
+    """meta.per_algorithm.<name> sets that algorithm's steps and windows per tune, and no other's."""
+    from metamusic.experiments import melody
+
+    cfg, _ = run
+    cfg = cfg.copy_and_resolve_references()
+    cfg.meta.per_algorithm = {"fomaml": {"steps": 4, "tune_windows": 2}}
+    cfg.meta.init = "random"
+    exp = experiments.build(cfg, style_corpus)
+    assert exp.train_steps("fomaml") == 4 and exp.train_steps(baselines.JOINT) == cfg.baselines.joint_steps
+    whole = melody.task_sampler(cfg, style_corpus, "fomaml")(0)
+    single = melody.task_sampler(cfg, style_corpus, baselines.JOINT)(0)
+    K, T = cfg.data.shots, cfg.data.length
+    assert whole.support[0].shape == (cfg.meta.batch, 2 * K, T) and single.support[0].shape == (cfg.meta.batch, K, T)
+    # the two windows of a tune join up: the second starts with the first's last token
+    w = np.asarray(whole.support[0]).reshape(cfg.meta.batch, K, 2, T)
+    m = np.asarray(whole.support[1]).reshape(cfg.meta.batch, K, 2, T)
+    both = m[:, :, 1, 1] > 0
+    assert both.any() and (w[:, :, 1, 0] == w[:, :, 0, -1])[both].all()
+    wd = str(tmp_path / "w")
+    train(exp, wd, "fomaml")
+    rows = [json.loads(l) for l in open(os.path.join(wd, "fomaml", "metrics.jsonl"))]
+    assert [r["step"] for r in rows if "loss" in r] == [2, 4]
 
 
 def test_eval_on_a_user_folder_scores_its_styles_and_drops_tunes_seen_in_training(run, style_corpus, tmp_path):
