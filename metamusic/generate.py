@@ -18,19 +18,32 @@ import numpy as np
 
 from metamusic import baselines
 from metamusic.data import TaskSampler, melody
-from metamusic.data.files import read_tunes, windows
+from metamusic.data.files import read_tunes, tiles, windows
 from metamusic.errors import MetamusicError, check_choice
 from metamusic.experiments import base
 
 
+def then_finetuned(exp: base.Experiment) -> tuple:
+    """The "<method>+finetune" rows of the evaluation (eval.finetune_after, trained in this run)."""
+    after = exp.cfg.eval.get("finetune_after", ()) if "tuning_after" in exp.parts else ()
+    return tuple(f"{n}+{baselines.FINETUNE}" for n in after if n in exp.algorithms)
+
+
 def methods(exp: base.Experiment) -> tuple:
-    """What --method accepts: the trained methods and the fine-tuned joint model."""
-    return exp.methods + (baselines.FINETUNE,)
+    """What --method accepts: the trained methods, the fine-tuned joint model and the "+finetune" rows."""
+    return exp.methods + (baselines.FINETUNE,) + then_finetuned(exp)
 
 
 def adapt(exp: base.Experiment, workdir: str, method: str, support, key):
     """Params of `method` adapted to `support` as the evaluation adapts them."""
     check_choice("--method", method, methods(exp))
+    if method in then_finetuned(exp):
+        name = method[: -len("+" + baselines.FINETUNE)]
+        first, meta = exp.algorithm(name), base.restore(exp, workdir, name)
+        choice = baselines.finetune_choice(workdir, exp.parts["tuning_after"](exp, first), meta, method=name)
+        algo = baselines.then_finetune(first, exp.loss_fn, choice.lr, choice.steps, exp.cfg.meta.remat,
+                                       exp.cfg.eval.steps)
+        return algo.adapt(meta, support, key).params
     if method == baselines.FINETUNE:
         meta = base.restore(exp, workdir, baselines.JOINT)
         choice = baselines.finetune_choice(workdir, exp.parts["tuning"](exp), meta)
@@ -50,7 +63,7 @@ def generate(exp: base.Experiment, workdir: str, *, style: str, shots: int, out:
     method = method or exp.algorithms[0]
     check_choice("--method", method, methods(exp))
     rng = np.random.default_rng(g.seed)
-    support = support_for(style, exp.corpus, shots, cfg.data.length, rng)
+    support = support_for(style, exp.corpus, shots, cfg.data.length, rng, cfg.eval.get("tune_windows", 1))
     key = jax.random.PRNGKey(g.seed)
     params = adapt(exp, workdir, method, tuple(jnp.asarray(x) for x in support), key)
     samples = exp.parts["draw"](params, support, jax.random.fold_in(key, 1))
@@ -58,22 +71,28 @@ def generate(exp: base.Experiment, workdir: str, *, style: str, shots: int, out:
     return write_samples(samples, exp.enc, out, style, tag, shots)
 
 
-def support_from_folder(folder: str, enc: melody.EncodingConfig, shots: int, length: int, rng):
-    """(tokens [K, T], mask [K, T], bar positions [K, T]) from `shots` readable tunes of a folder, drawn with `rng`."""
+def support_from_folder(folder: str, enc: melody.EncodingConfig, shots: int, length: int, rng, tune_windows: int = 1):
+    """(tokens [n, T], mask [n, T], bar positions [n, T]) from `shots` readable tunes of a folder, drawn with
+    `rng`: each tune's opening window, or with tune_windows=W its first W consecutive windows (as evaluation
+    episodes take whole tunes)."""
     tunes, positions, _, skipped = read_tunes([folder], enc)
     if len(tunes) < shots:
         raise MetamusicError(f"{folder} has {len(tunes)} usable tunes, fewer than --shots={shots}"
                              + (f"; skipped: {skipped[:5]}" if skipped else ""))
     pick = rng.permutation(len(tunes))[:shots]
-    return windows([tunes[j] for j in pick], length, enc.pad, [positions[j] for j in pick])
+    if tune_windows <= 1:
+        return windows([tunes[j] for j in pick], length, enc.pad, [positions[j] for j in pick])
+    parts = [tiles([tunes[j]], length, enc.pad, [positions[j]]) for j in pick]
+    return tuple(np.concatenate([p[i][:tune_windows] for p in parts]) for i in range(3))
 
 
-def support_for(style: str, corpus, shots: int, length: int, rng):
-    """K support windows (tokens, mask, bar positions) of a catalog style (from its support pool) or a folder of files."""
+def support_for(style: str, corpus, shots: int, length: int, rng, tune_windows: int = 1):
+    """K support tunes (tokens, mask, bar positions) of a catalog style (from its support pool) or a folder of
+    files: one window each, or whole as up to `tune_windows` windows each."""
     if os.path.isdir(style):
-        return support_from_folder(style, corpus.enc, shots, length, rng)
+        return support_from_folder(style, corpus.enc, shots, length, rng, tune_windows)
     sampler = TaskSampler(corpus, [corpus.styles[corpus.style_index(style)]], shots=shots, queries=1,
-                          length=length, pool="support/query")
+                          length=length, pool="support/query", tune_windows=tune_windows)
     t = sampler.sample(rng, 1)
     return t.support[0], t.support_mask[0], t.support_pos[0]
 

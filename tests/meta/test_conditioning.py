@@ -27,9 +27,12 @@ def _cfg(name="cavia"):
     return cfg
 
 
-def _meta_train(name, steps=150):
+def _meta_train(name, steps=150, **overrides):
     corpus = synth.token_corpus(n_styles=10, n_tunes=20, length=40)  # style k: its own 4 pitches
     cfg = _cfg(name)
+    for field, value in overrides.items():
+        section, key = field.split("__")
+        cfg[section][key] = value
     exp = experiments.build(cfg, corpus)
     algo, tx = exp.algorithm(name), exp.optimizer(name)
     state = init_state(algo, tx, exp.init_params())
@@ -85,3 +88,42 @@ def test_amortized_context_comes_from_the_support_and_lowers_query_loss():
     la = exp.model.apply(only_lm, x[0][:, :-1], x[1][:, 1:])
     lb = exp.model.apply(other, x[0][:, :-1], x[1][:, 1:])
     assert float(jnp.abs(la - lb).max()) > 1e-3
+
+
+def test_amortized_on_whole_tunes_then_finetune_lowers_query_loss():
+    """The default amortized setting's parts on the synthetic family: training tasks of whole tunes (two
+    windows each, meta.per_algorithm) and fine-tuning every weight after conditioning (the "+finetune" row)."""
+    from metamusic import baselines
+
+    exp, algo, state, tasks, res = _meta_train("amortized", steps=100,
+                                               meta__per_algorithm={"amortized": {"tune_windows": 2}})
+    assert melody.task_sampler(exp.cfg, exp.corpus, "amortized")(0).support[0].shape[1] == 2 * exp.cfg.data.shots
+    q = np.asarray(res.query_losses).mean(0)
+    assert q[-1] < q[0] - 0.1, q
+    then = baselines.then_finetune(algo, exp.loss_fn, 0.1, 3)
+    ft = jax.vmap(lambda t, k: then.adapt(state.meta, t.support, k, query=t.query))(
+        tasks, jax.random.split(jax.random.PRNGKey(0), 16))
+    fq, fs = np.asarray(ft.query_losses).mean(0), np.asarray(ft.support_losses).mean(0)
+    np.testing.assert_allclose(fq[0], q[-1], rtol=1e-5)  # it starts from the conditioned model
+    assert fs[-1] < fs[0] and fq[-1] < q[0] - 0.1, (fs, fq)
+
+
+def test_head_film_of_a_fresh_context_leaves_the_model_unchanged():
+    """model.context_output: the context also FiLMs the head's input; at a zero context (a fresh one) the
+    model computes what it computes without that layer, and a non-zero context moves the logits."""
+    from metamusic.models import make_model
+
+    kw = dict(embed_dim=8, hidden=16, layers=1, impl="fast", context_dim=4)
+    with_out, without = make_model("lstm", 12, context_output=True, **kw), make_model("lstm", 12, **kw)
+    x = jnp.asarray(np.random.default_rng(0).integers(0, 12, (2, 10)))
+    p = with_out.init(jax.random.PRNGKey(0), x)
+    assert "context_film_out" in p["params"]
+    p = jax.tree.map(lambda a: a + 0.1, p)  # non-zero FiLM weights and biases ...
+    p["params"]["context_film_out"]["bias"] = jnp.zeros_like(p["params"]["context_film_out"]["bias"])
+    zero = {**p, "params": {**p["params"], "context": {"embedding": jnp.zeros((1, 4))}}}
+    p_in = {**zero, "params": {k: v for k, v in zero["params"].items() if k != "context_film_out"}}
+    np.testing.assert_allclose(with_out.apply(zero, x), without.apply(p_in, x), rtol=1e-6, atol=1e-6)
+    moved = {**zero, "params": {**zero["params"], "context": {"embedding": jnp.ones((1, 4))}}}
+    # ... and with the same non-zero context in both, the head's FiLM is all that differs
+    assert float(jnp.abs(with_out.apply(moved, x) - without.apply({**p_in, "params": {**p_in["params"],
+                 "context": {"embedding": jnp.ones((1, 4))}}}, x)).max()) > 1e-3

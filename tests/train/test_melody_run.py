@@ -122,11 +122,22 @@ def test_generation_writes_midi_that_note_seq_reads(run, style_corpus, tmp_path)
     synth.write_midi(str(folder / "m.mid"), seed=3)
     # a tune in M:4/3, which music21 cannot read: skipped like ingestion skips it, not a crash
     (folder / "odd.abc").write_text(synth.BAD_METER_ABC)
+    cfg = cfg.copy_and_resolve_references()
     cfg.generate.prime_steps = 4
+    cfg.eval.finetune_after = ("fomaml",)
     exp = experiments.build(cfg, style_corpus)
-    for method in (baselines.JOINT, baselines.FINETUNE):
+    for method in (baselines.JOINT, baselines.FINETUNE, "fomaml+finetune"):
         paths += generate(exp, workdir, style=str(folder), shots=3, out=str(tmp_path / "b"), method=method)
-    assert len(paths) == 3 * cfg.generate.num
+    assert len(paths) == 4 * cfg.generate.num
+    # generation conditions on whole support tunes, as evaluation episodes take them (eval.tune_windows)
+    from metamusic.generate import support_for
+
+    T = cfg.data.length
+    one = support_for(str(folder), style_corpus, 3, T, np.random.default_rng(0))
+    whole = support_for(str(folder), style_corpus, 3, T, np.random.default_rng(0), tune_windows=4)
+    assert one[0].shape == (3, T) and 3 < whole[0].shape[0] <= 12
+    assert whole[1][:, 1:].sum() > one[1][:, 1:].sum()  # more scored transitions from the same tunes
+    np.testing.assert_array_equal(whole[0][0], one[0][0])  # the first tune's opening window comes first
     for p in paths:
         ns = midi_io.midi_file_to_note_sequence(p)
         assert len(ns.notes) > 0
