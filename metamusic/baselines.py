@@ -90,8 +90,8 @@ def finetune_algorithm(loss_fn: Callable, lr, steps: int, remat: bool = False) -
 
 def then_finetune(first: Algorithm, loss_fn: Callable, lr, steps: int, remat: bool = False,
                   first_steps: Optional[int] = None) -> Algorithm:
-    """`first`'s adaptation (`first_steps` inner steps; None: its trained count), then `steps` SGD steps at `lr` on every weight of the
-    adapted model, on the same support: a row "<method>+finetune" of the evaluation. Its query curve starts
+    """`first`'s adaptation (`first_steps` inner steps; None: its trained count), then `steps` SGD steps
+    at `lr` on every weight of the adapted model, on the same support: a row "<method>+finetune" of the evaluation. Its query curve starts
     at the adapted model (entry 0), not at the unadapted one. Evaluation and generation only: nothing
     trains it (meta-training the combination is left to the MAML family)."""
     ft = finetune_algorithm(loss_fn, lr, steps, remat)

@@ -87,8 +87,8 @@ def adapters(exp: base.Experiment, workdir: str, steps: int | None = None) -> tu
 
 def then_finetuned(exp: base.Experiment, workdir: str, methods: dict) -> dict:
     """The "<method>+finetune" rows (eval.finetune_after, those trained in this run): each method's own
-    adaptation (eval.steps, as its row), then SGD on all weights with the lr and steps chosen on meta-val after that adaptation
-    (saved as <method>/finetune.json). {row name: (algorithm, meta, choice)}."""
+    adaptation (eval.steps, as its row), then SGD on all weights with the lr and steps chosen on meta-val
+    after that adaptation (saved as <method>/finetune.json). {row name: (algorithm, meta, choice)}."""
     rows = {}
     for name in exp.cfg.eval.get("finetune_after", ()):
         if name not in exp.algorithms:
