@@ -91,9 +91,10 @@ def finetune_algorithm(loss_fn: Callable, lr, steps: int, remat: bool = False) -
 def then_finetune(first: Algorithm, loss_fn: Callable, lr, steps: int, remat: bool = False,
                   first_steps: Optional[int] = None) -> Algorithm:
     """`first`'s adaptation (`first_steps` inner steps; None: its trained count), then `steps` SGD steps
-    at `lr` on every weight of the adapted model, on the same support: a row "<method>+finetune" of the evaluation. Its query curve starts
-    at the adapted model (entry 0), not at the unadapted one. Evaluation and generation only: nothing
-    trains it (meta-training the combination is left to the MAML family)."""
+    at `lr` on every weight of the adapted model, on the same support: a row "<method>+finetune" of the
+    evaluation. Its query curve starts at the adapted model (entry 0), not at the unadapted one.
+    Evaluation and generation only: nothing trains it (meta-training the combination is left to the
+    MAML family)."""
     ft = finetune_algorithm(loss_fn, lr, steps, remat)
 
     def adapt(meta, support, key, query=None, steps=None):
@@ -124,6 +125,9 @@ class Tuning:
     max_steps: int
     choose_steps: bool
     curve: Callable
+    # what else the choice depends on, e.g. the inner steps of the adaptation before fine-tuning; part of
+    # the saved choice's key, so a change re-tunes instead of reusing a stale choice
+    depends_on: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,7 +181,8 @@ def finetune_choice(workdir: str, tuning: Tuning, meta, tag: str = FINETUNE, met
 
 
 def _key(tuning: Tuning) -> list:
-    return [list(map(float, tuning.candidates)), tuning.max_steps, tuning.choose_steps]
+    key = [list(map(float, tuning.candidates)), tuning.max_steps, tuning.choose_steps]
+    return key + [list(tuning.depends_on)] if tuning.depends_on else key
 
 
 def _latest_step(folder: str) -> Optional[int]:

@@ -23,26 +23,16 @@ from metamusic.errors import MetamusicError, check_choice
 from metamusic.experiments import base
 
 
-def then_finetuned(exp: base.Experiment) -> tuple:
-    """The "<method>+finetune" rows of the evaluation (eval.finetune_after, trained in this run)."""
-    after = exp.cfg.eval.get("finetune_after", ()) if "tuning_after" in exp.parts else ()
-    return tuple(f"{n}+{baselines.FINETUNE}" for n in after if n in exp.algorithms)
-
-
 def methods(exp: base.Experiment) -> tuple:
     """What --method accepts: the trained methods, the fine-tuned joint model and the "+finetune" rows."""
-    return exp.methods + (baselines.FINETUNE,) + then_finetuned(exp)
+    return exp.methods + (baselines.FINETUNE,) + tuple(base.then_finetuned_rows(exp))
 
 
 def adapt(exp: base.Experiment, workdir: str, method: str, support, key):
     """Params of `method` adapted to `support` as the evaluation adapts them."""
     check_choice("--method", method, methods(exp))
-    if method in then_finetuned(exp):
-        name = method[: -len("+" + baselines.FINETUNE)]
-        first, meta = exp.algorithm(name), base.restore(exp, workdir, name)
-        choice = baselines.finetune_choice(workdir, exp.parts["tuning_after"](exp, first), meta, method=name)
-        algo = baselines.then_finetune(first, exp.loss_fn, choice.lr, choice.steps, exp.cfg.meta.remat,
-                                       exp.cfg.eval.steps)
+    if method in base.then_finetuned_rows(exp):
+        algo, meta, _ = base.then_finetuned(exp, workdir, method)
         return algo.adapt(meta, support, key).params
     if method == baselines.FINETUNE:
         meta = base.restore(exp, workdir, baselines.JOINT)

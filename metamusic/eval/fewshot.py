@@ -79,27 +79,11 @@ def adapters(exp: base.Experiment, workdir: str, steps: int | None = None) -> tu
     methods[baselines.SCRATCH] = (baselines.finetune_algorithm(exp.loss_fn, sc.lr, sc.steps, exp.cfg.meta.remat),
                                   fresh)
     tuning = {baselines.FINETUNE: ft.summary(), baselines.SCRATCH: sc.summary()}
-    for name, (algo, meta, choice) in then_finetuned(exp, workdir, methods).items():
-        methods[name] = (algo, meta)
-        tuning[name] = choice.summary()
+    for row, name in base.then_finetuned_rows(exp).items():  # "<method>+finetune" (eval.finetune_after)
+        algo, meta, choice = base.then_finetuned(exp, workdir, row, methods[name][1])
+        methods[row] = (algo, meta)
+        tuning[row] = choice.summary()
     return methods, tuning
-
-
-def then_finetuned(exp: base.Experiment, workdir: str, methods: dict) -> dict:
-    """The "<method>+finetune" rows (eval.finetune_after, those trained in this run): each method's own
-    adaptation (eval.steps, as its row), then SGD on all weights with the lr and steps chosen on meta-val
-    after that adaptation (saved as <method>/finetune.json). {row name: (algorithm, meta, choice)}."""
-    rows = {}
-    for name in exp.cfg.eval.get("finetune_after", ()):
-        if name not in exp.algorithms:
-            continue
-        first, meta = methods[name]
-        choice = baselines.finetune_choice(workdir, melody.tuning(exp, baselines.FINETUNE, first), meta,
-                                           method=name)
-        algo = baselines.then_finetune(first, exp.loss_fn, choice.lr, choice.steps, exp.cfg.meta.remat,
-                                       exp.cfg.eval.steps)
-        rows[algo.name] = (algo, meta, choice)
-    return rows
 
 
 def oracle_scores(exp: base.Experiment, oracles: dict, tasks):
@@ -156,8 +140,8 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
         tasks = melody.episodes(cfg, corpus, "test", shots, cfg.eval.episodes, 2)
         curves = {name: _curves(methods[name][0].adapt, methods[name][1], tasks, cfg.eval.steps, cfg)
                   for name in exp.algorithms}
-        curves.update({name: _curves(methods[name][0].adapt, methods[name][1], tasks, out["tuning"][name]["steps"],
-                                     cfg) for name in methods if name.endswith("+" + baselines.FINETUNE)})
+        curves.update({row: _curves(methods[row][0].adapt, methods[row][1], tasks, out["tuning"][row]["steps"], cfg)
+                       for row in base.then_finetuned_rows(exp)})
         ft = _curves(ft_algo.adapt, joint_meta, tasks, out["tuning"][baselines.FINETUNE]["steps"], cfg)
         curves[baselines.FINETUNE] = ft
         curves[baselines.JOINT] = (ft[0][:, :1], ft[1][:, :1])  # the same model before any step

@@ -68,6 +68,26 @@ def restore(exp: Experiment, workdir: str, name: str):
     return checkpoints.load(baselines.run_dir(workdir, name), template).meta
 
 
+def then_finetuned_rows(exp: Experiment) -> dict:
+    """{"<method>+finetune": method} for the methods of eval.finetune_after trained in this run (families
+    whose parts tune fine-tuning after an adaptation, `parts["tuning_after"]`; others have none)."""
+    after = exp.cfg.eval.get("finetune_after", ()) if "tuning_after" in exp.parts else ()
+    return {f"{n}+{baselines.FINETUNE}": n for n in after if n in exp.algorithms}
+
+
+def then_finetuned(exp: Experiment, workdir: str, row: str, meta=None):
+    """(algorithm, meta, choice) of a "<method>+finetune" row: the method's adaptation (eval.steps, as its
+    own row), then SGD on every weight with the lr and steps chosen on meta-val after that adaptation,
+    saved as <method>/finetune.json (evaluation and generation read the same choice)."""
+    name = then_finetuned_rows(exp)[row]
+    first = exp.algorithm(name)
+    meta = restore(exp, workdir, name) if meta is None else meta
+    choice = baselines.finetune_choice(workdir, exp.parts["tuning_after"](exp, first), meta, method=name)
+    algo = baselines.then_finetune(first, exp.loss_fn, choice.lr, choice.steps, exp.cfg.meta.remat,
+                                   exp.cfg.eval.steps)
+    return algo, meta, choice
+
+
 def start_params(exp: Experiment, workdir: str, name: str):
     """The params method `name` starts training from: a fresh init, or the trained params of the
     method it starts from (its latest checkpoint in workdir)."""

@@ -286,7 +286,7 @@ def tuning(exp: base.Experiment, kind: str, first=None) -> baselines.Tuning:
     b = cfg.baselines
     lrs = tuple(b.finetune_lrs if kind == baselines.FINETUNE else b.scratch_lrs)
     steps = b.finetune_steps if kind == baselines.FINETUNE else b.scratch_steps
-    return baselines.Tuning(lrs, float, steps, True, curve)
+    return baselines.Tuning(lrs, float, steps, True, curve, () if first is None else ("eval.steps", cfg.eval.steps))
 
 
 def oracle_data(corpus, style: str, length: int, holdout: float, seed: int):
