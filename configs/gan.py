@@ -25,12 +25,12 @@ def get_config():
     c.sharding.devices = 0  # split the meta-batch's tasks over devices: 0 off, N the first N, -1 all
 
     c.data = maml.get_config().data  # the same corpus, encoding, split and window length as the MAML runs
-    c.data.bar_position = False  # the meta-GAN do not read the bar-position channel yet
+    c.data.bar_position = False  # (the GAN's own LSTM reads no bar position; under gan.init=melody the melody LM reads its run's)
     c.data.shots = 5  # K support tunes per training task
     c.data.queries = 5  # Q query tunes per task (the DAWSON-style outer loss; Reptile trains on both)
 
     c.model = ml_collections.ConfigDict()
-    c.model.generator = ml_collections.ConfigDict()
+    c.model.generator = ml_collections.ConfigDict()  # the GAN's own LSTM (gan.init=mle or random)
     c.model.generator.embed_dim = 32  # token embedding width
     c.model.generator.hidden = 64  # LSTM width
     c.model.generator.z_dim = 32  # noise vector (sets the LSTM's initial state)
@@ -45,16 +45,20 @@ def get_config():
 
     c.gan = ml_collections.ConfigDict()
     c.gan.loss = "ns"  # "ns" (non-saturating), "hinge" or "wgan-gp"
-    c.gan.init = "mle"  # every GAN's generator starts from the MLE generator (the `mle` baseline), or "random"
+    # "melody": the generator is the melody LM of eval.melody_workdir (same tokens, bar position), started from
+    # its joint model (the amortized meta-GAN from its amortized model and encoder); "mle": the GAN's own LSTM
+    # (model.generator) after the `mle` baseline; "random": that LSTM from scratch
+    c.gan.init = "melody"
     c.gan.tau = 1.0  # Gumbel-softmax temperature of the straight-through relaxation
     # stabilizers
+    c.gan.adv_weight = 1.0  # the critic's term in the generator's loss; 0 = likelihood alone (an ablation)
     c.gan.mle_weight = 1.0  # teacher-forced likelihood term on the generator (SeqGAN-style); 0 = pure GAN
     c.gan.r1_weight = 1.0  # R1 penalty on real data (ns, hinge); 0 = off (then inner SGD steps blew up)
     c.gan.gp_weight = 10.0  # gradient penalty (wgan-gp)
     c.gan.drift = 1e-3  # drift penalty on real scores (wgan-gp)
 
     c.meta = ml_collections.ConfigDict()
-    c.meta.algorithm = "reptile,amortized"  # comma list: reptile (FIGR), fomaml (DAWSON-style), maml, amortized (style-conditioned)
+    c.meta.algorithm = "reptile,fomaml,amortized"  # comma list: reptile (FIGR), fomaml (DAWSON-style), maml, amortized (style-conditioned)
     c.meta.inner_steps = 3  # simultaneous GAN SGD steps on the support set
     c.meta.g_lr = 0.1  # inner SGD lr of the generator (0.3 diverged: meta-val NLL after adapting 1.7 -> 18.9)
     c.meta.d_lr = 0.01  # inner SGD lr of the critic (0.05 blew up in some tasks' inner loops)

@@ -25,6 +25,7 @@ def get_config():
     c.data.queries = 2
     c.data.length = 16
     c.meta.algorithm = "reptile,fomaml,amortized"  # the three meta-GAN variants
+    c.gan.init = "mle"  # the GAN's own tiny LSTM (tests of gan.init=melody train a tiny melody run first)
     c.meta.inner_steps = 2
     c.meta.batch = 2
     c.eval.shots = (2,)

@@ -59,8 +59,9 @@ def gan_methods(exp: base.Experiment, workdir: str) -> tuple[dict, dict]:
             variants = [(exp.label(name), algo, 0), (exp.label(name) + ", fine-tuned", tuned, choice.steps)]
         for label, a, steps in variants:
             adapt = jax.jit(lambda m, sup, k, a=a, n=steps: a.adapt(m, sup, k, steps=n).params["g"])
-            out[label] = (lambda sup, key, m=meta, f=adapt: f(m, sup, key),
-                          lambda g, key, num, t: exp.parts["sample"](g, num, T, key, temperature=t))
+            out[label] = (lambda sup, key, m=meta, f=adapt: (f(m, sup, key), sup),
+                          lambda gs, key, num, t: exp.parts["sample"](gs[0], num, T, key, temperature=t,
+                                                                      support=gs[1]))
     return out, notes
 
 

@@ -94,8 +94,8 @@ def start_params(exp: Experiment, workdir: str, name: str):
     from metamusic.errors import MetamusicError
 
     src = exp.start_from(name)
-    if src is None:
-        return exp.init_params()
+    if src is None:  # a family may start some methods from params of its own (the GAN from a melody run)
+        return exp.parts["start_params"](name) if "start_params" in exp.parts else exp.init_params()
     folder = baselines.run_dir(workdir, src)
     field = "gan.init" if exp.family == "gan" else "meta.init"
     missing = MetamusicError(f"{name} starts from the trained {src} model ({field}={src}), but {folder} has no "

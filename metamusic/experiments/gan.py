@@ -8,7 +8,14 @@ outer step and loop as the melody models. Fine-tuning the joint GAN scales both
 players' inner lrs by the factor in `baselines.finetune_scales` with the lowest
 generator NLL on meta-val.
 
-The generator starts from maximum likelihood (`gan.init="mle"`, the default). SeqGAN,
+The generator *is* the jointly trained melody LM by default (`gan.init="melody"`): the LSTM LM of
+`eval.melody_workdir` (same tokens, bar-position channel, style context), sampled with Gumbel
+straight-through by `models.gan.lm_generate` and started from that run's joint model; the amortized
+meta-GAN starts from its amortized LM and support encoder, so every GAN begins where the likelihood-trained
+melody models end and the adversarial training is what it adds. Its generated windows read the real
+windows' bar positions, and it is sampled at evaluation by the melody models' own sampler.
+
+With `gan.init="mle"` the generator is the GAN's own smaller LSTM (`model.generator`). SeqGAN,
 RelGAN and ScratchGAN all start from (or regularise towards) an MLE model, and ours did
 worst where a random-init GAN is weakest (large leaps, MGEval average interval): the
 `mle` baseline trains the generator alone by teacher-forced NLL over the meta-train
@@ -20,26 +27,32 @@ compared across sampling temperatures.
 
 from __future__ import annotations
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from metamusic import baselines
 from metamusic.data import TaskSampler
-from metamusic.errors import check_choice, check_range
+from metamusic.errors import MetamusicError, check_choice, check_range
 from metamusic.experiments import base, melody
 from metamusic.meta import adversarial
 from metamusic.meta.algorithm import InnerSpec
 from metamusic.meta.registry import make_algorithm
 from metamusic.models.encoders import SupportEncoder
-from metamusic.models.gan import Critic, Generator, masked_nll
+from metamusic.models.gan import Critic, Generator, lm_generate, masked_nll
+from metamusic.models.melody_lm import LSTMLM, lm_loss
 from metamusic.models.sampling import sample_gan
 
 # Algorithms whose inner lrs are fixed: the GAN's are a pytree per player, which the learned-lr
 # variants (metasgd, mamlpp) cannot start from, and ANIL's "head" is not defined for two players.
 SUPPORTED = ("reptile", "fomaml", "maml", "amortized")
 MLE = "mle"  # the generator trained by maximum likelihood alone: a baseline and (gan.init="mle") the GANs' start
-INITS = ("mle", "random")
+# "melody": the generator *is* the melody LM of eval.melody_workdir (its joint model; the amortized meta-GAN
+# starts from that run's amortized LM and support encoder); "mle": the GAN's own LSTM after the `mle`
+# baseline; "random": that LSTM from a fresh init
+INITS = ("melody", "mle", "random")
 LABELS = {"reptile": "meta-GAN, Reptile (FIGR)", "fomaml": "meta-GAN, first-order MAML (DAWSON)",
           "maml": "meta-GAN, second-order MAML", "amortized": "meta-GAN, style-conditioned (amortized, no inner loop)",
           baselines.JOINT: "joint GAN", MLE: "MLE generator (GAN's LSTM, no critic)"}
@@ -59,10 +72,12 @@ def validate(cfg) -> None:
     base.check_positive("gan.tau", cfg.gan.tau)
     for f in ("mle_weight", "r1_weight", "gp_weight", "drift"):
         check_range(f"gan.{f}", cfg.gan[f], 0, integer=False)
+    check_range("gan.adv_weight", cfg.gan.get("adv_weight", 1.0), 0, integer=False)
     for f in ("embed_dim", "hidden", "z_dim"):
         check_range(f"model.generator.{f}", cfg.model.generator[f], 1)
     check_range("model.generator.context_dim", cfg.model.generator.get("context_dim", 0), 0)
-    if "amortized" in base.algorithm_names(cfg, SUPPORTED) and not cfg.model.generator.get("context_dim", 0):
+    own = cfg.gan.get("init", "random") != "melody"  # (under melody, the melody run's model.context_dim counts)
+    if own and "amortized" in base.algorithm_names(cfg, SUPPORTED) and not cfg.model.generator.get("context_dim", 0):
         base.raise_bad("model.generator.context_dim", cfg.model.generator.get("context_dim", 0),
                        "> 0 when meta.algorithm includes amortized (it sets both players' style context)")
     for f in ("dim", "layers", "kernel"):
@@ -94,21 +109,63 @@ def validate(cfg) -> None:
     check_range("generate.num", cfg.generate.num, 1)
 
 
+def melody_source(cfg, corpus):
+    """(the melody experiment, its workdir) whose LM is the generator under gan.init="melody"; one clear error
+    where that run is missing or cannot serve."""
+    w = cfg.eval.melody_workdir
+    fix = "train it first (python run_maml.py --config=configs/maml.py --workdir=DIR) or set gan.init=mle"
+    if not w or not os.path.exists(os.path.join(w, "config.json")):
+        raise MetamusicError(f"gan.init=melody starts the generator from the melody LM of eval.melody_workdir={w!r}, "
+                             f"which holds no run_maml.py run: {fix}")
+    from metamusic.experiments import run_config  # (the package imports this module)
+
+    mcfg = run_config(w, "melody")
+    if base.encoding(mcfg) != corpus.enc:
+        raise MetamusicError(f"gan.init=melody: {w} was trained with another token encoding than data.*: {fix}")
+    mexp = melody.build(mcfg, corpus)
+    if not isinstance(mexp.model, LSTMLM):
+        raise MetamusicError(f"gan.init=melody needs an LSTM melody LM, and {w} has model.name={mcfg.model.name!r}: "
+                             f"{fix}")
+    return mexp, w
+
+
 def build(cfg, corpus) -> base.Experiment:
     enc = corpus.enc
     C = enc.num_classes
     g, d = cfg.model.generator, cfg.model.critic
-    ctx = g.get("context_dim", 0)
+    from_melody = cfg.gan.get("init", "random") == "melody"
+    mexp = mw = None
+    if from_melody:
+        mexp, mw = melody_source(cfg, corpus)
+        if "amortized" in base.algorithm_names(cfg, SUPPORTED) and not mexp.cfg.model.get("context_dim", 0):
+            base.raise_bad("meta.algorithm", cfg.meta.algorithm, f"without amortized: gan.init=melody conditions "
+                           f"through the melody LM's context, and {mw} has model.context_dim=0")
+    ctx = mexp.cfg.model.get("context_dim", 0) if from_melody else g.get("context_dim", 0)
     gen = Generator(enc.vocab_size, C, enc.bos, embed_dim=g.embed_dim, hidden=g.hidden, z_dim=g.z_dim,
                     context_dim=ctx)
     critic = Critic(dim=d.dim, layers=d.layers, kernel=d.kernel, context_dim=ctx)
     tau = float(cfg.gan.tau)
+    lm = mexp.model if from_melody else None
+    lm_bar = bool(from_melody and lm.bar_positions)
 
     def real_inputs(batch):
         tok, mask = batch[:2]  # (the bar-position channel is not used by the GAN yet)
         return jax.nn.one_hot(tok, C) * valid_mask(tok, mask, C)[..., None]  # PAD/BOS -> zero vectors
 
+    def generate_lm(gp, batch, key):
+        """The melody LM free-running from BOS into the real windows' slots 1..T-1, reading their bar
+        positions (so it draws in the meter of the tunes it is compared with); slot 0 is the real window's
+        (BOS, masked out, or a copied first token: no cue either way). Its NLL is the melody LM's loss."""
+        tok, mask, pos = batch
+        noise = jax.random.gumbel(key, (tok.shape[0], tok.shape[1] - 1, C))
+        body = lm_generate(lm, gp, noise, pos[:, 1:] if lm_bar else None, bos=enc.bos, tau=tau)
+        fake = jnp.concatenate([jax.nn.one_hot(tok[:, :1], C) * (tok[:, :1] < C)[..., None], body], axis=1)
+        nll = lm_loss(lm, gp, tok, mask, pos if lm_bar else None)[0] if cfg.gan.mle_weight > 0 else jnp.zeros(())
+        return fake * valid_mask(tok, mask, C)[..., None], nll
+
     def generate(gp, batch, key):
+        if from_melody:
+            return generate_lm(gp, batch, key)
         tok, mask = batch[:2]
         kz, kn = jax.random.split(key)
         z = jax.random.normal(kz, (tok.shape[0], g.z_dim))
@@ -127,28 +184,46 @@ def build(cfg, corpus) -> base.Experiment:
 
     loss_fn = adversarial.make_loss(generate, score, real_inputs, kind=cfg.gan.loss, gp_weight=cfg.gan.gp_weight,
                                     r1_weight=cfg.gan.r1_weight, drift=cfg.gan.drift,
-                                    mle_weight=cfg.gan.mle_weight)
+                                    mle_weight=cfg.gan.mle_weight, adv_weight=cfg.gan.get("adv_weight", 1.0))
+
+    melody_meta = {}  # method of the melody run -> its trained meta (read once; init_params is called often)
+
+    def melody_trained(name):
+        if name not in melody_meta:
+            melody_meta[name] = base.restore(mexp, mw, name)
+        return melody_meta[name]
 
     def init_params():
         T = cfg.data.length
         kg, kd = jax.random.split(jax.random.PRNGKey(cfg.seed))
         z = jnp.zeros((1, g.z_dim))
-        return {"g": gen.init(kg, z, jnp.zeros((1, T, C))),
-                "d": critic.init(kd, jnp.zeros((1, T, C)), jnp.ones((1, T)))}
+        gp = melody_trained(baselines.JOINT)["params"] if from_melody else gen.init(kg, z, jnp.zeros((1, T, C)))
+        return {"g": gp, "d": critic.init(kd, jnp.zeros((1, T, C)), jnp.ones((1, T)))}
 
-    template = jax.eval_shape(init_params)
+    template = init_params() if from_melody else jax.eval_shape(init_params)  # (a restore cannot be traced)
 
     def mle_loss(params, batch, key):
         """Teacher-forced NLL of the generator (the critic untouched): the `mle` baseline's loss."""
         tok, mask = batch[:2]
+        if from_melody:
+            nll = lm_loss(lm, params["g"], tok, mask, batch[2] if lm_bar else None)[0]
+            return nll, {"g_nll": nll}
         z = jax.random.normal(key, (tok.shape[0], g.z_dim))
         nll = masked_nll(gen.apply(params["g"], z, tok, method=Generator.teacher_forced), tok, mask, C)
         return nll, {"g_nll": nll}
 
     se = cfg.model.get("support_encoder", {"dim": 64, "layers": 3})
-    support_encoder = SupportEncoder(enc.vocab_size, C, out_dim=max(ctx, 1), dim=se["dim"], layers=se["layers"])
+    if from_melody:  # the melody run's own encoder (same architecture, read as it was trained)
+        support_encoder = mexp.parts["support_encoder"]
+    else:
+        support_encoder = SupportEncoder(enc.vocab_size, C, out_dim=max(ctx, 1), dim=se["dim"], layers=se["layers"])
 
     def encoder_init():
+        """A fresh encoder; under gan.init=melody the melody run's trained amortized encoder where it has one."""
+        if from_melody:
+            if "amortized" in mexp.algorithms:
+                return melody_trained("amortized")["encoder"]
+            return mexp.parts["encoder_init"]()
         x = jnp.zeros((1, cfg.data.length), jnp.int32)
         return support_encoder.init(jax.random.PRNGKey(cfg.seed + 17), x, jnp.ones((1, cfg.data.length)))
 
@@ -157,9 +232,22 @@ def build(cfg, corpus) -> base.Experiment:
         reads it through a stop-gradient (its own projection learns what to do with it), so the encoder is
         trained by the generator's losses only and never serves both sides of the game."""
         tok, mask = support[:2]
-        e = support_encoder.apply(enc_params, tok, mask)[None]
+        if from_melody:
+            e = support_encoder.apply(enc_params, tok, mask, support[2] if lm_bar else None)
+            gp = melody.with_context(params["g"], e)
+            e = e[None]
+        else:
+            e = support_encoder.apply(enc_params, tok, mask)[None]
         put = lambda p, v: {**p, "params": {**p["params"], "context": v.astype(p["params"]["context"].dtype)}}
-        return {"g": put(params["g"], e), "d": put(params["d"], jax.lax.stop_gradient(e))}
+        return {"g": gp if from_melody else put(params["g"], e), "d": put(params["d"], jax.lax.stop_gradient(e))}
+
+    def start_params(name):
+        """What method `name` starts from: init_params, except that under gan.init=melody the amortized
+        meta-GAN's generator is the melody run's amortized LM (trained with the encoder it starts from)."""
+        params = init_params()
+        if from_melody and name == "amortized" and "amortized" in mexp.algorithms:
+            params = {**params, "g": melody_trained("amortized")["params"]}
+        return params
 
     def lrs(scale: float = 1.0):
         return adversarial.player_lrs(template, cfg.meta.g_lr * scale, cfg.meta.d_lr * scale)
@@ -184,13 +272,17 @@ def build(cfg, corpus) -> base.Experiment:
             return cfg.baselines.mle_steps
         return baselines.joint_steps(cfg) if baselines.is_joint(name) else cfg.steps
 
-    def sample(g_params, num: int, length: int, key, temperature: float = 1.0):
-        """Generated melodies as class tokens [num, length] (exact samples at temperature 1: Gumbel-max)."""
+    def sample(g_params, num: int, length: int, key, temperature: float = 1.0, support=None):
+        """Generated melodies as class tokens [num, length] (exact samples at temperature 1). A melody-LM
+        generator is drawn by the melody models' own sampler, in the meter of the first support tune."""
+        if from_melody:
+            return mexp.parts["sample"](g_params, support, num=num, length=length + 1, temperature=temperature,
+                                        key=key)[:, 1:]
         return sample_gan(gen, g_params, num=num, length=length, key=key, temperature=temperature)
 
     def draw(params, support, key):
         """generate.num melodies of data.length tokens, BOS first (as written to MIDI)."""
-        toks = sample(params["g"], cfg.generate.num, cfg.data.length, key)
+        toks = sample(params["g"], cfg.generate.num, cfg.data.length, key, support=support)
         return np.concatenate([np.full((len(toks), 1), enc.bos, np.int32), toks], 1)
 
     return base.Experiment(
@@ -200,14 +292,18 @@ def build(cfg, corpus) -> base.Experiment:
         train_sampler=lambda name: melody.task_sampler(cfg, corpus, name),
         val_eval=lambda name, algo: (melody.val_eval(cfg, corpus, algo, 0, _mle_metrics) if name == MLE else
                                      melody.val_eval(cfg, corpus, algo, cfg.meta.inner_steps, _player_metrics)),
-        label=lambda name: LABELS.get(name, f"meta-GAN, {name}"), model=gen, enc=enc,
-        parts={"critic": critic, "sample": sample, "lrs": lrs, "draw": draw, "tuning": tuning, "mle_loss": mle_loss},
+        label=lambda name: LABELS.get(name, f"meta-GAN, {name}"), model=lm if from_melody else gen, enc=enc,
+        parts={"critic": critic, "sample": sample, "lrs": lrs, "draw": draw, "tuning": tuning, "mle_loss": mle_loss,
+               "start_params": start_params},
         start_from=lambda name: MLE if cfg.gan.get("init", "random") == "mle" and name != MLE else None)
 
 
 def _baselines(cfg) -> tuple:
-    """The joint GAN, and the MLE generator where the config has one (runs saved before it have not)."""
-    return ((MLE,) if "mle_steps" in cfg.baselines else ()) + (baselines.JOINT,)
+    """The joint GAN, and the MLE generator where the config has one (runs saved before it have not). Under
+    gan.init=melody the melody run's joint model is the MLE generator (its row is the unadapted melody LM),
+    so none is trained here."""
+    own_mle = "mle_steps" in cfg.baselines and cfg.gan.get("init", "random") != "melody"
+    return ((MLE,) if own_mle else ()) + (baselines.JOINT,)
 
 
 def _mle_metrics(res) -> dict:

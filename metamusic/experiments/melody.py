@@ -194,6 +194,7 @@ def build(cfg, corpus) -> base.Experiment:
         val_eval=lambda name, algo: val_eval(cfg, corpus, algo, 0 if baselines.is_joint(name) else cfg.meta.inner_steps,
                                              _nll_metrics),
         model=model, enc=corpus.enc, parts={"draw": draw, "sample": sample, "tuning": lambda e: tuning(e, baselines.FINETUNE),
+                                      "support_encoder": support_encoder, "encoder_init": encoder_init,
                                       "tuning_after": lambda e, first: tuning(e, baselines.FINETUNE, first)},
         start_from=lambda name: baselines.JOINT if name in ALGORITHMS and cfg.meta.get("init") == "joint" else None)
     return exp

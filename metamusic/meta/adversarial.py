@@ -47,13 +47,14 @@ def _input_grad_sq(critic, d_params, x, batch):
 
 def make_loss(generate: Callable, critic: Callable, real_inputs: Callable, *, kind: str = "ns",
               gp_weight: float = 10.0, r1_weight: float = 0.0, drift: float = 1e-3,
-              mle_weight: float = 0.0) -> Callable:
+              mle_weight: float = 0.0, adv_weight: float = 1.0) -> Callable:
     """The combined GAN loss for params {"g", "d"}.
 
     Args:
       generate: (g_params, batch, key) -> (fake critic inputs [N, ...] (as many as real), the
         generator's NLL of the batch's real data): one call, so a recurrent generator can
-        compute both in one pass. The NLL enters g_loss times `mle_weight`.
+        compute both in one pass. The NLL enters g_loss times `mle_weight`, the critic's verdict times
+        `adv_weight` (0: the generator learns by likelihood alone, the ablation that says what the game adds).
       critic: (d_params, x, batch) -> scores [N] (higher = more real).
       real_inputs: batch -> real critic inputs [N, ...].
     Returns:
@@ -85,7 +86,7 @@ def make_loss(generate: Callable, critic: Callable, real_inputs: Callable, *, ki
         d_loss = d_loss + penalty
         s_gen = critic(jax.lax.stop_gradient(d), fake, batch)
         g_adv = jax.nn.softplus(-s_gen).mean() if kind == "ns" else -s_gen.mean()
-        g_loss = g_adv + mle_weight * nll
+        g_loss = adv_weight * g_adv + mle_weight * nll
         aux = {"d_loss": d_loss, "g_loss": g_loss, "g_adv": g_adv, "g_nll": nll, "penalty": penalty,
                "d_real": s_real.mean(), "d_fake": s_fake.mean()}
         return d_loss + g_loss, aux

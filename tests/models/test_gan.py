@@ -80,3 +80,50 @@ def test_critic_scores_one_finite_value_per_sequence():
     s = d.apply(dp, x, mask)
     assert s.shape == (2,)
     assert np.isfinite(np.asarray(s)).all()
+
+
+def _lm(**kw):
+    from metamusic.models.melody_lm import LSTMLM
+
+    bar = kw.pop("bar_positions", 6)
+    m = LSTMLM(vocab_size=V, embed_dim=8, hidden=8, impl="fast", bar_positions=bar, **kw)
+    x = jnp.zeros((1, 12), jnp.int32)
+    p = m.init(jax.random.PRNGKey(0), x, x if bar else None)
+    # a trained-looking LM: random weights everywhere, the context and its FiLM included (they start at zero)
+    leaves, tree = jax.tree.flatten(p)
+    keys = jax.random.split(jax.random.PRNGKey(1), len(leaves))
+    p = jax.tree.unflatten(tree, [a + 0.3 * jax.random.normal(k, a.shape) for a, k in zip(leaves, keys)])
+    return m, p
+
+
+def test_lm_generator_draws_the_melody_lms_own_samples():
+    """lm_generate reads the LM's parameters directly (a faster loop); each token it draws must be the
+    argmax of the LM's own logits (model.apply, teacher-forced on the drawn prefix) plus the Gumbel noise,
+    for one and two layers, the head FiLM, and no position channel."""
+    from metamusic.models.gan import lm_generate
+
+    for kw in (dict(layers=1, context_dim=4), dict(layers=2, context_dim=4, context_output=True),
+               dict(layers=1, bar_positions=0)):
+        m, p = _lm(**kw)
+        N, T = 5, 16
+        pos = jax.random.randint(jax.random.PRNGKey(2), (N, T), 0, 7) if m.bar_positions else None
+        noise = jax.random.gumbel(jax.random.PRNGKey(3), (N, T, C))
+        y = lm_generate(m, p, noise, pos, bos=BOS)
+        np.testing.assert_allclose(np.asarray(y.sum(-1)), 1.0, atol=1e-6)
+        toks = y.argmax(-1)
+        logits = m.apply(p, jnp.concatenate([jnp.full((N, 1), BOS), toks[:, :-1]], 1), pos)[..., :C]
+        np.testing.assert_array_equal(np.asarray(jnp.argmax(logits + noise, -1)), np.asarray(toks))
+
+
+def test_lm_generator_gradient_reaches_the_lm_through_the_critic():
+    from metamusic.models.gan import lm_generate
+
+    m, lp = _lm(layers=1, context_dim=4)
+    d = Critic(dim=8, layers=2)
+    dp = d.init(jax.random.PRNGKey(4), jnp.zeros((3, 12, C)), jnp.ones((3, 12)))
+    noise = jax.random.gumbel(jax.random.PRNGKey(2), (3, 12, C))
+    pos = jnp.tile(jnp.arange(12) % 4, (3, 1))
+    grads = jax.grad(lambda p: d.apply(dp, lm_generate(m, p, noise, pos, bos=BOS), jnp.ones((3, 12))).sum())(lp)
+    g = grads["params"]
+    for part in ("embed", "bar_pos", "context", "context_film", "OptimizedLSTMCell_0", "head"):
+        assert sum(float(jnp.abs(x).sum()) for x in jax.tree.leaves(g[part])) > 0, part

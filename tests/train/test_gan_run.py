@@ -212,6 +212,7 @@ def test_conditioned_generator_changes_with_the_support_set(style_corpus):
     assert _changed(same, meta["params"]) == 0.0
 
 
+@pytest.mark.slow  # (the default generator's version: tests/train/test_gan_melody_init.py)
 def test_dawson_meta_step_stays_finite_for_50_steps(style_corpus, tmp_path):
     """The DAWSON-style (first-order MAML) meta-GAN from the MLE generator: every one of 50 meta-steps
     finite (a non-finite one would be logged as such and skipped), and both players moved."""
