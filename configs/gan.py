@@ -39,6 +39,7 @@ def get_config():
     c.model.critic.dim = 64  # conv channels
     c.model.critic.layers = 3  # conv layers
     c.model.critic.kernel = 5  # conv width (steps)
+    c.model.critic.bar_position = False  # the critic also reads each step's bar position (fakes carry their real window's)
     c.model.support_encoder = ml_collections.ConfigDict()  # `amortized`: K support windows -> the style context
     c.model.support_encoder.dim = 64
     c.model.support_encoder.layers = 3

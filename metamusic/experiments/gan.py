@@ -35,6 +35,7 @@ import numpy as np
 
 from metamusic import baselines
 from metamusic.data import TaskSampler
+from metamusic.data.melody import MAX_POS
 from metamusic.errors import MetamusicError, check_choice, check_range
 from metamusic.experiments import base, melody
 from metamusic.meta import adversarial
@@ -143,7 +144,8 @@ def build(cfg, corpus) -> base.Experiment:
     ctx = mexp.cfg.model.get("context_dim", 0) if from_melody else g.get("context_dim", 0)
     gen = Generator(enc.vocab_size, C, enc.bos, embed_dim=g.embed_dim, hidden=g.hidden, z_dim=g.z_dim,
                     context_dim=ctx)
-    critic = Critic(dim=d.dim, layers=d.layers, kernel=d.kernel, context_dim=ctx)
+    critic_pos = MAX_POS + 1 if d.get("bar_position", False) else 0  # (+1: the code of BOS and padding)
+    critic = Critic(dim=d.dim, layers=d.layers, kernel=d.kernel, context_dim=ctx, bar_positions=critic_pos)
     tau = float(cfg.gan.tau)
     lm = mexp.model if from_melody else None
     lm_bar = bool(from_melody and lm.bar_positions)
@@ -180,7 +182,7 @@ def build(cfg, corpus) -> base.Experiment:
 
     def score(dp, x, batch):
         tok, mask = batch[:2]
-        return critic.apply(dp, x, valid_mask(tok, mask, C))
+        return critic.apply(dp, x, valid_mask(tok, mask, C), batch[2] if critic_pos else None)
 
     loss_fn = adversarial.make_loss(generate, score, real_inputs, kind=cfg.gan.loss, gp_weight=cfg.gan.gp_weight,
                                     r1_weight=cfg.gan.r1_weight, drift=cfg.gan.drift,
@@ -198,7 +200,8 @@ def build(cfg, corpus) -> base.Experiment:
         kg, kd = jax.random.split(jax.random.PRNGKey(cfg.seed))
         z = jnp.zeros((1, g.z_dim))
         gp = melody_trained(baselines.JOINT)["params"] if from_melody else gen.init(kg, z, jnp.zeros((1, T, C)))
-        return {"g": gp, "d": critic.init(kd, jnp.zeros((1, T, C)), jnp.ones((1, T)))}
+        zeros = jnp.zeros((1, T), jnp.int32)
+        return {"g": gp, "d": critic.init(kd, jnp.zeros((1, T, C)), jnp.ones((1, T)), zeros)}
 
     template = init_params() if from_melody else jax.eval_shape(init_params)  # (a restore cannot be traced)
 

@@ -228,11 +228,17 @@ class Critic(nn.Module):
     layers: int = 3
     kernel: int = 5
     context_dim: int = 0  # a style context read by projection (Miyato & Koyama 2018); 0: none
+    # bar-position codes read beside the tokens (0: none). Real and generated windows carry the same
+    # positions (a fake reads its real window's), so what the critic can learn is which tokens fall where
+    bar_positions: int = 0
 
     @nn.compact
-    def __call__(self, x, mask):
-        """x [N, T, C] one-hot (or relaxed); mask [N, T] 1 on real steps -> scores [N]."""
+    def __call__(self, x, mask, pos=None):
+        """x [N, T, C] one-hot (or relaxed); mask [N, T] 1 on real steps; pos [N, T] bar positions (read
+        when bar_positions > 0) -> scores [N]."""
         h = nn.Dense(self.dim, use_bias=False, name="embed")(x)  # = an embedding lookup for one-hots
+        if self.bar_positions:
+            h = h + nn.Embed(self.bar_positions, self.dim, name="bar_pos")(jnp.clip(pos, 0, self.bar_positions - 1))
         for i in range(self.layers):
             h = nn.leaky_relu(nn.Conv(self.dim, (self.kernel,), name=f"conv_{i}")(h), 0.2)
         m = mask[..., None]

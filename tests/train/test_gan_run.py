@@ -41,6 +41,7 @@ def trained(style_corpus, tmp_path_factory):
     return cfg, workdir
 
 
+@pytest.mark.slow  # (the GAN's own LSTM, gan.init=mle; the default generator: test_gan_melody_init.py)
 def test_training_logs_and_checkpoints(trained):
     cfg, workdir = trained
     for name in ("reptile", baselines.JOINT):
@@ -51,6 +52,7 @@ def test_training_logs_and_checkpoints(trained):
         assert os.path.isdir(os.path.join(workdir, name, "checkpoints", "2"))
 
 
+@pytest.mark.slow  # (the GAN's own LSTM, gan.init=mle; the default generator: test_gan_melody_init.py)
 def test_one_meta_step_changes_both_networks(trained, style_corpus, name="reptile"):
     cfg, workdir = trained
     exp = experiments.build(cfg, style_corpus)
@@ -67,19 +69,28 @@ def test_one_meta_step_changes_both_networks(trained, style_corpus, name="reptil
     assert row["val/g_adv_after"] != row["val/g_adv_before"]
 
 
+@pytest.mark.slow  # (the default generator's evaluation runs these checks: test_gan_melody_init.py)
 def test_evaluation_compares_every_generator(trained, style_corpus):
     cfg, workdir = trained
     res = gan_eval.evaluate(experiments.build(cfg, style_corpus), workdir)
-    rows = res["methods"]["K=2"]
     joint, mle = gan.LABELS[baselines.JOINT], gan.LABELS[gan.MLE]
     generators = {gan.LABELS["reptile"], joint, joint + ", fine-tuned", mle, mle + ", fine-tuned"}
+    check_evaluation(res, cfg, workdir, generators, (baselines.JOINT, gan.MLE), gan.LABELS["reptile"],
+                     len(style_corpus.styles_in("test")))
+
+
+def check_evaluation(res, cfg, workdir, generators: set, tuned: tuple, meta_gan: str, n_styles: int):
+    """What every GAN evaluation must hold, K=2: the rows; the fine-tuning scales chosen on meta-val and
+    saved; the temperature sweep and its matched reads; the pairing; the files."""
+    rows = res["methods"]["K=2"]
+    joint = gan.LABELS[baselines.JOINT]
     assert set(rows) == generators | {gan_eval.SUPPORT, gan_eval.HELD_OUT}
     for name, r in rows.items():
         if name != gan_eval.HELD_OUT:  # the mean over features is the mean of the per-feature values
             per = r["mgeval"]
             assert r["overlap_mean"] == pytest.approx(np.mean([v["overlap"] for v in per.values()]))
-    # both trained baselines' fine-tuning scales were chosen on meta-val among the configured ones, and saved
-    for name in (baselines.JOINT, gan.MLE):
+    # the trained baselines' fine-tuning scales were chosen on meta-val among the configured ones, and saved
+    for name in tuned:
         scale = res["config"]["tuning"][f"{gan.LABELS[name]}: fine-tuning lr scale (chosen on meta-val)"]
         assert scale in cfg.baselines.finetune_scales
         saved = json.load(open(os.path.join(workdir, name, "finetune.json")))
@@ -104,15 +115,16 @@ def test_evaluation_compares_every_generator(trained, style_corpus):
                 assert lo <= target <= hi
                 assert min(c["overlap_mean"] for c in curve) <= v <= max(c["overlap_mean"] for c in curve)
     # paired over styles against the joint GAN: the mean difference is the difference of the tables' means
-    d = res["paired"]["K=2"][gan.LABELS["reptile"]][joint]["overlap_mean"]
-    assert d["episodes"] == len(style_corpus.styles_in("test"))
-    assert d["mean"] == pytest.approx(rows[gan.LABELS["reptile"]]["overlap_mean"] - rows[joint]["overlap_mean"])
+    d = res["paired"]["K=2"][meta_gan][joint]["overlap_mean"]
+    assert d["episodes"] == n_styles
+    assert d["mean"] == pytest.approx(rows[meta_gan]["overlap_mean"] - rows[joint]["overlap_mean"])
     for f in ("eval.json", "eval.md", "eval.png", "quality_diversity.png"):
         assert os.path.getsize(os.path.join(workdir, f)) > 0
     md = open(os.path.join(workdir, "eval.md")).read()
     assert "Closest to the target style" in md and "Quality at matched diversity" in md and "Paired differences" in md
 
 
+@pytest.mark.slow  # (the GAN's own LSTM, gan.init=mle; the default generator: test_gan_melody_init.py)
 def test_a_rows_figures_do_not_depend_on_the_other_rows(trained, style_corpus, tmp_path, monkeypatch):
     """Leaving methods out of the evaluation leaves every other row's figures exactly as they were: each
     style's sampling key is shared by all methods, not drawn per method position."""
@@ -156,6 +168,7 @@ def test_at_diversity_takes_the_crossing_nearest_the_tables_temperature():
     assert qd.at_diversity(curve, "overlap_mean", around=0.6) == pytest.approx(0.55)
 
 
+@pytest.mark.slow  # (the GAN's own LSTM, gan.init=mle; the default generator: test_gan_melody_init.py)
 def test_generate_writes_midi_and_piano_rolls(trained, style_corpus, tmp_path):
     import note_seq
 
