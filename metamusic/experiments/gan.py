@@ -151,7 +151,7 @@ def build(cfg, corpus) -> base.Experiment:
     lm_bar = bool(from_melody and lm.bar_positions)
 
     def real_inputs(batch):
-        tok, mask = batch[:2]  # (the bar-position channel is not used by the GAN yet)
+        tok, mask = batch[:2]  # (bar positions: read by the melody-LM generator and, optionally, the critic)
         return jax.nn.one_hot(tok, C) * valid_mask(tok, mask, C)[..., None]  # PAD/BOS -> zero vectors
 
     def generate_lm(gp, batch, key):
