@@ -30,7 +30,7 @@ from metamusic.eval import music_metrics as mm
 from metamusic.eval import paired
 from metamusic.eval import quality_diversity as qd
 from metamusic.eval.draws import style_draws
-from metamusic.experiments import base, gan, melody, run_config
+from metamusic.experiments import base, gan
 
 SUPPORT = "support tunes (reference)"
 HELD_OUT = "held-out tunes (target)"
@@ -68,12 +68,11 @@ def gan_methods(exp: base.Experiment, workdir: str) -> tuple[dict, dict]:
 def melody_methods(cfg, mworkdir: str, corpus) -> tuple[dict, str]:
     """The melody LMs of a run_maml.py workdir as (adapt, sample) pairs, or ({}, reason) when they cannot
     be compared."""
-    if not mworkdir or not os.path.exists(os.path.join(mworkdir, "config.json")):
-        return {}, f"no run_maml.py workdir at {mworkdir!r}"
-    mcfg = run_config(mworkdir, "melody")
-    if base.encoding(mcfg) != corpus.enc:
-        return {}, f"{mworkdir} was trained with a different encoding"
-    mexp = melody.build(mcfg, corpus)
+    try:
+        mexp = gan.melody_run(mworkdir, corpus)
+    except MetamusicError as e:
+        return {}, str(e)
+    mcfg = mexp.cfg
     T = cfg.data.length
     out, missing = {}, []
     # every meta-learned melody method of that run (the best adapted melody model is among them), and the

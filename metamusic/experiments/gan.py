@@ -110,23 +110,33 @@ def validate(cfg) -> None:
     check_range("generate.num", cfg.generate.num, 1)
 
 
+def melody_run(workdir: str, corpus):
+    """The melody experiment of a run_maml.py workdir, built on `corpus`; one clear error where there is no
+    such run or it was trained with another token encoding. (The GAN's generator under gan.init=melody and
+    the evaluation's melody-LM rows both read it.)"""
+    if not workdir or not os.path.exists(os.path.join(workdir, "config.json")):
+        raise MetamusicError(f"no run_maml.py run at eval.melody_workdir={workdir!r}")
+    from metamusic.experiments import run_config  # (the package imports this module)
+
+    mcfg = run_config(workdir, "melody")
+    if base.encoding(mcfg) != corpus.enc:
+        raise MetamusicError(f"{workdir} was trained with another token encoding than data.*")
+    return melody.build(mcfg, corpus)
+
+
 def melody_source(cfg, corpus):
     """(the melody experiment, its workdir) whose LM is the generator under gan.init="melody"; one clear error
     where that run is missing or cannot serve."""
     w = cfg.eval.melody_workdir
     fix = "train it first (python run_maml.py --config=configs/maml.py --workdir=DIR) or set gan.init=mle"
-    if not w or not os.path.exists(os.path.join(w, "config.json")):
-        raise MetamusicError(f"gan.init=melody starts the generator from the melody LM of eval.melody_workdir={w!r}, "
-                             f"which holds no run_maml.py run: {fix}")
-    from metamusic.experiments import run_config  # (the package imports this module)
-
-    mcfg = run_config(w, "melody")
-    if base.encoding(mcfg) != corpus.enc:
-        raise MetamusicError(f"gan.init=melody: {w} was trained with another token encoding than data.*: {fix}")
-    mexp = melody.build(mcfg, corpus)
+    try:
+        mexp = melody_run(w, corpus)
+    except MetamusicError as e:
+        raise MetamusicError(f"gan.init=melody starts the generator from the melody LM of eval.melody_workdir, "
+                             f"but {e}: {fix}") from None
     if not isinstance(mexp.model, LSTMLM):
-        raise MetamusicError(f"gan.init=melody needs an LSTM melody LM, and {w} has model.name={mcfg.model.name!r}: "
-                             f"{fix}")
+        raise MetamusicError(f"gan.init=melody needs an LSTM melody LM, and {w} has "
+                             f"model.name={mexp.cfg.model.name!r}: {fix}")
     return mexp, w
 
 

@@ -40,11 +40,10 @@ class LSTMLM(nn.Module):
     @nn.compact
     def __call__(self, tokens, pos=None, carry=None):
         """Logits [..., T, vocab] from a zero state; with `carry` (one (c, h) per layer, `initial_carry`),
-        (logits, the carry after the last step): what sampling in linear time carries between steps.
-        tokens may be float rows over the vocabulary [..., T, vocab] instead (see `_embed`)."""
+        (logits, the carry after the last step): what sampling in linear time carries between steps."""
         if self.impl not in LSTM_IMPLS:
             raise MetamusicError(f"model.lstm.impl={self.impl!r} is not allowed; choose one of {list(LSTM_IMPLS)}")
-        x = _embed(self.vocab_size, self.embed_dim, tokens)
+        x = nn.Embed(self.vocab_size, self.embed_dim, name="embed")(tokens)
         x = _with_positions(x, pos, self.bar_positions, self.embed_dim)
         ctx = _context(self.context_dim)
         x = _film(x, ctx, self.embed_dim, "context_film")
@@ -73,16 +72,6 @@ class LSTMLM(nn.Module):
         """The zero state for `carry`: one (c, h) pair of [batch, hidden] per layer."""
         z = jnp.zeros((batch, self.hidden), jnp.float32)
         return tuple((z, z) for _ in range(self.layers))
-
-
-def _embed(vocab_size: int, dim: int, tokens):
-    """Embeddings of int tokens [..., T], or of float (one-hot or relaxed) rows [..., T, vocab] as rows @ table:
-    what lets the meta-GAN feed its straight-through samples back into this model (`models.gan.lm_generate`)
-    with gradients, using the same parameter ("embed") as the int path."""
-    embed = nn.Embed(vocab_size, dim, name="embed")
-    if jnp.issubdtype(tokens.dtype, jnp.integer):
-        return embed(tokens)
-    return tokens @ embed.embedding
 
 
 def _context(context_dim: int):
