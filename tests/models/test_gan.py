@@ -112,7 +112,13 @@ def test_lm_generator_draws_the_melody_lms_own_samples():
         np.testing.assert_allclose(np.asarray(y.sum(-1)), 1.0, atol=1e-6)
         toks = y.argmax(-1)
         logits = m.apply(p, jnp.concatenate([jnp.full((N, 1), BOS), toks[:, :-1]], 1), pos)[..., :C]
-        np.testing.assert_array_equal(np.asarray(jnp.argmax(logits + noise, -1)), np.asarray(toks))
+        # the drawn token scores the maximum of logits + noise. lm_generate and model.apply compute the
+        # logits by different code paths, equal only to float32 rounding, so a near-tie may break either
+        # way: the chosen token's score must be within rounding of the best one (and is almost always it).
+        scores = np.asarray(logits + noise)
+        chosen = np.take_along_axis(scores, np.asarray(toks)[..., None], -1)[..., 0]
+        np.testing.assert_allclose(chosen, scores.max(-1), rtol=0, atol=1e-4)
+        assert (np.asarray(jnp.argmax(logits + noise, -1)) == np.asarray(toks)).mean() > 0.95
 
 
 def test_lm_generator_gradient_reaches_the_lm_through_the_critic():

@@ -48,8 +48,11 @@ def test_evaluation_writes_results_for_every_method(run, style_corpus):
         assert r["episodes"] == cfg.eval.episodes
         assert np.all(np.isfinite(r["nll_nats"])) and np.all(np.array(r["nll_nats_ci95"]) > 0)
         np.testing.assert_allclose(np.array(r["nll_bits"]) * np.log(2), r["nll_nats"], rtol=1e-6)
-    # the joint model's unadapted score is the fine-tuning curve's starting point
-    assert res["joint"]["nll_nats"][0] == res["finetune"]["nll_nats"][0]
+    # the joint model's unadapted score is the fine-tuning curve's starting point. The two rows are
+    # computed by different code paths (a plain evaluation, and step 0 of the adaptation scan), so
+    # they agree only to float32 rounding, which depends on the CPU's instruction set and XLA's code
+    # generation: compare with a tolerance of a few float32 ulps, not exactly.
+    np.testing.assert_allclose(res["joint"]["nll_nats"][0], res["finetune"]["nll_nats"][0], rtol=1e-6)
     for f in ("eval.json", "eval.md", "eval.png"):
         assert os.path.getsize(os.path.join(workdir, f)) > 100
     # fine-tuning's lr and steps were chosen on meta-val among the configured ones, and saved for generation
