@@ -121,7 +121,7 @@ def gan(args) -> dict:
 
     cfg = gan_cfg.get_config()
     # the GAN's own LSTM (model.generator): the default generator, the melody LM of a run_maml.py workdir,
-    # needs that run on disk; its training speed is in the README's meta-GAN timings instead
+    # needs that run on disk; its training speed is in the meta-GAN run's phase timings (docs/results_gan.md) instead
     cfg.gan.init = "mle"
     exp = gan_exp.build(cfg, types.SimpleNamespace(enc=EncodingConfig()))  # the networks need only the encoding
     algo, tx = exp.algorithm("reptile"), exp.optimizer("reptile")

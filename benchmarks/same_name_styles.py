@@ -1,4 +1,4 @@
-"""Are two collections' styles of one name (O'Neill's and Ryan's jigs) one style? The README's figures.
+"""Are two collections' styles of one name (O'Neill's and Ryan's jigs) one style? Prints the figures docs/data.md quotes.
 
     python benchmarks/same_name_styles.py [--episodes 600] [--shots 5] [--queries 10]
 

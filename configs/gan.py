@@ -61,7 +61,7 @@ def get_config():
     c.meta = ml_collections.ConfigDict()
     c.meta.algorithm = "reptile,fomaml,amortized"  # comma list: reptile (FIGR), fomaml (DAWSON-style), maml, amortized (style-conditioned)
     c.meta.inner_steps = 3  # simultaneous GAN SGD steps on the support set
-    c.meta.g_lr = 0.1  # inner SGD lr of the generator (0.3 diverged: meta-val NLL after adapting 1.7 -> 18.9)
+    c.meta.g_lr = 0.1  # inner SGD lr of the generator (0.3 diverged; docs/design_notes.md#gan-inner-lrs)
     c.meta.d_lr = 0.01  # inner SGD lr of the critic (0.05 blew up in some tasks' inner loops)
     c.meta.batch = 8  # tasks per meta-batch
     c.meta.remat = False  # jax.checkpoint the inner steps
@@ -80,8 +80,8 @@ def get_config():
     c.eval.scorer = "runs/relation"  # a run_relation.py workdir for style fidelity; "" skips it
     c.eval.distractors = 4  # other meta-test styles competing with the target in style fidelity
     c.eval.temperature = 1.0  # sampling temperature of the tables' rows (every generator)
-    # the quality-diversity sweep (every generator); () = off. At 0.8 every GAN was still more varied than
-    # real tunes (relative diversity 1.03-1.13), so the sweep reaches down to 0.6
+    # the quality-diversity sweep (every generator); () = off. It reaches down to 0.6 because at 0.8 every GAN
+    # with its own LSTM (gan.init=mle) was still more varied than real tunes (docs/design_notes.md#temperature-sweep)
     c.eval.temperatures = (0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25)
 
     c.baselines = ml_collections.ConfigDict()  # metamusic.baselines

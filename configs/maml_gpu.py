@@ -1,9 +1,9 @@
-"""A larger melody meta-learning run for one accelerator (not measured yet: no accelerator was lent).
+"""A larger melody meta-learning run for one accelerator (measurements: docs/design_notes.md#gpu-config).
 
     python run_maml.py --config=configs/maml_gpu.py --workdir=runs/maml_gpu --mode=all
 Same corpus, split and evaluation protocol as configs/maml.py (so the rows compare), with a
-2 x 256 LSTM (the fast implementation), whole-tune tasks of up to 4 windows per tune, ten
-times the steps, and every conditioning method.
+2 x 256 LSTM (the fast implementation), whole-tune tasks of up to 4 windows per tune, more
+meta-steps and joint steps, and every conditioning method.
 """
 
 from configs import maml

@@ -12,7 +12,7 @@ def get_config():
     c = ml_collections.ConfigDict()
     c.experiment = "classify"  # the experiment family (metamusic.experiments)
     c.seed = 0  # seeds init, per-step keys and episode draws, evaluation episodes
-    c.steps = 400  # training steps per method (whole tunes: about 5 min each on 2 CPU cores)
+    c.steps = 400  # training steps per method (whole tunes; time per method: docs/design_notes.md#relation-steps)
     c.log_every = 100  # steps between metric lines
     c.eval_every = 200  # steps between meta-val accuracy checks
     c.checkpoint_every = 200  # steps between orbax checkpoints

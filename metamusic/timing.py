@@ -1,7 +1,7 @@
 """Where a run's time goes: wall-clock seconds of each phase (data, training per method, evaluation).
 
 A command prints the table at its end and appends it to WORKDIR/timings.jsonl (one
-JSON line per command), so a reader sees where a default run's 30 minutes go and
+JSON line per command), so a reader sees where a default run's time goes and
 how many meta-steps per minute each method ran (steps this command ran / its
 seconds, compile and meta-val checks included).
 """

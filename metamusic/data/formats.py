@@ -31,7 +31,7 @@ SUPPORTED_EXTS = MIDI_EXTS + MUSICXML_EXTS + ABC_EXTS + HUMDRUM_EXTS
 
 # "music21": every ABC tune goes through music21, so a style is never half-parsed
 #   by one parser and half by another with different tie/tuplet/grace-note rules.
-# "note_seq_first": note_seq's parser (about 50x faster) where it succeeds, music21
+# "note_seq_first": note_seq's parser (much faster; docs/design_notes.md#abc-parsing) where it succeeds, music21
 #   for the rest (note_seq rejects any tune with a rest, chord, voice or part).
 ABC_BACKENDS = ("music21", "note_seq_first")
 
@@ -193,7 +193,8 @@ def _pickup_quarters(score) -> float:
 
 @contextlib.contextmanager
 def _timing_only_abc(music21):
-    """Skips music21's engraving passes while it translates ABC: 3x faster.
+    """Skips music21's engraving passes while it translates ABC: they cost much of its parse time and the
+    tokens need none of them (docs/design_notes.md#abc-parsing).
 
     After parsing, `abcToStreamPart` re-bars (splitting notes at barlines into
     tied pieces), beams and picks a clef. None of it moves a note's offset or
@@ -215,8 +216,8 @@ def _timing_only_abc(music21):
 def score_to_sequence(score):
     """Builds a NoteSequence straight from a music21 score's notes.
 
-    Why not music21's MIDI writer: on about 1 tune in 10 of the bundled ABC it raises
-    (duplicate time signatures). Reading offsets and durations in quarter notes and
+    Why not music21's MIDI writer: on some tunes of the bundled ABC it raises (duplicate
+    time signatures; docs/design_notes.md#abc-parsing). Reading offsets and durations in quarter notes and
     writing them at a fixed 120 qpm keeps the timing exact. Ties are merged, grace
     notes (zero duration) dropped, each part becomes one instrument, and every chord
     tone is kept (melody extraction decides what the top voice is).

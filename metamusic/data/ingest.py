@@ -155,9 +155,9 @@ def _indexed_work(arg):
     return i, _work(item)
 
 
-# Parse seconds per MB by format, measured on the bundled corpus (2-core CPU, 2026-12-02; a 12-file sample
-# per collection): ABC 34-90, Humdrum 40, compressed MusicXML 5-7, plain MusicXML 0.24. File counts (2 s for
-# an Essen tunebook, 0.02 s for a chorale) and bytes alone (0.24-90 s/MB) both gave ETAs off by minutes.
+# Parse seconds per MB by format, rounded from a timing of the bundled corpus (docs/design_notes.md#ingest-cost-per-mb).
+# The cost of a file depends on its format far more than on its size or on being one file, so neither a count of
+# files nor bytes alone give a usable ETA; bytes times the format's rate does.
 _SECONDS_PER_MB = {".abc": 50.0, ".krn": 40.0, ".mxl": 6.0, ".xml": 0.3, ".musicxml": 0.3, ".mid": 5.0, ".midi": 5.0}
 
 

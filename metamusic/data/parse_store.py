@@ -1,10 +1,11 @@
 """What each music file parsed to, keyed by the file's content: an ingest parses only files it has not seen.
 
-Parsing (music21, note_seq) is almost all of an ingest's time: 4-5 minutes on 2 cores
-for music21's bundled corpus, while splitting, de-duplicating and caching take seconds.
-The corpus cache (`cache.py`) is keyed by every setting, split settings included, so a
-new `min_tunes` or near-duplicate threshold, one added file in a user folder, or a fresh
-machine used to mean parsing everything again. A parse store maps a file's SHA-1 to the
+Parsing (music21, note_seq) is almost all of an ingest's time: minutes for music21's
+bundled corpus, while splitting, de-duplicating and caching take seconds
+(docs/design_notes.md#parse-store). The corpus cache (`cache.py`) is keyed by every
+setting, split settings included, so without a parse store a new `min_tunes` or
+near-duplicate threshold, one added file in a user folder, or a fresh machine would
+mean parsing everything again. A parse store maps a file's SHA-1 to the
 records `files.tune_records` returned for it (tokens, bar positions, hash, metadata, or
 skips with their reasons), for one store key: the encoding, the ABC backend, the
 versions of music21 and note-seq, and `PARSE_VERSION`. Two stores are read:

@@ -4,8 +4,9 @@ Every method of a few-shot evaluation is scored on the same episodes, so the
 question "is A better than B" is answered by the per-episode differences A - B:
 episode difficulty, which dominates the spread of each method's own scores,
 cancels. The unpaired +- CIs of two methods can overlap while the paired CI of
-their difference excludes zero (0.01 nats resolved where each unpaired CI is
-+- 0.025). Numpy and scipy only (scipy comes with jax).
+their difference excludes zero: the paired test resolves differences far smaller
+than either method's own CI (docs/design_notes.md#paired-differences). Numpy and
+scipy only (scipy comes with jax).
 """
 
 from __future__ import annotations

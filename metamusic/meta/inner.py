@@ -41,9 +41,9 @@ def adapt(loss_fn: LossFn, params, support, key, *, steps: int, lrs, mask=None, 
       remat: rematerialize each inner step in the backward pass (`jax.checkpoint`):
         memory flat in the number of steps, for a second forward per step.
       unroll: unroll the scan over the (few) inner steps. On XLA:CPU a while loop whose
-        body holds the model's own time scan ran 5x slower than the same steps unrolled
-        (meta-GAN inner loop, 3 steps: 244 ms vs 45 ms per task); unrolling costs compile
-        time linear in `steps`.
+        body holds the model's own time scan ran several times slower than the same steps
+        unrolled (the meta-GAN's inner loop; docs/design_notes.md#unrolled-inner-loop);
+        unrolling costs compile time linear in `steps`.
     """
     if steps < 0:
         raise MetamusicError(f"inner steps={steps} must be >= 0")

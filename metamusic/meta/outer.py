@@ -49,9 +49,10 @@ def task_grads(algo: Algorithm, meta, tasks, keys, step, phase=None, task_map: s
     task_map "vmap" batches the tasks into every op; "map" runs them one after another
     (`lax.map`). Each task has its own adapted weights, so under vmap the LSTM's per-time-step
     matmul becomes a batched [tasks, K, H] x [tasks, H, 4H] dot, which XLA:CPU runs no faster per
-    task than the unbatched one; one task at a time leaves the loops smaller and measured faster
-    on the 2-core CPU (benchmarks/meta_step_bench.py --task-map). The same math either way; the
-    float results may differ in the last bits (a batched dot sums in another order)."""
+    task than the unbatched one; one task at a time keeps the loops' working set small and ran
+    faster on XLA:CPU (benchmarks/meta_step_bench.py --task-map; docs/design_notes.md#task-map).
+    The same math either way; the float results may differ in the last bits (a batched dot sums
+    in another order)."""
     grad_fn = functools.partial(algo.task_grad, phase=phase)
     if task_map == "vmap":
         return jax.vmap(grad_fn, in_axes=(None, 0, 0, None))(meta, tasks, keys, step)
@@ -66,10 +67,9 @@ def mean_task_grads(algo: Algorithm, meta, tasks, keys, step, phase=None, task_m
     mesh: a 1-D `jax.sharding.Mesh` whose axis splits the tasks (None: one device). Each device
     then runs its share of the tasks with `task_grads` inside `jax.shard_map` (one after another
     under "map") and one all-reduce sums them. XLA's automatic partitioning splits a vmapped
-    batch but not a `lax.map` loop (left to it, map on 2 CPU devices ran FOMAML at 19.2 tasks/s, no
-    faster than on one), so "map" on several devices needs the explicit split: 2 CPU devices this
-    way ran FOMAML at 38.99 tasks/s and MAML at 12.59, against 19.18 and 7.51 on one device
-    (2-core CPU, 2026-12-03, benchmarks/meta_step_bench.py with --host-devices=2 and =1)."""
+    batch but not a `lax.map` loop (left to it, "map" on two CPU devices ran no faster than on
+    one), so "map" on several devices needs this explicit split (benchmarks/meta_step_bench.py
+    with --host-devices=N against =1; docs/design_notes.md#cpu-devices)."""
     n = jax.tree.leaves(tasks)[0].shape[0]
     if mesh is None:
         out = task_grads(algo, meta, tasks, keys, step, phase, task_map)

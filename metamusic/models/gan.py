@@ -56,10 +56,11 @@ def lm_generate(model, params, noise, pos=None, *, bos: int, tau: float = 1.0):
 
     It reads the LM's parameters directly: the first layer's input is linear in (token, bar position) under
     the context's FiLM, so the token part folds into one [C, 4H] table and the position part into one matmul
-    before the loop. That folding does not pay: `benchmarks/gan_generator_bench.py` measured 33.2 ms against
-    25.1 ms for the same sampler computing each step's input inside the loop (2-core CPU, 2026-12-03). It is
-    kept only because the meta-GAN figures of the README were measured with it (the two agree to float
-    rounding, which a GAN's training amplifies); replacing it wants a re-run of those figures.
+    before the loop. The folding is not for speed: on XLA:CPU it ran no faster than the same sampler computing
+    each step's input inside the loop (`benchmarks/gan_generator_bench.py` compares the two;
+    docs/design_notes.md#gan-generator-folding). The two agree only to float rounding, which a GAN's training
+    amplifies, so replacing it changes trained meta-GANs and calls for re-running the meta-GAN results
+    (docs/results_gan.md).
 
     Args:
       noise: Gumbel noise [N, T, C] (C = melody classes, fewer than the LM's vocabulary).

@@ -18,8 +18,8 @@ time step. Here
 Higher-order derivatives (second-order MAML differentiates the inner gradient):
 the backward rule's reverse loop is itself a custom-VJP function (`backward_loop`), whose
 transposed loop runs forward in time computing per-step cotangents only, the kernel's
-cotangent again one matmul after the loop (measured 2026-12-03 on the bench workload: MAML
-6.86 -> 7.19 tasks/s with tasks one after another, 5.24 -> 6.00 under vmap). The forward rule
+cotangent again one matmul after the loop, which made second-order MAML meta-steps faster
+with tasks one after another and under vmap (docs/design_notes.md#backward-loop-vjp). The forward rule
 calls the custom-VJP function itself, so the outer derivative of the forward
 pass takes the fast path as well; the custom function returns the cell states and
 gate activations too (what the backward rule reads), and its backward accepts

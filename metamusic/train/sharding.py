@@ -64,9 +64,9 @@ def split_cpu(cfg) -> None:
     when the CPU backend starts); it changes only the CPU backend, so on an accelerator it is inert.
 
     Why: an XLA:CPU device runs one computation on one thread, and the MAML family's small
-    per-time-step matmuls leave the second core idle. Two CPU devices, each meta-training half the
-    tasks, ran FOMAML 2.0x and MAML 1.7x faster on the 2-core CPU (38.99 vs 19.18 and 12.59 vs
-    7.51 tasks/s, 2026-12-03, benchmarks/meta_step_bench.py with --host-devices=2 and =1)."""
+    per-time-step matmuls leave the other cores idle. Several CPU devices, each meta-training its
+    share of the tasks on its own thread, use them (benchmarks/meta_step_bench.py with --host-devices=N
+    against =1; docs/design_notes.md#cpu-devices)."""
     import os
 
     sh = cfg.get("sharding") if hasattr(cfg, "get") else None
