@@ -102,14 +102,14 @@ def build_jax(args, algo_name: str, task_map: str = "vmap"):
     import optax
 
     from metamusic.meta.algorithm import InnerSpec, Task
-    from metamusic.meta.registry import make_algorithm
+    from metamusic.meta.registry import ALGORITHMS, make_algorithm
     from metamusic.meta.outer import init_state, make_outer_step
     from metamusic.models import lm_loss, make_model
 
     kw = {"lstm": dict(embed_dim=args.embed, hidden=args.hidden, layers=args.layers, impl=args.impl),
           "transformer": dict(dim=args.hidden, layers=args.layers, heads=4, max_len=max(512, args.length))}
     if args.impl == "flax":
-        kw["lstm"].pop("impl")  # runs against models without the option too (the 'before' figures)
+        kw["lstm"].pop("impl")  # so the bench also runs on code from before the option existed (before/after comparisons)
     model = make_model(args.model, args.vocab, **kw[args.model])
 
     def loss_fn(params, batch, key):
@@ -117,7 +117,7 @@ def build_jax(args, algo_name: str, task_map: str = "vmap"):
         return lm_loss(model, params, tokens, mask)
 
     algo = make_algorithm(algo_name, loss_fn, InnerSpec(args.inner_steps, args.inner_lr, args.remat),
-                          **({"first_order_steps": 0} if algo_name == "mamlpp" else {}))
+                          **({"first_order_steps": 0} if "first_order_steps" in ALGORITHMS[algo_name].options else {}))
     tx = optax.adam(args.outer_lr)
     params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, args.length - 1), jnp.int32))
     state = init_state(algo, tx, params)

@@ -1,4 +1,5 @@
-"""Default melody meta-learning run on music21's bundled corpus (2 CPU cores, 18 min 54 s measured on 2026-12-03, corpus cached).
+"""Default melody meta-learning run on music21's bundled corpus, sized to fit a 30-minute budget on a 2-core CPU
+(docs/design_notes.md#default-run-time).
 
     python run_maml.py --config=configs/maml.py --workdir=runs/maml --mode=all
 Override any field: --config.meta.algorithm=maml,reptile --config.meta.inner_steps=3
@@ -11,7 +12,9 @@ def get_config():
     c = ml_collections.ConfigDict()
     c.experiment = "melody"  # the experiment family (metamusic.experiments): run_maml.py runs melody or sinusoid
     c.seed = 0  # seeds init, per-step keys and episode draws, evaluation episodes
-    c.steps = 1200  # outer (meta) steps per meta-learning algorithm (README: 1,200 from a 6,000-step joint model beat 600 from 2,000)
+    # outer (meta) steps per meta-learning algorithm; these from the longer-trained joint model below did better
+    # than fewer from a shorter one (docs/design_notes.md#joint-and-meta-steps)
+    c.steps = 1200
     c.log_every = 50  # steps between metric lines (metrics.jsonl, TensorBoard)
     c.eval_every = 400  # steps between meta-val evaluations (0: only at the end)
     c.checkpoint_every = 200  # steps between orbax checkpoints
@@ -21,7 +24,8 @@ def get_config():
     c.sharding = ml_collections.ConfigDict()
     c.sharding.devices = 0  # split the meta-batch's tasks over devices: 0 off, N the first N, -1 all
     # on the CPU (with devices 0): split it into this many XLA devices, one thread each, and the tasks over
-    # them (1.7-2x faster meta-steps on 2 cores); a divisor of meta.batch; 0 or 1 off; inert on an accelerator
+    # them (faster meta-steps: one XLA:CPU device uses one core; docs/design_notes.md#cpu-devices); a divisor of
+    # meta.batch; 0 or 1 off; inert on an accelerator
     c.sharding.cpu_devices = 2
 
     c.model = ml_collections.ConfigDict()
@@ -35,10 +39,10 @@ def get_config():
     c.model.support_encoder.layers = 3  # its convolutions
     c.model.lstm = ml_collections.ConfigDict()
     c.model.lstm.embed_dim = 64  # token embedding width
-    c.model.lstm.hidden = 64  # LSTM width (MelodyRNN: 2 x 128; 1 x 64 keeps the default run in 30 min)
+    c.model.lstm.hidden = 64  # LSTM width (MelodyRNN: 2 x 128; 1 x 64 fits the default run's time budget)
     c.model.lstm.layers = 1  # stacked LSTM layers
-    # "fast" (models/recurrent.py: the Flax cell's parameters and outputs, a 3x faster meta-step on CPU) or
-    # "flax" (nn.OptimizedLSTMCell; runs before 2026-12-02 used it; checkpoints load into either)
+    # "fast" (models/recurrent.py: the Flax cell's parameters and outputs, a faster meta-step on CPU;
+    # docs/design_notes.md#fast-lstm) or "flax" (nn.OptimizedLSTMCell); checkpoints load into either
     c.model.lstm.impl = "fast"
     c.model.transformer = ml_collections.ConfigDict()
     c.model.transformer.dim = 128  # model width
@@ -57,9 +61,10 @@ def get_config():
     c.data.split_seed = 0  # seeds the style split and the support/query tune pools
     c.data.min_tunes = 40  # styles with fewer tunes are left out
     # near-duplicates (interval n-gram Jaccard at or above this; data/near_dups.py) removed within styles and
-    # across splits; 0: off, the 13,872-tune corpus of cache version 3 that README figures before 2026-12-02 used
+    # across splits; 0: off, the corpus as cache version 3 built it (a run saved before this field existed loads
+    # with 0, the corpus it was trained on; docs/design_notes.md#near-duplicate-threshold)
     c.data.near_dup_threshold = 0.4
-    # True: styles of one name in two collections (oneills/jig, ryans/jig) share a split (README: data)
+    # True: styles of one name in two collections (oneills/jig, ryans/jig) share a split (docs/data.md)
     c.data.group_same_names = False
     c.data.shots = 5  # K support tunes per training task
     c.data.queries = 5  # Q query tunes per task
@@ -74,20 +79,26 @@ def get_config():
 
     c.meta = ml_collections.ConfigDict()
     c.meta.algorithm = "fomaml,maml,cavia,amortized"  # comma list of: maml fomaml anil metasgd mamlpp cavia amortized reptile
-    # where meta-training starts: "joint" (the trained joint model; beats it and fine-tuning, README) or "random"
+    # where meta-training starts: "joint" (the trained joint model; beats it and fine-tuning,
+    # docs/results_melody.md) or "random"
     c.meta.init = "joint"
     c.meta.inner_steps = 3  # inner SGD steps on the support set
     c.meta.inner_lr = 0.03  # inner SGD lr (initial value for metasgd and mamlpp); 0.03 beat 0.3 on meta-val from joint
-    c.meta.cavia_lr = 1.0  # CAVIA: inner SGD lr of the context vector (its paper used 1.0)
     c.meta.batch = 8  # tasks per meta-batch
     c.meta.remat = False  # jax.checkpoint the inner steps (memory for compute)
     c.meta.task_map = "auto"  # tasks of a meta-batch: "vmap", "map" (one after another), "auto" (map where each task has its own weights)
-    c.meta.mamlpp_msl_anneal_steps = 500  # MAML++: steps until the multi-step loss is all on the last step
-    c.meta.mamlpp_first_order_steps = 300  # MAML++: first-order for this many steps, then second order
-    # one algorithm's own outer `steps` and `tune_windows` (windows per tune in its training tasks, as
-    # data.tune_windows), e.g. --config.meta.per_algorithm.cavia.steps=600. amortized trains on whole tunes
-    # (4 windows), as it is evaluated, for 2,400 steps: K=5 meta-test headroom closed 23% -> 47% (README)
-    c.meta.per_algorithm = ml_collections.ConfigDict({"amortized": {"steps": 2400, "tune_windows": 4}})
+    # Per-algorithm settings, the one place for them: meta.per_algorithm.<name>.<field>, where <field> is
+    # `steps` (its own outer steps), `tune_windows` (windows per tune in its training tasks, as
+    # data.tune_windows) or one of the algorithm's options (meta.registry.ALGORITHMS[name].options), e.g.
+    # --config.meta.per_algorithm.cavia.steps=600. amortized trains on whole tunes (4 windows), as it is
+    # evaluated, for longer (docs/results_melody.md). MAML++: the multi-step loss moves onto the last step
+    # over msl_anneal_steps, first order for first_order_steps. CAVIA: context_lr, the inner SGD lr of the
+    # context vector (its paper used 1.0).
+    c.meta.per_algorithm = ml_collections.ConfigDict({
+        "amortized": {"steps": 2400, "tune_windows": 4},
+        "mamlpp": {"msl_anneal_steps": 500, "first_order_steps": 300},
+        "cavia": {"context_lr": 1.0},
+    })
 
     c.optim = ml_collections.ConfigDict()
     c.optim.lr = 1e-3  # Adam meta learning rate
@@ -116,7 +127,9 @@ def get_config():
     c.eval.finetune_after = ("amortized",)
 
     c.baselines = ml_collections.ConfigDict()  # metamusic.baselines: what meta-learning must beat
-    c.baselines.joint_steps = 6000  # steps of the jointly trained model (all meta-train styles, no inner loop; meta-val NLL flat from 4,800)
+    # steps of the jointly trained model (all meta-train styles, no inner loop); its meta-val NLL flattens
+    # before this count (docs/design_notes.md#joint-and-meta-steps)
+    c.baselines.joint_steps = 6000
     c.baselines.joint_lr = 1e-3  # its Adam lr
     c.baselines.joint_batch_factor = 1  # it sees meta.batch * this tasks per step
     c.baselines.tune_episodes = 100  # meta-val episodes used to choose fine-tuning's and scratch's lr and steps

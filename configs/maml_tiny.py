@@ -25,7 +25,9 @@ def get_config():
     c.meta.algorithm = "fomaml"
     c.model.context_dim = 0  # (no context: the tiny runs keep their numbers)
     c.meta.inner_steps = 2
-    c.meta.per_algorithm = ml_collections.ConfigDict()  # (no per-algorithm steps: every method trains `steps`)
+    # no per-algorithm steps or windows (every method trains `steps`); the algorithms' options stay
+    c.meta.per_algorithm = ml_collections.ConfigDict(
+        {k: v for k, v in c.meta.per_algorithm.items() if k != "amortized"})
     c.meta.batch = 2
     c.eval.shots = (1, 2)
     c.eval.episodes = 8

@@ -27,7 +27,7 @@ from typing import Callable, Optional
 import jax
 import numpy as np
 
-from metamusic import checkpoints
+from metamusic import checkpoints, legacy
 from metamusic.meta import direct
 from metamusic.meta.algorithm import Algorithm, InnerSpec, concat_batches
 
@@ -35,39 +35,13 @@ JOINT = "joint"
 FINETUNE = "finetune"
 SCRATCH = "scratch"
 ORACLE = "oracle"
-_LEGACY_DIR = "pretrain"  # the joint model's folder before the rename; still loaded
-
-# Config fields of runs saved before the `baselines` block existed: old path -> new path.
-LEGACY_FIELDS = {
-    "pretrain_steps": "baselines.joint_steps",
-    "optim.pretrain_lr": "baselines.joint_lr",
-    "meta.pretrain_batch_factor": "baselines.joint_batch_factor",
-    "eval.finetune_lrs": "baselines.finetune_lrs",
-    "eval.finetune_steps": "baselines.finetune_steps",
-    "eval.scratch_lrs": "baselines.scratch_lrs",
-    "eval.scratch_steps": "baselines.scratch_steps",
-    "eval.tune_episodes": "baselines.tune_episodes",
-    "eval.finetune_scales": "baselines.finetune_scales",
-    "meta.finetune_lrs": "baselines.finetune_lrs",
-}
-
-
-# The oracle's settings; runs saved before they existed evaluate with these.
-ORACLE_DEFAULTS = {
-    "oracle_lr": 1e-3,  # Adam lr of the per-style fine-tuning
-    "oracle_steps": 400,  # most Adam steps per style
-    "oracle_check_every": 25,  # steps between held-out checks (the best check is kept)
-    "oracle_batch": 32,  # windows per Adam step
-    "oracle_holdout": 0.2,  # share of a style's support-pool tunes held out for the early stop
-}
-
-
 def run_dir(workdir: str, name: str) -> str:
-    """workdir/<name>; the joint model of a run trained before the rename is found in its old folder."""
+    """workdir/<name>; a method whose folder was renamed since is found in its old folder (`legacy`)."""
     path = os.path.join(workdir, name)
-    old = os.path.join(workdir, _LEGACY_DIR)
-    if name == JOINT and not os.path.isdir(path) and os.path.isdir(old):
-        return old
+    if name in legacy.RENAMED_DIRS and not os.path.isdir(path):
+        old = os.path.join(workdir, legacy.RENAMED_DIRS[name])
+        if os.path.isdir(old):
+            return old
     return path
 
 
@@ -187,29 +161,6 @@ def _key(tuning: Tuning) -> list:
 
 def _latest_step(folder: str) -> Optional[int]:
     return checkpoints.latest_step(folder)
-
-
-def upgrade_config(cfg) -> None:
-    """Moves fields of a run saved before the `baselines` block to their new paths (in place)."""
-    import ml_collections
-
-    for old, new in LEGACY_FIELDS.items():
-        src = cfg
-        for part in old.split(".")[:-1]:
-            src = src.get(part) if src is not None and part in src else None
-        leaf = old.split(".")[-1]
-        if src is None or leaf not in src:
-            continue
-        value = src[leaf]
-        section, key = new.split(".")
-        if section not in cfg:
-            cfg[section] = ml_collections.ConfigDict()
-        if key not in cfg[section]:
-            cfg[section][key] = value
-    if "baselines" in cfg and "joint_steps" in cfg.baselines and cfg.get("experiment", "melody") == "melody":
-        for key, value in ORACLE_DEFAULTS.items():
-            if key not in cfg.baselines:
-                cfg.baselines[key] = value
 
 
 def oracle_fitter(loss_fn: Callable, lr: float, chunk: int = 256) -> Callable:

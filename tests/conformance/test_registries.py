@@ -23,7 +23,7 @@ from metamusic.experiments import base
 from metamusic.meta import direct, episodic
 from metamusic.meta.algorithm import InnerSpec, Task
 from metamusic.meta.outer import init_state, outer_step
-from metamusic.meta.registry import ALGORITHMS, make_algorithm
+from metamusic.meta.registry import ALGORITHMS, Hooks, make_algorithm
 from metamusic.models import ENCODERS, MODELS, lm_loss, make_model
 from metamusic.models.mlp import MLP
 
@@ -55,10 +55,9 @@ def _algorithms():
     inner = InnerSpec(steps=2, lr=0.05)
     # amortized: a one-number "encoder" that shifts every parameter by a learned multiple of the support mean
     condition = lambda enc, params, support: jax.tree.map(lambda p: p + enc["w"] * jnp.mean(support[1]), params)
-    out = {name: make_algorithm(name, _mse, inner, head_mask=base.head_mask, first_order_steps=0,
-                                context_mask=base.context_mask, encoder_init=lambda: {"w": jnp.zeros(())},
-                                condition=condition)
-           for name in ALGORITHMS}
+    hooks = Hooks(head_mask=base.head_mask, context_mask=base.context_mask,
+                  encoder_init=lambda: {"w": jnp.zeros(())}, condition=condition)
+    out = {name: make_algorithm(name, _mse, inner, hooks) for name in ALGORITHMS}
     out[baselines.JOINT] = baselines.joint_algorithm(_mse, inner)
     return out
 

@@ -8,7 +8,7 @@ import optax
 import pytest
 
 from metamusic.meta.algorithm import InnerSpec
-from metamusic.meta.registry import make_algorithm
+from metamusic.meta.registry import Hooks, make_algorithm
 from metamusic.meta.outer import init_state, make_outer_step, outer_step
 from metamusic.models.mlp import MLP
 from metamusic.experiments.sinusoid import make_loss, sample_tasks
@@ -28,7 +28,7 @@ def _post_adapt_mse(algo, meta, tasks):
 @pytest.mark.parametrize("name,lr,steps", [("maml", 0.01, 300), ("fomaml", 0.01, 300), ("anil", 0.1, 300),
                                            ("metasgd", 0.01, 300), ("mamlpp", 0.01, 300), ("reptile", 0.01, 300)])
 def test_algorithm_learns(name, lr, steps):
-    opts = {"head_mask": HEAD} if name == "anil" else {}
+    opts = {"hooks": Hooks(head_mask=HEAD)} if name == "anil" else {}
     if name == "mamlpp":
         opts = {"msl_anneal_steps": 100, "first_order_steps": 50}
     algo = make_algorithm(name, LOSS, InnerSpec(steps=2, lr=lr), **opts)

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from metamusic.meta.algorithm import InnerSpec, Task
-from metamusic.meta.registry import make_algorithm
+from metamusic.meta.registry import Hooks, make_algorithm
 from metamusic.meta.maml import msl_weights
 
 
@@ -76,7 +76,7 @@ def test_first_order_differs_from_second_order():
 
 def test_anil_gradients_flow_only_through_head_adaptation():
     head_mask = lambda p: {"w1": jnp.zeros_like(p["w1"]), "head": jnp.ones_like(p["head"])}
-    algo, meta, task, g = _grad("anil", head_mask=head_mask)
+    algo, meta, task, g = _grad("anil", hooks=Hooks(head_mask=head_mask))
     res = algo.adapt(meta, task.support, jax.random.PRNGKey(0))
     assert np.array_equal(res.params["w1"], meta["params"]["w1"])
     assert not np.array_equal(res.params["head"], meta["params"]["head"])
