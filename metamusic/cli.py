@@ -27,12 +27,11 @@ FLAG_HELP = {
     "support": "classify: folder with one subfolder of example files per style",
     "query": "classify: query files or folders (repeatable)",
 }
+# Each entry script's defaults and modes; the families it runs are those whose `Family.script` names it.
 SCRIPTS = {
-    "run_maml.py": {"config": "configs/maml.py", "workdir": "runs/maml", "experiments": ("melody", "sinusoid"),
-                    "modes": ("train", "eval", "generate", "all")},
-    "run_gan.py": {"config": "configs/gan.py", "workdir": "runs/gan", "experiments": ("gan",),
-                   "modes": ("train", "eval", "generate", "all")},
-    "run_relation.py": {"config": "configs/relation.py", "workdir": "runs/relation", "experiments": ("classify",),
+    "run_maml.py": {"config": "configs/maml.py", "workdir": "runs/maml", "modes": ("train", "eval", "generate", "all")},
+    "run_gan.py": {"config": "configs/gan.py", "workdir": "runs/gan", "modes": ("train", "eval", "generate", "all")},
+    "run_relation.py": {"config": "configs/relation.py", "workdir": "runs/relation",
                         "modes": ("train", "eval", "classify", "all")},
 }
 
@@ -90,11 +89,12 @@ def parse(script: str, argv: list[str]):
     cfg = load_config(args["config"])
     for field, value in overrides:
         set_field(cfg, field, value)
-    if cfg.get("experiment") not in spec["experiments"]:
-        raise MetamusicError(f"experiment={cfg.get('experiment')!r} cannot run with {script}; "
-                             f"it runs {list(spec['experiments'])}")
-    check_args(cfg, args)
     from metamusic import experiments
+
+    runs = [name for name, fam in experiments.EXPERIMENTS.items() if fam.script == script]
+    if cfg.get("experiment") not in runs:
+        raise MetamusicError(f"experiment={cfg.get('experiment')!r} cannot run with {script}; it runs {runs}")
+    check_args(cfg, args)
 
     experiments.validate(cfg)
     return args, cfg
@@ -137,9 +137,19 @@ def field_paths(cfg, prefix: str = "") -> list[str]:
     return out
 
 
-# Sections whose entries a command line may add (<section>.<name>.<field>), with their fields' type:
-# per-algorithm overrides name any algorithm, not only those the config file lists (validated later).
-OPEN_SECTIONS = {"meta.per_algorithm": int}
+def _per_algorithm_default(name: str, field: str):
+    """The default of meta.per_algorithm.<name>.<field>, whose type a command-line value is read as (an
+    unknown name or field is read as an integer and refused by validation, which lists what is allowed)."""
+    from metamusic.meta.registry import option_default
+
+    default = option_default(name, field)
+    return 0 if default is None else default
+
+
+# Sections whose entries a command line may add (<section>.<name>.<field>), with (name, field) -> the
+# default whose type the value is read as: per-algorithm settings name any registered algorithm, not only
+# those the config file lists (validated later).
+OPEN_SECTIONS = {"meta.per_algorithm": _per_algorithm_default}
 
 
 def set_field(cfg, field: str, text: str) -> None:
@@ -160,7 +170,7 @@ def set_field(cfg, field: str, text: str) -> None:
         if not opened:
             raise unknown_field(field, field_paths(cfg))
         with node.unlocked():
-            node[leaf] = OPEN_SECTIONS[".".join(path[:-1])](0)
+            node[leaf] = OPEN_SECTIONS[".".join(path[:-1])](path[-1], leaf)
     old = node[leaf]
     if isinstance(old, ml_collections.ConfigDict):
         raise MetamusicError(f"{field} is a section; set one of its fields, e.g. {field}.{next(iter(old), '...')}")
@@ -276,7 +286,7 @@ def run(cfg, args) -> int:
 
     timer = PhaseTimer()
     with timer.phase("data (first ingest, or the cached corpus)"):
-        corpus = experiments.load_data(cfg) if "data" in cfg and cfg.experiment != "sinusoid" else None
+        corpus = experiments.load_data(cfg) if "data" in cfg and experiments.family(cfg).uses_corpus else None
         exp = experiments.build(cfg, corpus)
     if mode in ("train", "all"):
         from metamusic import baselines, checkpoints
@@ -338,21 +348,15 @@ def _get(node, field: str):
 
 
 def _evaluate(exp, workdir: str) -> None:
+    """Runs the family's evaluation (on eval.root's styles where set and the family can) and prints its
+    report (workdir/<name>.md, or the results as JSON for a family that writes no report)."""
     import json
 
-    if exp.family == "sinusoid":
-        from metamusic.eval import sinusoid
+    from metamusic import experiments
 
-        print(json.dumps(sinusoid.evaluate(exp, workdir), indent=1))
-        return
-    if exp.family in ("melody", "classify") and exp.cfg.eval.get("root"):
-        from metamusic import experiments
-
-        if exp.family == "melody":
-            from metamusic.eval.fewshot import evaluate
-        else:
-            from metamusic.eval.classify import evaluate
-
+    fam = experiments.EXPERIMENTS[exp.family]
+    kwargs, name = {}, "eval"
+    if fam.cross_corpus and exp.cfg.eval.get("root"):
         name = "eval_" + os.path.basename(os.path.normpath(exp.cfg.eval.root))
         test = experiments.load_test_data(exp.cfg, exp.corpus)
         r, dropped = test.report, test.report.get("dropped", {})
@@ -360,17 +364,10 @@ def _evaluate(exp, workdir: str) -> None:
               f"skipped {r.get('skipped', 0)} unreadable tunes or files; dropped {dropped.get('duplicates', 0)} "
               f"tunes seen in training; styles under eval.min_tunes: "
               f"{ {**r.get('styles_too_small', {}), **dropped.get('styles', {})} or 'none'}")
-        evaluate(exp, workdir, test_corpus=test, name=name)
-        print(open(os.path.join(workdir, name + ".md")).read())
-        return
-    if exp.family == "melody":
-        from metamusic.eval.fewshot import evaluate
-    elif exp.family == "gan":
-        from metamusic.eval.gan_eval import evaluate
-    else:
-        from metamusic.eval.classify import evaluate
-    evaluate(exp, workdir)
-    print(open(os.path.join(workdir, "eval.md")).read())
+        kwargs = {"test_corpus": test, "name": name}
+    out = fam.evaluate(exp, workdir, **kwargs)
+    report = os.path.join(workdir, name + ".md")
+    print(open(report).read() if os.path.exists(report) else json.dumps(out, indent=1))
 
 
 def _classify(workdir: str, support: str, query) -> int:

@@ -16,33 +16,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metamusic import baselines
 from metamusic.data import TaskSampler, melody
 from metamusic.data.files import read_tunes, tiles, windows
 from metamusic.errors import MetamusicError, check_choice
 from metamusic.experiments import base
+from metamusic.experiments.methods import adapter, rows
 
 
 def methods(exp: base.Experiment) -> tuple:
     """What --method accepts: the trained methods, the fine-tuned joint model and the "+finetune" rows."""
-    return exp.methods + (baselines.FINETUNE,) + tuple(base.then_finetuned_rows(exp))
+    return rows(exp)
 
 
 def adapt(exp: base.Experiment, workdir: str, method: str, support, key):
-    """Params of `method` adapted to `support` as the evaluation adapts them."""
-    check_choice("--method", method, methods(exp))
-    if method in base.then_finetuned_rows(exp):
-        algo, meta, _ = base.then_finetuned(exp, workdir, method)
-        return algo.adapt(meta, support, key).params
-    if method == baselines.FINETUNE:
-        meta = base.restore(exp, workdir, baselines.JOINT)
-        choice = baselines.finetune_choice(workdir, exp.parts["tuning"](exp), meta)
-        algo, steps = baselines.finetune_algorithm(exp.loss_fn, choice.lr, choice.steps, exp.cfg.meta.remat), None
-    else:
-        meta = base.restore(exp, workdir, method)
-        algo = exp.algorithm(method)
-        steps = 0 if method in exp.baselines else exp.cfg.eval.steps  # trained baselines: as trained
-    return algo.adapt(meta, support, key, steps=steps).params
+    """Params of `method` adapted to `support` as the evaluation adapts them (`experiments.methods.adapter`)."""
+    return adapter(exp, workdir, method).adapt(support, key).params
 
 
 def generate(exp: base.Experiment, workdir: str, *, style: str, shots: int, out: str,
@@ -51,13 +39,15 @@ def generate(exp: base.Experiment, workdir: str, *, style: str, shots: int, out:
     cfg = exp.cfg
     g = cfg.generate
     method = method or exp.algorithms[0]
-    check_choice("--method", method, methods(exp))
+    check_choice("--method", method, rows(exp))
     rng = np.random.default_rng(g.seed)
     support = support_for(style, exp.corpus, shots, cfg.data.length, rng, cfg.eval.get("tune_windows", 1))
     key = jax.random.PRNGKey(g.seed)
     params = adapt(exp, workdir, method, tuple(jnp.asarray(x) for x in support), key)
-    samples = exp.parts["draw"](params, support, jax.random.fold_in(key, 1))
-    tag = method if exp.family == "melody" else f"{exp.family}-{method}"
+    samples = exp.draw(params, support, jax.random.fold_in(key, 1))
+    from metamusic.experiments import EXPERIMENTS
+
+    tag = EXPERIMENTS[exp.family].sample_prefix + method
     return write_samples(samples, exp.enc, out, style, tag, shots)
 
 
@@ -65,9 +55,16 @@ def support_from_folder(folder: str, enc: melody.EncodingConfig, shots: int, len
     """(tokens [n, T], mask [n, T], bar positions [n, T]) from `shots` readable tunes of a folder, drawn with
     `rng`: each tune's opening window, or with tune_windows=W its first W consecutive windows (as evaluation
     episodes take whole tunes)."""
-    tunes, positions, _, skipped = read_tunes([folder], enc)
-    if len(tunes) < shots:
-        raise MetamusicError(f"{folder} has {len(tunes)} usable tunes, fewer than --shots={shots}"
+    return support_from_files([folder], enc, shots, length, rng, tune_windows, what=folder)
+
+
+def support_from_files(paths, enc: melody.EncodingConfig, shots: int | None, length: int, rng, tune_windows: int = 1,
+                       what: str = "the given files"):
+    """As `support_from_folder`, over a list of files or folders; shots=None takes every readable tune."""
+    tunes, positions, _, skipped = read_tunes(list(paths), enc)
+    shots = len(tunes) if shots is None else shots
+    if not tunes or len(tunes) < shots:
+        raise MetamusicError(f"{what} has {len(tunes)} usable tunes, fewer than --shots={max(shots, 1)}"
                              + (f"; skipped: {skipped[:5]}" if skipped else ""))
     pick = rng.permutation(len(tunes))[:shots]
     if tune_windows <= 1:

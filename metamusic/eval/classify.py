@@ -207,9 +207,10 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
         key = f"{ways}-way {shots}-shot"
         out["results"][key] = res
         out["seconds"][key] = secs
-        if "protonet" in per:
-            out["paired_vs_protonet"][key] = {r: paired_difference(per[r], per["protonet"][: len(per[r])])
-                                              for r in per if r != "protonet"}
+        ref = episodic.REFERENCE
+        if ref in per:
+            out[f"paired_vs_{ref}"][key] = {r: paired_difference(per[r], per[ref][: len(per[r])])
+                                            for r in per if r != ref}
     suffix = "" if name == "eval" else name[len("eval"):] if name.startswith("eval") else "_" + name
     with open(os.path.join(workdir, name + ".json"), "w") as f:
         json.dump(out, f, indent=1)

@@ -35,6 +35,7 @@ from metamusic import baselines
 from metamusic.eval.chunked import adapt_curves, map_chunks
 from metamusic.eval.paired import headroom_closed, paired_difference
 from metamusic.experiments import base, melody
+from metamusic.experiments.methods import adapter, then_finetuned_rows
 
 LN2 = math.log(2.0)
 
@@ -68,21 +69,21 @@ def adapters(exp: base.Experiment, workdir: str, steps: int | None = None) -> tu
 
     Meta-learned algorithms adapt with `steps` inner steps (None: their trained count).
     """
-    methods = {name: (exp.algorithm(name), base.restore(exp, workdir, name)) for name in exp.algorithms}
-    joint_meta = base.restore(exp, workdir, baselines.JOINT)
-    ft = baselines.finetune_choice(workdir, melody.tuning(exp, baselines.FINETUNE), joint_meta)
+    found = {name: adapter(exp, workdir, name, field="method") for name in exp.algorithms}
+    joint = adapter(exp, workdir, baselines.JOINT, field="method")
+    ft = adapter(exp, workdir, baselines.FINETUNE, joint.meta, field="method")
     fresh = {"params": exp.init_params()}
     sc = baselines.choose(melody.tuning(exp, baselines.SCRATCH), fresh)
-    methods[baselines.JOINT] = (exp.algorithm(baselines.JOINT), joint_meta)
-    methods[baselines.FINETUNE] = (baselines.finetune_algorithm(exp.loss_fn, ft.lr, ft.steps, exp.cfg.meta.remat),
-                                   joint_meta)
+    methods = {name: (a.algorithm, a.meta) for name, a in found.items()}
+    methods[baselines.JOINT] = (joint.algorithm, joint.meta)
+    methods[baselines.FINETUNE] = (ft.algorithm, ft.meta)
     methods[baselines.SCRATCH] = (baselines.finetune_algorithm(exp.loss_fn, sc.lr, sc.steps, exp.cfg.meta.remat),
                                   fresh)
-    tuning = {baselines.FINETUNE: ft.summary(), baselines.SCRATCH: sc.summary()}
-    for row, name in base.then_finetuned_rows(exp).items():  # "<method>+finetune" (eval.finetune_after)
-        algo, meta, choice = base.then_finetuned(exp, workdir, row, methods[name][1])
-        methods[row] = (algo, meta)
-        tuning[row] = choice.summary()
+    tuning = {baselines.FINETUNE: ft.choice.summary(), baselines.SCRATCH: sc.summary()}
+    for row, name in then_finetuned_rows(exp).items():  # "<method>+finetune" (eval.finetune_after)
+        then = adapter(exp, workdir, row, found[name].meta, field="method")
+        methods[row] = (then.algorithm, then.meta)
+        tuning[row] = then.choice.summary()
     return methods, tuning
 
 
@@ -141,7 +142,7 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
         curves = {name: _curves(methods[name][0].adapt, methods[name][1], tasks, cfg.eval.steps, cfg)
                   for name in exp.algorithms}
         curves.update({row: _curves(methods[row][0].adapt, methods[row][1], tasks, out["tuning"][row]["steps"], cfg)
-                       for row in base.then_finetuned_rows(exp)})
+                       for row in then_finetuned_rows(exp)})
         ft = _curves(ft_algo.adapt, joint_meta, tasks, out["tuning"][baselines.FINETUNE]["steps"], cfg)
         curves[baselines.FINETUNE] = ft
         curves[baselines.JOINT] = (ft[0][:, :1], ft[1][:, :1])  # the same model before any step

@@ -60,7 +60,7 @@ def gan_methods(exp: base.Experiment, workdir: str) -> tuple[dict, dict]:
         for label, a, steps in variants:
             adapt = jax.jit(lambda m, sup, k, a=a, n=steps: a.adapt(m, sup, k, steps=n).params["g"])
             out[label] = (lambda sup, key, m=meta, f=adapt: (f(m, sup, key), sup),
-                          lambda gs, key, num, t: exp.parts["sample"](gs[0], num, T, key, temperature=t,
+                          lambda gs, key, num, t: exp.sample(gs[0], num, T, key, temperature=t,
                                                                       support=gs[1]))
     return out, notes
 
@@ -87,7 +87,7 @@ def melody_methods(cfg, mworkdir: str, corpus) -> tuple[dict, str]:
             continue
         adapt = jax.jit(lambda m, sup, k, a=algo, n=steps: a.adapt(m, sup, k, steps=n).params)
         out[label] = (lambda sup, key, m=meta, f=adapt: (f(m, sup, key), sup),
-                      lambda ps, key, num, t: mexp.parts["sample"](ps[0], ps[1], num=num, length=T + 1,
+                      lambda ps, key, num, t: mexp.sample(ps[0], ps[1], num=num, length=T + 1,
                                                                    temperature=t, key=key)[:, 1:])
     return out, "; ".join(missing)
 

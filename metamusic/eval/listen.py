@@ -59,7 +59,7 @@ def log_samples(exp, methods: dict, corpus, workdir: str, per_style: int, shots:
             for name, adapt in methods.items():
                 key = jax.random.PRNGKey(cfg.seed + 1000 + i)
                 params = adapt(tuple(jnp.asarray(x) for x in support), key)
-                gen = np.asarray(exp.parts["sample"](params, support, num=per_style, length=L,
+                gen = np.asarray(exp.sample(params, support, num=per_style, length=L,
                                                      temperature=cfg.eval.temperature, key=jax.random.fold_in(key, 1)))
                 clips += [(f"{name}/{j}", g) for j, g in enumerate(gen)]
             for tag, tokens in clips:

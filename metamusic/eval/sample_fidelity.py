@@ -36,7 +36,7 @@ def evaluate(exp, methods: dict, scorer_workdir: str, corpus=None) -> dict:
         for name, adapt in methods.items():
             key = jax.random.PRNGKey(cfg.seed + i)
             params = adapt(tuple(jnp.asarray(x) for x in target), key)
-            gen = exp.parts["sample"](params, target, num=e.samples, length=L, temperature=e.temperature,
+            gen = exp.sample(params, target, num=e.samples, length=L, temperature=e.temperature,
                                       key=jax.random.fold_in(key, 1))
             mask = (gen != enc.pad).astype(np.float32)
             per[name].append(style_fidelity(scorer, (gen, mask), target, others))

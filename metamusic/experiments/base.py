@@ -3,15 +3,15 @@
 A family module (melody LMs, meta-GAN, style classification, sinusoid) turns
 (config, corpus) into an `Experiment`; `train/` trains one by name, `eval/` and
 `generate` restore and use one, and neither looks inside the family. A new family
-is one module with `validate(cfg)` and `build(cfg, corpus)`, registered in
-`metamusic.experiments.EXPERIMENTS`.
+is one module with `validate(cfg)`, `build(cfg, corpus)` and a `FAMILY` entry
+(`experiments.family.Family`), registered in `metamusic.experiments.EXPERIMENTS`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Callable
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -47,10 +47,32 @@ class Experiment:
     label: Callable = lambda name: name  # display name of a method
     model: object = None  # the network evaluation and sampling apply
     enc: object = None  # the token encoding (data.EncodingConfig), None for non-music families
-    parts: dict = dataclasses.field(default_factory=dict)  # family-specific functions (embed, relate, ...)
+    # Generative families (None elsewhere):
+    # (params, support, *, num, length, temperature, key, ...) -> tokens: the family's sampler
+    sample: Optional[Callable] = None
+    draw: Optional[Callable] = None  # (adapted params, support, key) -> generate.num melodies, BOS first
+    # (exp[, baseline]) -> baselines.Tuning: how fine-tuning a trained baseline is tuned on meta-val
+    tuning: Optional[Callable] = None
+    # (exp, algorithm) -> baselines.Tuning: fine-tuning after the algorithm's adaptation ("<m>+finetune" rows)
+    tuning_after: Optional[Callable] = None
+    start_params: Optional[Callable] = None  # name -> params a method starts from where not init_params()
+    parts: dict = dataclasses.field(default_factory=dict)  # family-internal pieces (embed, relate, critic, ...)
     # name -> the method whose trained params start this one (e.g. meta-training from the joint
     # model), or None for a fresh init_params()
     start_from: Callable = lambda name: None
+    init_field: str = "meta.init"  # the config field that says where methods start (named in errors)
+
+    def method(self, name: str):
+        """Method `name` resolved for training (`experiments.methods.Method`)."""
+        from metamusic.experiments.methods import Method
+        from metamusic.meta.registry import task_map_for
+
+        algo = self.algorithm(name)
+        return Method(name=name, label=self.label(name), algorithm=algo, optimizer=self.optimizer(name),
+                      steps=self.train_steps(name), sampler=self.train_sampler(name),
+                      validation=self.val_eval(name, algo), start_from=self.start_from(name),
+                      task_map=task_map_for(name, self.cfg.meta.get("task_map", "vmap") if "meta" in self.cfg
+                                            else "vmap"))
 
     @property
     def methods(self) -> tuple:
@@ -68,26 +90,6 @@ def restore(exp: Experiment, workdir: str, name: str):
     return checkpoints.load(baselines.run_dir(workdir, name), template).meta
 
 
-def then_finetuned_rows(exp: Experiment) -> dict:
-    """{"<method>+finetune": method} for the methods of eval.finetune_after trained in this run (families
-    whose parts tune fine-tuning after an adaptation, `parts["tuning_after"]`; others have none)."""
-    after = exp.cfg.eval.get("finetune_after", ()) if "tuning_after" in exp.parts else ()
-    return {f"{n}+{baselines.FINETUNE}": n for n in after if n in exp.algorithms}
-
-
-def then_finetuned(exp: Experiment, workdir: str, row: str, meta=None):
-    """(algorithm, meta, choice) of a "<method>+finetune" row: the method's adaptation (eval.steps, as its
-    own row), then SGD on every weight with the lr and steps chosen on meta-val after that adaptation,
-    saved as <method>/finetune.json (evaluation and generation read the same choice)."""
-    name = then_finetuned_rows(exp)[row]
-    first = exp.algorithm(name)
-    meta = restore(exp, workdir, name) if meta is None else meta
-    choice = baselines.finetune_choice(workdir, exp.parts["tuning_after"](exp, first), meta, method=name)
-    algo = baselines.then_finetune(first, exp.loss_fn, choice.lr, choice.steps, exp.cfg.meta.remat,
-                                   exp.cfg.eval.steps)
-    return algo, meta, choice
-
-
 def start_params(exp: Experiment, workdir: str, name: str):
     """The params method `name` starts training from: a fresh init, or the trained params of the
     method it starts from (its latest checkpoint in workdir)."""
@@ -95,9 +97,9 @@ def start_params(exp: Experiment, workdir: str, name: str):
 
     src = exp.start_from(name)
     if src is None:  # a family may start some methods from params of its own (the GAN from a melody run)
-        return exp.parts["start_params"](name) if "start_params" in exp.parts else exp.init_params()
+        return exp.start_params(name) if exp.start_params is not None else exp.init_params()
     folder = baselines.run_dir(workdir, src)
-    field = "gan.init" if exp.family == "gan" else "meta.init"
+    field = exp.init_field
     missing = MetamusicError(f"{name} starts from the trained {src} model ({field}={src}), but {folder} has no "
                              f"checkpoint: train {src} first (--mode=train does) or set {field}=random")
     if not os.path.isdir(os.path.join(folder, "checkpoints")):  # checked first: the manager would create it

@@ -17,9 +17,13 @@ import numpy as np
 from metamusic.data import EpisodeSampler, step_rng
 from metamusic.errors import check_choice, check_range
 from metamusic.experiments import base
+from metamusic.experiments.family import Family
 from metamusic.meta import direct, episodic
 from metamusic.models import ENCODERS
 from metamusic.models.relation import PAIRS, FewShotClassifier
+
+
+PRETRAIN_INIT = "pretrain"  # meta.init value: the episodic heads start from the pretraining head's encoder
 
 
 def validate(cfg) -> None:
@@ -41,12 +45,14 @@ def validate(cfg) -> None:
     check_range("eval.episodes", cfg.eval.episodes, 1)
     check_range("eval.chunk", cfg.eval.chunk, 1)
     check_range("eval.val_tasks", cfg.eval.val_tasks, 1)
-    check_choice("meta.init", cfg.meta.get("init", "random"), ("random", "pretrain"))
-    if cfg.meta.get("init", "random") == "pretrain" and "pretrain" not in base.algorithm_names(cfg, episodic.HEADS):
+    check_choice("meta.init", cfg.meta.get("init", "random"), ("random", PRETRAIN_INIT))
+    pre = episodic.pretraining_heads(base.algorithm_names(cfg, episodic.HEADS))
+    if cfg.meta.get("init", "random") == PRETRAIN_INIT and not pre:
         from metamusic.errors import MetamusicError
 
         raise MetamusicError("meta.init='pretrain' starts the episodic heads from the pretrained encoder: add "
-                             "pretrain to meta.algorithm, or set meta.init=random")
+                             f"{' or '.join(episodic.pretraining_heads(episodic.HEADS))} to meta.algorithm, or set "
+                             "meta.init=random")
     check_range("eval.finetune_episodes", cfg.eval.get("finetune_episodes", 0), 0)
     if "features_l2" in cfg.eval:
         check_range("eval.features_l2", cfg.eval.features_l2, 0, integer=False)
@@ -58,10 +64,11 @@ def build(cfg, corpus=None) -> base.Experiment:
     m = cfg.model
     fields = dict(m.conv if m.encoder == "conv" else m.transformer)
     fields["bar_positions"] = base.bar_positions(cfg)
-    pretrain_classes = m.get("pretrain_classes", 64) if "pretrain" in names else 0
+    pre = episodic.pretraining_heads(names)
+    pretrain_classes = m.get("pretrain_classes", 64) if pre else 0
     model = FewShotClassifier(enc.vocab_size, enc.num_classes, m.encoder, tuple(sorted(fields.items())),
                               m.relation_hidden, m.get("relation_layers", 2), m.get("pairs", "concat"),
-                              ridge_head="r2d2" in names, pretrain_classes=pretrain_classes)
+                              ridge_head=any(episodic.HEADS[n].ridge for n in names), pretrain_classes=pretrain_classes)
     apply = lambda method: (lambda p, *a: model.apply(p, *a, method=method))
     parts = episodic.Parts(embed=apply(FewShotClassifier.embed), relate=apply(FewShotClassifier.relate),
                            ridge=apply(FewShotClassifier.ridge), classify=apply(FewShotClassifier.classify))
@@ -113,7 +120,7 @@ def build(cfg, corpus=None) -> base.Experiment:
 
         def sample(step):
             ep = sampler.sample(step_rng(cfg.seed, step), cfg.meta.batch)
-            if name == "pretrain":  # labels become global meta-train style slots (episodic.pretrain_loss)
+            if episodic.HEADS[name].global_labels:  # labels become global meta-train style slots (episodic.pretrain_loss)
                 ep = ep._replace(classes=slot[ep.classes])
             return base.to_device(ep)
         return sample
@@ -133,7 +140,11 @@ def build(cfg, corpus=None) -> base.Experiment:
         algorithms=names, baselines=(), algorithm=algorithm,
         optimizer=lambda name: base.make_optimizer(cfg.optim.lr, clip=cfg.optim.clip),
         train_steps=lambda name: cfg.steps, train_sampler=train_sampler, val_eval=val_eval, model=model, enc=enc,
-        start_from=lambda name: ("pretrain" if cfg.meta.get("init", "random") == "pretrain" and name != "pretrain"
-                                 and "pretrain" in names else None),
+        start_from=lambda name: (pre[0] if cfg.meta.get("init", "random") == PRETRAIN_INIT and pre
+                                 and name not in pre else None),
         parts={"heads": parts, "embed": parts.embed, "relate": parts.relate, "scores": scores,
                "probabilities": probabilities, "predictor": predictor, "feature_predictor": feature_predictor})
+
+
+FAMILY = Family("classify", validate, build, evaluator="metamusic.eval.classify:evaluate", script="run_relation.py",
+                cross_corpus=True)

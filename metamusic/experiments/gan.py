@@ -38,25 +38,42 @@ from metamusic.data import TaskSampler
 from metamusic.data.melody import MAX_POS
 from metamusic.errors import MetamusicError, check_choice, check_range
 from metamusic.experiments import base, melody
+from metamusic.experiments.family import Family
 from metamusic.meta import adversarial
 from metamusic.meta.algorithm import InnerSpec
-from metamusic.meta.registry import make_algorithm
+from metamusic.meta.registry import ALGORITHMS, Hooks, make_algorithm
 from metamusic.models.encoders import SupportEncoder
 from metamusic.models.gan import Critic, Generator, lm_generate, masked_nll
 from metamusic.models.melody_lm import LSTMLM, lm_loss
 from metamusic.models.sampling import sample_gan
 
-# Algorithms whose inner lrs are fixed: the GAN's are a pytree per player, which the learned-lr
-# variants (metasgd, mamlpp) cannot start from, and ANIL's "head" is not defined for two players.
-SUPPORTED = ("reptile", "fomaml", "maml", "amortized")
+
+
+def supported() -> tuple:
+    """The algorithms a meta-GAN can use (registry entries marked `adversarial`): their inner lrs are fixed,
+    since the GAN's are a pytree per player, which learned-lr variants cannot start from, and a head or a
+    context mask is not defined for two players."""
+    return tuple(n for n, e in ALGORITHMS.items() if e.adversarial)
+
+
+def uses_encoder(name: str) -> bool:
+    """Whether algorithm `name` conditions both players through a support encoder (no inner loop)."""
+    return name in ALGORITHMS and "encoder" in ALGORITHMS[name].needs
+
+
 MLE = "mle"  # the generator trained by maximum likelihood alone: a baseline and (gan.init="mle") the GANs' start
 # "melody": the generator *is* the melody LM of eval.melody_workdir (its joint model; the amortized meta-GAN
 # starts from that run's amortized LM and support encoder); "mle": the GAN's own LSTM after the `mle`
 # baseline; "random": that LSTM from a fresh init
 INITS = ("melody", "mle", "random")
-LABELS = {"reptile": "meta-GAN, Reptile (FIGR)", "fomaml": "meta-GAN, first-order MAML (DAWSON)",
-          "maml": "meta-GAN, second-order MAML", "amortized": "meta-GAN, style-conditioned (amortized, no inner loop)",
-          baselines.JOINT: "joint GAN", MLE: "MLE generator (GAN's LSTM, no critic)"}
+LABELS = {baselines.JOINT: "joint GAN", MLE: "MLE generator (GAN's LSTM, no critic)"}
+
+
+def label(name: str) -> str:
+    """A method's row label: the baselines', or its registry entry's `gan_label`."""
+    if name in LABELS:
+        return LABELS[name]
+    return (ALGORITHMS[name].gan_label if name in ALGORITHMS else "") or f"meta-GAN, {name}"
 
 
 def valid_mask(tokens, mask, classes: int):
@@ -78,12 +95,13 @@ def validate(cfg) -> None:
         check_range(f"model.generator.{f}", cfg.model.generator[f], 1)
     check_range("model.generator.context_dim", cfg.model.generator.get("context_dim", 0), 0)
     own = cfg.gan.get("init", "random") != "melody"  # (under melody, the melody run's model.context_dim counts)
-    if own and "amortized" in base.algorithm_names(cfg, SUPPORTED) and not cfg.model.generator.get("context_dim", 0):
+    conditioned = [n for n in base.algorithm_names(cfg, supported()) if uses_encoder(n)]
+    if own and conditioned and not cfg.model.generator.get("context_dim", 0):
         base.raise_bad("model.generator.context_dim", cfg.model.generator.get("context_dim", 0),
-                       "> 0 when meta.algorithm includes amortized (it sets both players' style context)")
+                       f"> 0 when meta.algorithm includes {conditioned[0]} (it sets both players' style context)")
     for f in ("dim", "layers", "kernel"):
         check_range(f"model.critic.{f}", cfg.model.critic[f], 1)
-    base.algorithm_names(cfg, SUPPORTED)
+    base.algorithm_names(cfg, supported())
     check_range("meta.inner_steps", cfg.meta.inner_steps, 1)
     base.check_positive("meta.g_lr", cfg.meta.g_lr)
     base.check_positive("meta.d_lr", cfg.meta.d_lr)
@@ -148,9 +166,10 @@ def build(cfg, corpus) -> base.Experiment:
     mexp = mw = None
     if from_melody:
         mexp, mw = melody_source(cfg, corpus)
-        if "amortized" in base.algorithm_names(cfg, SUPPORTED) and not mexp.cfg.model.get("context_dim", 0):
-            base.raise_bad("meta.algorithm", cfg.meta.algorithm, f"without amortized: gan.init=melody conditions "
-                           f"through the melody LM's context, and {mw} has model.context_dim=0")
+        conditioned = [n for n in base.algorithm_names(cfg, supported()) if uses_encoder(n)]
+        if conditioned and not mexp.cfg.model.get("context_dim", 0):
+            base.raise_bad("meta.algorithm", cfg.meta.algorithm, f"without {conditioned[0]}: gan.init=melody "
+                           f"conditions through the melody LM's context, and {mw} has model.context_dim=0")
     ctx = mexp.cfg.model.get("context_dim", 0) if from_melody else g.get("context_dim", 0)
     gen = Generator(enc.vocab_size, C, enc.bos, embed_dim=g.embed_dim, hidden=g.hidden, z_dim=g.z_dim,
                     context_dim=ctx)
@@ -231,11 +250,12 @@ def build(cfg, corpus) -> base.Experiment:
     else:
         support_encoder = SupportEncoder(enc.vocab_size, C, out_dim=max(ctx, 1), dim=se["dim"], layers=se["layers"])
 
-    def encoder_init():
-        """A fresh encoder; under gan.init=melody the melody run's trained amortized encoder where it has one."""
+    def encoder_init(name=None):
+        """A fresh encoder; under gan.init=melody the encoder the melody run trained for method `name`
+        where it has one."""
         if from_melody:
-            if "amortized" in mexp.algorithms:
-                return melody_trained("amortized")["encoder"]
+            if name in mexp.algorithms:
+                return melody_trained(name)["encoder"]
             return mexp.parts["encoder_init"]()
         x = jnp.zeros((1, cfg.data.length), jnp.int32)
         return support_encoder.init(jax.random.PRNGKey(cfg.seed + 17), x, jnp.ones((1, cfg.data.length)))
@@ -258,8 +278,8 @@ def build(cfg, corpus) -> base.Experiment:
         """What method `name` starts from: init_params, except that under gan.init=melody the amortized
         meta-GAN's generator is the melody run's amortized LM (trained with the encoder it starts from)."""
         params = init_params()
-        if from_melody and name == "amortized" and "amortized" in mexp.algorithms:
-            params = {**params, "g": melody_trained("amortized")["params"]}
+        if from_melody and uses_encoder(name) and name in mexp.algorithms:
+            params = {**params, "g": melody_trained(name)["params"]}
         return params
 
     def lrs(scale: float = 1.0):
@@ -272,7 +292,8 @@ def build(cfg, corpus) -> base.Experiment:
             return baselines.joint_algorithm(mle_loss, inner)
         if baselines.is_joint(name):
             return baselines.joint_algorithm(loss_fn, inner)
-        return make_algorithm(name, loss_fn, inner, encoder_init=encoder_init, condition=condition)
+        hooks = Hooks(encoder_init=lambda: encoder_init(name), condition=condition)
+        return make_algorithm(name, loss_fn, inner, hooks)
 
     def optimizer(name):
         if name == MLE:  # plain Adam: no adversary to balance
@@ -289,7 +310,7 @@ def build(cfg, corpus) -> base.Experiment:
         """Generated melodies as class tokens [num, length] (exact samples at temperature 1). A melody-LM
         generator is drawn by the melody models' own sampler, in the meter of the first support tune."""
         if from_melody:
-            return mexp.parts["sample"](g_params, support, num=num, length=length + 1, temperature=temperature,
+            return mexp.sample(g_params, support, num=num, length=length + 1, temperature=temperature,
                                         key=key)[:, 1:]
         return sample_gan(gen, g_params, num=num, length=length, key=key, temperature=temperature)
 
@@ -300,14 +321,14 @@ def build(cfg, corpus) -> base.Experiment:
 
     return base.Experiment(
         family="gan", cfg=cfg, corpus=corpus, loss_fn=loss_fn, init_params=init_params,
-        algorithms=tuple(base.algorithm_names(cfg, SUPPORTED)), baselines=_baselines(cfg),
+        algorithms=tuple(base.algorithm_names(cfg, supported())), baselines=_baselines(cfg),
         algorithm=algorithm, optimizer=optimizer, train_steps=train_steps,
         train_sampler=lambda name: melody.task_sampler(cfg, corpus, name),
         val_eval=lambda name, algo: (melody.val_eval(cfg, corpus, algo, 0, _mle_metrics) if name == MLE else
                                      melody.val_eval(cfg, corpus, algo, cfg.meta.inner_steps, _player_metrics)),
-        label=lambda name: LABELS.get(name, f"meta-GAN, {name}"), model=lm if from_melody else gen, enc=enc,
-        parts={"critic": critic, "sample": sample, "lrs": lrs, "draw": draw, "tuning": tuning, "mle_loss": mle_loss,
-               "start_params": start_params},
+        label=label, init_field="gan.init", model=lm if from_melody else gen, enc=enc,
+        sample=sample, draw=draw, tuning=tuning, start_params=start_params,
+        parts={"critic": critic, "lrs": lrs, "mle_loss": mle_loss},
         start_from=lambda name: MLE if cfg.gan.get("init", "random") == "mle" and name != MLE else None)
 
 
@@ -349,3 +370,7 @@ def tuning(exp: base.Experiment, name: str = baselines.JOINT) -> baselines.Tunin
         return np.mean(np.asarray(res.query_aux["g_nll"]), 0)
 
     return baselines.Tuning(tuple(cfg.baselines.finetune_scales), exp.parts["lrs"], cfg.eval.steps, False, curve)
+
+
+FAMILY = Family("gan", validate, build, evaluator="metamusic.eval.gan_eval:evaluate", script="run_gan.py",
+                sample_prefix="gan-")

@@ -20,22 +20,46 @@ from metamusic.data.files import tiles
 from metamusic.errors import check_choice, check_range
 from metamusic.eval.chunked import adapt_curves
 from metamusic.experiments import base
+from metamusic.experiments.family import Family
 from metamusic.meta.algorithm import InnerSpec
-from metamusic.meta.registry import ALGORITHMS, make_algorithm
+from metamusic.meta import registry
+from metamusic.meta.registry import ALGORITHMS, Hooks, make_algorithm
 from metamusic.models import LSTM_IMPLS, MODELS, lm_loss, make_model
 from metamusic.models.encoders import SupportEncoder
 from metamusic.models.sampling import sample_lm
 
 
 INITS = ("random", "joint")  # where meta-training starts: a fresh init, or the trained joint model
-# what meta.per_algorithm.<name> may set for one algorithm: its outer steps, and windows per tune in its tasks
-PER_ALGORITHM_FIELDS = ("steps", "tune_windows")
 
 
 def per_algorithm(cfg, name: str, field: str, default):
     """meta.per_algorithm.<name>.<field> when set, else `default` (the run-wide value)."""
     over = cfg.meta.get("per_algorithm", {}).get(name, {})
     return over.get(field, default)
+
+
+def algorithm_options(cfg, name: str) -> dict:
+    """The options of algorithm `name` set in meta.per_algorithm.<name> (the registry fills the rest)."""
+    given = dict(cfg.meta.get("per_algorithm", {}).get(name, {}))
+    return {k: v for k, v in given.items() if k not in registry.COMMON_OPTIONS}
+
+
+def validate_per_algorithm(cfg) -> None:
+    """meta.per_algorithm.<name>.<field>: a registered name; `steps` and `tune_windows` (>= 1) or one of
+    the algorithm's own options (its registry entry's `options`, numbers of the default's type)."""
+    for name, over in cfg.meta.get("per_algorithm", {}).items():
+        check_choice("meta.per_algorithm (each name)", name, tuple(ALGORITHMS))
+        allowed = tuple(registry.COMMON_OPTIONS) + tuple(ALGORITHMS[name].options)
+        for field, value in over.items():
+            check_choice(f"meta.per_algorithm.{name} (each field)", field, allowed)
+            default = registry.option_default(name, field)
+            where = f"meta.per_algorithm.{name}.{field}"
+            if field in registry.COMMON_OPTIONS:
+                check_range(where, value, 1)
+            elif isinstance(default, float):
+                base.check_positive(where, value)
+            else:
+                check_range(where, value, 0)
 
 
 def validate(cfg) -> None:
@@ -55,31 +79,24 @@ def validate(cfg) -> None:
         check_range("model.transformer.max_len", tr.max_len, max(cfg.data.length, cfg.generate.length))
     names = base.algorithm_names(cfg, ALGORITHMS)
     check_range("model.context_dim", cfg.model.get("context_dim", 0), 0)
-    for needs in ("cavia", "amortized"):
-        if needs in names and not cfg.model.get("context_dim", 0):
+    for needs in names:
+        if ALGORITHMS[needs].needs_context and not cfg.model.get("context_dim", 0):
             base.raise_bad("model.context_dim", cfg.model.get("context_dim", 0),
                            f"> 0 when meta.algorithm includes {needs} (it sets the model's context vector)")
     if "support_encoder" in cfg.model:
         check_range("model.support_encoder.dim", cfg.model.support_encoder.dim, 1)
         check_range("model.support_encoder.layers", cfg.model.support_encoder.layers, 1)
     m = cfg.meta
-    base.check_positive("meta.cavia_lr", m.get("cavia_lr", 1.0))
     check_choice("meta.init", m.init, INITS)
     check_range("meta.inner_steps", m.inner_steps, 1)
     base.check_positive("meta.inner_lr", m.inner_lr)
-    check_range("meta.mamlpp_msl_anneal_steps", m.mamlpp_msl_anneal_steps, 0)
-    check_range("meta.mamlpp_first_order_steps", m.mamlpp_first_order_steps, 0)
     e = cfg.eval
     check_range("eval.steps", e.steps, 0)
     check_range("eval.episodes", e.episodes, 1)
     check_range("eval.chunk", e.chunk, 1)
     check_range("eval.tune_windows", e.get("tune_windows", 1), 1)
     check_range("data.tune_windows", cfg.data.get("tune_windows", 1), 1)
-    for name, over in cfg.meta.get("per_algorithm", {}).items():
-        check_choice("meta.per_algorithm (each name)", name, tuple(ALGORITHMS))
-        for field, value in over.items():
-            check_choice(f"meta.per_algorithm.{name} (each field)", field, PER_ALGORITHM_FIELDS)
-            check_range(f"meta.per_algorithm.{name}.{field}", value, 1)
+    validate_per_algorithm(cfg)
     for name in cfg.eval.get("finetune_after", ()):  # rows for those in meta.algorithm; others are skipped
         check_choice("eval.finetune_after (each)", name, tuple(ALGORITHMS))
     check_range("eval.val_tasks", e.val_tasks, 1)
@@ -119,7 +136,7 @@ def validate_baselines(cfg) -> None:
 
 
 def build(cfg, corpus) -> base.Experiment:
-    kwargs = dict(cfg.model.lstm if cfg.model.name == "lstm" else cfg.model.transformer)
+    kwargs = dict(cfg.model.get(cfg.model.name, {}))  # the model's own settings: the section model.<name>
     bar = base.bar_positions(cfg)
     model = make_model(cfg.model.name, corpus.enc.vocab_size, bar_positions=bar,
                        context_dim=cfg.model.get("context_dim", 0),
@@ -149,20 +166,19 @@ def build(cfg, corpus) -> base.Experiment:
         tokens, mask, pos = support
         return with_context(params, support_encoder.apply(enc_params, tokens, mask, pos if bar else None))
 
+    hooks = Hooks(head_mask=base.head_mask, context_mask=base.context_mask, encoder_init=encoder_init,
+                  condition=condition)
+
     def algorithm(name):
         if baselines.is_joint(name):
             return baselines.joint_algorithm(loss_fn, InnerSpec(0, cfg.meta.inner_lr, cfg.meta.remat))
-        return make_algorithm(name, loss_fn, inner, head_mask=base.head_mask,
-                              msl_anneal_steps=cfg.meta.mamlpp_msl_anneal_steps,
-                              first_order_steps=cfg.meta.mamlpp_first_order_steps,
-                              context_mask=base.context_mask, context_lr=cfg.meta.get("cavia_lr", 1.0),
-                              encoder_init=encoder_init, condition=condition)
+        return make_algorithm(name, loss_fn, inner, hooks, **algorithm_options(cfg, name))
 
     def optimizer(name):
         o = cfg.optim
         joint = baselines.is_joint(name)
-        # MAML++ prescribes a cosine meta-lr schedule; the others follow optim.schedule.
-        schedule = "cosine" if name == "mamlpp" else o.schedule
+        # an algorithm may prescribe its meta-lr schedule (MAML++: cosine); the others follow optim.schedule
+        schedule = (ALGORITHMS[name].lr_schedule if name in ALGORITHMS else None) or o.schedule
         return base.make_optimizer(cfg.baselines.joint_lr if joint else o.lr, clip=o.clip, schedule=schedule,
                                    steps=train_steps(name))
 
@@ -193,9 +209,10 @@ def build(cfg, corpus) -> base.Experiment:
         train_sampler=lambda name: task_sampler(cfg, corpus, name),
         val_eval=lambda name, algo: val_eval(cfg, corpus, algo, 0 if baselines.is_joint(name) else cfg.meta.inner_steps,
                                              _nll_metrics),
-        model=model, enc=corpus.enc, parts={"draw": draw, "sample": sample, "tuning": lambda e: tuning(e, baselines.FINETUNE),
-                                      "support_encoder": support_encoder, "encoder_init": encoder_init,
-                                      "tuning_after": lambda e, first: tuning(e, baselines.FINETUNE, first)},
+        model=model, enc=corpus.enc, sample=sample, draw=draw,
+        tuning=lambda e, name=baselines.JOINT: tuning(e, baselines.FINETUNE),
+        tuning_after=lambda e, first: tuning(e, baselines.FINETUNE, first),
+        parts={"support_encoder": support_encoder, "encoder_init": encoder_init},
         start_from=lambda name: baselines.JOINT if name in ALGORITHMS and cfg.meta.get("init") == "joint" else None)
     return exp
 
@@ -320,3 +337,7 @@ def fit_oracles(exp: base.Experiment, joint_params, split: str = "test", corpus=
                                             seed=cfg.seed * 1000 + k)
         info[style].update(fit_tunes=int(len(fit_t)), held_tunes=int(len(held_t)))
     return params, info
+
+
+FAMILY = Family("melody", validate, build, evaluator="metamusic.eval.fewshot:evaluate", script="run_maml.py",
+                cross_corpus=True)

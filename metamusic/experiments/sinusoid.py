@@ -17,8 +17,9 @@ from metamusic import baselines
 from metamusic.data.episodes import step_rng
 from metamusic.errors import check_range
 from metamusic.experiments import base
+from metamusic.experiments.family import Family
 from metamusic.meta.algorithm import InnerSpec, Task
-from metamusic.meta.registry import ALGORITHMS, make_algorithm
+from metamusic.meta.registry import ALGORITHMS, Hooks, make_algorithm
 from metamusic.models.mlp import MLP
 
 
@@ -69,7 +70,7 @@ def build(cfg, corpus=None) -> base.Experiment:
     def algorithm(name):
         if baselines.is_joint(name):
             return baselines.joint_algorithm(loss_fn, inner)
-        return make_algorithm(name, loss_fn, inner, head_mask=base.head_mask)
+        return make_algorithm(name, loss_fn, inner, Hooks(head_mask=base.head_mask))
 
     def train_sampler(name):
         return lambda step: sample_tasks(step_rng(cfg.seed, step), cfg.meta.batch, cfg.data.shots)
@@ -81,3 +82,7 @@ def build(cfg, corpus=None) -> base.Experiment:
         algorithm=algorithm, optimizer=lambda name: base.make_optimizer(cfg.optim.lr),
         train_steps=lambda name: cfg.baselines.joint_steps if baselines.is_joint(name) else cfg.steps,
         train_sampler=train_sampler, val_eval=lambda name, algo: None, model=model)
+
+
+FAMILY = Family("sinusoid", validate, build, evaluator="metamusic.eval.sinusoid:evaluate", script="run_maml.py",
+                uses_corpus=False)

@@ -185,14 +185,25 @@ class Head(NamedTuple):
     loss: Callable  # -> (loss, {"accuracy": ...})
     scores: Callable  # -> [N*Q, N] class scores (argmax = prediction)
     probabilities: Callable  # scores -> [N*Q, N] in [0, 1] (the style scorer's output)
+    # trained on global meta-train style labels (a classifier over model.pretrain_classes), not episode
+    # labels; its encoder can start the episodic heads (meta.init="pretrain")
+    global_labels: bool = False
+    ridge: bool = False  # reads the model's ridge-regression head (its learned scale and bias)
 
 
 HEADS: dict[str, Head] = {
     "relation": Head(relation_loss, relation_scores, lambda s: s),
     "protonet": Head(_logit_loss(proto_logits), proto_logits, jax.nn.softmax),
-    "r2d2": Head(_logit_loss(ridge_logits), ridge_logits, jax.nn.softmax),
-    "pretrain": Head(pretrain_loss, logreg_scores, jax.nn.softmax),
+    "r2d2": Head(_logit_loss(ridge_logits), ridge_logits, jax.nn.softmax, ridge=True),
+    "pretrain": Head(pretrain_loss, logreg_scores, jax.nn.softmax, global_labels=True),
 }
+# The head every other classification row is paired against (same episodes, paired differences).
+REFERENCE = "protonet"
+
+
+def pretraining_heads(names) -> tuple:
+    """The heads among `names` trained on global style labels (`Head.global_labels`)."""
+    return tuple(n for n in names if n in HEADS and HEADS[n].global_labels)
 
 # Further ways to classify an episode with a trained method's encoder, evaluated beside its own
 # head: method -> {row name: scores function}.

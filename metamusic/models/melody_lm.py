@@ -154,7 +154,18 @@ class TransformerLM(nn.Module):
         return nn.Dense(self.vocab_size, name="head")(x)
 
 
+# name -> a Flax module class with fields (vocab_size, bar_positions, context_dim, context_output, ...) whose
+# __call__(tokens [N, T], positions [N, T] or None) returns next-token logits [N, T, vocab_size]; the melody
+# experiment fills its other fields from the config section model.<name>, if there is one.
 MODELS = {"lstm": LSTMLM, "transformer": TransformerLM}
+
+
+def register_model(name: str, cls, *, replace: bool = False):
+    """Adds a melody model (from a plug-in module or a notebook); model.name=<name> then trains it."""
+    if name in MODELS and not replace:
+        raise MetamusicError(f"model {name!r} is already registered; pass replace=True to override it")
+    MODELS[name] = cls
+    return cls
 
 
 def make_model(name: str, vocab_size: int, **kwargs) -> nn.Module:

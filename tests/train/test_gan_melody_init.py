@@ -138,7 +138,7 @@ def test_conditioned_melody_generator_changes_with_the_support_set(amortized, st
 
     def generated(sup):
         g = algo.adapt(meta, sup, key, steps=1).params["g"]
-        return g, np.asarray(exp.parts["sample"](g, 16, cfg.data.length, key, support=sup))
+        return g, np.asarray(exp.sample(g, 16, cfg.data.length, key, support=sup))
 
     ga, ta = generated(_support(style_corpus, a, cfg, 1))
     gb, tb = generated(_support(style_corpus, b, cfg, 2))
@@ -154,9 +154,9 @@ def test_evaluation_and_generation_use_the_melody_generators(gan_run, style_corp
     exp, workdir = gan_run
     res = gan_eval.evaluate(exp, workdir)
     joint = gan.LABELS[baselines.JOINT]
-    generators = {gan.LABELS["fomaml"], joint, joint + ", fine-tuned", "melody LM, amortized adapted",
+    generators = {gan.label("fomaml"), joint, joint + ", fine-tuned", "melody LM, amortized adapted",
                   gan_eval.MELODY_JOINT}
-    check_evaluation(res, exp.cfg, workdir, generators, (baselines.JOINT,), gan.LABELS["fomaml"],
+    check_evaluation(res, exp.cfg, workdir, generators, (baselines.JOINT,), gan.label("fomaml"),
                      len(style_corpus.styles_in("test")))
     paths = generate(exp, workdir, style=style_corpus.styles_in("test")[0], shots=2, out=str(tmp_path),
                      method="fomaml")

@@ -74,8 +74,8 @@ def test_evaluation_compares_every_generator(trained, style_corpus):
     cfg, workdir = trained
     res = gan_eval.evaluate(experiments.build(cfg, style_corpus), workdir)
     joint, mle = gan.LABELS[baselines.JOINT], gan.LABELS[gan.MLE]
-    generators = {gan.LABELS["reptile"], joint, joint + ", fine-tuned", mle, mle + ", fine-tuned"}
-    check_evaluation(res, cfg, workdir, generators, (baselines.JOINT, gan.MLE), gan.LABELS["reptile"],
+    generators = {gan.label("reptile"), joint, joint + ", fine-tuned", mle, mle + ", fine-tuned"}
+    check_evaluation(res, cfg, workdir, generators, (baselines.JOINT, gan.MLE), gan.label("reptile"),
                      len(style_corpus.styles_in("test")))
 
 
@@ -91,7 +91,7 @@ def check_evaluation(res, cfg, workdir, generators: set, tuned: tuple, meta_gan:
             assert r["overlap_mean"] == pytest.approx(np.mean([v["overlap"] for v in per.values()]))
     # the trained baselines' fine-tuning scales were chosen on meta-val among the configured ones, and saved
     for name in tuned:
-        scale = res["config"]["tuning"][f"{gan.LABELS[name]}: fine-tuning lr scale (chosen on meta-val)"]
+        scale = res["config"]["tuning"][f"{gan.label(name)}: fine-tuning lr scale (chosen on meta-val)"]
         assert scale in cfg.baselines.finetune_scales
         saved = json.load(open(os.path.join(workdir, name, "finetune.json")))
         assert saved["choice"]["lr"] == scale
@@ -133,7 +133,7 @@ def test_a_rows_figures_do_not_depend_on_the_other_rows(trained, style_corpus, t
     cfg.eval.temperatures = ()
     exp = experiments.build(cfg, style_corpus)
     full = gan_eval.evaluate(exp, workdir)["methods"]["K=2"]
-    keep = gan.LABELS["reptile"]
+    keep = gan.label("reptile")
     original = gan_eval.gan_methods
 
     def only_reptile(exp, _out):  # the trained methods of the fixture's workdir; the tables go to tmp_path
@@ -206,7 +206,7 @@ def test_conditioned_generator_changes_with_the_support_set(style_corpus):
 
     def generated(sup):
         adapted = algo.adapt(meta, sup, key, steps=1).params
-        return adapted, np.asarray(exp.parts["sample"](adapted["g"], 8, cfg.data.length, key))
+        return adapted, np.asarray(exp.sample(adapted["g"], 8, cfg.data.length, key))
 
     pa, ta = generated(_support(style_corpus, a, cfg, 1))
     pb, tb = generated(_support(style_corpus, b, cfg, 2))

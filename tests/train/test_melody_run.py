@@ -71,11 +71,11 @@ def test_evaluation_writes_results_for_every_method(run, style_corpus):
     saved = json.load(open(os.path.join(workdir, "fomaml", "finetune.json")))
     assert saved["choice"]["lr"] == then["lr"] and saved["choice"]["steps"] == then["steps"]
     # the choice depends on FOMAML's own steps before fine-tuning: other eval.steps tune again, not reuse it
-    from metamusic.experiments import base
+    from metamusic.experiments.methods import adapter
 
     other = cfg.copy_and_resolve_references()
     other.eval.steps = 1
-    base.then_finetuned(experiments.build(other, style_corpus), workdir, "fomaml+finetune")
+    adapter(experiments.build(other, style_corpus), workdir, "fomaml+finetune")
     key = json.load(open(os.path.join(workdir, "fomaml", "finetune.json")))["key"]
     assert key[-1] == ["eval.steps", 1] and saved["key"][-1] == ["eval.steps", cfg.eval.steps]
     # the oracle: one fit per meta-test style, never worse on its held-out support tunes than the joint model

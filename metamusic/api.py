@@ -1,0 +1,138 @@
+"""The Python API: what the entry scripts do, as functions for a notebook or a script of your own.
+
+    import metamusic as mm
+    cfg = mm.config("maml_tiny")                 # configs/maml_tiny.py, or a path to a config file
+    exp = mm.build(cfg, mm.load_corpus(cfg))     # the bundled corpus, or cfg.data.root = "ROOT/<style>/<files>"
+    mm.train(exp, "runs/demo")                   # every method, each after the one it starts from
+    mm.evaluate(exp, "runs/demo")                # the family's evaluation -> runs/demo/eval.{json,md,png}
+    adapted = mm.adapt(exp, "runs/demo", "fomaml", ["a.mid", "b.abc"])
+    mm.sample(exp, adapted, out="samples")       # .mid, .wav and piano-roll .png files
+
+Every function validates before it works, and every error a user can cause is a
+`MetamusicError` with one line naming the field, as on the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+from typing import Optional, Sequence
+
+from metamusic.errors import MetamusicError
+
+
+def config(name: str = "maml", **overrides):
+    """The ConfigDict of a shipped config (`configs/<name>.py`: maml, maml_tiny, relation, gan, gan_tiny,
+    sinusoid, ...) or of a config file at a path, with `overrides` as field paths (`meta__inner_lr=0.1`
+    sets meta.inner_lr), each checked like a --config.FIELD=VALUE flag."""
+    if name.endswith(".py") or os.path.sep in name:
+        from metamusic.cli import load_config
+
+        cfg = load_config(name)
+    else:
+        try:
+            cfg = importlib.import_module(f"configs.{name}").get_config()
+        except ModuleNotFoundError:
+            raise MetamusicError(f"config {name!r}: no configs/{name}.py; give a shipped config name "
+                                 "(maml, maml_tiny, relation, gan, gan_tiny, sinusoid) or a path") from None
+    from metamusic.cli import set_field
+
+    for field, value in overrides.items():
+        set_field(cfg, field.replace("__", "."), value if isinstance(value, str) else _text(value))
+    return cfg
+
+
+def _text(value) -> str:
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def load_corpus(cfg):
+    """The corpus of `cfg.data`: music21's bundled corpus when data.root is empty, else the folder
+    ROOT/<style>/<files> (MIDI, MusicXML, ABC, Humdrum), ingested once and cached."""
+    from metamusic import experiments
+
+    experiments.validate(cfg)
+    return experiments.load_data(cfg) if experiments.family(cfg).uses_corpus else None
+
+
+def build(cfg, corpus=None):
+    """The experiment of `cfg` on `corpus` (validated first): its methods, models and losses."""
+    from metamusic import experiments
+
+    experiments.validate(cfg)
+    return experiments.build(cfg, corpus)
+
+
+def train(exp, workdir: str, methods: Optional[Sequence[str]] = None) -> dict:
+    """Trains `methods` (default: all of the experiment's, each after the method it starts from) into
+    workdir/<method>, resuming from the latest checkpoint there; returns {method: final state}."""
+    from metamusic.train.trainer import train as train_one
+
+    names = list(exp.methods) if methods is None else ([methods] if isinstance(methods, str) else list(methods))
+    for n in names:
+        if n not in exp.methods:
+            raise MetamusicError(f"method {n!r} is not trained by this experiment; choose from {list(exp.methods)}")
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+        f.write(exp.cfg.to_json_best_effort(indent=1))
+    return {n: train_one(exp, workdir, n) for n in names}
+
+
+def evaluate(exp, workdir: str) -> dict:
+    """The family's evaluation of a trained workdir (writes workdir/eval.json and .md); returns the results."""
+    from metamusic import experiments
+
+    return experiments.evaluate(exp, workdir)
+
+
+@dataclasses.dataclass(frozen=True)
+class Adapted:
+    """A method adapted to a few tunes: its params, the support windows it read, and names for output."""
+
+    method: str
+    params: object
+    support: tuple  # (tokens, mask, bar positions) numpy arrays
+    style: str  # a label for the files written from it
+
+
+def adapt(exp, workdir: str, method: str, files: Sequence[str], shots: Optional[int] = None, seed: int = 0,
+          style: str = "my_style") -> Adapted:
+    """Adapts trained `method` (any row the evaluation reports: an algorithm, `joint`, `finetune`,
+    `<method>+finetune`) to `shots` tunes (default: all) read from `files` (files or folders, any format),
+    as the evaluation adapts it; unreadable files are skipped with their reason."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from metamusic.experiments.methods import adapter
+    from metamusic.generate import support_from_files
+
+    if not files:
+        raise MetamusicError("adapt needs at least one tune file or folder")
+    a = adapter(exp, workdir, method, field="method")
+    cfg = exp.cfg
+    support = support_from_files(files, exp.enc, shots, cfg.data.length, np.random.default_rng(seed),
+                                 cfg.eval.get("tune_windows", 1))
+    params = a.adapt(tuple(jnp.asarray(x) for x in support), jax.random.PRNGKey(seed)).params
+    return Adapted(method, params, support, style)
+
+
+def sample(exp, adapted: Adapted, out: str, seed: int = 0) -> list[str]:
+    """generate.num melodies of the adapted model, in the meter of its first support tune, written to
+    OUT/<style>_<method>_NN.mid (+ .wav and a piano-roll .png); returns the .mid paths."""
+    import jax
+
+    from metamusic.experiments import EXPERIMENTS
+    from metamusic.generate import write_samples
+
+    if exp.draw is None:
+        raise MetamusicError(f"the {exp.family} family does not generate music")
+    tokens = exp.draw(adapted.params, adapted.support, jax.random.fold_in(jax.random.PRNGKey(seed), 1))
+    tag = EXPERIMENTS[exp.family].sample_prefix + adapted.method
+    return write_samples(tokens, exp.enc, out, adapted.style, tag, len(adapted.support[0]))
+
+
+__all__ = ["Adapted", "adapt", "build", "config", "evaluate", "load_corpus", "sample", "train"]

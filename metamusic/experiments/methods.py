@@ -1,0 +1,86 @@
+"""A method of an experiment, resolved in one place for training, evaluation and generation.
+
+  Method   what training needs of one trained method: algorithm, optimizer, steps, the
+           sampler of its training batches, its meta-val check, label, where it starts
+           and how the outer step runs its tasks (`Experiment.method(name)`).
+  Adapter  what evaluation and generation need to adapt one row to K tunes: the algorithm,
+           the trained `meta`, the inner steps, and the fine-tuning choice where the row has
+           one (`adapter(exp, workdir, row)`). A row is a trained method (a meta-learned
+           algorithm adapts with eval.steps, a trained baseline is used as trained),
+           `finetune` (the joint model fine-tuned with the lr and steps chosen on meta-val), or
+           `<method>+finetune` (eval.finetune_after: the method's adaptation, then fine-tuning).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Optional
+
+import optax
+
+from metamusic import baselines
+from metamusic.errors import check_choice
+from metamusic.meta.algorithm import Algorithm
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    name: str
+    label: str
+    algorithm: Algorithm
+    optimizer: optax.GradientTransformation
+    steps: int  # outer steps to train
+    sampler: Callable  # step -> device batch of training tasks
+    validation: Optional[Callable]  # (state, step) -> metrics on fixed meta-val tasks, or None
+    start_from: Optional[str]  # the method whose trained params it starts from; None: a fresh init
+    task_map: str  # how the outer step runs a meta-batch's tasks ("vmap" or "map")
+
+
+@dataclasses.dataclass(frozen=True)
+class Adapter:
+    name: str
+    algorithm: Algorithm
+    meta: object  # the trained meta pytree the row adapts from
+    steps: Optional[int]  # inner steps of its adaptation (None: the algorithm's own)
+    choice: Optional[baselines.Choice] = None  # the fine-tuning lr and steps chosen on meta-val, if any
+
+    def adapt(self, support, key, **kwargs):
+        """The row's adaptation to `support` (kwargs: query, as `Algorithm.adapt` takes it)."""
+        return self.algorithm.adapt(self.meta, support, key, steps=self.steps, **kwargs)
+
+
+def rows(exp) -> tuple:
+    """Every row evaluation and generation can adapt: the trained methods, the fine-tuned joint model where
+    the family tunes fine-tuning, and the "<method>+finetune" rows."""
+    tuned = (baselines.FINETUNE,) if exp.tuning is not None and baselines.JOINT in exp.baselines else ()
+    return exp.methods + tuned + tuple(then_finetuned_rows(exp))
+
+
+def then_finetuned_rows(exp) -> dict:
+    """{"<method>+finetune": method} for the methods of eval.finetune_after trained in this run (families
+    that tune fine-tuning after an adaptation, `Experiment.tuning_after`; others have none)."""
+    after = exp.cfg.eval.get("finetune_after", ()) if exp.tuning_after is not None else ()
+    return {f"{n}+{baselines.FINETUNE}": n for n in after if n in exp.algorithms}
+
+
+def adapter(exp, workdir: str, row: str, meta=None, *, field: str = "--method") -> Adapter:
+    """How row `row` adapts, with its trained meta (read from workdir unless given) and choices."""
+    from metamusic.experiments.base import restore
+
+    check_choice(field, row, rows(exp))
+    cfg = exp.cfg
+    then = then_finetuned_rows(exp)
+    if row in then:
+        name = then[row]
+        first = exp.algorithm(name)
+        meta = restore(exp, workdir, name) if meta is None else meta
+        choice = baselines.finetune_choice(workdir, exp.tuning_after(exp, first), meta, method=name)
+        algo = baselines.then_finetune(first, exp.loss_fn, choice.lr, choice.steps, cfg.meta.remat, cfg.eval.steps)
+        return Adapter(row, algo, meta, choice.steps, choice)
+    if row == baselines.FINETUNE:
+        meta = restore(exp, workdir, baselines.JOINT) if meta is None else meta
+        choice = baselines.finetune_choice(workdir, exp.tuning(exp), meta)
+        algo = baselines.finetune_algorithm(exp.loss_fn, choice.lr, choice.steps, cfg.meta.remat)
+        return Adapter(row, algo, meta, choice.steps, choice)
+    meta = restore(exp, workdir, row) if meta is None else meta
+    return Adapter(row, exp.algorithm(row), meta, 0 if row in exp.baselines else cfg.eval.steps)
