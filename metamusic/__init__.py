@@ -1,6 +1,6 @@
 """metamusic: meta-learning for symbolic music in JAX.
 
-The Python API (`metamusic.api`, also reachable here): config, load_corpus, build, train, evaluate,
+The Python API (`metamusic.api`, also reachable here): config, load_corpus, build, fit, evaluate,
 adapt, sample. Subpackages:
   data         files -> NoteSequences -> melody tokens -> per-style tasks (numpy only, no JAX).
   meta         model-agnostic algorithms (registry: meta.registry.ALGORITHMS).
@@ -17,7 +17,7 @@ warnings.filterwarnings("ignore", message="Couldn't find ffmpeg", category=Runti
 
 __version__ = "0.1.0"
 
-_API = ("Adapted", "adapt", "build", "config", "evaluate", "load_corpus", "sample", "train")
+_API = ("Adapted", "adapt", "build", "config", "evaluate", "load_corpus", "sample", "fit")
 
 
 def __getattr__(name):

@@ -3,7 +3,7 @@
     import metamusic as mm
     cfg = mm.config("maml_tiny")                 # configs/maml_tiny.py, or a path to a config file
     exp = mm.build(cfg, mm.load_corpus(cfg))     # the bundled corpus, or cfg.data.root = "ROOT/<style>/<files>"
-    mm.train(exp, "runs/demo")                   # every method, each after the one it starts from
+    mm.fit(exp, "runs/demo")                     # every method, each after the one it starts from
     mm.evaluate(exp, "runs/demo")                # the family's evaluation -> runs/demo/eval.{json,md,png}
     adapted = mm.adapt(exp, "runs/demo", "fomaml", ["a.mid", "b.abc"])
     mm.sample(exp, adapted, out="samples")       # .mid, .wav and piano-roll .png files
@@ -66,8 +66,8 @@ def build(cfg, corpus=None):
     return experiments.build(cfg, corpus)
 
 
-def train(exp, workdir: str, methods: Optional[Sequence[str]] = None) -> dict:
-    """Trains `methods` (default: all of the experiment's, each after the method it starts from) into
+def fit(exp, workdir: str, methods: Optional[Sequence[str]] = None) -> dict:
+    """(Named `fit`, not `train`: `metamusic.train` is the training subpackage.) Trains `methods` (default: all of the experiment's, each after the method it starts from) into
     workdir/<method>, resuming from the latest checkpoint there; returns {method: final state}."""
     from metamusic.train.trainer import train as train_one
 
@@ -135,4 +135,4 @@ def sample(exp, adapted: Adapted, out: str, seed: int = 0) -> list[str]:
     return write_samples(tokens, exp.enc, out, adapted.style, tag, len(adapted.support[0]))
 
 
-__all__ = ["Adapted", "adapt", "build", "config", "evaluate", "load_corpus", "sample", "train"]
+__all__ = ["Adapted", "adapt", "build", "config", "evaluate", "load_corpus", "fit", "sample"]

@@ -61,7 +61,7 @@ def test_registered_algorithm_and_model_train_evaluate_and_generate(plugins, sty
     exp = mm.build(cfg, style_corpus)
     assert exp.methods == ("joint", "foanil")  # meta.init=joint: it starts from the joint model
     workdir = str(tmp_path / "run")
-    states = mm.train(exp, workdir)
+    states = mm.fit(exp, workdir)
     params = states["foanil"].meta["params"]["params"]
     assert params["head"]["kernel"].shape == (12, style_corpus.enc.vocab_size) and any("GRUCell" in str(k) or "RNN" in str(k) for k in params)
     rows = [json.loads(line) for line in open(os.path.join(workdir, "foanil", "metrics.jsonl"))]

@@ -23,6 +23,9 @@ def test_readme_api_tour_runs_as_written(tmp_path, monkeypatch, capsys):
     os.makedirs("my_tunes")
     for seed in range(3):
         synth.write_midi(f"my_tunes/tune{seed}.mid", seed=seed)
+    import metamusic.eval  # noqa: F401  (subpackages loaded first, as in any session: the API's names
+    import metamusic.train  # noqa: F401   must not be shadowed by them)
+
     exec(compile(_snippet(), "README.md", "exec"), {})
     printed = capsys.readouterr().out.strip().splitlines()
     headroom, paths = float(printed[-2]), eval(printed[-1])

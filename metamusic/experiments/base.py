@@ -62,18 +62,6 @@ class Experiment:
     start_from: Callable = lambda name: None
     init_field: str = "meta.init"  # the config field that says where methods start (named in errors)
 
-    def method(self, name: str):
-        """Method `name` resolved for training (`experiments.methods.Method`)."""
-        from metamusic.experiments.methods import Method
-        from metamusic.meta.registry import task_map_for
-
-        algo = self.algorithm(name)
-        return Method(name=name, label=self.label(name), algorithm=algo, optimizer=self.optimizer(name),
-                      steps=self.train_steps(name), sampler=self.train_sampler(name),
-                      validation=self.val_eval(name, algo), start_from=self.start_from(name),
-                      task_map=task_map_for(name, self.cfg.meta.get("task_map", "vmap") if "meta" in self.cfg
-                                            else "vmap"))
-
     @property
     def methods(self) -> tuple:
         """Every method to train, each after the method it starts from."""

@@ -2,7 +2,7 @@
 
   Method   what training needs of one trained method: algorithm, optimizer, steps, the
            sampler of its training batches, its meta-val check, label, where it starts
-           and how the outer step runs its tasks (`Experiment.method(name)`).
+           and how the outer step runs its tasks (`method(exp, name)`).
   Adapter  what evaluation and generation need to adapt one row to K tunes: the algorithm,
            the trained `meta`, the inner steps, and the fine-tuning choice where the row has
            one (`adapter(exp, workdir, row)`). A row is a trained method (a meta-learned
@@ -20,7 +20,9 @@ import optax
 
 from metamusic import baselines
 from metamusic.errors import check_choice
+from metamusic.experiments.base import Experiment, restore
 from metamusic.meta.algorithm import Algorithm
+from metamusic.meta.registry import task_map_for
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +51,15 @@ class Adapter:
         return self.algorithm.adapt(self.meta, support, key, steps=self.steps, **kwargs)
 
 
+def method(exp: Experiment, name: str) -> Method:
+    """Method `name` of `exp` resolved for training."""
+    algo = exp.algorithm(name)
+    return Method(name=name, label=exp.label(name), algorithm=algo, optimizer=exp.optimizer(name),
+                  steps=exp.train_steps(name), sampler=exp.train_sampler(name), validation=exp.val_eval(name, algo),
+                  start_from=exp.start_from(name),
+                  task_map=task_map_for(name, exp.cfg.meta.get("task_map", "vmap") if "meta" in exp.cfg else "vmap"))
+
+
 def rows(exp) -> tuple:
     """Every row evaluation and generation can adapt: the trained methods, the fine-tuned joint model where
     the family tunes fine-tuning, and the "<method>+finetune" rows."""
@@ -65,8 +76,6 @@ def then_finetuned_rows(exp) -> dict:
 
 def adapter(exp, workdir: str, row: str, meta=None, *, field: str = "--method") -> Adapter:
     """How row `row` adapts, with its trained meta (read from workdir unless given) and choices."""
-    from metamusic.experiments.base import restore
-
     check_choice(field, row, rows(exp))
     cfg = exp.cfg
     then = then_finetuned_rows(exp)

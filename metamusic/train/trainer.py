@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from metamusic import baselines
 from metamusic.experiments.base import Experiment, start_params
+from metamusic.experiments.methods import method
 from metamusic.meta.outer import init_state, make_outer_step
 from metamusic.train import sharding
 from metamusic.train.loop import LoopConfig, run
@@ -15,7 +16,7 @@ from metamusic.train.loop import LoopConfig, run
 
 def train(exp: Experiment, workdir: str, name: str):
     """Trains method `name` of `exp` (a meta-learning algorithm or a trained baseline); returns the state."""
-    m = exp.method(name)
+    m = method(exp, name)
     state = init_state(m.algorithm, m.optimizer, start_params(exp, workdir, name))
     loop = LoopConfig.from_config(exp.cfg, m.steps)
     mesh = sharding.mesh_from_config(exp.cfg)
