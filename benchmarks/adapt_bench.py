@@ -80,7 +80,7 @@ def relation(args) -> dict:
 
     import configs.relation as rel_cfg
     from metamusic.data.episodes import Episodes
-    from metamusic.experiments import base, classify
+    from metamusic.experiments import classify, inputs
     from metamusic.meta.outer import init_state, make_outer_step
 
     cfg = rel_cfg.get_config()
@@ -93,7 +93,7 @@ def relation(args) -> dict:
     tok = lambda n: rng.integers(2, 38, (B, n, T)).astype(np.int32)
     lab = lambda n: np.tile(np.repeat(np.arange(N), n), (B, 1)).astype(np.int32)
     pos = lambda n: np.tile(np.arange(T, dtype=np.int32) % 16, (B, n, 1))  # 4/4 bar positions
-    ep = base.to_device(Episodes(tok(N * K), np.ones((B, N * K, T), np.float32), lab(K),
+    ep = inputs.to_device(Episodes(tok(N * K), np.ones((B, N * K, T), np.float32), lab(K),
                                 tok(N * Q), np.ones((B, N * Q, T), np.float32), lab(Q),
                                 np.tile(np.arange(N, dtype=np.int32), (B, 1)), pos(N * K), pos(N * Q)))
     box = [state]
@@ -115,7 +115,7 @@ def gan(args) -> dict:
     import configs.gan as gan_cfg
     from metamusic.data import EncodingConfig
     from metamusic.data.episodes import Tasks
-    from metamusic.experiments import base
+    from metamusic.experiments import inputs
     from metamusic.experiments import gan as gan_exp
     from metamusic.meta.outer import init_state, make_outer_step
 
@@ -130,7 +130,7 @@ def gan(args) -> dict:
     B, K, Q, T = cfg.meta.batch, cfg.data.shots, cfg.data.queries, cfg.data.length
     rng = np.random.default_rng(0)
     pos = lambda n: np.tile(np.arange(T, dtype=np.int32) % 16, (B, n, 1))  # 4/4 bar positions
-    tasks = base.to_task(Tasks(rng.integers(2, 38, (B, K, T)).astype(np.int32), np.ones((B, K, T), np.float32),
+    tasks = inputs.to_task(Tasks(rng.integers(2, 38, (B, K, T)).astype(np.int32), np.ones((B, K, T), np.float32),
                               rng.integers(2, 38, (B, Q, T)).astype(np.int32), np.ones((B, Q, T), np.float32),
                               np.zeros(B, np.int32), pos(K), pos(Q)))
     box = [state]

@@ -371,30 +371,14 @@ def _evaluate(exp, workdir: str) -> None:
 
 
 def _classify(workdir: str, support: str, query) -> int:
-    """Prints each query tune's score per style, given example files per style."""
-    from metamusic.data.files import read_tunes, windows
-    from metamusic.eval.style_fidelity import StyleScorer
+    """Prints each query tune's score per style, given example files per style (`eval.style_fidelity.score_files`)."""
+    from metamusic.eval.style_fidelity import score_files
 
-    scorer = StyleScorer(workdir)
-    styles = sorted(d for d in os.listdir(support) if os.path.isdir(os.path.join(support, d)))
-    if len(styles) < 2:
-        raise MetamusicError(f"--support={support} needs at least 2 style subfolders, found {len(styles)}")
-    sup = []
-    for st in styles:
-        tunes, positions, _, skipped = read_tunes([os.path.join(support, st)], scorer.enc)
-        for s in skipped:
-            print(f"skipped {s}", file=sys.stderr)
-        if not tunes:
-            raise MetamusicError(f"no readable tunes for style {st!r} in {support}")
-        sup.append(windows(tunes, scorer.length, scorer.enc.pad, positions))
-    tunes, positions, names, skipped = read_tunes(list(query), scorer.enc)
+    styles, scored, skipped = score_files(workdir, support, query)
     for s in skipped:
         print(f"skipped {s}", file=sys.stderr)
-    if not tunes:
-        raise MetamusicError("no readable query tunes")
-    scores = scorer.scores(sup, windows(tunes, scorer.length, scorer.enc.pad, positions))
     width = max(len(s) for s in styles)
-    for name, row in zip(names, scores):
+    for name, row in scored:
         print(name)
         for st, v in sorted(zip(styles, row), key=lambda kv: -kv[1]):
             print(f"  {st:{width}}  {v:.3f}")

@@ -27,7 +27,7 @@ from metamusic.data import EpisodeSampler, features
 from metamusic.data.episodes import Episodes
 from metamusic.eval.chunked import map_chunks
 from metamusic.eval.paired import paired_difference
-from metamusic.experiments import base
+from metamusic.experiments import base, inputs
 from metamusic.meta import episodic
 
 SCORER_FILE = "scorer.json"
@@ -55,10 +55,10 @@ def learned_features(exp, params, eps: Episodes, chunk: int):
     """(support, query) encoder features of every episode, [B, N*K, C] and [B, N*Q, C]."""
     import jax
 
-    embed = exp.parts["embed"]
+    embed = exp.parts.heads.embed
     fn = jax.jit(jax.vmap(lambda p, ep: (embed(p, ep.support, ep.support_mask, ep.support_pos),
                                          embed(p, ep.query, ep.query_mask, ep.query_pos)), in_axes=(None, 0)))
-    return map_chunks(lambda part, a: fn(params, base.to_device(part)), eps, chunk)
+    return map_chunks(lambda part, a: fn(params, inputs.to_device(part)), eps, chunk)
 
 
 def rows(exp, costly: bool | None = None) -> list[str]:
@@ -86,8 +86,8 @@ def choose_scorer(exp, params: dict) -> dict:
     eps, ways = _val_episodes(exp, 778)
     acc = {}
     for r in rows(exp, costly=False):  # the scorer scores every sample: no per-episode fine-tuning
-        predict = exp.parts["predictor"](r, ways)
-        pred = map_chunks(lambda part, a: predict(params[method_of(exp, r)], base.to_device(part)), eps,
+        predict = exp.parts.predictor(r, ways)
+        pred = map_chunks(lambda part, a: predict(params[method_of(exp, r)], inputs.to_device(part)), eps,
                           cfg.eval.chunk)
         acc[r] = float((pred == eps.query_labels).mean())
     best = max(acc, key=acc.get)
@@ -183,11 +183,11 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
                 t0 = time.perf_counter()
                 if r in episodic.COSTLY:  # fine-tuning needs the encoder: the first eval.finetune_episodes episodes
                     sub = type(eps)(*(x[: cfg.eval.finetune_episodes] for x in eps))
-                    predict = exp.parts["predictor"](r, ways)
+                    predict = exp.parts.predictor(r, ways)
                 else:
                     sub = on_feats
-                    predict = exp.parts["feature_predictor"](r, ways)
-                pred = map_chunks(lambda part, a: predict(params[m], base.to_device(part)), sub, cfg.eval.chunk)
+                    predict = exp.parts.feature_predictor(r, ways)
+                pred = map_chunks(lambda part, a: predict(params[m], inputs.to_device(part)), sub, cfg.eval.chunk)
                 per[r] = (pred == sub.query_labels).mean(1)
                 res[r] = _ci(per[r])
                 secs[r] = round(time.perf_counter() - t0 + (embed_s if r == m else 0.0), 2)

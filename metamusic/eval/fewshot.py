@@ -31,10 +31,10 @@ import time
 import jax
 import numpy as np
 
-from metamusic import baselines
+from metamusic import baselines, oracle
 from metamusic.eval.chunked import adapt_curves, map_chunks
 from metamusic.eval.paired import headroom_closed, paired_difference
-from metamusic.experiments import base, melody
+from metamusic.experiments import base, inputs, melody
 from metamusic.experiments.methods import adapter, then_finetuned_rows
 
 LN2 = math.log(2.0)
@@ -42,7 +42,7 @@ LN2 = math.log(2.0)
 
 def _curves(adapt, meta, tasks, steps: int, cfg):
     """Per-episode query NLL and accuracy after 0..steps inner steps: arrays [episodes, steps+1]."""
-    nll, aux = adapt_curves(adapt, meta, tasks, steps, cfg.eval.chunk, cfg.seed, base.to_task)
+    nll, aux = adapt_curves(adapt, meta, tasks, steps, cfg.eval.chunk, cfg.seed, inputs.to_task)
     return nll, aux["accuracy"]
 
 
@@ -99,7 +99,7 @@ def oracle_scores(exp: base.Experiment, oracles: dict, tasks):
         sel = np.flatnonzero(tasks.style == k)
         if sel.size:
             sub = type(tasks)(*(x[sel] for x in tasks))
-            nll[sel], acc[sel] = map_chunks(lambda part, a: score(params, base.to_task(part).query), sub,
+            nll[sel], acc[sel] = map_chunks(lambda part, a: score(params, inputs.to_task(part).query), sub,
                                             exp.cfg.eval.chunk)
     return nll[:, None], acc[:, None]
 
@@ -117,7 +117,7 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
     """Runs the evaluation; writes workdir/<name>.json, .md and .png; returns the results.
 
     test_corpus: score on its meta-test styles instead of the experiment's (cross-corpus
-    evaluation, `base.load_test_data`); baselines are still tuned on the experiment's meta-val.
+    evaluation, `inputs.load_test_data`); baselines are still tuned on the experiment's meta-val.
     """
     cfg = exp.cfg
     corpus = test_corpus if test_corpus is not None else exp.corpus
@@ -134,7 +134,7 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
     ft_algo, joint_meta = methods[baselines.FINETUNE]
     sc_algo, fresh = methods[baselines.SCRATCH]
     t1 = time.perf_counter()
-    oracles, out["tuning"][baselines.ORACLE] = melody.fit_oracles(exp, joint_meta["params"], corpus=corpus)
+    oracles, out["tuning"][baselines.ORACLE] = oracle.fit_oracles(exp, joint_meta["params"], corpus=corpus)
     out["seconds"] = {"tuning": round(t1 - t0, 1), "oracle_fit": round(time.perf_counter() - t1, 1)}
     for shots in cfg.eval.shots:
         t2 = time.perf_counter()

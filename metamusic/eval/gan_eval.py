@@ -54,7 +54,7 @@ def gan_methods(exp: base.Experiment, workdir: str) -> tuple[dict, dict]:
         if name in exp.baselines:
             choice = baselines.finetune_choice(workdir, gan.tuning(exp, name), meta, method=name)
             notes[f"{exp.label(name)}: fine-tuning lr scale (chosen on meta-val)"] = choice.candidate
-            loss = exp.parts["mle_loss"] if name == gan.MLE else exp.loss_fn
+            loss = exp.parts.mle_loss if name == gan.MLE else exp.loss_fn
             tuned = baselines.finetune_algorithm(loss, choice.lr, choice.steps, cfg.meta.remat)
             variants = [(exp.label(name), algo, 0), (exp.label(name) + ", fine-tuned", tuned, choice.steps)]
         for label, a, steps in variants:

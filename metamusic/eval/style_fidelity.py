@@ -66,10 +66,39 @@ class StyleScorer:
         ep = Episodes(jnp.asarray(tok), jnp.asarray(mask), jnp.asarray(labels), jnp.asarray(q_tok),
                       jnp.asarray(q_mask), jnp.zeros(len(q_tok), jnp.int32), jnp.arange(len(sup)),
                       jnp.asarray(pos), jnp.asarray(q_pos))
-        return np.asarray(self.exp.parts["probabilities"](self.method, self.params, ep, len(sup)))
+        return np.asarray(self.exp.parts.probabilities(self.method, self.params, ep, len(sup)))
 
 
 def style_fidelity(scorer: StyleScorer, generated, target, distractors: list) -> float:
     """Fraction of generated windows scored highest for `target` among target + distractors."""
     sc = scorer.scores([target] + list(distractors), generated)
     return float((sc.argmax(-1) == 0).mean())
+
+
+def score_files(workdir: str, support: str, query) -> tuple[list, list, list]:
+    """Scores query tunes against a few example files per style with the classification run in `workdir`:
+    (styles, [(query tune name, score per style)], skip reasons). support: a folder with one subfolder of
+    example files per style; query: files or folders. Unreadable files are skipped with their reason."""
+    import os
+
+    from metamusic.data.files import read_tunes, windows
+    from metamusic.errors import MetamusicError
+
+    scorer = StyleScorer(workdir)
+    styles = sorted(d for d in os.listdir(support) if os.path.isdir(os.path.join(support, d)))
+    if len(styles) < 2:
+        raise MetamusicError(f"--support={support} needs at least 2 style subfolders, found {len(styles)}")
+    sup, skips = [], []
+    for st in styles:
+        tunes, positions, _, skipped = read_tunes([os.path.join(support, st)], scorer.enc)
+        skips += skipped
+        if not tunes:
+            raise MetamusicError(f"no readable tunes for style {st!r} in {support}"
+                                 + (f"; skipped: {skipped[:3]}" if skipped else ""))
+        sup.append(windows(tunes, scorer.length, scorer.enc.pad, positions))
+    tunes, positions, names, skipped = read_tunes(list(query), scorer.enc)
+    skips += skipped
+    if not tunes:
+        raise MetamusicError("no readable query tunes" + (f"; skipped: {skipped[:3]}" if skipped else ""))
+    scores = scorer.scores(sup, windows(tunes, scorer.length, scorer.enc.pad, positions))
+    return styles, list(zip(names, scores)), skips

@@ -16,7 +16,8 @@ import os
 
 from metamusic.errors import MetamusicError, check_choice
 from metamusic.experiments import classify, gan, melody, sinusoid
-from metamusic.experiments.base import Experiment, load_data, load_test_data, restore
+from metamusic.experiments.base import Experiment, restore
+from metamusic.experiments.inputs import load_data, load_test_data
 from metamusic.experiments.family import Family
 
 EXPERIMENTS: dict[str, Family] = {m.FAMILY.name: m.FAMILY for m in (melody, gan, classify, sinusoid)}

@@ -10,26 +10,38 @@ corpus (encoding from the config) when only scoring files (`StyleScorer`, classi
 
 from __future__ import annotations
 
+from typing import Callable, NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from metamusic.data import EpisodeSampler, step_rng
 from metamusic.errors import check_choice, check_range
-from metamusic.experiments import base
+from metamusic.experiments import base, inputs, optim, validation
 from metamusic.experiments.family import Family
 from metamusic.meta import direct, episodic
 from metamusic.models import ENCODERS
 from metamusic.models.relation import PAIRS, FewShotClassifier
 
 
+class ClassifyParts(NamedTuple):
+    """What the classification evaluation and the style scorer read of an experiment."""
+
+    heads: episodic.Parts  # the model's functions the heads take (embed, relate, ridge, classify)
+    scores: Callable  # (method or extra row, params, episode, ways) -> class scores [N*Q, N]
+    probabilities: Callable  # (method, params, episode, ways) -> scores in [0, 1]
+    predictor: Callable  # (method, ways) -> jit(params, episodes) -> predicted labels
+    feature_predictor: Callable  # (method, ways) -> the same on encoder features computed once
+
+
 PRETRAIN_INIT = "pretrain"  # meta.init value: the episodic heads start from the pretraining head's encoder
 
 
 def validate(cfg) -> None:
-    base.validate_loop(cfg)
-    base.validate_data(cfg)
-    base.validate_optim(cfg)
+    validation.validate_loop(cfg)
+    validation.validate_data(cfg)
+    validation.validate_optim(cfg)
     check_range("data.ways", cfg.data.ways, 2)
     check_choice("model.encoder", cfg.model.encoder, ENCODERS)
     for f, v in cfg.model.conv.items():
@@ -41,12 +53,12 @@ def validate(cfg) -> None:
     check_choice("model.pairs", cfg.model.get("pairs", "concat"), PAIRS)
     check_range("model.pretrain_classes", cfg.model.get("pretrain_classes", 64), 2)
     check_choice("model.aggregate", cfg.model.aggregate, episodic.AGGREGATES)
-    base.algorithm_names(cfg, episodic.HEADS)
+    validation.algorithm_names(cfg, episodic.HEADS)
     check_range("eval.episodes", cfg.eval.episodes, 1)
     check_range("eval.chunk", cfg.eval.chunk, 1)
     check_range("eval.val_tasks", cfg.eval.val_tasks, 1)
     check_choice("meta.init", cfg.meta.get("init", "random"), ("random", PRETRAIN_INIT))
-    pre = episodic.pretraining_heads(base.algorithm_names(cfg, episodic.HEADS))
+    pre = episodic.pretraining_heads(validation.algorithm_names(cfg, episodic.HEADS))
     if cfg.meta.get("init", "random") == PRETRAIN_INIT and not pre:
         from metamusic.errors import MetamusicError
 
@@ -59,11 +71,11 @@ def validate(cfg) -> None:
 
 
 def build(cfg, corpus=None) -> base.Experiment:
-    enc = corpus.enc if corpus is not None else base.encoding(cfg)
-    names = tuple(base.algorithm_names(cfg, episodic.HEADS))
+    enc = corpus.enc if corpus is not None else inputs.encoding(cfg)
+    names = tuple(validation.algorithm_names(cfg, episodic.HEADS))
     m = cfg.model
     fields = dict(m.conv if m.encoder == "conv" else m.transformer)
-    fields["bar_positions"] = base.bar_positions(cfg)
+    fields["bar_positions"] = inputs.bar_positions(cfg)
     pre = episodic.pretraining_heads(names)
     pretrain_classes = m.get("pretrain_classes", 64) if pre else 0
     model = FewShotClassifier(enc.vocab_size, enc.num_classes, m.encoder, tuple(sorted(fields.items())),
@@ -122,7 +134,7 @@ def build(cfg, corpus=None) -> base.Experiment:
             ep = sampler.sample(step_rng(cfg.seed, step), cfg.meta.batch)
             if episodic.HEADS[name].global_labels:  # labels become global meta-train style slots (episodic.pretrain_loss)
                 ep = ep._replace(classes=slot[ep.classes])
-            return base.to_device(ep)
+            return inputs.to_device(ep)
         return sample
 
     def val_eval(name, algo):
@@ -131,19 +143,18 @@ def build(cfg, corpus=None) -> base.Experiment:
         ways = min(cfg.data.ways, len(val))
         sampler = EpisodeSampler(corpus, val, ways=ways, shots=cfg.data.shots, queries=cfg.data.queries,
                                  length=cfg.data.length, pool="support/query")
-        eps = base.to_device(sampler.sample(np.random.default_rng([cfg.seed, 777]), cfg.eval.val_tasks))
+        eps = inputs.to_device(sampler.sample(np.random.default_rng([cfg.seed, 777]), cfg.eval.val_tasks))
         predict = predictor(name, ways)
         return lambda state, step: {"val/accuracy": jnp.mean(predict(state.meta["params"], eps) == eps.query_labels)}
 
     return base.Experiment(
         family="classify", cfg=cfg, corpus=corpus, loss_fn=None, init_params=init_params,
         algorithms=names, baselines=(), algorithm=algorithm,
-        optimizer=lambda name: base.make_optimizer(cfg.optim.lr, clip=cfg.optim.clip),
+        optimizer=lambda name: optim.make_optimizer(cfg.optim.lr, clip=cfg.optim.clip),
         train_steps=lambda name: cfg.steps, train_sampler=train_sampler, val_eval=val_eval, model=model, enc=enc,
         start_from=lambda name: (pre[0] if cfg.meta.get("init", "random") == PRETRAIN_INIT and pre
                                  and name not in pre else None),
-        parts={"heads": parts, "embed": parts.embed, "relate": parts.relate, "scores": scores,
-               "probabilities": probabilities, "predictor": predictor, "feature_predictor": feature_predictor})
+        parts=ClassifyParts(parts, scores, probabilities, predictor, feature_predictor))
 
 
 FAMILY = Family("classify", validate, build, evaluator="metamusic.eval.classify:evaluate", script="run_relation.py",

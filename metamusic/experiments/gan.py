@@ -27,6 +27,8 @@ compared across sampling temperatures.
 
 from __future__ import annotations
 
+from typing import Callable, NamedTuple
+
 import os
 
 import jax
@@ -37,7 +39,7 @@ from metamusic import baselines
 from metamusic.data import TaskSampler
 from metamusic.data.melody import MAX_POS
 from metamusic.errors import MetamusicError, check_choice, check_range
-from metamusic.experiments import base, melody
+from metamusic.experiments import base, inputs, melody, optim, validation
 from metamusic.experiments.family import Family
 from metamusic.meta import adversarial
 from metamusic.meta.algorithm import InnerSpec
@@ -76,18 +78,26 @@ def label(name: str) -> str:
     return (ALGORITHMS[name].gan_label if name in ALGORITHMS else "") or f"meta-GAN, {name}"
 
 
+class GanParts(NamedTuple):
+    """The meta-GAN's own pieces, read by its evaluation and fine-tuning."""
+
+    critic: object  # models.gan.Critic
+    lrs: Callable  # scale -> both players' inner lrs (a pytree like the params)
+    mle_loss: Callable  # (params, batch, key) -> (generator NLL, aux): the MLE baseline's loss
+
+
 def valid_mask(tokens, mask, classes: int):
     """1.0 where a window holds a melody token (not PAD, not BOS)."""
     return mask * (tokens < classes)
 
 
 def validate(cfg) -> None:
-    base.validate_loop(cfg)
-    base.validate_data(cfg)
-    base.validate_optim(cfg)
+    validation.validate_loop(cfg)
+    validation.validate_data(cfg)
+    validation.validate_optim(cfg)
     check_choice("gan.loss", cfg.gan.loss, adversarial.KINDS)
     check_choice("gan.init", cfg.gan.get("init", "random"), INITS)
-    base.check_positive("gan.tau", cfg.gan.tau)
+    validation.check_positive("gan.tau", cfg.gan.tau)
     for f in ("mle_weight", "r1_weight", "gp_weight", "drift"):
         check_range(f"gan.{f}", cfg.gan[f], 0, integer=False)
     check_range("gan.adv_weight", cfg.gan.get("adv_weight", 1.0), 0, integer=False)
@@ -95,36 +105,36 @@ def validate(cfg) -> None:
         check_range(f"model.generator.{f}", cfg.model.generator[f], 1)
     check_range("model.generator.context_dim", cfg.model.generator.get("context_dim", 0), 0)
     own = cfg.gan.get("init", "random") != "melody"  # (under melody, the melody run's model.context_dim counts)
-    conditioned = [n for n in base.algorithm_names(cfg, supported()) if uses_encoder(n)]
+    conditioned = [n for n in validation.algorithm_names(cfg, supported()) if uses_encoder(n)]
     if own and conditioned and not cfg.model.generator.get("context_dim", 0):
-        base.raise_bad("model.generator.context_dim", cfg.model.generator.get("context_dim", 0),
+        validation.raise_bad("model.generator.context_dim", cfg.model.generator.get("context_dim", 0),
                        f"> 0 when meta.algorithm includes {conditioned[0]} (it sets both players' style context)")
     for f in ("dim", "layers", "kernel"):
         check_range(f"model.critic.{f}", cfg.model.critic[f], 1)
-    base.algorithm_names(cfg, supported())
+    validation.algorithm_names(cfg, supported())
     check_range("meta.inner_steps", cfg.meta.inner_steps, 1)
-    base.check_positive("meta.g_lr", cfg.meta.g_lr)
-    base.check_positive("meta.d_lr", cfg.meta.d_lr)
+    validation.check_positive("meta.g_lr", cfg.meta.g_lr)
+    validation.check_positive("meta.d_lr", cfg.meta.d_lr)
     check_range("optim.b1", cfg.optim.b1, 0, 1, integer=False)
     e, b = cfg.eval, cfg.baselines
     check_range("eval.steps", e.steps, 0)
     check_range("eval.samples", e.samples, 1)
     check_range("eval.val_tasks", e.val_tasks, 1)
     check_range("eval.distractors", e.distractors, 1)
-    base.check_positive("eval.temperature", e.temperature)
+    validation.check_positive("eval.temperature", e.temperature)
     for t in e.get("temperatures", ()):
-        base.check_positive("eval.temperatures (each)", t)
+        validation.check_positive("eval.temperatures (each)", t)
     check_range("baselines.joint_steps", b.joint_steps, 1)
-    base.check_positive("baselines.joint_lr", b.joint_lr)
+    validation.check_positive("baselines.joint_lr", b.joint_lr)
     check_range("baselines.joint_batch_factor", b.joint_batch_factor, 1)
     check_range("baselines.tune_episodes", b.tune_episodes, 1)
     if "mle_steps" in b:
         check_range("baselines.mle_steps", b.mle_steps, 1)
-        base.check_positive("baselines.mle_lr", b.mle_lr)
+        validation.check_positive("baselines.mle_lr", b.mle_lr)
     if not b.finetune_scales:
-        base.raise_bad("baselines.finetune_scales", b.finetune_scales, "a non-empty list of factors")
+        validation.raise_bad("baselines.finetune_scales", b.finetune_scales, "a non-empty list of factors")
     for s in b.finetune_scales:
-        base.check_positive("baselines.finetune_scales (each)", s)
+        validation.check_positive("baselines.finetune_scales (each)", s)
     check_range("generate.num", cfg.generate.num, 1)
 
 
@@ -137,7 +147,7 @@ def melody_run(workdir: str, corpus):
     from metamusic.experiments import run_config  # (the package imports this module)
 
     mcfg = run_config(workdir, "melody")
-    if base.encoding(mcfg) != corpus.enc:
+    if inputs.encoding(mcfg) != corpus.enc:
         raise MetamusicError(f"{workdir} was trained with another token encoding than data.*")
     return melody.build(mcfg, corpus)
 
@@ -166,9 +176,9 @@ def build(cfg, corpus) -> base.Experiment:
     mexp = mw = None
     if from_melody:
         mexp, mw = melody_source(cfg, corpus)
-        conditioned = [n for n in base.algorithm_names(cfg, supported()) if uses_encoder(n)]
+        conditioned = [n for n in validation.algorithm_names(cfg, supported()) if uses_encoder(n)]
         if conditioned and not mexp.cfg.model.get("context_dim", 0):
-            base.raise_bad("meta.algorithm", cfg.meta.algorithm, f"without {conditioned[0]}: gan.init=melody "
+            validation.raise_bad("meta.algorithm", cfg.meta.algorithm, f"without {conditioned[0]}: gan.init=melody "
                            f"conditions through the melody LM's context, and {mw} has model.context_dim=0")
     ctx = mexp.cfg.model.get("context_dim", 0) if from_melody else g.get("context_dim", 0)
     gen = Generator(enc.vocab_size, C, enc.bos, embed_dim=g.embed_dim, hidden=g.hidden, z_dim=g.z_dim,
@@ -246,7 +256,7 @@ def build(cfg, corpus) -> base.Experiment:
 
     se = cfg.model.get("support_encoder", {"dim": 64, "layers": 3})
     if from_melody:  # the melody run's own encoder (same architecture, read as it was trained)
-        support_encoder = mexp.parts["support_encoder"]
+        support_encoder = mexp.parts.support_encoder
     else:
         support_encoder = SupportEncoder(enc.vocab_size, C, out_dim=max(ctx, 1), dim=se["dim"], layers=se["layers"])
 
@@ -256,7 +266,7 @@ def build(cfg, corpus) -> base.Experiment:
         if from_melody:
             if name in mexp.algorithms:
                 return melody_trained(name)["encoder"]
-            return mexp.parts["encoder_init"]()
+            return mexp.parts.encoder_init()
         x = jnp.zeros((1, cfg.data.length), jnp.int32)
         return support_encoder.init(jax.random.PRNGKey(cfg.seed + 17), x, jnp.ones((1, cfg.data.length)))
 
@@ -297,9 +307,9 @@ def build(cfg, corpus) -> base.Experiment:
 
     def optimizer(name):
         if name == MLE:  # plain Adam: no adversary to balance
-            return base.make_optimizer(cfg.baselines.mle_lr, clip=cfg.optim.clip)
+            return optim.make_optimizer(cfg.baselines.mle_lr, clip=cfg.optim.clip)
         lr = cfg.baselines.joint_lr if baselines.is_joint(name) else cfg.optim.lr
-        return base.make_optimizer(lr, clip=cfg.optim.clip, b1=cfg.optim.b1)
+        return optim.make_optimizer(lr, clip=cfg.optim.clip, b1=cfg.optim.b1)
 
     def train_steps(name):
         if name == MLE:
@@ -321,14 +331,14 @@ def build(cfg, corpus) -> base.Experiment:
 
     return base.Experiment(
         family="gan", cfg=cfg, corpus=corpus, loss_fn=loss_fn, init_params=init_params,
-        algorithms=tuple(base.algorithm_names(cfg, supported())), baselines=_baselines(cfg),
+        algorithms=tuple(validation.algorithm_names(cfg, supported())), baselines=_baselines(cfg),
         algorithm=algorithm, optimizer=optimizer, train_steps=train_steps,
         train_sampler=lambda name: melody.task_sampler(cfg, corpus, name),
         val_eval=lambda name, algo: (melody.val_eval(cfg, corpus, algo, 0, _mle_metrics) if name == MLE else
                                      melody.val_eval(cfg, corpus, algo, cfg.meta.inner_steps, _player_metrics)),
         label=label, init_field="gan.init", model=lm if from_melody else gen, enc=enc,
         sample=sample, draw=draw, tuning=tuning, start_params=start_params,
-        parts={"critic": critic, "lrs": lrs, "mle_loss": mle_loss},
+        parts=GanParts(critic, lrs, mle_loss),
         start_from=lambda name: MLE if cfg.gan.get("init", "random") == "mle" and name != MLE else None)
 
 
@@ -360,16 +370,16 @@ def tuning(exp: base.Experiment, name: str = baselines.JOINT) -> baselines.Tunin
     sampler = TaskSampler(exp.corpus, exp.corpus.styles_in("val"), shots=cfg.data.shots, queries=cfg.data.queries,
                           length=cfg.data.length, pool="support/query")
     n = cfg.baselines.tune_episodes
-    tasks = base.to_task(sampler.sample(np.random.default_rng([cfg.seed, 778]), n))
+    tasks = inputs.to_task(sampler.sample(np.random.default_rng([cfg.seed, 778]), n))
     keys = jax.random.split(jax.random.PRNGKey(cfg.seed + 2), n)
 
     def curve(meta, lr, steps):
-        loss = exp.parts["mle_loss"] if name == MLE else exp.loss_fn
+        loss = exp.parts.mle_loss if name == MLE else exp.loss_fn
         algo = baselines.finetune_algorithm(loss, lr, steps, cfg.meta.remat)
         res = jax.jit(jax.vmap(lambda t, k: algo.adapt(meta, t.support, k, query=t.query)))(tasks, keys)
         return np.mean(np.asarray(res.query_aux["g_nll"]), 0)
 
-    return baselines.Tuning(tuple(cfg.baselines.finetune_scales), exp.parts["lrs"], cfg.eval.steps, False, curve)
+    return baselines.Tuning(tuple(cfg.baselines.finetune_scales), exp.parts.lrs, cfg.eval.steps, False, curve)
 
 
 FAMILY = Family("gan", validate, build, evaluator="metamusic.eval.gan_eval:evaluate", script="run_gan.py",

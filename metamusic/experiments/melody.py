@@ -9,6 +9,8 @@ baselines are tuned on meta-val tasks at the middle K of `eval.shots`.
 
 from __future__ import annotations
 
+from typing import Callable, NamedTuple
+
 
 import jax
 import jax.numpy as jnp
@@ -16,10 +18,9 @@ import numpy as np
 
 from metamusic import baselines
 from metamusic.data import TaskSampler, melody, step_rng
-from metamusic.data.files import tiles
 from metamusic.errors import check_choice, check_range
 from metamusic.eval.chunked import adapt_curves
-from metamusic.experiments import base
+from metamusic.experiments import base, inputs, masks, optim, validation
 from metamusic.experiments.family import Family
 from metamusic.meta.algorithm import InnerSpec
 from metamusic.meta import registry
@@ -27,6 +28,13 @@ from metamusic.meta.registry import ALGORITHMS, Hooks, make_algorithm
 from metamusic.models import LSTM_IMPLS, MODELS, lm_loss, make_model
 from metamusic.models.encoders import SupportEncoder
 from metamusic.models.sampling import sample_lm
+
+
+class MelodyParts(NamedTuple):
+    """What other families read of a melody experiment (the meta-GAN under gan.init=melody)."""
+
+    support_encoder: object  # models.encoders.SupportEncoder of the amortized method
+    encoder_init: Callable  # () -> fresh encoder params
 
 
 INITS = ("random", "joint")  # where meta-training starts: a fresh init, or the trained joint model
@@ -57,15 +65,15 @@ def validate_per_algorithm(cfg) -> None:
             if field in registry.COMMON_OPTIONS:
                 check_range(where, value, 1)
             elif isinstance(default, float):
-                base.check_positive(where, value)
+                validation.check_positive(where, value)
             else:
                 check_range(where, value, 0)
 
 
 def validate(cfg) -> None:
-    base.validate_loop(cfg)
-    base.validate_data(cfg)
-    base.validate_optim(cfg)
+    validation.validate_loop(cfg)
+    validation.validate_data(cfg)
+    validation.validate_optim(cfg)
     check_choice("model.name", cfg.model.name, MODELS)
     lstm, tr = cfg.model.lstm, cfg.model.transformer
     check_choice("model.lstm.impl", lstm.impl, LSTM_IMPLS)
@@ -74,14 +82,14 @@ def validate(cfg) -> None:
     for f in ("dim", "layers", "heads"):
         check_range(f"model.transformer.{f}", tr[f], 1)
     if tr.dim % tr.heads:
-        base.raise_bad("model.transformer.heads", tr.heads, f"a divisor of model.transformer.dim={tr.dim}")
+        validation.raise_bad("model.transformer.heads", tr.heads, f"a divisor of model.transformer.dim={tr.dim}")
     if cfg.model.name == "transformer":
         check_range("model.transformer.max_len", tr.max_len, max(cfg.data.length, cfg.generate.length))
-    names = base.algorithm_names(cfg, ALGORITHMS)
+    names = validation.algorithm_names(cfg, ALGORITHMS)
     check_range("model.context_dim", cfg.model.get("context_dim", 0), 0)
     for needs in names:
         if ALGORITHMS[needs].needs_context and not cfg.model.get("context_dim", 0):
-            base.raise_bad("model.context_dim", cfg.model.get("context_dim", 0),
+            validation.raise_bad("model.context_dim", cfg.model.get("context_dim", 0),
                            f"> 0 when meta.algorithm includes {needs} (it sets the model's context vector)")
     if "support_encoder" in cfg.model:
         check_range("model.support_encoder.dim", cfg.model.support_encoder.dim, 1)
@@ -89,7 +97,7 @@ def validate(cfg) -> None:
     m = cfg.meta
     check_choice("meta.init", m.init, INITS)
     check_range("meta.inner_steps", m.inner_steps, 1)
-    base.check_positive("meta.inner_lr", m.inner_lr)
+    validation.check_positive("meta.inner_lr", m.inner_lr)
     e = cfg.eval
     check_range("eval.steps", e.steps, 0)
     check_range("eval.episodes", e.episodes, 1)
@@ -105,39 +113,39 @@ def validate(cfg) -> None:
     check_range("eval.fidelity_shots", e.fidelity_shots, 1)
     check_range("eval.samples", e.samples, 1)
     check_range("eval.distractors", e.distractors, 1)
-    base.check_positive("eval.temperature", e.temperature)
+    validation.check_positive("eval.temperature", e.temperature)
     validate_baselines(cfg)
     g = cfg.generate
     check_range("generate.num", g.num, 1)
     check_range("generate.length", g.length, 2)
-    base.check_positive("generate.temperature", g.temperature)
+    validation.check_positive("generate.temperature", g.temperature)
     check_range("generate.prime_steps", g.prime_steps, 0)
 
 
 def validate_baselines(cfg) -> None:
     b = cfg.baselines
     check_range("baselines.joint_steps", b.joint_steps, 1)
-    base.check_positive("baselines.joint_lr", b.joint_lr)
+    validation.check_positive("baselines.joint_lr", b.joint_lr)
     check_range("baselines.joint_batch_factor", b.joint_batch_factor, 1)
     check_range("baselines.tune_episodes", b.tune_episodes, 1)
     for f in (baselines.FINETUNE, baselines.SCRATCH):
         if not b[f"{f}_lrs"]:
-            base.raise_bad(f"baselines.{f}_lrs", b[f"{f}_lrs"], "a non-empty list of lrs")
+            validation.raise_bad(f"baselines.{f}_lrs", b[f"{f}_lrs"], "a non-empty list of lrs")
         for lr in b[f"{f}_lrs"]:
-            base.check_positive(f"baselines.{f}_lrs (each)", lr)
+            validation.check_positive(f"baselines.{f}_lrs (each)", lr)
         check_range(f"baselines.{f}_steps", b[f"{f}_steps"], 1)
-    base.check_positive("baselines.oracle_lr", b.oracle_lr)
+    validation.check_positive("baselines.oracle_lr", b.oracle_lr)
     check_range("baselines.oracle_steps", b.oracle_steps, 0)
     check_range("baselines.oracle_check_every", b.oracle_check_every, 1)
     check_range("baselines.oracle_batch", b.oracle_batch, 1)
     check_range("baselines.oracle_holdout", b.oracle_holdout, 0.0, 1.0, integer=False)
     if not 0 < b.oracle_holdout < 1:
-        base.raise_bad("baselines.oracle_holdout", b.oracle_holdout, "strictly between 0 and 1")
+        validation.raise_bad("baselines.oracle_holdout", b.oracle_holdout, "strictly between 0 and 1")
 
 
 def build(cfg, corpus) -> base.Experiment:
     kwargs = dict(cfg.model.get(cfg.model.name, {}))  # the model's own settings: the section model.<name>
-    bar = base.bar_positions(cfg)
+    bar = inputs.bar_positions(cfg)
     model = make_model(cfg.model.name, corpus.enc.vocab_size, bar_positions=bar,
                        context_dim=cfg.model.get("context_dim", 0),
                        context_output=cfg.model.get("context_output", False), **kwargs)
@@ -166,7 +174,7 @@ def build(cfg, corpus) -> base.Experiment:
         tokens, mask, pos = support
         return with_context(params, support_encoder.apply(enc_params, tokens, mask, pos if bar else None))
 
-    hooks = Hooks(head_mask=base.head_mask, context_mask=base.context_mask, encoder_init=encoder_init,
+    hooks = Hooks(head_mask=masks.head_mask, context_mask=masks.context_mask, encoder_init=encoder_init,
                   condition=condition)
 
     def algorithm(name):
@@ -179,7 +187,7 @@ def build(cfg, corpus) -> base.Experiment:
         joint = baselines.is_joint(name)
         # an algorithm may prescribe its meta-lr schedule (MAML++: cosine); the others follow optim.schedule
         schedule = (ALGORITHMS[name].lr_schedule if name in ALGORITHMS else None) or o.schedule
-        return base.make_optimizer(cfg.baselines.joint_lr if joint else o.lr, clip=o.clip, schedule=schedule,
+        return optim.make_optimizer(cfg.baselines.joint_lr if joint else o.lr, clip=o.clip, schedule=schedule,
                                    steps=train_steps(name))
 
     def train_steps(name):
@@ -204,7 +212,7 @@ def build(cfg, corpus) -> base.Experiment:
 
     exp = base.Experiment(
         family="melody", cfg=cfg, corpus=corpus, loss_fn=loss_fn, init_params=init_params,
-        algorithms=tuple(base.algorithm_names(cfg, ALGORITHMS)), baselines=(baselines.JOINT,),
+        algorithms=tuple(validation.algorithm_names(cfg, ALGORITHMS)), baselines=(baselines.JOINT,),
         algorithm=algorithm, optimizer=optimizer, train_steps=train_steps,
         train_sampler=lambda name: task_sampler(cfg, corpus, name),
         val_eval=lambda name, algo: val_eval(cfg, corpus, algo, 0 if baselines.is_joint(name) else cfg.meta.inner_steps,
@@ -212,7 +220,7 @@ def build(cfg, corpus) -> base.Experiment:
         model=model, enc=corpus.enc, sample=sample, draw=draw,
         tuning=lambda e, name=baselines.JOINT: tuning(e, baselines.FINETUNE),
         tuning_after=lambda e, first: tuning(e, baselines.FINETUNE, first),
-        parts={"support_encoder": support_encoder, "encoder_init": encoder_init},
+        parts=MelodyParts(support_encoder, encoder_init),
         start_from=lambda name: baselines.JOINT if name in ALGORITHMS and cfg.meta.get("init") == "joint" else None)
     return exp
 
@@ -252,14 +260,14 @@ def task_sampler(cfg, corpus, name: str):
                           length=cfg.data.length, transpose=cfg.data.transpose,
                           tune_windows=train_tune_windows(cfg, name))
     batch = cfg.meta.batch * (cfg.baselines.joint_batch_factor if baselines.is_joint(name) else 1)
-    return lambda step: base.to_task(sampler.sample(step_rng(cfg.seed, step), batch))
+    return lambda step: inputs.to_task(sampler.sample(step_rng(cfg.seed, step), batch))
 
 
 def val_eval(cfg, corpus, algo, steps: int, metrics):
     """Fixed meta-val tasks (drawn once), adapted with `steps` inner steps; `metrics(result) -> dict`."""
     sampler = TaskSampler(corpus, corpus.styles_in("val"), shots=cfg.data.shots, queries=cfg.data.queries,
                           length=cfg.data.length, pool="support/query", tune_windows=eval_tune_windows(cfg))
-    tasks = base.to_task(sampler.sample(np.random.default_rng([cfg.seed, 777]), cfg.eval.val_tasks))
+    tasks = inputs.to_task(sampler.sample(np.random.default_rng([cfg.seed, 777]), cfg.eval.val_tasks))
 
     @jax.jit
     def curve(meta, keys):
@@ -298,45 +306,13 @@ def tuning(exp: base.Experiment, kind: str, first=None) -> baselines.Tuning:
             algo = baselines.finetune_algorithm(exp.loss_fn, lr, steps, cfg.meta.remat)
         else:
             algo = baselines.then_finetune(first, exp.loss_fn, lr, steps, cfg.meta.remat, cfg.eval.steps)
-        nll, _ = adapt_curves(algo.adapt, meta, tasks, steps, cfg.eval.chunk, cfg.seed, base.to_task)
+        nll, _ = adapt_curves(algo.adapt, meta, tasks, steps, cfg.eval.chunk, cfg.seed, inputs.to_task)
         return nll.mean(0)
 
     b = cfg.baselines
     lrs = tuple(b.finetune_lrs if kind == baselines.FINETUNE else b.scratch_lrs)
     steps = b.finetune_steps if kind == baselines.FINETUNE else b.scratch_steps
     return baselines.Tuning(lrs, float, steps, True, curve, () if first is None else ("eval.steps", cfg.eval.steps))
-
-
-def oracle_data(corpus, style: str, length: int, holdout: float, seed: int):
-    """The oracle's data for one style: its support-pool tunes only (never the query pool), split
-    into tunes it fits and held-out tunes that stop it early, each cut into all its windows.
-
-    Returns (fit (tokens, mask, pos), held (tokens, mask, pos), fit tune indices, held tune indices).
-    """
-    k = corpus.style_index(style)
-    idx = np.random.default_rng([seed, 779, k]).permutation(np.flatnonzero((corpus.style_of == k) & (corpus.pool == 0)))
-    n_held = min(max(1, int(round(holdout * len(idx)))), len(idx) - 1)
-    held_t, fit_t = np.sort(idx[:n_held]), np.sort(idx[n_held:])
-    cut = lambda ids: tiles([corpus.tune(i) for i in ids], length, corpus.enc.pad,
-                            [corpus.tune_positions(i) for i in ids])
-    return cut(fit_t), cut(held_t), fit_t, held_t
-
-
-def fit_oracles(exp: base.Experiment, joint_params, split: str = "test", corpus=None):
-    """The style oracle of every style in `split` of `corpus` (default the experiment's):
-    {style index: params}, {style: fit record}."""
-    cfg, b = exp.cfg, exp.cfg.baselines
-    corpus = corpus if corpus is not None else exp.corpus
-    fit_oracle = baselines.oracle_fitter(exp.loss_fn, b.oracle_lr, chunk=cfg.eval.chunk * 8)
-    params, info = {}, {}
-    for style in corpus.styles_in(split):
-        fit, held, fit_t, held_t = oracle_data(corpus, style, cfg.data.length, b.oracle_holdout, cfg.seed)
-        k = corpus.style_index(style)
-        params[k], info[style] = fit_oracle(joint_params, fit, held, steps=b.oracle_steps,
-                                            check_every=b.oracle_check_every, batch=b.oracle_batch,
-                                            seed=cfg.seed * 1000 + k)
-        info[style].update(fit_tunes=int(len(fit_t)), held_tunes=int(len(held_t)))
-    return params, info
 
 
 FAMILY = Family("melody", validate, build, evaluator="metamusic.eval.fewshot:evaluate", script="run_maml.py",

@@ -16,7 +16,7 @@ import numpy as np
 from metamusic import baselines
 from metamusic.data.episodes import step_rng
 from metamusic.errors import check_range
-from metamusic.experiments import base
+from metamusic.experiments import base, masks, optim, validation
 from metamusic.experiments.family import Family
 from metamusic.meta.algorithm import InnerSpec, Task
 from metamusic.meta.registry import ALGORITHMS, Hooks, make_algorithm
@@ -45,21 +45,21 @@ def make_loss(model):
 
 
 def validate(cfg) -> None:
-    base.validate_loop(cfg)
+    validation.validate_loop(cfg)
     check_range("data.shots", cfg.data.shots, 1)
     for h in cfg.model.hidden:
         check_range("model.hidden (each)", h, 1)
-    base.algorithm_names(cfg, ALGORITHMS)
+    validation.algorithm_names(cfg, ALGORITHMS)
     check_range("meta.inner_steps", cfg.meta.inner_steps, 1)
-    base.check_positive("meta.inner_lr", cfg.meta.inner_lr)
-    base.check_positive("optim.lr", cfg.optim.lr)
+    validation.check_positive("meta.inner_lr", cfg.meta.inner_lr)
+    validation.check_positive("optim.lr", cfg.optim.lr)
     check_range("eval.steps", cfg.eval.steps, 1)
     check_range("eval.episodes", cfg.eval.episodes, 2)
     check_range("baselines.joint_steps", cfg.baselines.joint_steps, 1)
     if not cfg.baselines.finetune_lrs:
-        base.raise_bad("baselines.finetune_lrs", cfg.baselines.finetune_lrs, "a non-empty list of lrs")
+        validation.raise_bad("baselines.finetune_lrs", cfg.baselines.finetune_lrs, "a non-empty list of lrs")
     for lr in cfg.baselines.finetune_lrs:
-        base.check_positive("baselines.finetune_lrs (each)", lr)
+        validation.check_positive("baselines.finetune_lrs (each)", lr)
 
 
 def build(cfg, corpus=None) -> base.Experiment:
@@ -70,7 +70,7 @@ def build(cfg, corpus=None) -> base.Experiment:
     def algorithm(name):
         if baselines.is_joint(name):
             return baselines.joint_algorithm(loss_fn, inner)
-        return make_algorithm(name, loss_fn, inner, Hooks(head_mask=base.head_mask))
+        return make_algorithm(name, loss_fn, inner, Hooks(head_mask=masks.head_mask))
 
     def train_sampler(name):
         return lambda step: sample_tasks(step_rng(cfg.seed, step), cfg.meta.batch, cfg.data.shots)
@@ -78,8 +78,8 @@ def build(cfg, corpus=None) -> base.Experiment:
     return base.Experiment(
         family="sinusoid", cfg=cfg, corpus=None, loss_fn=loss_fn,
         init_params=lambda: model.init(jax.random.PRNGKey(cfg.seed), jnp.zeros((1, 1))),
-        algorithms=tuple(base.algorithm_names(cfg, ALGORITHMS)), baselines=(baselines.JOINT,),
-        algorithm=algorithm, optimizer=lambda name: base.make_optimizer(cfg.optim.lr),
+        algorithms=tuple(validation.algorithm_names(cfg, ALGORITHMS)), baselines=(baselines.JOINT,),
+        algorithm=algorithm, optimizer=lambda name: optim.make_optimizer(cfg.optim.lr),
         train_steps=lambda name: cfg.baselines.joint_steps if baselines.is_joint(name) else cfg.steps,
         train_sampler=train_sampler, val_eval=lambda name, algo: None, model=model)
 

@@ -64,19 +64,14 @@ class Entry:
         return bool({"context_mask", "encoder"} & set(self.needs))
 
 
-def _maml(name: str, *, mask: Optional[str] = None, **fixed):
-    """A MAML-family factory: `maml.make` with `fixed` options and, where named, the hook's mask as the
-    parameters it adapts."""
-
-    def make(loss_fn, inner, hooks: Hooks, **options):
-        kw = dict(fixed, **options)
-        if "context_lr" in kw:  # CAVIA's name for the lr of what it adapts
-            kw["adapt_lr"] = kw.pop("context_lr")
-        if mask is not None:
-            kw["adapt_mask"] = getattr(hooks, mask)
-        return maml.make(loss_fn, inner, name=name, **kw)
-
-    return make
+def _maml_family(loss_fn, inner, hooks: Hooks, *, name: str, mask: Optional[str] = None, **options):
+    """`maml.make` with the variant's options; `mask` names the hook whose mask sets what it adapts. The
+    registry's MAML entries are `functools.partial`s of this."""
+    if "context_lr" in options:  # CAVIA's name for the lr of what it adapts
+        options["adapt_lr"] = options.pop("context_lr")
+    if mask is not None:
+        options["adapt_mask"] = getattr(hooks, mask)
+    return maml.make(loss_fn, inner, name=name, **options)
 
 
 def _reptile(loss_fn, inner, hooks: Hooks, **options):
@@ -87,15 +82,18 @@ def _amortized(loss_fn, inner, hooks: Hooks, **options):
     return amortized.make("amortized", loss_fn, inner, encoder_init=hooks.encoder_init, condition=hooks.condition)
 
 
+_maml = functools.partial(functools.partial, _maml_family)  # _maml(name=..., **options) -> a factory
+
 ALGORITHMS: dict[str, Entry] = {
-    "maml": Entry(_maml("maml"), per_task_weights=True, adversarial=True, gan_label="meta-GAN, second-order MAML"),
-    "fomaml": Entry(_maml("fomaml", first_order=True), per_task_weights=True, adversarial=True,
+    "maml": Entry(_maml(name="maml"), per_task_weights=True, adversarial=True,
+                  gan_label="meta-GAN, second-order MAML"),
+    "fomaml": Entry(_maml(name="fomaml", first_order=True), per_task_weights=True, adversarial=True,
                     gan_label="meta-GAN, first-order MAML (DAWSON)"),
-    "anil": Entry(_maml("anil", mask="head_mask"), needs=("head_mask",)),
-    "metasgd": Entry(_maml("metasgd", learned_lrs="per_param"), per_task_weights=True),
-    "mamlpp": Entry(_maml("mamlpp", learned_lrs="per_step", multi_step_loss=True), per_task_weights=True,
+    "anil": Entry(_maml(name="anil", mask="head_mask"), needs=("head_mask",)),
+    "metasgd": Entry(_maml(name="metasgd", learned_lrs="per_param"), per_task_weights=True),
+    "mamlpp": Entry(_maml(name="mamlpp", learned_lrs="per_step", multi_step_loss=True), per_task_weights=True,
                     options={"msl_anneal_steps": 1000, "first_order_steps": 0}, lr_schedule="cosine"),
-    "cavia": Entry(_maml("cavia", mask="context_mask"), needs=("context_mask",), options={"context_lr": 1.0}),
+    "cavia": Entry(_maml(name="cavia", mask="context_mask"), needs=("context_mask",), options={"context_lr": 1.0}),
     "reptile": Entry(_reptile, per_task_weights=True, adversarial=True, gan_label="meta-GAN, Reptile (FIGR)"),
     "amortized": Entry(_amortized, needs=("encoder",), adversarial=True,
                        gan_label="meta-GAN, style-conditioned (amortized, no inner loop)"),

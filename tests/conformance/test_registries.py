@@ -19,7 +19,7 @@ import pytest
 import synth
 from metamusic import baselines, experiments
 from metamusic.data.melody import EncodingConfig
-from metamusic.experiments import base
+from metamusic.experiments import inputs, masks
 from metamusic.meta import direct, episodic
 from metamusic.meta.algorithm import InnerSpec, Task
 from metamusic.meta.outer import init_state, outer_step
@@ -55,7 +55,7 @@ def _algorithms():
     inner = InnerSpec(steps=2, lr=0.05)
     # amortized: a one-number "encoder" that shifts every parameter by a learned multiple of the support mean
     condition = lambda enc, params, support: jax.tree.map(lambda p: p + enc["w"] * jnp.mean(support[1]), params)
-    hooks = Hooks(head_mask=base.head_mask, context_mask=base.context_mask,
+    hooks = Hooks(head_mask=masks.head_mask, context_mask=masks.context_mask,
                   encoder_init=lambda: {"w": jnp.zeros(())}, condition=condition)
     out = {name: make_algorithm(name, _mse, inner, hooks) for name in ALGORITHMS}
     out[baselines.JOINT] = baselines.joint_algorithm(_mse, inner)
@@ -111,11 +111,11 @@ def test_metric_head_conformance(name):
         return outer_step(algo, tx, state, eps, key)
 
     for i in range(2):
-        state, metrics = step(state, base.to_device(sampler.sample(np.random.default_rng(i), 2)), jax.random.PRNGKey(i))
+        state, metrics = step(state, inputs.to_device(sampler.sample(np.random.default_rng(i), 2)), jax.random.PRNGKey(i))
         assert SHARED_KEYS | {"train/accuracy"} <= set(metrics)
         assert np.isfinite(float(metrics["loss"]))
-    ep = jax.tree.map(lambda x: x[0], base.to_device(sampler.sample(np.random.default_rng(5), 1)))
-    p = exp.parts["probabilities"](name, state.meta["params"], ep, 3)
+    ep = jax.tree.map(lambda x: x[0], inputs.to_device(sampler.sample(np.random.default_rng(5), 1)))
+    p = exp.parts.probabilities(name, state.meta["params"], ep, 3)
     assert p.shape == (6, 3)
     if name == "protonet":  # softmax over classes
         np.testing.assert_allclose(np.asarray(p.sum(-1)), 1.0, rtol=1e-5)

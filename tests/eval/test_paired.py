@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 import synth
-from metamusic import baselines
+from metamusic import oracle
 from metamusic.data.files import tiles
 from metamusic.eval.paired import headroom_closed, paired_difference
-from metamusic.experiments import melody
 from metamusic.models import lm_loss, make_model
 
 
@@ -51,7 +50,7 @@ def test_tiles_score_every_transition_once():
 def test_oracle_uses_only_support_pool_tunes_and_lowers_held_out_nll():
     corpus = synth.token_corpus(n_styles=6, n_tunes=20, length=40)
     style = corpus.styles_in("test")[0]
-    fit, held, fit_t, held_t = melody.oracle_data(corpus, style, 16, 0.25, seed=0)
+    fit, held, fit_t, held_t = oracle.oracle_data(corpus, style, 16, 0.25, seed=0)
     k = corpus.style_index(style)
     support = set(np.flatnonzero((corpus.style_of == k) & (corpus.pool == 0)))
     assert set(fit_t) | set(held_t) == support and not set(fit_t) & set(held_t)
@@ -60,7 +59,7 @@ def test_oracle_uses_only_support_pool_tunes_and_lowers_held_out_nll():
     model = make_model("lstm", corpus.enc.vocab_size, embed_dim=8, hidden=16, layers=1)
     params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 15), jnp.int32))
     loss_fn = lambda p, batch, key: lm_loss(model, p, *batch)
-    best, info = baselines.oracle_fitter(loss_fn, 1e-2)(params, fit, held, steps=60, check_every=20, batch=8, seed=0)
+    best, info = oracle.oracle_fitter(loss_fn, 1e-2)(params, fit, held, steps=60, check_every=20, batch=8, seed=0)
     assert len(info["held_nll"]) == 4 and info["steps"] > 0
     assert min(info["held_nll"]) < info["held_nll"][0] - 0.5  # the style is learnable from its support pool
     held_best = float(loss_fn(best, (jnp.asarray(held[0]), jnp.asarray(held[1])), None)[0])

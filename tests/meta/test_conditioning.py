@@ -10,7 +10,7 @@ import synth
 from configs import maml_tiny
 from metamusic import experiments
 from metamusic.errors import MetamusicError
-from metamusic.experiments import base, melody
+from metamusic.experiments import inputs, melody
 from metamusic.meta.outer import init_state, make_outer_step
 
 
@@ -40,7 +40,7 @@ def _meta_train(name, steps=150, **overrides):
     sampler = melody.task_sampler(cfg, corpus, name)
     for s in range(steps):
         state, m = step(state, sampler(s), jax.random.PRNGKey(s), algo.phase(s))
-    tasks = base.to_task(melody.episodes(cfg, corpus, "test", 4, 16, 3))
+    tasks = inputs.to_task(melody.episodes(cfg, corpus, "test", 4, 16, 3))
     res = jax.vmap(lambda t, k: algo.adapt(state.meta, t.support, k, query=t.query))(
         tasks, jax.random.split(jax.random.PRNGKey(0), 16))
     return exp, algo, state, tasks, res

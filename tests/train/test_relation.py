@@ -13,7 +13,7 @@ from metamusic import experiments
 from metamusic.data import EpisodeSampler, features
 from metamusic.eval import classify
 from metamusic.eval.style_fidelity import StyleScorer, style_fidelity
-from metamusic.experiments import base
+from metamusic.experiments import inputs
 from metamusic.meta import episodic
 from metamusic.meta.outer import init_state, make_outer_step
 from metamusic.train.trainer import train
@@ -48,9 +48,9 @@ def test_relation_scores_relate_summed_class_features_and_labels_are_remapped(co
     params = exp.init_params()
     ep = EpisodeSampler(corpus, corpus.styles, ways=3, shots=2, queries=2, length=24).sample(
         np.random.default_rng(0), 1)
-    ep1 = base.to_device(ep)._replace(**{f: getattr(base.to_device(ep), f)[0] for f in ep._fields})
+    ep1 = inputs.to_device(ep)._replace(**{f: getattr(inputs.to_device(ep), f)[0] for f in ep._fields})
     assert list(np.asarray(ep1.support_labels)) == [0, 0, 1, 1, 2, 2]  # grouped by class, 0..N-1
-    parts = exp.parts["heads"]
+    parts = exp.parts.heads
     sc = episodic.relation_scores(parts, params, ep1, 3, "sum")
     s = parts.embed(params, ep1.support, ep1.support_mask, ep1.support_pos)
     q = parts.embed(params, ep1.query, ep1.query_mask, ep1.query_pos)
