@@ -27,6 +27,8 @@ compared across sampling temperatures.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from typing import Callable, NamedTuple
 
 import os
@@ -168,6 +170,84 @@ def melody_source(cfg, corpus):
     return mexp, w
 
 
+@dataclasses.dataclass(frozen=True)
+class Game:
+    """What the two players' functions read: the generator (the GAN's own LSTM, or the melody LM under
+    gan.init=melody), the critic and their settings. The functions below take it first; `build` binds it."""
+
+    classes: int  # melody token classes (one-hot width)
+    bos: int
+    tau: float  # Gumbel-softmax temperature
+    z_dim: int
+    mle_weight: float
+    gen: object  # models.gan.Generator (unused under gan.init=melody)
+    critic: object  # models.gan.Critic
+    critic_pos: int  # bar-position codes the critic reads, 0: none
+    lm: object = None  # the melody LM that is the generator under gan.init=melody, else None
+    lm_bar: bool = False  # whether that LM reads bar positions
+
+    @property
+    def from_melody(self) -> bool:
+        return self.lm is not None
+
+
+def one_hot_inputs(game: Game, batch):
+    """Real windows as the critic reads them: one-hot rows, PAD/BOS as zero vectors. (Bar positions are
+    read by the melody-LM generator and, optionally, the critic.)"""
+    tok, mask = batch[:2]
+    C = game.classes
+    return jax.nn.one_hot(tok, C) * valid_mask(tok, mask, C)[..., None]
+
+
+def lm_fakes(game: Game, gp, batch, key):
+    """The melody LM free-running from BOS into the real windows' slots 1..T-1, reading their bar
+    positions (so it draws in the meter of the tunes it is compared with); slot 0 is the real window's
+    (BOS, masked out, or a copied first token: no cue either way). Its NLL is the melody LM's loss."""
+    tok, mask, pos = batch
+    C, lm = game.classes, game.lm
+    noise = jax.random.gumbel(key, (tok.shape[0], tok.shape[1] - 1, C))
+    body = lm_generate(lm, gp, noise, pos[:, 1:] if game.lm_bar else None, bos=game.bos, tau=game.tau)
+    fake = jnp.concatenate([jax.nn.one_hot(tok[:, :1], C) * (tok[:, :1] < C)[..., None], body], axis=1)
+    nll = lm_loss(lm, gp, tok, mask, pos if game.lm_bar else None)[0] if game.mle_weight > 0 else jnp.zeros(())
+    return fake * valid_mask(tok, mask, C)[..., None], nll
+
+
+def generate_fakes(game: Game, gp, batch, key):
+    """Generated windows shaped like the real `batch` (one-hot rows) and the generator's NLL of the real
+    windows (zero when gan.mle_weight is 0)."""
+    if game.from_melody:
+        return lm_fakes(game, gp, batch, key)
+    tok, mask = batch[:2]
+    C = game.classes
+    kz, kn = jax.random.split(key)
+    z = jax.random.normal(kz, (tok.shape[0], game.z_dim))
+    noise = jax.random.gumbel(kn, tok.shape + (C,))
+    if game.mle_weight > 0:
+        fake, logits = game.gen.apply(gp, z, noise, game.tau, tokens=tok)
+        nll = masked_nll(logits, tok, mask, C)
+    else:
+        fake, nll = game.gen.apply(gp, z, noise, game.tau), jnp.zeros(())
+    # fakes get the real windows' padding pattern, so padding is no cue to the critic
+    return fake * valid_mask(tok, mask, C)[..., None], nll
+
+
+def critic_scores(game: Game, dp, x, batch):
+    """The critic's score of windows `x` (one-hot rows) in the slots of `batch`."""
+    tok, mask = batch[:2]
+    return game.critic.apply(dp, x, valid_mask(tok, mask, game.classes), batch[2] if game.critic_pos else None)
+
+
+def generator_nll(game: Game, params, batch, key):
+    """Teacher-forced NLL of the generator (the critic untouched): the `mle` baseline's loss."""
+    tok, mask = batch[:2]
+    if game.from_melody:
+        nll = lm_loss(game.lm, params["g"], tok, mask, batch[2] if game.lm_bar else None)[0]
+        return nll, {"g_nll": nll}
+    z = jax.random.normal(key, (tok.shape[0], game.z_dim))
+    nll = masked_nll(game.gen.apply(params["g"], z, tok, method=Generator.teacher_forced), tok, mask, game.classes)
+    return nll, {"g_nll": nll}
+
+
 def build(cfg, corpus) -> base.Experiment:
     enc = corpus.enc
     C = enc.num_classes
@@ -189,39 +269,10 @@ def build(cfg, corpus) -> base.Experiment:
     lm = mexp.model if from_melody else None
     lm_bar = bool(from_melody and lm.bar_positions)
 
-    def real_inputs(batch):
-        tok, mask = batch[:2]  # (bar positions: read by the melody-LM generator and, optionally, the critic)
-        return jax.nn.one_hot(tok, C) * valid_mask(tok, mask, C)[..., None]  # PAD/BOS -> zero vectors
-
-    def generate_lm(gp, batch, key):
-        """The melody LM free-running from BOS into the real windows' slots 1..T-1, reading their bar
-        positions (so it draws in the meter of the tunes it is compared with); slot 0 is the real window's
-        (BOS, masked out, or a copied first token: no cue either way). Its NLL is the melody LM's loss."""
-        tok, mask, pos = batch
-        noise = jax.random.gumbel(key, (tok.shape[0], tok.shape[1] - 1, C))
-        body = lm_generate(lm, gp, noise, pos[:, 1:] if lm_bar else None, bos=enc.bos, tau=tau)
-        fake = jnp.concatenate([jax.nn.one_hot(tok[:, :1], C) * (tok[:, :1] < C)[..., None], body], axis=1)
-        nll = lm_loss(lm, gp, tok, mask, pos if lm_bar else None)[0] if cfg.gan.mle_weight > 0 else jnp.zeros(())
-        return fake * valid_mask(tok, mask, C)[..., None], nll
-
-    def generate(gp, batch, key):
-        if from_melody:
-            return generate_lm(gp, batch, key)
-        tok, mask = batch[:2]
-        kz, kn = jax.random.split(key)
-        z = jax.random.normal(kz, (tok.shape[0], g.z_dim))
-        noise = jax.random.gumbel(kn, tok.shape + (C,))
-        if cfg.gan.mle_weight > 0:
-            fake, logits = gen.apply(gp, z, noise, tau, tokens=tok)
-            nll = masked_nll(logits, tok, mask, C)
-        else:
-            fake, nll = gen.apply(gp, z, noise, tau), jnp.zeros(())
-        # fakes get the real windows' padding pattern, so padding is no cue to the critic
-        return fake * valid_mask(tok, mask, C)[..., None], nll
-
-    def score(dp, x, batch):
-        tok, mask = batch[:2]
-        return critic.apply(dp, x, valid_mask(tok, mask, C), batch[2] if critic_pos else None)
+    game = Game(classes=C, bos=enc.bos, tau=tau, z_dim=g.z_dim, mle_weight=cfg.gan.mle_weight, gen=gen,
+                critic=critic, critic_pos=critic_pos, lm=lm, lm_bar=lm_bar)
+    generate, score = functools.partial(generate_fakes, game), functools.partial(critic_scores, game)
+    real_inputs = functools.partial(one_hot_inputs, game)
 
     loss_fn = adversarial.make_loss(generate, score, real_inputs, kind=cfg.gan.loss, gp_weight=cfg.gan.gp_weight,
                                     r1_weight=cfg.gan.r1_weight, drift=cfg.gan.drift,
@@ -244,15 +295,7 @@ def build(cfg, corpus) -> base.Experiment:
 
     template = init_params() if from_melody else jax.eval_shape(init_params)  # (a restore cannot be traced)
 
-    def mle_loss(params, batch, key):
-        """Teacher-forced NLL of the generator (the critic untouched): the `mle` baseline's loss."""
-        tok, mask = batch[:2]
-        if from_melody:
-            nll = lm_loss(lm, params["g"], tok, mask, batch[2] if lm_bar else None)[0]
-            return nll, {"g_nll": nll}
-        z = jax.random.normal(key, (tok.shape[0], g.z_dim))
-        nll = masked_nll(gen.apply(params["g"], z, tok, method=Generator.teacher_forced), tok, mask, C)
-        return nll, {"g_nll": nll}
+    mle_loss = functools.partial(generator_nll, game)
 
     se = cfg.model.get("support_encoder", {"dim": 64, "layers": 3})
     if from_melody:  # the melody run's own encoder (same architecture, read as it was trained)
