@@ -15,6 +15,7 @@ import os
 import sys
 
 from metamusic.errors import MetamusicError, unknown_field
+from metamusic.workdir import config_diffs, field_paths
 
 # The flags each entry script defines besides --config: name -> (default, help)
 FLAG_HELP = {
@@ -121,20 +122,20 @@ def load_config(path: str):
         mod_spec.loader.exec_module(module)
     except SyntaxError as e:
         raise MetamusicError(f"--config={path}: syntax error at line {e.lineno}: {e.msg}") from None
-    if not hasattr(module, "get_config"):
+    except Exception as e:  # a config file is the user's code: its failure is their mistake, in one line
+        raise MetamusicError(f"--config={path} raised {type(e).__name__} on import: {e}") from None
+    if not callable(getattr(module, "get_config", None)):
         raise MetamusicError(f"--config={path} defines no get_config()")
-    return module.get_config()
-
-
-def field_paths(cfg, prefix: str = "") -> list[str]:
+    try:
+        cfg = module.get_config()
+    except Exception as e:
+        raise MetamusicError(f"--config={path}: get_config() raised {type(e).__name__}: {e}") from None
     import ml_collections
 
-    out = []
-    for k, v in cfg.items():
-        out.append(prefix + k)
-        if isinstance(v, ml_collections.ConfigDict):
-            out += field_paths(v, prefix + k + ".")
-    return out
+    if not isinstance(cfg, ml_collections.ConfigDict):
+        raise MetamusicError(f"--config={path}: get_config() returned a {type(cfg).__name__}, not an "
+                             "ml_collections.ConfigDict")
+    return cfg
 
 
 def _per_algorithm_default(name: str, field: str):
@@ -268,20 +269,34 @@ def run(cfg, args) -> int:
     from absl import logging as absl_logging
 
     absl_logging.set_verbosity(absl_logging.WARNING)  # keep XLA and orbax INFO lines off the console
-    from metamusic import experiments
-
     workdir, mode = args["workdir"], args["mode"]
     from metamusic.train.sharding import split_cpu
 
     split_cpu(cfg)  # before anything touches a device
-    os.makedirs(workdir, exist_ok=True)
-    if mode in ("eval", "generate"):
-        _warn_if_trained_differently(cfg, workdir)
-    if mode in ("train", "all") and _primary():  # eval and generation read the config the model was trained with
-        with open(os.path.join(workdir, "config.json"), "w") as f:
-            f.write(cfg.to_json_best_effort(indent=1))
     if mode == "classify":
         return _classify(workdir, args["support"], args["query"])
+    from metamusic.workdir import check_resume, check_writable_folder, locked
+
+    writes = mode in ("train", "eval", "all")  # generation reads the workdir and writes under --out
+    if writes:
+        check_writable_folder(workdir, "--workdir")
+    elif not os.path.isdir(workdir):
+        raise MetamusicError(f"--workdir={workdir} does not exist; train a run there first (--mode=train)")
+    else:
+        check_writable_folder(args["out"], "--out")
+    if mode in ("eval", "generate"):
+        _warn_if_trained_differently(cfg, workdir)
+    with locked(workdir) if writes and _primary() else _null():
+        if mode in ("train", "all"):
+            check_resume(cfg, workdir)  # before config.json is written: a refused run changes nothing
+            if _primary():  # eval and generation read the config the model was trained with
+                with open(os.path.join(workdir, "config.json"), "w") as f:
+                    f.write(cfg.to_json_best_effort(indent=1))
+        return _run_mode(cfg, args, workdir, mode)
+
+
+def _run_mode(cfg, args, workdir: str, mode: str) -> int:
+    from metamusic import experiments
     from metamusic.timing import PhaseTimer
 
     timer = PhaseTimer()
@@ -314,8 +329,6 @@ def run(cfg, args) -> int:
 def _warn_if_trained_differently(cfg, workdir: str) -> None:
     """One stderr line naming the model/meta/data fields whose value differs from the run's config.json:
     evaluating with another inner lr or encoding than the run was trained with changes the numbers."""
-    import json
-
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
         return
@@ -325,26 +338,10 @@ def _warn_if_trained_differently(cfg, workdir: str) -> None:
         trained = experiments.run_config(workdir, cfg.experiment)
     except (MetamusicError, ValueError):
         return
-    norm = lambda v: json.loads(json.dumps(v, default=str))  # tuples and lists compare equal
-    diffs = []
-    for section in ("model", "meta", "data"):
-        if section not in cfg or section not in trained:
-            continue
-        for field in field_paths(cfg[section]):
-            now, then = _get(cfg[section], field), _get(trained[section], field)
-            if then is not None and not hasattr(now, "items") and norm(now) != norm(then):
-                diffs.append(f"{section}.{field}={then!r} (now {now!r})")
+    diffs = config_diffs(cfg, trained, ("model", "meta", "data"))
     if diffs:
         print(f"warning: {workdir} was trained with {', '.join(diffs[:6])}; pass --config.FIELD=VALUE to "
               "evaluate it as trained", file=sys.stderr)
-
-
-def _get(node, field: str):
-    for part in field.split("."):
-        if not hasattr(node, "items") or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def _evaluate(exp, workdir: str) -> None:

@@ -7,6 +7,8 @@ ingestion are *not* raised: they are recorded as skip reasons (see
 `metamusic.data.formats.Skip`), because one corrupt file must never abort a run.
 """
 
+import math
+
 
 class MetamusicError(ValueError):
     """A problem with user input (config, data, arguments), with the fix in the message."""
@@ -33,8 +35,12 @@ def check_range(field: str, value, low=None, high=None, *, integer: bool = True)
     """Raises MetamusicError naming `field` unless low <= value <= high (and an int, if `integer`)."""
     if integer and (isinstance(value, bool) or not isinstance(value, int)):
         raise MetamusicError(f"{field}={value!r} must be an integer")
-    if not integer and not isinstance(value, (int, float)):
+    if not integer and (isinstance(value, bool) or not isinstance(value, (int, float))):
         raise MetamusicError(f"{field}={value!r} must be a number")
+    if not integer and not math.isfinite(value):  # inf or nan: every step would be skipped as non-finite
+        bounds = "a finite number" + ("" if low is None and high is None else
+                                      f" {f'>= {low}' if high is None else f'<= {high}' if low is None else f'between {low} and {high}'}")
+        raise MetamusicError(f"{field}={value!r} is out of range; it must be {bounds}")
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = (f">= {low}" if high is None else f"<= {high}" if low is None else f"between {low} and {high}")
         raise MetamusicError(f"{field}={value!r} is out of range; it must be {bounds}")

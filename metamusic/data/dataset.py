@@ -139,11 +139,12 @@ def _build(sources, paths, settings, path, enc, split, abc_backend, workers, pro
                                                           progress=progress,
                                                           stores=(user_store, read if use_stores else []),
                                                           sha1s={f[0]: f[3] for f in fingerprint})
+    cache_error = None
     if parsed["files_parsed"]:
         try:
             user_store.save(parse_store.user_store_path(cache_dir, store_settings))
         except OSError as e:  # a read-only or full cache folder costs the next ingest time, not this one
-            log.warning("could not write the parse store in %s (%s)", cache_dir, e)
+            cache_error = e
     ingest_seconds = time.perf_counter() - t0
     labeled = [m for m in melodies if m.style is not None]
     kept, dedup = splits.deduplicate(labeled)
@@ -168,9 +169,17 @@ def _build(sources, paths, settings, path, enc, split, abc_backend, workers, pro
                 "files": fingerprint, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     payload = {"styles": styles, "split_of": split_of, "meta": meta, "report": report, "skips": skips,
                "removed": removed}
-    cache.save(path, {"tokens": tokens, "offsets": offsets, "style_of": style_of, "pool": pool,
-                      "positions": positions}, manifest, payload)
-    log.info("cached %d tunes in %d styles at %s (ingest %.0fs)", len(kept), len(styles), path, ingest_seconds)
+    if cache_error is None:
+        try:
+            cache.save(path, {"tokens": tokens, "offsets": offsets, "style_of": style_of, "pool": pool,
+                              "positions": positions}, manifest, payload)
+            log.info("cached %d tunes in %d styles at %s (ingest %.0fs)", len(kept), len(styles), path, ingest_seconds)
+        except OSError as e:  # a read-only or full cache folder costs the next run an ingest, not this result
+            cache_error = e
+    if cache_error is not None:  # one warning for the parse store and the corpus cache together
+        log.warning("could not write the cache in %s (%s); continuing without it (set METAMUSIC_CACHE_DIR or "
+                    "data.cache_dir to a writable folder to cache the ingest)", cache_dir,
+                    cache_error.strerror or cache_error)
     return Corpus(tokens, offsets, style_of, pool, styles, split_of, meta, report, enc, split, path, positions, skips,
                   removed)
 

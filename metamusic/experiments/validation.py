@@ -42,8 +42,11 @@ def validate_data(cfg, *, min_length: int = 2) -> None:
     check_range("data.transpose", d.transpose, 0, 12)
     check_range("data.workers", d.workers, 0)
     check_range("data.split_seed", d.split_seed, 0)
+    if "near_dup_threshold" in d:
+        check_range("data.near_dup_threshold", d.near_dup_threshold, 0, 1, integer=False)
     if "bar_position" in d:
         check_choice("data.bar_position", d.bar_position, (True, False))
+    check_list("eval.shots", cfg.eval.shots)
     for k in cfg.eval.shots:
         check_range("eval.shots (each)", k, 1)
 
@@ -65,3 +68,13 @@ def check_positive(field: str, value) -> None:
     check_range(field, value, integer=False)
     if value <= 0:
         raise_bad(field, value, "> 0")
+
+
+def check_list(field: str, value, *, empty: bool = False) -> None:
+    """A list-valued field (e.g. eval.shots) must be a list or tuple, and not empty unless `empty`."""
+    from metamusic.errors import MetamusicError
+
+    if not isinstance(value, (list, tuple)):
+        raise MetamusicError(f"{field}={value!r} must be a list like 1,5,10 (--config.{field}=1,5,10)")
+    if not value and not empty:
+        raise MetamusicError(f"{field}={value!r} must not be empty; give a list like 1,5,10")

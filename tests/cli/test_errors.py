@@ -5,20 +5,13 @@ in most cases below, so reaching the corpus would fail differently).
 """
 
 import os
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 import synth
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _run(script, *args, env=None):
-    return subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env=env)
+from cli.helpers import check_one_line as _check_one_line, run as _run
 
 
 CASES = [  # (script, args, a fragment the one line must contain)
@@ -56,14 +49,6 @@ CASES = [  # (script, args, a fragment the one line must contain)
     ("run_relation.py", ["--config.model.encoder=lstm"], "model.encoder='lstm' is not allowed"),
     ("run_relation.py", ["--mode=classify"], "--mode=classify needs --support"),
 ]
-
-
-def _check_one_line(proc, fragment):
-    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
-    lines = [l for l in proc.stderr.splitlines() if l.strip()]
-    assert len(lines) == 1, proc.stderr[-2000:]
-    assert lines[0].startswith("error: ") and fragment in lines[0], lines[0]
-    assert "Traceback" not in proc.stderr
 
 
 def test_config_and_flag_errors_exit_2_with_one_line(tmp_path):

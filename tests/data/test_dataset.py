@@ -176,3 +176,20 @@ def test_catalog_skipped_lists_every_skip_with_its_reason_from_the_cache(tmp_pat
     assert meter.startswith("user/odd\t") and "4/3" in meter
     main(argv[:-1])  # the table groups by reason; a MusicXML file both readers refuse shows music21's
     assert "note_seq, then music21 could not parse x2" in capsys.readouterr().out
+
+
+def test_unwritable_cache_degrades_to_not_cached_with_one_warning(tmp_path, caplog):
+    """A cache folder that cannot be written (here a file where the folder should be) costs the next run an
+    ingest, never this one's corpus: one warning, the same tunes as with a working cache."""
+    import logging
+
+    root = synth.make_style_corpus(str(tmp_path / "c"), n_tunes=6)
+    blocked = tmp_path / "cache_is_a_file"
+    blocked.write_text("x")
+    with caplog.at_level(logging.WARNING, logger="metamusic.data"):
+        c = load_corpus(root, cache_dir=str(blocked), workers=1, progress=False, split=SplitConfig(min_tunes=4))
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "could not write the cache" in warnings[0].getMessage()
+    ok = load_corpus(root, cache_dir=str(tmp_path / "cache"), workers=1, progress=False,
+                     split=SplitConfig(min_tunes=4))
+    assert np.array_equal(c.tokens, ok.tokens) and c.styles == ok.styles

@@ -1,0 +1,95 @@
+"""Failures that used to lose work or print tracebacks (issue 30): each is one `error:` line with exit status 2,
+checked before any work, and nothing is written by a refused command."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from cli.helpers import ROOT, check_one_line, run
+
+
+def _config_file(tmp_path, name, body):
+    p = tmp_path / name
+    p.write_text(body)
+    return str(p)
+
+
+def test_config_mistakes_are_one_line(tmp_path):
+    raises = _config_file(tmp_path, "raises.py", "raise ValueError('boom')\n")
+    not_cfg = _config_file(tmp_path, "dict.py", "def get_config():\n    return {'steps': 3}\n")
+    wrong_type = _config_file(tmp_path, "wrong.py", "from configs import maml_tiny\n\ndef get_config():\n"
+                              "    c = maml_tiny.get_config()\n    c.eval.shots = 5\n    return c\n")
+    cases = [
+        (["--config.meta.inner_lr=inf"], "meta.inner_lr=inf is out of range; it must be a finite number"),
+        (["--config.meta.inner_lr=nan"], "meta.inner_lr=nan is out of range"),
+        (["--config.eval.shots="], "eval.shots=() must not be empty"),
+        (["--config.data.near_dup_threshold=1.5"], "data.near_dup_threshold=1.5 is out of range"),
+        ([f"--config={raises}"], "raised ValueError on import: boom"),
+        ([f"--config={not_cfg}"], "get_config() returned a dict, not an ml_collections.ConfigDict"),
+        ([f"--config={wrong_type}"], "get_config() raised TypeError"),
+        (["--workdir="], "--workdir= is empty"),
+    ]
+    wd = tmp_path / "wd"
+    with ThreadPoolExecutor(2) as pool:
+        procs = list(pool.map(lambda c: run("run_maml.py", "--config=configs/maml_tiny.py", f"--workdir={wd}",
+                                             "--mode=train", *c[0]), cases))
+    for (args, fragment), proc in zip(cases, procs):
+        check_one_line(proc, fragment)
+    assert not os.path.exists(wd / "config.json")  # validated before the first write
+
+
+def test_unwritable_workdir_is_one_line(tmp_path):
+    afile = tmp_path / "f"
+    afile.write_text("x")  # a folder under a file can never be created, whoever runs the test
+    check_one_line(run("run_maml.py", "--config=configs/maml_tiny.py", f"--workdir={afile}/run", "--mode=train"),
+                   f"--workdir={afile}/run is not writable")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    os.chmod(ro, 0o555)
+    try:
+        if not os.access(ro, os.W_OK):  # (root writes anywhere: the permission case runs for other users)
+            check_one_line(run("run_maml.py", "--config=configs/maml_tiny.py", f"--workdir={ro}/run",
+                               "--mode=train"), "is not writable")
+    finally:
+        os.chmod(ro, 0o755)
+
+
+def test_out_that_is_a_file_is_one_line(tmp_path):
+    wd = tmp_path / "wd"
+    wd.mkdir()
+    afile = tmp_path / "f"
+    afile.write_text("x")
+    check_one_line(run("run_maml.py", "--config=configs/maml_tiny.py", f"--workdir={wd}", "--mode=generate",
+                       "--style=oneills/jig", f"--out={afile}"), f"--out={afile} is a file")
+
+
+def test_a_second_run_into_a_busy_workdir_is_refused_and_a_resume_under_another_config_too(tmp_path):
+    wd = tmp_path / "wd"
+    args = ("--config=configs/sinusoid.py", f"--workdir={wd}", "--mode=train", "--config.steps=1000000",
+            "--config.log_every=100", "--config.checkpoint_every=100")
+    first = subprocess.Popen([sys.executable, "run_maml.py", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        ck = wd / "maml" / "checkpoints"
+        for _ in range(1200):  # until the first run (holding the lock) has written a checkpoint
+            if ck.is_dir() and any(d.isdigit() for d in os.listdir(ck)):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the first run wrote no checkpoint: " + first.stderr.read()[-2000:] if first.poll() else "")
+        second = run("run_maml.py", *args, "--config.seed=1")
+        check_one_line(second, f"--workdir={wd} is in use by another run (pid {first.pid})")
+        assert json.load(open(wd / "config.json"))["seed"] == 0  # the first run's config is untouched
+    finally:
+        first.kill()
+        first.communicate(timeout=60)
+    # the first run's workdir: resuming it with another seed or model is refused, and changes nothing
+    before = open(wd / "config.json").read()
+    check_one_line(run("run_maml.py", *args, "--config.seed=1"), "holds a run trained with seed=0 (now 1)")
+    check_one_line(run("run_maml.py", *args, "--config.model.hidden=(8,)"), "model.hidden=[40, 40] (now [8])")
+    assert open(wd / "config.json").read() == before
