@@ -39,6 +39,9 @@ SCRIPTS = {
 
 def main(script: str, argv: list[str]) -> int:
     """Runs an entry script's command line; returns the exit status."""
+    for stream in (sys.stdout, sys.stderr):  # a file or folder name that is not UTF-8 is printed escaped
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         args, cfg = parse(script, argv)
         if args is None:
@@ -364,7 +367,7 @@ def _evaluate(exp, workdir: str) -> None:
         kwargs = {"test_corpus": test, "name": name}
     out = fam.evaluate(exp, workdir, **kwargs)
     report = os.path.join(workdir, name + ".md")
-    print(open(report).read() if os.path.exists(report) else json.dumps(out, indent=1))
+    print(open(report, encoding="utf-8", errors="replace").read() if os.path.exists(report) else json.dumps(out, indent=1))
 
 
 def _classify(workdir: str, support: str, query) -> int:

@@ -10,6 +10,7 @@ MIDI/MusicXML/ABC/Humdrum files (read by the corpus's own reader and error polic
 
 from __future__ import annotations
 
+import logging
 import os
 
 import jax
@@ -21,6 +22,8 @@ from metamusic.data.files import read_tunes, tiles, windows
 from metamusic.errors import MetamusicError, check_choice
 from metamusic.experiments import base
 from metamusic.experiments.methods import adapter, rows
+
+log = logging.getLogger("metamusic.generate")
 
 
 def methods(exp: base.Experiment) -> tuple:
@@ -62,6 +65,8 @@ def support_from_files(paths, enc: melody.EncodingConfig, shots: int | None, len
                        what: str = "the given files"):
     """As `support_from_folder`, over a list of files or folders; shots=None takes every readable tune."""
     tunes, positions, _, skipped = read_tunes(list(paths), enc)
+    for s in skipped:  # every unreadable file or tune is named, as ingestion and --mode=classify name them
+        log.warning("skipped %s", s)
     shots = len(tunes) if shots is None else shots
     if not tunes or len(tunes) < shots:
         raise MetamusicError(f"{what} has {len(tunes)} usable tunes, fewer than --shots={max(shots, 1)}"

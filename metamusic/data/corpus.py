@@ -133,7 +133,12 @@ def folder_sources(root: str) -> list[Source]:
     same files (and the same cache)."""
     if not os.path.isdir(root):
         raise MetamusicError(f"corpus root {root!r} is not a folder; expected ROOT/<style>/<music files>")
-    styles = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
+    folders = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    styles = [d for d in folders if not d.startswith(".")]
+    hidden = [d for d in folders if d.startswith(".")]
+    if hidden:  # left out as hidden (.git, .cache, ...), but never silently: counted in the report, one warning
+        log.warning("left out %d hidden folder(s) of %s (names starting with '.'): %s", len(hidden), root,
+                    ", ".join(hidden[:5]) + (" ..." if len(hidden) > 5 else ""))
     if not styles:
         raise MetamusicError(f"corpus root {root!r} has no style subfolders; expected ROOT/<style>/<music files>")
     root = root_real = os.path.realpath(root)
@@ -158,6 +163,8 @@ def folder_sources(root: str) -> list[Source]:
         for line in notes:
             log.warning("user/%s: %s", style, line)
         out.append(Source(f"user/{style}", tuple(found), _fixed(style), tuple(notes)))
+    for d in hidden:
+        out.append(Source(f"user/{d}", (), _fixed(d), ("hidden style folder left out (its name starts with '.')",)))
     return sorted(out, key=lambda s: s.name)
 
 

@@ -195,6 +195,10 @@ class EpisodeSampler:
     def __init__(self, corpus, styles, *, ways: int, shots: int, queries: int, length: int,
                  pool: str = "all", transpose: int = 0):
         styles = list(styles)
+        if len(styles) < 2:  # (ways may already be clipped to the styles there are: name the styles, not it)
+            raise MetamusicError(f"classification episodes need at least 2 styles, and these tunes have "
+                                 f"{len(styles)} ({', '.join(styles) or 'none'}); use a corpus or eval.root with "
+                                 "more style folders, or lower data.min_tunes / eval.min_tunes so more qualify")
         if ways < 2 or ways > len(styles):
             raise MetamusicError(f"data.ways={ways} must be between 2 and the number of styles ({len(styles)})")
         if shots < 1 or queries < 1:

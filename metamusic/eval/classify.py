@@ -214,7 +214,7 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
     suffix = "" if name == "eval" else name[len("eval"):] if name.startswith("eval") else "_" + name
     with open(os.path.join(workdir, name + ".json"), "w") as f:
         json.dump(out, f, indent=1)
-    with open(os.path.join(workdir, name + ".md"), "w") as f:
+    with open(os.path.join(workdir, name + ".md"), "w", encoding="utf-8", errors="backslashreplace") as f:
         f.write(markdown(out))
     if confusion is not None:
         idx = [corpus.styles.index(t) for t in test]

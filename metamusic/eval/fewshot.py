@@ -170,7 +170,7 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
         json.dump(out, f, indent=1)
     from metamusic.eval import report
 
-    with open(os.path.join(workdir, f"{name}.md"), "w") as f:
+    with open(os.path.join(workdir, f"{name}.md"), "w", encoding="utf-8", errors="backslashreplace") as f:
         f.write(report.markdown(out))
     report.plot(out, os.path.join(workdir, f"{name}.png"))
     return out

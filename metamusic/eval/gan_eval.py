@@ -181,7 +181,7 @@ def evaluate(exp: base.Experiment, workdir: str) -> dict:
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "eval.json"), "w") as f:
         json.dump(results, f, indent=1)
-    with open(os.path.join(workdir, "eval.md"), "w") as f:
+    with open(os.path.join(workdir, "eval.md"), "w", encoding="utf-8", errors="backslashreplace") as f:
         f.write(markdown(results))
     plot(results, os.path.join(workdir, "eval.png"))
     qd.plot(results, os.path.join(workdir, "quality_diversity.png"), SUPPORT, HELD_OUT)

@@ -93,3 +93,14 @@ def test_a_second_run_into_a_busy_workdir_is_refused_and_a_resume_under_another_
     check_one_line(run("run_maml.py", *args, "--config.seed=1"), "holds a run trained with seed=0 (now 1)")
     check_one_line(run("run_maml.py", *args, "--config.model.hidden=(8,)"), "model.hidden=[40, 40] (now [8])")
     assert open(wd / "config.json").read() == before
+
+
+def test_too_few_styles_for_episodes_names_the_styles_not_a_clipped_ways(tmp_path):
+    import synth
+
+    root = synth.make_style_corpus(str(tmp_path / "c"), n_tunes=10)  # 4 styles: meta-val gets one
+    proc = run("run_relation.py", f"--config.data.root={root}", "--config.data.min_tunes=4", "--config.data.ways=2",
+               f"--config.data.cache_dir={tmp_path / 'cache'}", f"--workdir={tmp_path / 'wd'}", "--mode=train",
+               "--config.steps=2", "--config.progress=False")
+    check_one_line(proc, "classification episodes need at least 2 styles, and these tunes have 1 (")
+    assert "data.ways=1" not in proc.stderr  # the user set 2

@@ -193,3 +193,17 @@ def test_unwritable_cache_degrades_to_not_cached_with_one_warning(tmp_path, capl
     ok = load_corpus(root, cache_dir=str(tmp_path / "cache"), workers=1, progress=False,
                      split=SplitConfig(min_tunes=4))
     assert np.array_equal(c.tokens, ok.tokens) and c.styles == ok.styles
+
+
+def test_hidden_style_folders_are_counted_and_warned_not_silently_ignored(tmp_path, caplog):
+    import logging
+
+    root = synth.make_style_corpus(str(tmp_path / "c"), n_tunes=6)
+    shutil.copytree(os.path.join(root, "jigs"), os.path.join(root, ".drafts"))
+    with caplog.at_level(logging.WARNING, logger="metamusic.data"):
+        c = load_corpus(root, cache_dir=str(tmp_path / "cache"), workers=1, progress=False,
+                        split=SplitConfig(min_tunes=4))
+    assert not any(".drafts" in s for s in c.styles)
+    said = [r.getMessage() for r in caplog.records if ".drafts" in r.getMessage()]
+    assert len(said) == 1 and "hidden" in said[0]
+    assert "user/.drafts" in c.report["links"]  # in the corpus report beside links not followed

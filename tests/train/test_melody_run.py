@@ -232,3 +232,40 @@ def test_eval_on_a_user_folder_scores_its_styles_and_drops_tunes_seen_in_trainin
     res = out["methods"]["K=2"]
     assert res["fomaml"]["episodes"] == cfg.eval.episodes and np.all(np.isfinite(res["oracle"]["nll_nats"]))
     assert os.path.getsize(os.path.join(workdir, "eval_theirs.md")) > 100
+
+
+def test_eval_report_of_a_folder_whose_names_are_not_utf8(run, style_corpus, tmp_path):
+    """A style folder (and an eval.root) whose name is not valid UTF-8 is evaluated and reported: the
+    markdown escapes the bytes instead of failing half-written."""
+    cfg, workdir = run
+    root = os.fsencode(str(tmp_path / "th\xe9irs"))  # latin-1 "théirs": not UTF-8
+    root = root.replace("th\xe9irs".encode(), b"th\xe9irs")
+    folder = synth.make_style_corpus(str(tmp_path / "tmp"), n_tunes=8, seed=4)
+    os.rename(os.fsencode(folder), root)
+    os.rename(os.path.join(root, b"odd"), os.path.join(root, b"odd-\xff"))
+    cfg = cfg.copy_and_resolve_references()
+    cfg.eval.root, cfg.eval.min_tunes, cfg.data.cache_dir = os.fsdecode(root), 4, str(tmp_path / "cache")
+    test = experiments.load_test_data(cfg, style_corpus)
+    assert "odd-\udcff" in test.styles  # the name as the file system gives it (surrogate-escaped)
+    name = "eval_" + os.path.basename(cfg.eval.root)
+    fewshot.evaluate(experiments.build(cfg, style_corpus), workdir, test_corpus=test, name=name)
+    md = open(os.path.join(workdir, name + ".md"), encoding="utf-8").read()
+    assert "odd-\\udcff" in md and "minus joint" in md
+
+
+def test_generation_from_a_folder_names_every_skipped_file(style_corpus, tmp_path, caplog):
+    import logging
+
+    from metamusic.generate import support_for
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    synth.write_abc_book(str(folder / "t.abc"), [synth.abc_tune(i, rng, "6/8") for i in range(1, 4)])
+    (folder / "odd.abc").write_text(synth.BAD_METER_ABC)
+    (folder / "broken.mid").write_bytes(b"not midi")
+    with caplog.at_level(logging.WARNING, logger="metamusic.generate"):
+        sup = support_for(str(folder), style_corpus, 2, 16, np.random.default_rng(0))
+    assert sup[0].shape[0] == 2  # enough readable tunes remain, and the skips are still named
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "broken.mid" in said and "odd.abc" in said
