@@ -96,6 +96,7 @@ class Adapted:
     params: object
     support: tuple  # (tokens, mask, bar positions) numpy arrays
     style: str  # a label for the files written from it
+    meters: tuple = ()  # the meters the support tunes declare (names the meter the samples are written in)
 
 
 def adapt(exp, workdir: str, method: str, files: Sequence[str], shots: Optional[int] = None, seed: int = 0,
@@ -114,10 +115,11 @@ def adapt(exp, workdir: str, method: str, files: Sequence[str], shots: Optional[
         raise MetamusicError("adapt needs at least one tune file or folder")
     a = adapter(exp, workdir, method, field="method")
     cfg = exp.cfg
+    meters = []
     support = support_from_files(files, exp.enc, shots, cfg.data.length, np.random.default_rng(seed),
-                                 cfg.eval.get("tune_windows", 1))
+                                 cfg.eval.get("tune_windows", 1), meters=meters)
     params = a.adapt(tuple(jnp.asarray(x) for x in support), jax.random.PRNGKey(seed)).params
-    return Adapted(method, params, support, style)
+    return Adapted(method, params, support, style, tuple(meters))
 
 
 def sample(exp, adapted: Adapted, out: str, seed: int = 0) -> list[str]:
@@ -126,13 +128,14 @@ def sample(exp, adapted: Adapted, out: str, seed: int = 0) -> list[str]:
     import jax
 
     from metamusic.experiments import EXPERIMENTS
-    from metamusic.generate import write_samples
+    from metamusic.generate import sample_meter, write_samples
 
     if exp.draw is None:
         raise MetamusicError(f"the {exp.family} family does not generate music")
     tokens = exp.draw(adapted.params, adapted.support, jax.random.fold_in(jax.random.PRNGKey(seed), 1))
     tag = EXPERIMENTS[exp.family].sample_prefix + adapted.method
-    return write_samples(tokens, exp.enc, out, adapted.style, tag, len(adapted.support[0]))
+    return write_samples(tokens, exp.enc, out, adapted.style, tag, len(adapted.support[0]),
+                         *sample_meter(exp, adapted.support, adapted.meters))
 
 
 __all__ = ["Adapted", "adapt", "build", "config", "evaluate", "load_corpus", "fit", "sample"]

@@ -44,27 +44,43 @@ def generate(exp: base.Experiment, workdir: str, *, style: str, shots: int, out:
     method = method or exp.algorithms[0]
     check_choice("--method", method, rows(exp))
     rng = np.random.default_rng(g.seed)
-    support = support_for(style, exp.corpus, shots, cfg.data.length, rng, cfg.eval.get("tune_windows", 1))
+    declared = []
+    support = support_for(style, exp.corpus, shots, cfg.data.length, rng, cfg.eval.get("tune_windows", 1),
+                          meters=declared)
     key = jax.random.PRNGKey(g.seed)
     params = adapt(exp, workdir, method, tuple(jnp.asarray(x) for x in support), key)
     samples = exp.draw(params, support, jax.random.fold_in(key, 1))
     from metamusic.experiments import EXPERIMENTS
 
     tag = EXPERIMENTS[exp.family].sample_prefix + method
-    return write_samples(samples, exp.enc, out, style, tag, shots)
+    return write_samples(samples, exp.enc, out, style, tag, shots, *sample_meter(exp, support, declared))
 
 
-def support_from_folder(folder: str, enc: melody.EncodingConfig, shots: int, length: int, rng, tune_windows: int = 1):
+def sample_meter(exp, support, declared=()) -> tuple:
+    """(meter, offset steps) of melodies drawn on `support`: the bar length the sampler counts in (the first
+    support tune's, `experiments.melody.generated_positions`) as a meter, named as the support tunes declare
+    it where one of theirs has that bar length; the offset places a primed opening at its bar position."""
+    tok, mask, pos = (np.asarray(x[0]) for x in support)
+    p = pos[mask > 0]
+    spb = melody.steps_per_bar_of(p)
+    first = p[p != melody.NO_POS][:1]  # the prime's first event (a crop of a catalog tune may not open with BOS)
+    primed = exp.cfg.generate.get("prime_steps", 0) > 0 and len(first)
+    return melody.meter_of(spb, exp.enc.steps_per_quarter, declared), int(first[0]) if primed else 0
+
+
+def support_from_folder(folder: str, enc: melody.EncodingConfig, shots: int, length: int, rng, tune_windows: int = 1,
+                        meters: list | None = None):
     """(tokens [n, T], mask [n, T], bar positions [n, T]) from `shots` readable tunes of a folder, drawn with
     `rng`: each tune's opening window, or with tune_windows=W its first W consecutive windows (as evaluation
-    episodes take whole tunes)."""
-    return support_from_files([folder], enc, shots, length, rng, tune_windows, what=folder)
+    episodes take whole tunes). `meters`, when given, receives the drawn tunes' declared meters."""
+    return support_from_files([folder], enc, shots, length, rng, tune_windows, what=folder, meters=meters)
 
 
 def support_from_files(paths, enc: melody.EncodingConfig, shots: int | None, length: int, rng, tune_windows: int = 1,
-                       what: str = "the given files"):
+                       what: str = "the given files", meters: list | None = None):
     """As `support_from_folder`, over a list of files or folders; shots=None takes every readable tune."""
-    tunes, positions, _, skipped = read_tunes(list(paths), enc)
+    metas = []
+    tunes, positions, _, skipped = read_tunes(list(paths), enc, metas=metas)
     for s in skipped:  # every unreadable file or tune is named, as ingestion and --mode=classify name them
         log.warning("skipped %s", s)
     shots = len(tunes) if shots is None else shots
@@ -72,25 +88,34 @@ def support_from_files(paths, enc: melody.EncodingConfig, shots: int | None, len
         raise MetamusicError(f"{what} has {len(tunes)} usable tunes, fewer than --shots={max(shots, 1)}"
                              + (f"; skipped: {skipped[:5]}" if skipped else ""))
     pick = rng.permutation(len(tunes))[:shots]
+    if meters is not None:
+        meters.extend(m for j in pick if (m := metas[j].get("meter")))
     if tune_windows <= 1:
         return windows([tunes[j] for j in pick], length, enc.pad, [positions[j] for j in pick])
     parts = [tiles([tunes[j]], length, enc.pad, [positions[j]]) for j in pick]
     return tuple(np.concatenate([p[i][:tune_windows] for p in parts]) for i in range(3))
 
 
-def support_for(style: str, corpus, shots: int, length: int, rng, tune_windows: int = 1):
+def support_for(style: str, corpus, shots: int, length: int, rng, tune_windows: int = 1, meters: list | None = None):
     """K support tunes (tokens, mask, bar positions) of a catalog style (from its support pool) or a folder of
-    files: one window each, or whole as up to `tune_windows` windows each."""
+    files: one window each, or whole as up to `tune_windows` windows each. `meters`, when given, receives
+    the meters the style's tunes declare (a folder's: the drawn tunes'; a catalog style's: all its tunes')."""
     if os.path.isdir(style):
-        return support_from_folder(style, corpus.enc, shots, length, rng, tune_windows)
+        return support_from_folder(style, corpus.enc, shots, length, rng, tune_windows, meters)
+    if meters is not None:
+        k = corpus.style_index(style)
+        meters.extend(m["meter"] for i, m in enumerate(corpus.meta) if corpus.style_of[i] == k and m.get("meter"))
     sampler = TaskSampler(corpus, [corpus.styles[corpus.style_index(style)]], shots=shots, queries=1,
                           length=length, pool="support/query", tune_windows=tune_windows)
     t = sampler.sample(rng, 1)
     return t.support[0], t.support_mask[0], t.support_pos[0]
 
 
-def write_samples(samples, enc, out: str, style: str, method: str, shots: int) -> list[str]:
-    """Each token sequence (starting with BOS) -> OUT/<style>_<method>_NN.mid, .wav and .png; returns the .mid paths."""
+def write_samples(samples, enc, out: str, style: str, method: str, shots: int, meter=None,
+                  offset_steps: int = 0) -> list[str]:
+    """Each token sequence (starting with BOS) -> OUT/<style>_<method>_NN.mid, .wav and .png; returns the .mid
+    paths. meter, offset_steps: the time signature the MIDI declares and the silent steps before the first
+    token (`sample_meter`)."""
     from metamusic import audio
 
     os.makedirs(out, exist_ok=True)
@@ -98,7 +123,7 @@ def write_samples(samples, enc, out: str, style: str, method: str, shots: int) -
     label = os.path.basename(os.path.normpath(style)) if os.path.isdir(style) else style.replace("/", "_")
     for i, smp in enumerate(samples):
         stem = os.path.join(out, f"{label}_{method}_{i:02d}")
-        melody.tokens_to_midi(smp, enc, stem + ".mid")
+        melody.tokens_to_midi(smp, enc, stem + ".mid", meter=meter, offset_steps=offset_steps)
         audio.write_wav(audio.render(melody.tokens_to_sequence(smp, enc)), stem + ".wav")
         piano_roll(smp, enc, stem + ".png", f"{style} ({method}, K={shots}) #{i}")
         paths.append(stem + ".mid")

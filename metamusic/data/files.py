@@ -54,9 +54,10 @@ def music_files(paths) -> list[str]:
     return files
 
 
-def read_tunes(paths, enc: melody.EncodingConfig, abc_backend: str = "music21") -> tuple[list, list, list, list]:
+def read_tunes(paths, enc: melody.EncodingConfig, abc_backend: str = "music21",
+               metas: list | None = None) -> tuple[list, list, list, list]:
     """Token arrays of every readable tune in `paths` (files or folders), their bar-position channels,
-    their names, and skip reasons."""
+    their names, and skip reasons; `metas`, when given, receives each tune's metadata (meter, key, ...)."""
     tunes, positions, names, skipped = [], [], [], []
     for f in music_files(paths):
         for rec in tune_records(f, enc, abc_backend):
@@ -66,6 +67,8 @@ def read_tunes(paths, enc: melody.EncodingConfig, abc_backend: str = "music21") 
                 continue
             tunes.append(rec[1])
             positions.append(rec[4])
+            if metas is not None:
+                metas.append(rec[3])
             idx = rec[3].get("index")
             names.append(f if idx is None else f"{f} X:{idx}")
     return tunes, positions, names, skipped

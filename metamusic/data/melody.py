@@ -236,19 +236,52 @@ def tokens_to_events(tokens: np.ndarray, cfg: EncodingConfig) -> np.ndarray:
     return np.where(t == NO_EVENT, _NS_NO_EVENT, np.where(t == NOTE_OFF, _NS_NOTE_OFF, t - 2 + cfg.min_note))
 
 
-def tokens_to_sequence(tokens: np.ndarray, cfg: EncodingConfig, qpm: float = 120.0):
-    """Tokens -> a NoteSequence (program 0, velocity 100) through note_seq's Melody."""
+def meter_of(steps_per_bar: int, steps_per_quarter: int, declared=()) -> tuple[int, int]:
+    """(numerator, denominator) of a bar of `steps_per_bar` steps: the most common meter in `declared` (e.g.
+    the support tunes' "6/8") whose bar has that length, else the plainest one that does (3 quarters: 3/4;
+    7 eighths: 7/8; 9 eighths: 9/8)."""
+    from collections import Counter
+
+    for m, _ in Counter(declared).most_common():
+        try:
+            num, den = (int(x) for x in str(m).split("/"))
+        except ValueError:
+            continue
+        if den > 0 and num * 4 * steps_per_quarter == steps_per_bar * den:
+            return num, den
+    quarters, rest = divmod(steps_per_bar, steps_per_quarter)
+    eighths = 2 * steps_per_bar / steps_per_quarter
+    if rest == 0 and not (quarters % 3 == 0 and quarters > 3):
+        return quarters, 4
+    if eighths == int(eighths):
+        return int(eighths), 8
+    return steps_per_bar, 4 * steps_per_quarter
+
+
+def tokens_to_sequence(tokens: np.ndarray, cfg: EncodingConfig, qpm: float = 120.0, meter=None,
+                       offset_steps: int = 0):
+    """Tokens -> a NoteSequence (program 0, velocity 100) through note_seq's Melody.
+
+    meter: (numerator, denominator) declared at time 0 (note_seq's default is 4/4); offset_steps: silent
+    steps before the first token, so a melody opening mid-bar (a pickup) keeps its bar positions under
+    the declared meter's bar lines."""
     from note_seq import melodies_lib
 
-    mel = melodies_lib.Melody(events=[int(e) for e in tokens_to_events(tokens, cfg)],
-                              steps_per_quarter=cfg.steps_per_quarter)
-    return mel.to_sequence(velocity=100, qpm=qpm)
+    events = [_NS_NO_EVENT] * int(offset_steps) + [int(e) for e in tokens_to_events(tokens, cfg)]
+    mel = melodies_lib.Melody(events=events, steps_per_quarter=cfg.steps_per_quarter)
+    ns = mel.to_sequence(velocity=100, qpm=qpm)
+    if meter is not None:
+        del ns.time_signatures[:]
+        ts = ns.time_signatures.add()
+        ts.time, ts.numerator, ts.denominator = 0.0, int(meter[0]), int(meter[1])
+    return ns
 
 
-def tokens_to_midi(tokens: np.ndarray, cfg: EncodingConfig, path: str, qpm: float = 120.0) -> None:
+def tokens_to_midi(tokens: np.ndarray, cfg: EncodingConfig, path: str, qpm: float = 120.0, meter=None,
+                   offset_steps: int = 0) -> None:
     from note_seq import midi_io
 
-    midi_io.note_sequence_to_midi_file(tokens_to_sequence(tokens, cfg, qpm), path)
+    midi_io.note_sequence_to_midi_file(tokens_to_sequence(tokens, cfg, qpm, meter, offset_steps), path)
 
 
 def content_hash(ev: np.ndarray) -> str:

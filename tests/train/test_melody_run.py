@@ -269,3 +269,42 @@ def test_generation_from_a_folder_names_every_skipped_file(style_corpus, tmp_pat
     assert sup[0].shape[0] == 2  # enough readable tunes remain, and the skips are still named
     said = " ".join(r.getMessage() for r in caplog.records)
     assert "broken.mid" in said and "odd.abc" in said
+
+
+def test_generated_midi_declares_the_meter_and_pickup_the_sampler_used(run, style_corpus, tmp_path):
+    """Samples are written in the support tunes' meter (not always 4/4): read back, the MIDI's time signature
+    is theirs, and a primed opening keeps its bar position under the declared bar lines."""
+    import note_seq
+
+    from metamusic.data import melody as mel
+    from metamusic.experiments.melody import generated_positions
+    from metamusic.generate import sample_meter, support_for
+
+    cfg, workdir = run
+    folder = tmp_path / "sevens"
+    folder.mkdir()
+    rng = np.random.default_rng(2)
+    synth.write_abc_book(str(folder / "odd.abc"), [synth.abc_tune(i, rng, "7/8", "odd") for i in range(1, 5)])
+    cfg = cfg.copy_and_resolve_references()
+    cfg.generate.prime_steps = 3
+    exp = experiments.build(cfg, style_corpus)
+    for style, want in ((str(folder), (7, 8)), ("jigs", (6, 8))):
+        paths = generate(exp, workdir, style=style, shots=2, out=str(tmp_path / "out"), method="fomaml")
+        declared = []
+        sup = support_for(style, style_corpus, 2, cfg.data.length, np.random.default_rng(cfg.generate.seed),
+                          cfg.eval.get("tune_windows", 1), meters=declared)
+        meter, offset = sample_meter(exp, sup, declared)
+        assert meter == want
+        spq = style_corpus.enc.steps_per_quarter
+        for p in paths:
+            ns = note_seq.midi_file_to_note_sequence(p)
+            ts = ns.time_signatures[0]
+            assert (ts.numerator, ts.denominator) == want and ts.time == 0
+            # every note starts where the sampler's bar-position channel put its token: under the declared bar
+            # lines, its onset step within the bar is that token's position
+            spb = want[0] * 4 * spq // want[1]
+            tok, mask, pos = (np.asarray(x[0]) for x in sup)
+            channel = generated_positions(pos[mask > 0], 1 + cfg.generate.prime_steps, cfg.generate.length)
+            onsets = sorted({round(n.start_time * ns.tempos[0].qpm / 60 * spq) for n in ns.notes})
+            bos = int(pos[mask > 0][0] == mel.NO_POS)  # the sample's first token: BOS, or the prime's first event
+            assert onsets and all(s % spb == channel[s - offset + bos] for s in onsets), (onsets, offset, channel)
