@@ -144,3 +144,18 @@ def _sync(name: str) -> None:
 def _first_line(e: Exception) -> str:
     text = str(e).strip().splitlines()
     return (text[0] if text else "")[:160]
+
+
+def remove_partial(workdir: str) -> list:
+    """Removes the temporary folders of checkpoint saves that an interrupt cut short (a resume would skip
+    them anyway) under workdir/<method>/checkpoints; returns what was removed."""
+    removed = []
+    for method in sorted(os.listdir(workdir)):
+        ck = os.path.join(workdir, method, "checkpoints")
+        if not os.path.isdir(ck):
+            continue
+        for name in os.listdir(ck):
+            if "orbax-checkpoint-tmp" in name:
+                shutil.rmtree(os.path.join(ck, name), ignore_errors=True)
+                removed.append(os.path.join(ck, name))
+    return removed

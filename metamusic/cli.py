@@ -42,6 +42,12 @@ def main(script: str, argv: list[str]) -> int:
     for stream in (sys.stdout, sys.stderr):  # a file or folder name that is not UTF-8 is printed escaped
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    import signal
+
+    # SIGTERM (a scheduler, `kill`) stops a run as Ctrl-C does: the loop's cleanup finishes the pending
+    # checkpoint, and the command ends with one line and the shell's status for the signal
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if _main_thread() else None
+    args = None
     try:
         args, cfg = parse(script, argv)
         if args is None:
@@ -50,6 +56,34 @@ def main(script: str, argv: list[str]) -> int:
     except MetamusicError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:
+        term = isinstance(e, Terminated)
+        where = args["workdir"] if args else None
+        if where and os.path.isdir(where):
+            from metamusic.checkpoints import remove_partial
+
+            remove_partial(where)
+        print(f"interrupted ({'SIGTERM' if term else 'Ctrl-C'})"
+              + (f": the checkpoints written so far are kept in {where}; run the same command to resume"
+                 if where else ""), file=sys.stderr)
+        return 143 if term else 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM, so a run stops through the same cleanup as Ctrl-C."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 # -- parsing --

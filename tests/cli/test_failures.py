@@ -104,3 +104,29 @@ def test_too_few_styles_for_episodes_names_the_styles_not_a_clipped_ways(tmp_pat
                "--config.steps=2", "--config.progress=False")
     check_one_line(proc, "classification episodes need at least 2 styles, and these tunes have 1 (")
     assert "data.ways=1" not in proc.stderr  # the user set 2
+
+
+@pytest.mark.parametrize("sig,status,word", [(2, 130, "Ctrl-C"), (15, 143, "SIGTERM")])
+def test_an_interrupted_run_prints_one_line_and_resumes(tmp_path, sig, status, word):
+    import signal
+
+    wd = tmp_path / "wd"
+    args = ["--config=configs/sinusoid.py", f"--workdir={wd}", "--mode=train", "--config.log_every=100",
+            "--config.checkpoint_every=100", "--config.progress=False"]
+    proc = subprocess.Popen([sys.executable, "run_maml.py", *args, "--config.steps=1000000"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ck = wd / "maml" / "checkpoints"
+    for _ in range(1200):
+        if ck.is_dir() and any(d.isdigit() for d in os.listdir(ck)):
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.Signals(sig))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == status, err[-2000:]
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"interrupted ({word})") and str(wd) in lines[0], err[-2000:]
+    assert not any("orbax-checkpoint-tmp" in d for d in os.listdir(ck))
+    last = max(int(d) for d in os.listdir(ck) if d.isdigit())
+    again = run("run_maml.py", *args, f"--config.steps={last + 100}")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert max(int(d) for d in os.listdir(ck) if d.isdigit()) == last + 100
