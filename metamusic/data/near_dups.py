@@ -9,8 +9,9 @@ intervals modulo 12:
   - a set: a repeat written out adds no n-gram; a pickup or one edited note changes
     at most n of them (2n for an edit inside the tune).
 Two tunes are near-duplicates when the Jaccard similarity of their sets, counted
-over n-grams that are rare in the corpus (in at most `max_df` of tunes: common
-runs like a scale say nothing about identity), is at least `threshold`.
+over n-grams that are rare in the corpus (in at most `max_df` of tunes, or `min_df`
+tunes in a small corpus: common runs like a scale say nothing about identity, while
+the few copies of one melody must still count), is at least `threshold`.
 
 Pairs are found exactly with an inverted index (every pair sharing a rare n-gram
 is counted once per shared n-gram), in numpy; no sampling, so the result is
@@ -28,7 +29,10 @@ import numpy as np
 class NearDupConfig:
     n: int = 5  # n-gram length in intervals (n + 1 notes)
     threshold: float = 0.4  # Jaccard over rare n-grams at or above which two tunes are near-duplicates
-    max_df: float = 0.01  # an n-gram in more than this share of tunes is too common to count
+    max_df: float = 0.01  # an n-gram in more than this share of tunes is too common to count...
+    # ...unless it is in at most this many: a melody and a few copies of it share their n-grams, which a
+    # share alone would call common in a corpus of a few hundred tunes or fewer
+    min_df: int = 5
     min_grams: int = 8  # tunes with fewer rare n-grams are not compared (too short to judge)
 
 
@@ -51,7 +55,7 @@ def similar_pairs(gram_sets: list, cfg: NearDupConfig = NearDupConfig()) -> list
     ids = np.concatenate(gram_sets) if gram_sets else np.zeros(0, np.int64)
     owner = np.repeat(np.arange(n_tunes), [len(g) for g in gram_sets])
     _, inv, df = np.unique(ids, return_inverse=True, return_counts=True)
-    counted = df <= max(2, int(cfg.max_df * n_tunes))  # rare enough to say something about identity
+    counted = df <= max(cfg.min_df, int(cfg.max_df * n_tunes))  # rare enough to say something about identity
     size = np.bincount(owner, weights=counted[inv], minlength=n_tunes)  # each tune's rare n-grams
     keep = (counted & (df >= 2))[inv]  # rare and shared: the only n-grams that can pair two tunes
     gram, who = inv[keep], owner[keep]

@@ -121,3 +121,17 @@ def test_built_corpus_has_no_near_copy_in_two_splits_or_twice_in_a_style(tmp_pat
                       split=SplitConfig(min_tunes=4, val_fraction=0.2, test_fraction=0.2, min_test_collections=1,
                                         near_dup_threshold=0.0))
     assert len(off) == len(c) + near["removed"]
+
+
+def test_a_melody_with_several_copies_is_caught_in_a_small_corpus():
+    """Three versions of one melody (an original, a one-note edit, a copy with a pickup) among 27 unrelated
+    tunes: their shared n-grams are in 3 of 30 tunes, which the rarity rule must still count as rare (a
+    share of the corpus alone would call them common below a few hundred tunes), so every pair is found."""
+    rng = np.random.default_rng(7)
+    t = _tune(np.random.default_rng(300))
+    v = _variants(t)
+    tunes = [t, v["one note"], v["pickup"]] + [_tune(rng) for _ in range(27)]
+    sets = [near_dups.interval_ngrams(_tokens(x), ENC.num_classes, CFG.n) for x in tunes]
+    found = {(i, j) for i, j, _ in near_dups.similar_pairs(sets, CFG)}
+    assert {(0, 1), (0, 2), (1, 2)} <= found
+    assert not {p for p in found if max(p) >= 3}  # and none among the unrelated tunes
