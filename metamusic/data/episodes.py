@@ -189,6 +189,22 @@ class TaskSampler:
         return Tasks(s_tok, s_mask, q_tok, q_mask, self.src.style_ids[slots], s_pos, q_pos)
 
 
+def servable(corpus, styles, n_sup: int, n_qry: int) -> tuple[list, dict]:
+    """The styles whose support pool holds n_sup tunes and query pool n_qry, and the others with what they
+    hold ({style: "7 support-pool / 8 query-pool tunes"}): evaluation scores each K on the styles that can
+    serve it and names the rest, instead of stopping after the work of the other K."""
+    ok, left = [], {}
+    for st in styles:
+        k = corpus.style_index(st)
+        idx = np.flatnonzero(corpus.style_of == k)
+        s, q = int((corpus.pool[idx] == 0).sum()), int((corpus.pool[idx] == 1).sum())
+        if s >= n_sup and q >= n_qry:
+            ok.append(st)
+        else:
+            left[st] = f"{s} support-pool / {q} query-pool tunes"
+    return ok, left
+
+
 class EpisodeSampler:
     """N-way K-shot classification episodes over styles, Q queries per class."""
 

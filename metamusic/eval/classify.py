@@ -28,6 +28,8 @@ from metamusic.data.episodes import Episodes
 from metamusic.eval.chunked import map_chunks
 from metamusic.eval.paired import paired_difference
 from metamusic.experiments import base, inputs
+from metamusic.data.episodes import servable
+from metamusic.errors import MetamusicError
 from metamusic.meta import episodic
 
 SCORER_FILE = "scorer.json"
@@ -164,11 +166,25 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
                       "bar_position": bool(cfg.data.get("bar_position", False)),
                       "corpus": cfg.eval.get("root", "") if test_corpus is not None else "training corpus's meta-test"},
            "scorer": scorer, "results": {}, "paired_vs_protonet": {}, "seconds": {}}
+    # which styles can serve each K, known before any work: a K with fewer than `ways` such styles is left
+    # out and named (no K at all: an error now, before the tuning)
+    serve = {}
+    for shots in cfg.eval.shots:
+        ok, left = servable(corpus, test, shots, cfg.data.queries)
+        serve[shots] = ok if len(ok) >= ways else []
+        if left:
+            out["config"].setdefault("left_out", {})[f"K={shots}"] = left
+    if not any(serve.values()):
+        raise MetamusicError(f"no K of eval.shots={list(cfg.eval.shots)} has {ways} meta-test styles with enough "
+                             f"tunes for K shots + data.queries={cfg.data.queries}: {out['config'].get('left_out')}; "
+                             "lower eval.shots or data.queries")
     confusion = None
     tuned = tune_feature_l2(exp, params)
     out["features_l2"] = tuned
     for shots in cfg.eval.shots:
-        sampler = EpisodeSampler(corpus, test, ways=ways, shots=shots, queries=cfg.data.queries,
+        if not serve[shots]:
+            continue
+        sampler = EpisodeSampler(corpus, serve[shots], ways=ways, shots=shots, queries=cfg.data.queries,
                                  length=cfg.data.length, pool="support/query")
         eps = sampler.sample(np.random.default_rng([cfg.seed, 2, shots]), cfg.eval.episodes)
         res, per, secs = {}, {}, {}
@@ -235,8 +251,13 @@ def markdown(out: dict) -> str:
     c = out["config"]
     lines = [f"Meta-test styles ({c['corpus']}): {', '.join(c['test_styles'])}. {c['episodes']} episodes per "
              f"setting, {c['queries']} query tunes per class, whole tunes up to {c['length']} tokens "
-             f"(bar position {'on' if c['bar_position'] else 'off'}); accuracy +- 95% CI.", "",
-             "| method | " + " | ".join(out["results"]) + " |", "| --- |" + " --- |" * len(out["results"])]
+             f"(bar position {'on' if c['bar_position'] else 'off'}); accuracy +- 95% CI.", ""]
+    for k, left in c.get("left_out", {}).items():
+        none = f"{c['ways']}-way {k[len('K='):]}-shot" not in out["results"]
+        lines += [f"Left out at {k} (too few tunes for K support + {c['queries']} query tunes per class"
+                  + (f"; fewer than {c['ways']} styles remain, so this K is not evaluated" if none else "") + "): "
+                  + ", ".join(f"{st} ({why})" for st, why in left.items()), ""]
+    lines += ["| method | " + " | ".join(out["results"]) + " |", "| --- |" + " --- |" * len(out["results"])]
     names = list(next(iter(out["results"].values())))
     for n in names:
         cells = [f"{r[n]['accuracy']:.3f} +- {r[n]['ci95']:.3f}" +

@@ -31,7 +31,11 @@ import time
 import jax
 import numpy as np
 
+from tqdm import tqdm
+
 from metamusic import baselines, oracle
+from metamusic.data.episodes import servable
+from metamusic.errors import MetamusicError
 from metamusic.eval.chunked import adapt_curves, map_chunks
 from metamusic.eval.paired import headroom_closed, paired_difference
 from metamusic.experiments import base, inputs, melody
@@ -129,16 +133,37 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
     if test_corpus is not None:
         out["config"]["test_root"] = cfg.eval.root
         out["config"]["dropped"] = corpus.report.get("dropped", {})
+    # which styles can serve each K, known before any work: a K no style can serve is an error now, not
+    # after the tuning and the other K; a style too small for some K is left out of those K and named
+    test_styles, serve = corpus.styles_in("test"), {}
+    for shots in cfg.eval.shots:
+        ok, left = servable(corpus, test_styles, shots, cfg.data.queries)
+        serve[shots] = ok
+        if left:
+            out["config"].setdefault("left_out", {})[f"K={shots}"] = left
+    if not any(serve.values()):
+        raise MetamusicError(f"no meta-test style has enough tunes for any K of eval.shots={list(cfg.eval.shots)} "
+                             f"with data.queries={cfg.data.queries} query tunes: {out['config']['left_out']}; "
+                             "lower eval.shots or data.queries")
+    bar = tqdm(total=2 + len(cfg.eval.shots), desc="evaluate: tuning", disable=not cfg.progress, unit="phase")
     t0 = time.perf_counter()
     methods, out["tuning"] = adapters(exp, workdir)
+    bar.update(1)
+    bar.set_description("evaluate: oracle fits")
     ft_algo, joint_meta = methods[baselines.FINETUNE]
     sc_algo, fresh = methods[baselines.SCRATCH]
     t1 = time.perf_counter()
     oracles, out["tuning"][baselines.ORACLE] = oracle.fit_oracles(exp, joint_meta["params"], corpus=corpus)
     out["seconds"] = {"tuning": round(t1 - t0, 1), "oracle_fit": round(time.perf_counter() - t1, 1)}
+    bar.update(1)
     for shots in cfg.eval.shots:
+        bar.set_description(f"evaluate: K={shots}")
+        if not serve[shots]:
+            bar.update(1)
+            continue
         t2 = time.perf_counter()
-        tasks = melody.episodes(cfg, corpus, "test", shots, cfg.eval.episodes, 2)
+        tasks = melody.episodes(cfg, corpus, "test", shots, cfg.eval.episodes, 2,
+                                styles=None if serve[shots] == test_styles else serve[shots])
         curves = {name: _curves(methods[name][0].adapt, methods[name][1], tasks, cfg.eval.steps, cfg)
                   for name in exp.algorithms}
         curves.update({row: _curves(methods[row][0].adapt, methods[row][1], tasks, out["tuning"][row]["steps"], cfg)
@@ -153,6 +178,8 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
         add_paired(res, {name: c[0][:, -1] for name, c in curves.items()})
         out["methods"][f"K={shots}"] = res
         out["seconds"][f"K={shots}"] = round(time.perf_counter() - t2, 1)
+        bar.update(1)
+    bar.close()
     fid = {name: adapted_params(algo, meta, cfg.eval.steps if name in exp.algorithms else None)
            for name, (algo, meta) in methods.items() if name != baselines.SCRATCH}
     if cfg.eval.scorer:

@@ -23,6 +23,9 @@ def markdown(results: dict) -> str:
                      "support-pool tunes): steps kept per style " + ", ".join(
                          f"{st} {v['steps']}" for st, v in oracle.items()))
         lines.append("")
+    for k, left in cfg.get("left_out", {}).items():
+        lines += [f"Left out at {k} (too few tunes for K support + {cfg['queries']} query tunes): " + ", ".join(
+            f"{st} ({why})" for st, why in left.items()), ""]
     for k, methods in results["methods"].items():
         lines += [f"### {k}", "",
                   "| method | steps | NLL before (nats) | NLL after (nats) | bits/event after | perplexity after | accuracy after |",

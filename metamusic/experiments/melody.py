@@ -284,10 +284,11 @@ def _nll_metrics(res) -> dict:
     return {"val/query_nll_before": q[0], "val/query_nll_after": q[-1]}
 
 
-def episodes(cfg, corpus, split: str, shots: int, n: int, seed_tag: int):
-    """n tasks of `split`'s styles: K support tunes from each style's support pool, queries from its query pool
-    (each tune one window, or whole as eval.tune_windows windows)."""
-    sampler = TaskSampler(corpus, corpus.styles_in(split), shots=shots, queries=cfg.data.queries,
+def episodes(cfg, corpus, split: str, shots: int, n: int, seed_tag: int, styles=None):
+    """n tasks of `split`'s styles (or of `styles`): K support tunes from each style's support pool, queries
+    from its query pool (each tune one window, or whole as eval.tune_windows windows)."""
+    styles = corpus.styles_in(split) if styles is None else styles
+    sampler = TaskSampler(corpus, styles, shots=shots, queries=cfg.data.queries,
                           length=cfg.data.length, pool="support/query", tune_windows=eval_tune_windows(cfg))
     return sampler.sample(np.random.default_rng([cfg.seed, seed_tag, shots]), n)
 

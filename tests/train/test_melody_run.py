@@ -308,3 +308,23 @@ def test_generated_midi_declares_the_meter_and_pickup_the_sampler_used(run, styl
             onsets = sorted({round(n.start_time * ns.tempos[0].qpm / 60 * spq) for n in ns.notes})
             bos = int(pos[mask > 0][0] == mel.NO_POS)  # the sample's first token: BOS, or the prime's first event
             assert onsets and all(s % spb == channel[s - offset + bos] for s in onsets), (onsets, offset, channel)
+
+
+def test_eval_on_a_folder_leaves_out_styles_too_small_for_a_k_and_says_so(run, style_corpus, tmp_path):
+    """A user folder with one small style: each K is scored on the styles that can serve it, the others are
+    named in eval.json and the report, and nothing stops after the work is done."""
+    cfg, workdir = run
+    folder = synth.make_style_corpus(str(tmp_path / "theirs"), n_tunes=8, seed=5)
+    rng = np.random.default_rng(9)
+    os.makedirs(os.path.join(folder, "tiny"))
+    synth.write_abc_book(os.path.join(folder, "tiny", "t.abc"), [synth.abc_tune(i, rng, "2/4") for i in range(1, 5)])
+    cfg = cfg.copy_and_resolve_references()
+    cfg.eval.root, cfg.eval.min_tunes, cfg.data.cache_dir = folder, 4, str(tmp_path / "cache")
+    cfg.eval.shots = (1, 3)
+    test = experiments.load_test_data(cfg, style_corpus)
+    assert "tiny" in test.styles
+    out = fewshot.evaluate(experiments.build(cfg, style_corpus), workdir, test_corpus=test, name="eval_small")
+    left = out["config"]["left_out"]
+    assert "tiny" in left["K=3"] and "K=1" not in left and set(out["methods"]) == {"K=1", "K=3"}
+    md = open(os.path.join(workdir, "eval_small.md")).read()
+    assert "Left out at K=3" in md and "tiny (" in md
