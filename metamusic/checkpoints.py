@@ -13,9 +13,11 @@ workdir never creates folders in it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import sys
 from typing import Optional
 
 import jax
@@ -44,9 +46,11 @@ def restore_latest(mgr: ocp.CheckpointManager, template, *, set_aside: bool = Fa
     for step in steps:
         where = os.path.join(str(mgr.directory), str(step))
         try:
-            state = restore_step(mgr, step, template)
+            with _quiet():
+                state = restore_step(mgr, step, template)
         except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many types for a damaged step
-            _raise_if_other_config(where, template)
+            with _quiet():
+                _raise_if_other_config(where, template)
             moved = _set_aside(where) if set_aside and jax.process_index() == 0 else None
             if set_aside:
                 _sync(f"set_aside_{step}")  # the other processes wait until process 0 has moved it
@@ -65,6 +69,27 @@ def restore_latest(mgr: ocp.CheckpointManager, template, *, set_aside: bool = Fa
         raise MetamusicError(f"no checkpoint in {mgr.directory} restores (steps {sorted(steps)}); "
                              "move the folder away to train from scratch")
     return template
+
+
+@contextlib.contextmanager
+def _quiet():
+    """While a checkpoint is tried: a damaged one is reported by our one warning line, so orbax's own
+    warnings (through absl) and the tracebacks of its abandoned reader coroutines (printed by Python as
+    "Exception ignored in ...") are kept off the console."""
+    import gc
+
+    from absl import logging as absl_logging
+
+    level = absl_logging.get_verbosity()
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: None
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+        yield
+    finally:
+        gc.collect()  # the abandoned coroutines are collected (and their errors dropped) here
+        sys.unraisablehook = hook
+        absl_logging.set_verbosity(level)
 
 
 def restore_step(mgr: ocp.CheckpointManager, step: int, template):
@@ -143,7 +168,8 @@ def _sync(name: str) -> None:
 
 def _first_line(e: Exception) -> str:
     text = str(e).strip().splitlines()
-    return (text[0] if text else "")[:160]
+    line = (text[0] if text else "").split(" See full TensorStore details")[0]  # (a dump of its internals)
+    return line[:160]
 
 
 def remove_partial(workdir: str) -> list:

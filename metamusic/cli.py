@@ -341,14 +341,13 @@ def _run_mode(cfg, args, workdir: str, mode: str) -> int:
         corpus = experiments.load_data(cfg) if "data" in cfg and experiments.family(cfg).uses_corpus else None
         exp = experiments.build(cfg, corpus)
     if mode in ("train", "all"):
-        from metamusic import baselines, checkpoints
         from metamusic.train.trainer import train
 
         for name in exp.methods:
-            before = checkpoints.latest_step(baselines.run_dir(workdir, name)) or 0
             with timer.phase(f"train {name}") as row:
-                state = train(exp, workdir, name)
-                row["steps"] = int(state.step) - before
+                stats = {}
+                state = train(exp, workdir, name, stats=stats)  # (stats: the step it resumed from)
+                row["steps"] = int(state.step) - stats["start"]
     if mode in ("eval", "all"):
         with timer.phase("evaluate"):
             _evaluate(exp, workdir)

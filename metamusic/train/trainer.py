@@ -14,8 +14,9 @@ from metamusic.train import sharding
 from metamusic.train.loop import LoopConfig, run
 
 
-def train(exp: Experiment, workdir: str, name: str):
-    """Trains method `name` of `exp` (a meta-learning algorithm or a trained baseline); returns the state."""
+def train(exp: Experiment, workdir: str, name: str, stats: dict | None = None):
+    """Trains method `name` of `exp` (a meta-learning algorithm or a trained baseline); returns the state.
+    stats: receives "start", the step training resumed from."""
     m = method(exp, name)
     state = init_state(m.algorithm, m.optimizer, start_params(exp, workdir, name))
     loop = LoopConfig.from_config(exp.cfg, m.steps)
@@ -23,4 +24,4 @@ def train(exp: Experiment, workdir: str, name: str):
     step_fn, sample, state = sharding.distribute(make_outer_step(m.algorithm, m.optimizer, m.task_map, mesh),
                                                  m.sampler, state, mesh)
     return run(baselines.run_dir(workdir, name), state, step_fn, sample, loop, phase_fn=m.algorithm.phase,
-               eval_fn=m.validation, name=m.label)
+               eval_fn=m.validation, name=m.label, stats=stats)

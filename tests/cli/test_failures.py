@@ -130,3 +130,25 @@ def test_an_interrupted_run_prints_one_line_and_resumes(tmp_path, sig, status, w
     again = run("run_maml.py", *args, f"--config.steps={last + 100}")
     assert again.returncode == 0, again.stderr[-2000:]
     assert max(int(d) for d in os.listdir(ck) if d.isdigit()) == last + 100
+
+
+def test_a_damaged_checkpoint_is_one_warning_line_and_the_timing_counts_the_steps_run(tmp_path):
+    wd = tmp_path / "wd"
+    args = ["--config=configs/sinusoid.py", f"--workdir={wd}", "--mode=train", "--config.checkpoint_every=100",
+            "--config.progress=False"]
+    assert run("run_maml.py", *args, "--config.steps=200").returncode == 0
+    for root, _, files in os.walk(wd / "maml" / "checkpoints" / "200"):
+        for f in files:
+            if os.sep + "d" == root[-2:] or root.endswith(os.sep + "d"):  # the array data files
+                p = os.path.join(root, f)
+                data = bytearray(open(p, "rb").read())
+                for i in range(10, len(data), 7):
+                    data[i] ^= 0xFF
+                open(p, "wb").write(data)
+    proc = run("run_maml.py", *args, "--config.steps=300")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    table = proc.stderr.index("time per phase")  # (the timing table, printed beside the progress bars)
+    lines = [line for line in proc.stderr[:table].splitlines() if line.strip()]
+    assert len(lines) == 1 and "checkpoint" in lines[0] and "does not restore" in lines[0], proc.stderr[-3000:]
+    row = next(line for line in proc.stderr[table:].splitlines() if line.startswith("train maml"))
+    assert row.split("|")[2].strip() == "200"  # resumed from step 100 after the fallback: 200 steps run
