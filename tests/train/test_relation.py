@@ -331,3 +331,22 @@ def test_eval_on_a_user_folder_of_meters_every_style_as_meta_test(corpus, relati
     assert all(res[m]["episodes"] == cfg.eval.episodes for m in ("relation", "protonet", "histogram"))
     assert os.path.getsize(os.path.join(workdir, "eval_theirs.md")) > 100
     assert os.path.getsize(os.path.join(workdir, "confusion_theirs.png")) > 1000
+
+
+def test_eval_on_a_folder_leaves_out_a_k_too_few_styles_can_serve_and_says_so(corpus, relation_run, tmp_path):
+    """Three styles, one of them small: at the K it cannot serve, fewer than data.ways styles remain, so that
+    K is left out and named; the other K is evaluated and written, nothing stops after the work."""
+    cfg, workdir = relation_run
+    rng = np.random.default_rng(8)
+    for style, meter, n in (("polkas", "2/4", 8), ("reels", "4/4", 8), ("odd", "7/8", 4)):
+        (tmp_path / "theirs" / style).mkdir(parents=True)
+        synth.write_abc_book(str(tmp_path / "theirs" / style / "book.abc"),
+                             [synth.abc_tune(i + 1, rng, meter, rests=False) for i in range(n)])
+    cfg = cfg.copy_and_resolve_references()
+    cfg.eval.root, cfg.eval.min_tunes, cfg.data.cache_dir = str(tmp_path / "theirs"), 4, str(tmp_path / "cache")
+    cfg.eval.shots = (1, 3)
+    test = experiments.load_test_data(cfg, corpus)
+    out = classify.evaluate(experiments.build(cfg, corpus), workdir, test_corpus=test, name="eval_small")
+    assert list(out["results"]) == ["3-way 1-shot"] and "odd" in out["config"]["left_out"]["K=3"]
+    md = open(os.path.join(workdir, "eval_small.md")).read()
+    assert "Left out at K=3" in md and "this K is not evaluated" in md
