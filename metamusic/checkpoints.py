@@ -71,15 +71,45 @@ def restore_latest(mgr: ocp.CheckpointManager, template, *, set_aside: bool = Fa
     return template
 
 
+def _closed_loop(exc) -> bool:
+    """The error TensorStore's reader threads raise when they report to an event loop orbax has closed
+    after a failed restore: noise after our one warning line, never a fault of the run."""
+    return isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed"
+
+
+_hooks_installed = False
+
+
+def _drop_closed_loop_errors() -> None:
+    """Installs (once) excepthook and unraisablehook filters that drop `_closed_loop` errors only (they
+    can arrive from other threads after a restore attempt has returned) and pass every other error on."""
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    prev_except, prev_unraisable = sys.excepthook, sys.unraisablehook
+
+    def excepthook(kind, value, tb):
+        if not _closed_loop(value):
+            prev_except(kind, value, tb)
+
+    def unraisablehook(unraisable):
+        if not _closed_loop(unraisable.exc_value):
+            prev_unraisable(unraisable)
+
+    sys.excepthook, sys.unraisablehook = excepthook, unraisablehook
+    _hooks_installed = True
+
+
 @contextlib.contextmanager
 def _quiet():
     """While a checkpoint is tried: a damaged one is reported by our one warning line, so orbax's own
-    warnings (through absl) and the tracebacks of its abandoned reader coroutines (printed by Python as
-    "Exception ignored in ...") are kept off the console."""
+    warnings (through absl), the tracebacks of its abandoned reader coroutines (printed by Python as
+    "Exception ignored in ...") and its closed-loop errors are kept off the console."""
     import gc
 
     from absl import logging as absl_logging
 
+    _drop_closed_loop_errors()
     level = absl_logging.get_verbosity()
     hook = sys.unraisablehook
     sys.unraisablehook = lambda unraisable: None

@@ -106,7 +106,8 @@ def test_too_few_styles_for_episodes_names_the_styles_not_a_clipped_ways(tmp_pat
     assert "data.ways=1" not in proc.stderr  # the user set 2
 
 
-@pytest.mark.parametrize("sig,status,word", [(2, 130, "Ctrl-C"), (15, 143, "SIGTERM")])
+@pytest.mark.parametrize("sig,status,word", [pytest.param(2, 130, "Ctrl-C", marks=pytest.mark.slow),
+                                             (15, 143, "SIGTERM")])  # (the same path: one in the fast suite)
 def test_an_interrupted_run_prints_one_line_and_resumes(tmp_path, sig, status, word):
     import signal
 

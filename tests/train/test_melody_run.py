@@ -234,25 +234,6 @@ def test_eval_on_a_user_folder_scores_its_styles_and_drops_tunes_seen_in_trainin
     assert os.path.getsize(os.path.join(workdir, "eval_theirs.md")) > 100
 
 
-def test_eval_report_of_a_folder_whose_names_are_not_utf8(run, style_corpus, tmp_path):
-    """A style folder (and an eval.root) whose name is not valid UTF-8 is evaluated and reported: the
-    markdown escapes the bytes instead of failing half-written."""
-    cfg, workdir = run
-    root = os.fsencode(str(tmp_path / "th\xe9irs"))  # latin-1 "théirs": not UTF-8
-    root = root.replace("th\xe9irs".encode(), b"th\xe9irs")
-    folder = synth.make_style_corpus(str(tmp_path / "tmp"), n_tunes=8, seed=4)
-    os.rename(os.fsencode(folder), root)
-    os.rename(os.path.join(root, b"odd"), os.path.join(root, b"odd-\xff"))
-    cfg = cfg.copy_and_resolve_references()
-    cfg.eval.root, cfg.eval.min_tunes, cfg.data.cache_dir = os.fsdecode(root), 4, str(tmp_path / "cache")
-    test = experiments.load_test_data(cfg, style_corpus)
-    assert "odd-\udcff" in test.styles  # the name as the file system gives it (surrogate-escaped)
-    name = "eval_" + os.path.basename(cfg.eval.root)
-    fewshot.evaluate(experiments.build(cfg, style_corpus), workdir, test_corpus=test, name=name)
-    md = open(os.path.join(workdir, name + ".md"), encoding="utf-8").read()
-    assert "odd-\\udcff" in md and "minus joint" in md
-
-
 def test_generation_from_a_folder_names_every_skipped_file(style_corpus, tmp_path, caplog):
     import logging
 
@@ -310,21 +291,26 @@ def test_generated_midi_declares_the_meter_and_pickup_the_sampler_used(run, styl
             assert onsets and all(s % spb == channel[s - offset + bos] for s in onsets), (onsets, offset, channel)
 
 
-def test_eval_on_a_folder_leaves_out_styles_too_small_for_a_k_and_says_so(run, style_corpus, tmp_path):
-    """A user folder with one small style: each K is scored on the styles that can serve it, the others are
-    named in eval.json and the report, and nothing stops after the work is done."""
+def test_eval_on_a_folder_with_a_small_style_and_names_that_are_not_utf8(run, style_corpus, tmp_path):
+    """A user folder (named in latin-1, not UTF-8) with one small style whose name is not UTF-8 either:
+    each K is scored on the styles that can serve it, the others are named in eval.json and the report,
+    nothing stops after the work, and the markdown escapes the bytes instead of failing half-written."""
     cfg, workdir = run
-    folder = synth.make_style_corpus(str(tmp_path / "theirs"), n_tunes=8, seed=5)
+    folder = synth.make_style_corpus(str(tmp_path / "tmp"), n_tunes=8, seed=5)
     rng = np.random.default_rng(9)
-    os.makedirs(os.path.join(folder, "tiny"))
-    synth.write_abc_book(os.path.join(folder, "tiny", "t.abc"), [synth.abc_tune(i, rng, "2/4") for i in range(1, 5)])
+    small = os.path.join(os.fsencode(folder), b"tiny-\xff")
+    os.makedirs(small)
+    synth.write_abc_book(os.path.join(os.fsdecode(small), "t.abc"), [synth.abc_tune(i, rng, "2/4") for i in range(1, 5)])
+    root = os.path.join(os.fsencode(str(tmp_path)), b"th\xe9irs")
+    os.rename(os.fsencode(folder), root)
     cfg = cfg.copy_and_resolve_references()
-    cfg.eval.root, cfg.eval.min_tunes, cfg.data.cache_dir = folder, 4, str(tmp_path / "cache")
+    cfg.eval.root, cfg.eval.min_tunes, cfg.data.cache_dir = os.fsdecode(root), 4, str(tmp_path / "cache")
     cfg.eval.shots = (1, 3)
     test = experiments.load_test_data(cfg, style_corpus)
-    assert "tiny" in test.styles
-    out = fewshot.evaluate(experiments.build(cfg, style_corpus), workdir, test_corpus=test, name="eval_small")
+    assert "tiny-\udcff" in test.styles  # the name as the file system gives it (surrogate-escaped)
+    name = "eval_" + os.path.basename(cfg.eval.root)
+    out = fewshot.evaluate(experiments.build(cfg, style_corpus), workdir, test_corpus=test, name=name)
     left = out["config"]["left_out"]
-    assert "tiny" in left["K=3"] and "K=1" not in left and set(out["methods"]) == {"K=1", "K=3"}
-    md = open(os.path.join(workdir, "eval_small.md")).read()
-    assert "Left out at K=3" in md and "tiny (" in md
+    assert "tiny-\udcff" in left["K=3"] and "K=1" not in left and set(out["methods"]) == {"K=1", "K=3"}
+    md = open(os.path.join(workdir, name + ".md"), encoding="utf-8").read()
+    assert "Left out at K=3" in md and "tiny-\\udcff (" in md and "minus joint" in md
