@@ -140,6 +140,7 @@ def _interrupted(proc, sig, status, word, wd):
 
 
 SINUSOID = ["--config=configs/sinusoid.py", "--mode=train", "--config.log_every=100", "--config.checkpoint_every=100",
+            "--config.baselines.joint_steps=10",  # (the baseline trained after the algorithm: kept short)
             "--config.progress=False"]
 
 
