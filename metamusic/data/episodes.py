@@ -205,6 +205,19 @@ def servable(corpus, styles, n_sup: int, n_qry: int) -> tuple[list, dict]:
     return ok, left
 
 
+def styles_per_k(corpus, styles, shots: list, queries: int, min_styles: int = 1) -> tuple[dict, dict]:
+    """For each K of `shots`: the styles that can serve K support + `queries` query tunes (an empty list
+    where fewer than `min_styles` can, e.g. data.ways for classification), and the left-out styles per
+    K ({"K=5": {style: what it holds}}, only for K that leave some out). Known before any evaluation work."""
+    serve, left_out = {}, {}
+    for k in shots:
+        ok, left = servable(corpus, styles, k, queries)
+        serve[k] = ok if len(ok) >= min_styles else []
+        if left:
+            left_out[f"K={k}"] = left
+    return serve, left_out
+
+
 class EpisodeSampler:
     """N-way K-shot classification episodes over styles, Q queries per class."""
 

@@ -28,7 +28,7 @@ from metamusic.data.episodes import Episodes
 from metamusic.eval.chunked import map_chunks
 from metamusic.eval.paired import paired_difference
 from metamusic.experiments import base, inputs
-from metamusic.data.episodes import servable
+from metamusic.data.episodes import styles_per_k
 from metamusic.errors import MetamusicError
 from metamusic.meta import episodic
 
@@ -157,6 +157,13 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
     corpus = test_corpus if test_corpus is not None else exp.corpus
     test = corpus.styles_in("test")
     ways = min(cfg.data.ways, len(test))
+    # which styles can serve each K, known before any work: a K with fewer than `ways` such styles is left
+    # out and named (no K at all: an error now, before the scorer's choice and the tuning)
+    serve, left_out = styles_per_k(corpus, test, cfg.eval.shots, cfg.data.queries, min_styles=ways)
+    if not any(serve.values()):
+        raise MetamusicError(f"no K of eval.shots={list(cfg.eval.shots)} has {ways} meta-test styles with enough "
+                             f"tunes for K shots + data.queries={cfg.data.queries}: {left_out}; "
+                             "lower eval.shots or data.queries")
     params = {m: base.restore(exp, workdir, m)["params"] for m in exp.algorithms}
     scorer = choose_scorer(exp, params)
     with open(os.path.join(workdir, SCORER_FILE), "w") as f:
@@ -166,18 +173,8 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
                       "bar_position": bool(cfg.data.get("bar_position", False)),
                       "corpus": cfg.eval.get("root", "") if test_corpus is not None else "training corpus's meta-test"},
            "scorer": scorer, "results": {}, "paired_vs_protonet": {}, "seconds": {}}
-    # which styles can serve each K, known before any work: a K with fewer than `ways` such styles is left
-    # out and named (no K at all: an error now, before the tuning)
-    serve = {}
-    for shots in cfg.eval.shots:
-        ok, left = servable(corpus, test, shots, cfg.data.queries)
-        serve[shots] = ok if len(ok) >= ways else []
-        if left:
-            out["config"].setdefault("left_out", {})[f"K={shots}"] = left
-    if not any(serve.values()):
-        raise MetamusicError(f"no K of eval.shots={list(cfg.eval.shots)} has {ways} meta-test styles with enough "
-                             f"tunes for K shots + data.queries={cfg.data.queries}: {out['config'].get('left_out')}; "
-                             "lower eval.shots or data.queries")
+    if left_out:
+        out["config"]["left_out"] = left_out
     confusion = None
     tuned = tune_feature_l2(exp, params)
     out["features_l2"] = tuned

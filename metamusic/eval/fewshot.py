@@ -34,7 +34,7 @@ import numpy as np
 from tqdm import tqdm
 
 from metamusic import baselines, oracle
-from metamusic.data.episodes import servable
+from metamusic.data.episodes import styles_per_k
 from metamusic.errors import MetamusicError
 from metamusic.eval.chunked import adapt_curves, map_chunks
 from metamusic.eval.paired import headroom_closed, paired_difference
@@ -135,15 +135,13 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
         out["config"]["dropped"] = corpus.report.get("dropped", {})
     # which styles can serve each K, known before any work: a K no style can serve is an error now, not
     # after the tuning and the other K; a style too small for some K is left out of those K and named
-    test_styles, serve = corpus.styles_in("test"), {}
-    for shots in cfg.eval.shots:
-        ok, left = servable(corpus, test_styles, shots, cfg.data.queries)
-        serve[shots] = ok
-        if left:
-            out["config"].setdefault("left_out", {})[f"K={shots}"] = left
+    test_styles = corpus.styles_in("test")
+    serve, left_out = styles_per_k(corpus, test_styles, cfg.eval.shots, cfg.data.queries)
+    if left_out:
+        out["config"]["left_out"] = left_out
     if not any(serve.values()):
         raise MetamusicError(f"no meta-test style has enough tunes for any K of eval.shots={list(cfg.eval.shots)} "
-                             f"with data.queries={cfg.data.queries} query tunes: {out['config']['left_out']}; "
+                             f"with data.queries={cfg.data.queries} query tunes: {left_out}; "
                              "lower eval.shots or data.queries")
     bar = tqdm(total=2 + len(cfg.eval.shots), desc="evaluate: tuning", disable=not cfg.progress, unit="phase")
     t0 = time.perf_counter()
