@@ -37,9 +37,10 @@ def get_config():
     c.model.generator.context_dim = 16  # style context beside z (set from the support set by `amortized`; 0 = none)
     c.model.critic = ml_collections.ConfigDict()
     c.model.critic.dim = 64  # conv channels
-    c.model.critic.layers = 3  # conv layers
+    c.model.critic.layers = 4  # conv layers
     c.model.critic.kernel = 5  # conv width (steps)
-    c.model.critic.bar_position = False  # the critic also reads each step's bar position (fakes carry their real window's)
+    c.model.critic.dilated = True  # layer i dilated 2**i: a receptive field of 1 + (kernel-1)(2**layers-1) steps (False: 1 + (kernel-1) layers)
+    c.model.critic.bar_position = True  # the critic also reads each step's bar position (fakes carry their real window's)
     c.model.support_encoder = ml_collections.ConfigDict()  # `amortized`: K support windows -> the style context
     c.model.support_encoder.dim = 64
     c.model.support_encoder.layers = 3
@@ -54,7 +55,12 @@ def get_config():
     # stabilizers
     c.gan.adv_weight = 1.0  # the critic's term in the generator's loss; 0 = likelihood alone (an ablation)
     c.gan.mle_weight = 1.0  # teacher-forced likelihood term on the generator (SeqGAN-style); 0 = pure GAN
-    c.gan.r1_weight = 1.0  # R1 penalty on real data (ns, hinge); 0 = off (then inner SGD steps blew up)
+    c.gan.r1_weight = 0.01  # R1 penalty on real data (ns, hinge); at 1.0 it held the critic at chance (docs/results_gan.md)
+    c.gan.r1_simplex = True  # R1 on the input gradient's part within the simplex (one-hot inputs move only there)
+    c.gan.prefix = 16  # real melody steps the generator reads teacher-forced before it free-runs (0: fakes are tune openings)
+    c.gan.estimator = "gumbel"  # "gumbel" (straight-through samples) or "reinforce" (score function, batch-mean baseline; gan.init=melody)
+    c.gan.critic_steps = 2  # critic steps per generator step (the generator's gradients are averaged over them)
+    c.gan.critic_pretrain = 50  # first steps of each GAN method with the generator held still while the critic learns
     c.gan.gp_weight = 10.0  # gradient penalty (wgan-gp)
     c.gan.drift = 1e-3  # drift penalty on real scores (wgan-gp)
 
@@ -67,9 +73,11 @@ def get_config():
     c.meta.remat = False  # jax.checkpoint the inner steps
 
     c.optim = ml_collections.ConfigDict()
-    c.optim.lr = 1e-3  # Adam outer lr (both players)
-    c.optim.b1 = 0.5  # Adam beta1 (0.5 is the usual GAN choice, Radford et al. 2016)
-    c.optim.clip = 1.0  # global gradient-norm clip
+    c.optim.lr = 1e-3  # the generator's Adam outer lr
+    c.optim.b1 = 0.5  # Adam beta1 of both players (0.5 is the usual GAN choice, Radford et al. 2016)
+    c.optim.clip = 1.0  # the generator's global gradient-norm clip
+    c.optim.critic_lr = 1e-3  # the critic's own Adam lr (0: one Adam and one clip over both players, as before)
+    c.optim.critic_clip = 10.0  # the critic's own gradient-norm clip
 
     c.eval = ml_collections.ConfigDict()
     c.eval.shots = (5, 10)  # K values evaluated
@@ -83,6 +91,10 @@ def get_config():
     # the quality-diversity sweep (every generator); () = off. It reaches down to 0.6 because at 0.8 every GAN
     # with its own LSTM (gan.init=mle) was still more varied than real tunes (docs/design_notes.md#temperature-sweep)
     c.eval.temperatures = (0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25)
+    # the classifier two-sample test (metamusic/eval/two_sample.py): up to this many held-out tune openings per
+    # style against as many of each generator's melodies (0: off), and the Adam steps of its fresh critics
+    c.eval.two_sample_samples = 48
+    c.eval.two_sample_steps = 300
 
     c.baselines = ml_collections.ConfigDict()  # metamusic.baselines
     c.baselines.joint_steps = 1500  # steps of the jointly trained GAN (about FOMAML's wall time)

@@ -20,6 +20,8 @@ def get_config():
     c.model.support_encoder.layers = 1
     c.model.critic.dim = 8
     c.model.critic.layers = 2
+    c.gan.prefix = 4
+    c.gan.critic_pretrain = 1
     c.data.min_tunes = 4
     c.data.shots = 2
     c.data.queries = 2
@@ -32,6 +34,8 @@ def get_config():
     c.eval.steps = 2
     c.eval.samples = 3
     c.eval.temperatures = (0.8, 1.0)
+    c.eval.two_sample_samples = 4
+    c.eval.two_sample_steps = 5
     c.baselines.finetune_scales = (1.0, 0.1)
     c.baselines.tune_episodes = 2
     c.eval.val_tasks = 2

@@ -45,6 +45,16 @@ ADDED = {
     ("melody", "baselines.oracle_check_every"): 25,
     ("melody", "baselines.oracle_batch"): 32,
     ("melody", "baselines.oracle_holdout"): 0.2,
+    ("gan", "gan.r1_simplex"): False,
+    ("gan", "gan.prefix"): 0,
+    ("gan", "gan.estimator"): "gumbel",
+    ("gan", "gan.critic_steps"): 1,
+    ("gan", "gan.critic_pretrain"): 0,
+    ("gan", "optim.critic_lr"): 0.0,
+    ("gan", "optim.critic_clip"): 0.0,
+    ("gan", "model.critic.dilated"): False,
+    ("gan", "eval.two_sample_samples"): 0,
+    ("gan", "eval.two_sample_steps"): 300,
 }
 
 # Method folders renamed: current name -> the folder runs saved before the rename use.

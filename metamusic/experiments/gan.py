@@ -36,6 +36,7 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from metamusic import baselines
 from metamusic.data import TaskSampler
@@ -103,6 +104,15 @@ def validate(cfg) -> None:
     for f in ("mle_weight", "r1_weight", "gp_weight", "drift"):
         check_range(f"gan.{f}", cfg.gan[f], 0, integer=False)
     check_range("gan.adv_weight", cfg.gan.get("adv_weight", 1.0), 0, integer=False)
+    check_choice("gan.estimator", cfg.gan.estimator, adversarial.ESTIMATORS)
+    if cfg.gan.estimator == "reinforce" and cfg.gan.get("init", "random") != "melody":
+        validation.raise_bad("gan.estimator", cfg.gan.estimator, "'gumbel' unless gan.init='melody' (REINFORCE "
+                             "scores the melody LM's own samples)")
+    check_range("gan.prefix", cfg.gan.prefix, 0, cfg.data.length - 2)
+    check_range("gan.critic_steps", cfg.gan.critic_steps, 1)
+    check_range("gan.critic_pretrain", cfg.gan.critic_pretrain, 0)
+    check_range("optim.critic_lr", cfg.optim.critic_lr, 0, integer=False)
+    check_range("optim.critic_clip", cfg.optim.critic_clip, 0, integer=False)
     for f in ("embed_dim", "hidden", "z_dim"):
         check_range(f"model.generator.{f}", cfg.model.generator[f], 1)
     check_range("model.generator.context_dim", cfg.model.generator.get("context_dim", 0), 0)
@@ -123,6 +133,8 @@ def validate(cfg) -> None:
     check_range("eval.samples", e.samples, 1)
     check_range("eval.val_tasks", e.val_tasks, 1)
     check_range("eval.distractors", e.distractors, 1)
+    check_range("eval.two_sample_samples", e.two_sample_samples, 0)
+    check_range("eval.two_sample_steps", e.two_sample_steps, 1)
     validation.check_positive("eval.temperature", e.temperature)
     for t in e.get("temperatures", ()):
         validation.check_positive("eval.temperatures (each)", t)
@@ -185,6 +197,7 @@ class Game:
     critic_pos: int  # bar-position codes the critic reads, 0: none
     lm: object = None  # the melody LM that is the generator under gan.init=melody, else None
     lm_bar: bool = False  # whether that LM reads bar positions
+    prefix: int = 0  # real melody steps the generator reads teacher-forced before it free-runs (gan.prefix)
 
     @property
     def from_melody(self) -> bool:
@@ -194,19 +207,27 @@ class Game:
 def one_hot_inputs(game: Game, batch):
     """Real windows as the critic reads them: one-hot rows, PAD/BOS as zero vectors. (Bar positions are
     read by the melody-LM generator and, optionally, the critic.)"""
-    tok, mask = batch[:2]
-    C = game.classes
-    return jax.nn.one_hot(tok, C) * valid_mask(tok, mask, C)[..., None]
+    return real_one_hots(game, *batch[:2])
+
+
+def real_one_hots(game: Game, tok, mask):
+    """One-hot rows of a window's melody tokens (zero rows on PAD and BOS)."""
+    return jax.nn.one_hot(tok, game.classes) * valid_mask(tok, mask, game.classes)[..., None]
 
 
 def lm_fakes(game: Game, gp, batch, key):
-    """The melody LM free-running from BOS into the real windows' slots 1..T-1, reading their bar
-    positions (so it draws in the meter of the tunes it is compared with); slot 0 is the real window's
-    (BOS, masked out, or a copied first token: no cue either way). Its NLL is the melody LM's loss."""
+    """The melody LM from BOS into the real windows' slots 1..T-1, reading their bar positions (so it
+    draws in the meter of the tunes it is compared with). Slots 1..gan.prefix are the real window's own
+    tokens, read teacher-forced, and the LM free-runs after them: a real window is a crop from anywhere in
+    a tune, so a fake drawn from BOS alone would be a tune opening, a difference a critic learns instead of
+    style. Slot 0 is the real window's (BOS, masked out, or a copied first token: no cue either way). Its
+    NLL is the melody LM's loss."""
     tok, mask, pos = batch
     C, lm = game.classes, game.lm
     noise = jax.random.gumbel(key, (tok.shape[0], tok.shape[1] - 1, C))
-    body = lm_generate(lm, gp, noise, pos[:, 1:] if game.lm_bar else None, bos=game.bos, tau=game.tau)
+    forced = real_one_hots(game, tok[:, 1:], mask[:, 1:]) if game.prefix else None
+    body = lm_generate(lm, gp, noise, pos[:, 1:] if game.lm_bar else None, bos=game.bos, tau=game.tau,
+                       forced=forced, n_forced=game.prefix)
     fake = jnp.concatenate([jax.nn.one_hot(tok[:, :1], C) * (tok[:, :1] < C)[..., None], body], axis=1)
     nll = lm_loss(lm, gp, tok, mask, pos if game.lm_bar else None)[0] if game.mle_weight > 0 else jnp.zeros(())
     return fake * valid_mask(tok, mask, C)[..., None], nll
@@ -222,13 +243,28 @@ def generate_fakes(game: Game, gp, batch, key):
     kz, kn = jax.random.split(key)
     z = jax.random.normal(kz, (tok.shape[0], game.z_dim))
     noise = jax.random.gumbel(kn, tok.shape + (C,))
+    # slots 0..gan.prefix are the real window's (the own LSTM emits slot 0 too)
+    forced = dict(forced=real_one_hots(game, tok, mask), n_forced=game.prefix + 1) if game.prefix else {}
     if game.mle_weight > 0:
-        fake, logits = game.gen.apply(gp, z, noise, game.tau, tokens=tok)
+        fake, logits = game.gen.apply(gp, z, noise, game.tau, tokens=tok, **forced)
         nll = masked_nll(logits, tok, mask, C)
     else:
-        fake, nll = game.gen.apply(gp, z, noise, game.tau), jnp.zeros(())
+        fake, nll = game.gen.apply(gp, z, noise, game.tau, **forced), jnp.zeros(())
     # fakes get the real windows' padding pattern, so padding is no cue to the critic
     return fake * valid_mask(tok, mask, C)[..., None], nll
+
+
+def lm_log_prob(game: Game, gp, fake, batch):
+    """Mean log-probability per free-run token of each fake window [N] under the melody LM, as it drew them
+    (from BOS, the prefix read teacher-forced, over the melody classes only): REINFORCE's log p(fake)."""
+    tok, mask, pos = batch
+    C = game.classes
+    drawn = jnp.argmax(fake[:, 1:], -1)  # slots 1..T-1, as lm_generate drew (or was forced) them
+    inp = jnp.concatenate([jnp.full((tok.shape[0], 1), game.bos, drawn.dtype), drawn[:, :-1]], 1)
+    logits = game.lm.apply(gp, inp, pos[:, 1:] if game.lm_bar else None)[..., :C]
+    lp = jnp.take_along_axis(jax.nn.log_softmax(logits, -1), drawn[..., None], -1)[..., 0]
+    free = valid_mask(tok, mask, C)[:, 1:] * (jnp.arange(1, tok.shape[1]) > game.prefix)
+    return (lp * free).sum(-1) / jnp.maximum(free.sum(-1), 1.0)
 
 
 def critic_scores(game: Game, dp, x, batch):
@@ -264,19 +300,22 @@ def build(cfg, corpus) -> base.Experiment:
     gen = Generator(enc.vocab_size, C, enc.bos, embed_dim=g.embed_dim, hidden=g.hidden, z_dim=g.z_dim,
                     context_dim=ctx)
     critic_pos = MAX_POS + 1 if d.get("bar_position", False) else 0  # (+1: the code of BOS and padding)
-    critic = Critic(dim=d.dim, layers=d.layers, kernel=d.kernel, context_dim=ctx, bar_positions=critic_pos)
+    critic = Critic(dim=d.dim, layers=d.layers, kernel=d.kernel, context_dim=ctx, bar_positions=critic_pos,
+                    dilated=bool(d.get("dilated", False)))
     tau = float(cfg.gan.tau)
     lm = mexp.model if from_melody else None
     lm_bar = bool(from_melody and lm.bar_positions)
 
     game = Game(classes=C, bos=enc.bos, tau=tau, z_dim=g.z_dim, mle_weight=cfg.gan.mle_weight, gen=gen,
-                critic=critic, critic_pos=critic_pos, lm=lm, lm_bar=lm_bar)
+                critic=critic, critic_pos=critic_pos, lm=lm, lm_bar=lm_bar, prefix=int(cfg.gan.prefix))
     generate, score = functools.partial(generate_fakes, game), functools.partial(critic_scores, game)
     real_inputs = functools.partial(one_hot_inputs, game)
 
     loss_fn = adversarial.make_loss(generate, score, real_inputs, kind=cfg.gan.loss, gp_weight=cfg.gan.gp_weight,
                                     r1_weight=cfg.gan.r1_weight, drift=cfg.gan.drift,
-                                    mle_weight=cfg.gan.mle_weight, adv_weight=cfg.gan.get("adv_weight", 1.0))
+                                    mle_weight=cfg.gan.mle_weight, adv_weight=cfg.gan.get("adv_weight", 1.0),
+                                    r1_simplex=bool(cfg.gan.r1_simplex), estimator=cfg.gan.estimator,
+                                    log_prob=functools.partial(lm_log_prob, game) if from_melody else None)
 
     melody_meta = {}  # method of the melody run -> its trained meta (read once; init_params is called often)
 
@@ -351,8 +390,7 @@ def build(cfg, corpus) -> base.Experiment:
     def optimizer(name):
         if name == MLE:  # plain Adam: no adversary to balance
             return optim.make_optimizer(cfg.baselines.mle_lr, clip=cfg.optim.clip)
-        lr = cfg.baselines.joint_lr if baselines.is_joint(name) else cfg.optim.lr
-        return optim.make_optimizer(lr, clip=cfg.optim.clip, b1=cfg.optim.b1)
+        return game_optimizer(cfg, cfg.baselines.joint_lr if baselines.is_joint(name) else cfg.optim.lr)
 
     def train_steps(name):
         if name == MLE:
@@ -378,7 +416,7 @@ def build(cfg, corpus) -> base.Experiment:
         algorithm=algorithm, optimizer=optimizer, train_steps=train_steps,
         train_sampler=lambda name: melody.task_sampler(cfg, corpus, name),
         val_eval=lambda name, algo: (melody.val_eval(cfg, corpus, algo, 0, _mle_metrics) if name == MLE else
-                                     melody.val_eval(cfg, corpus, algo, cfg.meta.inner_steps, _player_metrics)),
+                                     game_val_eval(cfg, corpus, algo, loss_fn)),
         label=label, init_field="gan.init", model=lm if from_melody else gen, enc=enc,
         sample=sample, draw=draw, tuning=tuning, start_params=start_params,
         parts=GanParts(critic, lrs, mle_loss),
@@ -397,12 +435,74 @@ def _mle_metrics(res) -> dict:
     return {"val/g_nll": res.query_aux["g_nll"].mean()}
 
 
+GAME_STATS = ("d_loss", "d_cls", "d_acc", "gap", "g_adv", "g_nll", "d_real", "d_fake")
+
+
 def _player_metrics(res) -> dict:
     aux = jax.tree.map(lambda a: a.mean(0), res.query_aux)
     out = {}
-    for k in ("d_loss", "g_adv", "g_nll", "d_real", "d_fake"):
+    for k in GAME_STATS:
         out[f"val/{k}_before"], out[f"val/{k}_after"] = aux[k][0], aux[k][-1]
     return out
+
+
+def game_val_eval(cfg, corpus, algo, loss_fn):
+    """The game on fixed meta-val tasks (held-out styles and tunes): each player's loss, the critic's
+    classification loss without its penalty (`d_cls`; 2 ln 2 = 1.386 is chance for the ns loss), its
+    accuracy and real-minus-fake score gap on the query windows, before and after adapting on the support
+    windows, and the ratio of the adversarial to the likelihood gradient norm on the adapted generator
+    (`val/grad_ratio`: whether the critic's verdict reaches the generator at all)."""
+    sampler = TaskSampler(corpus, corpus.styles_in("val"), shots=cfg.data.shots, queries=cfg.data.queries,
+                          length=cfg.data.length, pool="support/query")
+    tasks = inputs.to_task(sampler.sample(np.random.default_rng([cfg.seed, 777]), cfg.eval.val_tasks))
+
+    @jax.jit
+    def stats(meta, keys):
+        def one(t, k):
+            res = algo.adapt(meta, t.support, k, query=t.query, steps=cfg.meta.inner_steps)
+            return res, adversarial.grad_norm_ratio(loss_fn, res.params, t.query, k)
+
+        res, ratio = jax.vmap(one)(tasks, keys)
+        return _player_metrics(res), ratio.mean()
+
+    def eval_fn(state, step):
+        out, ratio = stats(state.meta, jax.random.split(jax.random.PRNGKey(cfg.seed + 1), cfg.eval.val_tasks))
+        return {**out, "val/grad_ratio": ratio}
+
+    return eval_fn
+
+
+def _player_labels(meta) -> object:
+    """"d" for the critic's leaves of a meta pytree ({"params": {"g", "d"}, ...}), "g" for the rest (the
+    generator, and a support encoder, which the generator's losses train)."""
+    def label(path, _):
+        keys = [getattr(k, "key", None) for k in path]
+        return "d" if keys[:2] == ["params", "d"] else "g"
+
+    return jax.tree_util.tree_map_with_path(label, meta)
+
+
+def game_optimizer(cfg, g_lr: float):
+    """The two players' own optimizers (two time-scales, Heusel et al. 2017): the generator's Adam at
+    `g_lr` after clipping at optim.clip; the critic's Adam at optim.critic_lr after its own clip
+    (optim.critic_clip), so the likelihood's gradient norm no longer sets the critic's clipping. The
+    generator updates once every gan.critic_steps steps (its gradients averaged over them,
+    `optax.MultiSteps`), so the critic takes that many steps per generator step at no extra compute,
+    and it holds still for the first gan.critic_pretrain steps while the critic learns real windows
+    against the starting generator's samples. optim.critic_lr = 0 is the one Adam and one clip over both
+    players of the runs saved before these settings."""
+    o, gcfg = cfg.optim, cfg.gan
+    if not o.critic_lr:
+        return optim.make_optimizer(g_lr, clip=o.clip, b1=o.b1)
+    k = int(gcfg.critic_steps)
+    frozen = -(-int(gcfg.critic_pretrain) // k)  # (counted in generator updates, one per k steps)
+    g_sched = optax.join_schedules([optax.constant_schedule(0.0), optax.constant_schedule(g_lr)], [frozen])
+    g_tx = optax.chain(optax.clip_by_global_norm(o.clip), optax.adam(g_sched, b1=o.b1)) if o.clip else \
+        optax.adam(g_sched, b1=o.b1)
+    if k > 1:
+        g_tx = optax.MultiSteps(g_tx, every_k_schedule=k).gradient_transformation()
+    d_tx = optim.make_optimizer(o.critic_lr, clip=o.critic_clip, b1=o.b1)
+    return optax.multi_transform({"g": g_tx, "d": d_tx}, _player_labels)
 
 
 def tuning(exp: base.Experiment, name: str = baselines.JOINT) -> baselines.Tuning:

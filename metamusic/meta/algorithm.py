@@ -51,3 +51,10 @@ def concat_batches(a, b):
     import jax.numpy as jnp
 
     return jax.tree.map(lambda x, y: jnp.concatenate([x, y], axis=0), a, b)
+
+
+def aux_metrics(aux) -> dict:
+    """A loss's scalar aux entries as metrics `train/<name>` (what the loop logs beside the loss), so every
+    algorithm's training tasks show the loss's parts (a GAN's critic statistics, a melody LM's accuracy)."""
+    return {f"train/{k}": v for k, v in aux.items() if getattr(v, "ndim", 0) == 0}
+

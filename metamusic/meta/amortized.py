@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from metamusic.errors import MetamusicError
-from metamusic.meta.algorithm import Algorithm
+from metamusic.meta.algorithm import Algorithm, aux_metrics
 from metamusic.meta.inner import InnerResult
 
 
@@ -36,7 +36,7 @@ def make(name: str, loss_fn: Callable, inner=None, *, encoder_init: Callable | N
             return loss_fn(condition(m["encoder"], m["params"], task.support), task.query, key)
 
         (value, aux), grads = jax.value_and_grad(loss, has_aux=True)(meta)
-        return grads, {"loss": value, "outer/query_loss": value}
+        return grads, {"loss": value, "outer/query_loss": value, **aux_metrics(aux)}
 
     def adapt(meta, support, key, query=None, steps=None):
         """`steps` only shapes the evaluation curve: entry 0 is the unconditioned model, every later

@@ -16,7 +16,7 @@ from typing import Callable
 import jax
 
 from metamusic.meta import inner as inner_lib
-from metamusic.meta.algorithm import Algorithm, InnerSpec
+from metamusic.meta.algorithm import Algorithm, InnerSpec, aux_metrics
 
 
 def make(name: str, loss_fn: Callable, inner: InnerSpec = InnerSpec(steps=0), *,
@@ -35,7 +35,7 @@ def make(name: str, loss_fn: Callable, inner: InnerSpec = InnerSpec(steps=0), *,
         (value, aux), grads = jax.value_and_grad(lambda m: loss_fn(m["params"], batch_of(task), key),
                                                  has_aux=True)(meta)
         metrics = {"loss": value, "outer/query_loss": value}  # the task's loss is its "query" loss here
-        metrics.update({f"train/{k}": v for k, v in aux.items() if getattr(v, "ndim", 0) == 0})
+        metrics.update(aux_metrics(aux))
         return grads, metrics
 
     def adapt(meta, support, key, query=None, steps=None):

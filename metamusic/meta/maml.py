@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from metamusic.meta import inner as inner_lib
-from metamusic.meta.algorithm import Algorithm, InnerSpec
+from metamusic.meta.algorithm import Algorithm, InnerSpec, aux_metrics
 from metamusic.errors import MetamusicError
 
 LEARNED_LRS = (None, "per_param", "per_step")
@@ -82,11 +82,12 @@ def make(loss_fn, inner: InnerSpec, *, name: str = "maml", first_order: bool = F
             w = msl_weights(outer_step, inner.steps, msl_anneal_steps)
             loss = (w * res.query_losses[1:]).sum()
             final = res.query_losses[-1]
+            aux = jax.tree.map(lambda a: a[-1], res.query_aux)
         else:
             res = run_inner(meta, task.support, k_in, first_order=first_order)
-            loss, _ = loss_fn(res.params, task.query, k_q)
+            loss, aux = loss_fn(res.params, task.query, k_q)
             final = loss
-        return loss, {"loss": loss, "outer/query_loss": final,
+        return loss, {"loss": loss, "outer/query_loss": final, **aux_metrics(aux),
                       "inner/support_loss_start": res.support_losses[0],
                       "inner/support_loss_before_last_step": res.support_losses[-1]}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 
 from metamusic.meta import inner as inner_lib
-from metamusic.meta.algorithm import Algorithm, InnerSpec, concat_batches
+from metamusic.meta.algorithm import Algorithm, InnerSpec, aux_metrics, concat_batches
 
 
 def make(loss_fn, inner: InnerSpec) -> Algorithm:
@@ -27,8 +27,8 @@ def make(loss_fn, inner: InnerSpec) -> Algorithm:
         k_in, k_q = jax.random.split(key)
         res = run_inner(meta, concat_batches(task.support, task.query), k_in)
         grads = {"params": jax.tree.map(lambda p, q: p - q, meta["params"], res.params)}
-        loss, _ = loss_fn(res.params, task.query, k_q)
-        return grads, {"loss": loss, "outer/query_loss": loss,
+        loss, aux = loss_fn(res.params, task.query, k_q)
+        return grads, {"loss": loss, "outer/query_loss": loss, **aux_metrics(aux),
                        "inner/support_loss_start": res.support_losses[0],
                        "inner/support_loss_before_last_step": res.support_losses[-1]}
 

@@ -44,7 +44,7 @@ def gumbel_straight_through(logits, noise, tau: float):
     return hard + soft - jax.lax.stop_gradient(soft)
 
 
-def lm_generate(model, params, noise, pos=None, *, bos: int, tau: float = 1.0):
+def lm_generate(model, params, noise, pos=None, *, bos: int, tau: float = 1.0, forced=None, n_forced: int = 0):
     """A free-running straight-through sample of a melody LM (`models.melody_lm.LSTMLM`): the meta-GAN's
     generator when it *is* the jointly trained melody model (`gan.init="melody"`).
 
@@ -66,8 +66,11 @@ def lm_generate(model, params, noise, pos=None, *, bos: int, tau: float = 1.0):
       noise: Gumbel noise [N, T, C] (C = melody classes, fewer than the LM's vocabulary).
       pos: int [N, T] bar position of each drawn token (what the LM reads at the step that draws it), or None
         for an LM without the position channel.
+      forced, n_forced: one-hot [N, T, C] of real tokens; the first `n_forced` steps emit (and feed back)
+        these instead of a draw, so the LM reads a real prefix teacher-forced and free-runs after it
+        (`gan.prefix`: fakes conditioned like the real windows they are compared with).
     Returns:
-      one-hot [N, T, C] (straight-through).
+      one-hot [N, T, C] (straight-through; the forced steps are the constants given).
     """
     from metamusic.models.recurrent import GATES, _cell  # (one cell for every LSTM of the project)
 
@@ -98,7 +101,7 @@ def lm_generate(model, params, noise, pos=None, *, bos: int, tau: float = 1.0):
 
     def step(state, inp):
         hcs, x0 = state
-        n_t, s_t = inp
+        n_t, s_t, f_t, t = inp
         new, x = [], x0 + s_t
         for layer, (h, c) in enumerate(hcs):
             if layer:
@@ -110,11 +113,14 @@ def lm_generate(model, params, noise, pos=None, *, bos: int, tau: float = 1.0):
             x = x * (1 + out_film[0]) + out_film[1]
         logits = (x @ p["head"]["kernel"] + p["head"]["bias"])[:, :C]
         y = gumbel_straight_through(logits, n_t, tau)
+        if n_forced:
+            y = jnp.where(t < n_forced, f_t, y)
         return (tuple(new), y @ tok_in), y
 
     zero = jnp.zeros((N, model.hidden), noise.dtype)
     init = (tuple((zero, zero) for _ in cells), jnp.broadcast_to(bos_in, (N, bos_in.shape[-1])))
-    _, ys = jax.lax.scan(step, init, (jnp.swapaxes(noise, 0, 1), step_in))
+    f = jnp.swapaxes(forced, 0, 1) if n_forced else jnp.zeros((T, 0))
+    _, ys = jax.lax.scan(step, init, (jnp.swapaxes(noise, 0, 1), step_in, f, jnp.arange(T)))
     return jnp.swapaxes(ys, 0, 1)
 
 
@@ -165,7 +171,8 @@ class Generator(nn.Module):
         h = jax.nn.sigmoid(o) * jnp.tanh(c)
         return h, c
 
-    def __call__(self, z, noise, tau: float = 1.0, tokens=None, temperature: float = 1.0):
+    def __call__(self, z, noise, tau: float = 1.0, tokens=None, temperature: float = 1.0, forced=None,
+                 n_forced: int = 0):
         """Free-running sample, and optionally teacher-forced logits from the same scan.
 
         z [N, z_dim], noise [N, T, classes] (Gumbel) -> one-hot [N, T, classes]: exact
@@ -192,13 +199,16 @@ class Generator(nn.Module):
 
         def step(carry, inp):
             h, c, xp = carry
-            n_t, tf_t = inp
+            n_t, tf_t, f_t, t = inp
             h, c = self._cell(h, c, jnp.concatenate([xp, tf_t]) if teacher else xp)
             logits = self._head(h)
             y = gumbel_straight_through(logits[:N] / temperature, n_t, tau)
+            if n_forced:
+                y = jnp.where(t < n_forced, f_t, y)
             return (h, c, y @ emit_proj), (y, logits[N:])
 
-        _, (ys, tf_logits) = jax.lax.scan(step, (h, c, x0), (jnp.swapaxes(noise, 0, 1), tf_proj),
+        f = jnp.swapaxes(forced, 0, 1) if n_forced else jnp.zeros((T, 0))
+        _, (ys, tf_logits) = jax.lax.scan(step, (h, c, x0), (jnp.swapaxes(noise, 0, 1), tf_proj, f, jnp.arange(T)),
                                           unroll=self.unroll)
         ys = jnp.swapaxes(ys, 0, 1)
         return (ys, jnp.swapaxes(tf_logits, 0, 1)) if teacher else ys
@@ -218,17 +228,28 @@ class Generator(nn.Module):
         return jnp.swapaxes(logits, 0, 1)
 
 
+def receptive_field(layers: int, kernel: int, dilated: bool) -> int:
+    """Steps of input one position of the critic's last conv layer sees."""
+    return 1 + (kernel - 1) * ((2 ** layers - 1) if dilated else layers)
+
+
 def masked_nll(logits, tokens, mask, classes: int):
     """Mean NLL of tokens under logits [N, T, classes] where mask is 1 and the token is a melody class."""
     return masked_mean(token_nll(logits, jnp.minimum(tokens, classes - 1)), mask * (tokens < classes))
 
 
 class Critic(nn.Module):
-    """1-D convolutional critic over one-hot sequences [N, T, classes] -> one score per sequence."""
+    """1-D convolutional critic over one-hot sequences [N, T, classes] -> one score per sequence.
+
+    With `dilated`, conv layer i has dilation 2**i, so the receptive field grows to 1 + (kernel-1)(2**layers - 1)
+    steps (4 layers of width 5: 61 steps, about four 4/4 bars at 16 steps per bar) instead of
+    1 + (kernel-1) layers (13 steps, less than a bar): what an LSTM melody model gets wrong is more likely
+    phrase repetition, cadences and form than the local statistics it already matches."""
 
     dim: int = 64
     layers: int = 3
     kernel: int = 5
+    dilated: bool = False
     context_dim: int = 0  # a style context read by projection (Miyato & Koyama 2018); 0: none
     # bar-position codes read beside the tokens (0: none). Real and generated windows carry the same
     # positions (a fake reads its real window's), so what the critic can learn is which tokens fall where
@@ -242,7 +263,8 @@ class Critic(nn.Module):
         if self.bar_positions:
             h = h + nn.Embed(self.bar_positions, self.dim, name="bar_pos")(jnp.clip(pos, 0, self.bar_positions - 1))
         for i in range(self.layers):
-            h = nn.leaky_relu(nn.Conv(self.dim, (self.kernel,), name=f"conv_{i}")(h), 0.2)
+            rate = 2 ** i if self.dilated else 1
+            h = nn.leaky_relu(nn.Conv(self.dim, (self.kernel,), kernel_dilation=rate, name=f"conv_{i}")(h), 0.2)
         m = mask[..., None]
         pooled = (h * m).sum(-2) / jnp.maximum(m.sum(-2), 1.0)
         feats = jnp.concatenate([pooled, jnp.max(jnp.where(m > 0, h, -1e4), axis=-2)], -1)

@@ -133,3 +133,57 @@ def test_lm_generator_gradient_reaches_the_lm_through_the_critic():
     g = grads["params"]
     for part in ("embed", "bar_pos", "context", "context_film", "OptimizedLSTMCell_0", "head"):
         assert sum(float(jnp.abs(x).sum()) for x in jax.tree.leaves(g[part])) > 0, part
+
+
+def test_lm_generator_reads_a_forced_prefix_then_draws_from_the_lm_conditioned_on_it():
+    """gan.prefix: the first n_forced steps are the given real tokens (fed back as the LM's input), and
+    every later token is the argmax of the LM's own logits, teacher-forced on that prefix, plus the noise."""
+    from metamusic.models.gan import lm_generate
+
+    m, p = _lm(layers=1, context_dim=4)
+    N, T, P = 5, 16, 6
+    pos = jax.random.randint(jax.random.PRNGKey(2), (N, T), 0, 7)
+    noise = jax.random.gumbel(jax.random.PRNGKey(3), (N, T, C))
+    real = jax.random.randint(jax.random.PRNGKey(5), (N, T), 0, C)
+    y = lm_generate(m, p, noise, pos, bos=BOS, forced=jax.nn.one_hot(real, C), n_forced=P)
+    toks = np.asarray(y.argmax(-1))
+    np.testing.assert_array_equal(toks[:, :P], np.asarray(real[:, :P]))
+    free = lm_generate(m, p, noise, pos, bos=BOS)
+    assert (np.asarray(free.argmax(-1))[:, P:] != toks[:, P:]).any()  # the prefix changes what follows
+    logits = m.apply(p, jnp.concatenate([jnp.full((N, 1), BOS), jnp.asarray(toks[:, :-1])], 1), pos)[..., :C]
+    scores = np.asarray(logits + noise)[:, P:]
+    chosen = np.take_along_axis(scores, toks[:, P:, None], -1)[..., 0]
+    np.testing.assert_allclose(chosen, scores.max(-1), rtol=0, atol=1e-4)
+    # the forced steps carry no gradient to the LM; the free ones do
+    g = jax.grad(lambda q: (lm_generate(m, q, noise, pos, bos=BOS, forced=jax.nn.one_hot(real, C), n_forced=T)
+                            * jnp.arange(C)).sum())(p)
+    assert sum(float(jnp.abs(x).sum()) for x in jax.tree.leaves(g)) == 0.0
+
+
+def test_dilated_critic_sees_as_far_as_its_receptive_field_says():
+    """Changing one input step moves the score of a critic whose pooled features start at position t only
+    if the step is within its receptive field: probed through the gradient of one output position."""
+    import flax.linen as nn
+
+    from metamusic.models.gan import receptive_field
+
+    class Trunk(nn.Module):  # the critic's conv stack, without pooling
+        dilated: bool
+
+        @nn.compact
+        def __call__(self, x):
+            h = nn.Dense(8, use_bias=False)(x)
+            for i in range(4):
+                rate = 2 ** i if self.dilated else 1
+                h = nn.leaky_relu(nn.Conv(8, (5,), kernel_dilation=rate)(h), 0.2)
+            return h
+
+    T = 160
+    x = jax.nn.one_hot(jax.random.randint(jax.random.PRNGKey(0), (1, T), 0, C), C)
+    for dilated in (False, True):
+        t = Trunk(dilated)
+        p = t.init(jax.random.PRNGKey(1), x)
+        g = jax.grad(lambda xx: t.apply(p, xx)[0, T // 2].sum())(x)
+        seen = np.flatnonzero(np.abs(np.asarray(g[0])).sum(-1) > 0)
+        assert seen.max() - seen.min() + 1 == receptive_field(4, 5, dilated)
+    assert receptive_field(4, 5, True) == 61 and receptive_field(3, 5, False) == 13
