@@ -126,7 +126,7 @@ def evaluate(exp: base.Experiment, workdir: str) -> dict:
     results = {"config": {"test_styles": test, "samples": M, "length": T, "steps": cfg.eval.steps,
                           "scorer": cfg.eval.scorer if scorer else "", "melody_workdir_note": note,
                           "tuning": tuning, "temperature": t_table, "temperatures": temps},
-               "methods": {}, "curves": {}, "matched": {}, "paired": {}, "two_sample": {}}
+               "methods": {}, "curves": {}, "matched": {}, "paired": {}, "two_sample": {}, "per_style": {}}
     spq = enc.steps_per_quarter
     n_c2st = int(cfg.eval.two_sample_samples)
     for K in cfg.eval.shots:
@@ -192,6 +192,7 @@ def evaluate(exp: base.Experiment, workdir: str) -> dict:
         targets = {"distinct_4grams": held["distinct_4grams"], "diversity": 1.0}
         results["matched"][f"K={K}"] = {name: qd.matched(c, targets, t_table) for name, c in curves.items()}
         results["paired"][f"K={K}"] = paired_over_styles(rows, reference_rows(rows))
+        results["per_style"][f"K={K}"] = per_style(sweep, rows[HELD_OUT])
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "eval.json"), "w") as f:
         json.dump(results, f, indent=1)
@@ -225,6 +226,19 @@ def _summarize(rs: list, n_scored: int) -> dict:
         p = float(np.mean([x["fidelity"] for x in rs]))
         out["fidelity"] = p
         out["fidelity_ci95"] = 1.96 * math.sqrt(p * (1 - p) / n_scored)
+    return out
+
+
+PER_STYLE = {"overlap_mean": "overlap_mean", "fidelity": "fidelity", "distinct_4grams": "distinct",
+             "diversity": "diversity"}
+
+
+def per_style(sweep: dict, held_out: list) -> dict:
+    """method -> temperature -> measure -> [value per meta-test style] (and the held-out tunes' own
+    diversity per style): what `eval.compare_runs` pairs across runs evaluated on the same draws."""
+    out = {name: {str(t): {k: [r.get(src) for r in rs] for k, src in PER_STYLE.items() if src in rs[0]}
+                  for t, rs in per_t.items()} for name, per_t in sweep.items()}
+    out[HELD_OUT] = {"distinct_4grams": [r["distinct"] for r in held_out]}
     return out
 
 
