@@ -1,4 +1,4 @@
-"""The two players' own optimizers (experiments.gan.game_optimizer): separate clipping, the critic's steps
+"""The two players' own optimizers (experiments.gan_game.optimizer): separate clipping, the critic's steps
 per generator step, the generator held still while the critic pretrains."""
 
 import jax
@@ -7,7 +7,7 @@ import numpy as np
 import optax
 
 from configs import gan as gan_config
-from metamusic.experiments import gan
+from metamusic.experiments import gan_game
 
 
 def _cfg(**gan_fields):
@@ -35,7 +35,7 @@ def _grads(g_scale, d_scale):
 
 
 def test_the_critic_is_updated_every_step_and_the_generator_every_critic_steps_after_pretraining():
-    tx = gan.game_optimizer(_cfg(critic_steps=2, critic_pretrain=4), g_lr=1e-2)
+    tx = gan_game.optimizer(_cfg(critic_steps=2, critic_pretrain=4), g_lr=1e-2)
     hist = _run(tx, _grads(1.0, 1.0), 8)
     d = [float(h["params"]["d"]["w"][0]) for h in hist]
     g = [float(h["params"]["g"]["w"][0]) for h in hist]
@@ -59,9 +59,9 @@ def test_each_player_is_clipped_by_its_own_norm():
         u, _ = tx.update(small, state, meta)
         return np.asarray(u["params"]["d"]["w"])
 
-    own = gan.game_optimizer(cfg, g_lr=1e-2)
+    own = gan_game.optimizer(cfg, g_lr=1e-2)
     np.testing.assert_allclose(second_critic_update(own, huge), second_critic_update(own, small), rtol=1e-6)
-    shared = gan.game_optimizer(_with(cfg, critic_lr=0.0), g_lr=1e-2)  # the runs before these settings
+    shared = gan_game.optimizer(_with(cfg, critic_lr=0.0), g_lr=1e-2)  # the runs before these settings
     a, b = second_critic_update(shared, huge), second_critic_update(shared, small)
     assert float(np.abs(a - b).max()) > 0.02 * float(np.abs(b).max())  # (Adam damps it: 6% here)
 def _with(cfg, **optim_fields):
