@@ -1,9 +1,16 @@
 """The style oracle: the ceiling every few-shot method is read against.
 
-For each meta-test style, the joint model fine-tuned (Adam) on the style's whole support pool,
-stopped early on held-out support-pool tunes (never the query pool), so it is never worse on
-held-out tunes than where it started. Evaluation reports every method's share of the
-joint -> oracle headroom (`eval.paired.headroom_closed`). Config: baselines.oracle_*.
+For each meta-test style, the best whole-support-pool adaptation we can make, chosen on held-out
+support-pool tunes (never the query pool). The candidates ("members") are every start in
+`baselines.oracle_from` that the run trained (the joint model as it is; a conditioned method,
+amortized or CAVIA, adapted on the style's whole fit pool), each fine-tuned with Adam at every lr
+of `baselines.oracle_lrs`, checked every `oracle_check_every` steps. The member, lr and step with
+the lowest held-out NLL win; the check before any step is a candidate, so the oracle is never
+worse on held-out tunes than its best start. One recipe is not enough for a ceiling: a fixed
+Adam lr overshoots on small styles close to the joint model and undershoots on large ones, and
+a K-shot conditioned method could beat a fine-tuned joint model that ignores conditioning.
+Evaluation reports every method's share of the joint -> oracle headroom
+(`eval.paired.headroom_closed`) and which member won per style.
 """
 
 from __future__ import annotations
@@ -30,33 +37,74 @@ def oracle_data(corpus, style: str, length: int, holdout: float, seed: int):
     return cut(fit_t), cut(held_t), fit_t, held_t
 
 
-def fit_oracles(exp, joint_params, split: str = "test", corpus=None):
-    """The style oracle of every style in `split` of `corpus` (default the experiment's):
-    {style index: params}, {style: fit record}."""
+def oracle_lrs(b) -> tuple:
+    """The Adam lrs of the ceiling's fine-tuning: baselines.oracle_lrs, or the single oracle_lr of runs
+    made before the lr grid."""
+    return tuple(float(x) for x in (b.get("oracle_lrs") or (b.oracle_lr,)))
+
+
+def padded(batch, multiple: int = 64):
+    """A batch of windows padded with empty windows (mask 0) to the next power of two of at least
+    `multiple`, so a conditioning start compiles a few times, not once per style. Empty windows carry no
+    weight in the masked losses and in the support encoder's pooling."""
+    n = len(batch[0])
+    size = max(multiple, 1 << max(0, int(np.ceil(np.log2(max(n, 1))))))
+    return tuple(np.concatenate([x, np.zeros((size - n,) + x.shape[1:], x.dtype)]) for x in batch)
+
+
+def fit_oracles(exp, starts: dict, split: str = "test", corpus=None, progress: Callable = lambda: None):
+    """The style oracle of every style in `split` of `corpus` (default the experiment's).
+
+    starts: {member start name: start(fit windows batch, key) -> params}, e.g. {"joint": lambda *_: params}.
+    Returns {style index: params of the winning member}, {style: record}; the record names the winning
+    `member` ("<start>@<lr>"), its `steps`, its held-out `held_nll` curve, and every member's best held NLL and
+    steps (`members`). `progress()` is called after each style.
+    """
+    import jax
+
     cfg, b = exp.cfg, exp.cfg.baselines
     corpus = corpus if corpus is not None else exp.corpus
-    fit_oracle = oracle_fitter(exp.loss_fn, b.oracle_lr, chunk=cfg.eval.chunk * 8)
+    fitters = {lr: oracle_fitter(exp.loss_fn, lr, chunk=cfg.eval.chunk * 8) for lr in oracle_lrs(b)}
     params, info = {}, {}
     for style in corpus.styles_in(split):
         fit, held, fit_t, held_t = oracle_data(corpus, style, cfg.data.length, b.oracle_holdout, cfg.seed)
         k = corpus.style_index(style)
-        params[k], info[style] = fit_oracle(joint_params, fit, held, steps=b.oracle_steps,
-                                            check_every=b.oracle_check_every, batch=b.oracle_batch,
-                                            seed=cfg.seed * 1000 + k)
-        info[style].update(fit_tunes=int(len(fit_t)), held_tunes=int(len(held_t)))
+        best, members = None, {}
+        for s, (start_name, start) in enumerate(starts.items()):
+            p0 = start(padded(fit), jax.random.PRNGKey(cfg.seed * 1000 + k + 7919 * s))
+            for lr, fit_oracle in fitters.items():
+                p, rec = fit_oracle(p0, fit, held, steps=b.oracle_steps, check_every=b.oracle_check_every,
+                                    batch=b.oracle_batch, seed=cfg.seed * 1000 + k,
+                                    patience=b.get("oracle_patience", 0), fine_every=b.get("oracle_fine_every", 0),
+                                    fine_until=b.get("oracle_fine_until", 0))
+                name = start_name if len(starts) == 1 and len(fitters) == 1 else f"{start_name}@{lr:g}"
+                members[name] = {"steps": rec["steps"], "held_nll": rec["best"]}
+                if best is None or rec["best"] < best[2]["best"]:
+                    best = (name, p, rec)
+        name, params[k], rec = best
+        info[style] = {"member": name, **{f: v for f, v in rec.items() if f != "best"}, "held_nll_best": rec["best"],
+                       "fit_tunes": int(len(fit_t)), "held_tunes": int(len(held_t))}
+        if len(members) > 1:
+            info[style]["members"] = members
+        progress()
     return params, info
 
 
 def oracle_fitter(loss_fn: Callable, lr: float, chunk: int = 256) -> Callable:
-    """fit_oracle(params, fit, held, *, steps, check_every, batch, seed) -> (params, record): Adam on
-    random minibatches of the `fit` windows, keeping the params with the lowest NLL on `held`.
+    """fit_oracle(params, fit, held, *, steps, check_every, batch, seed, patience=0, fine_every=0, fine_until=0)
+    -> (params, record):
+    Adam on random minibatches of the `fit` windows, keeping the params with the lowest NLL on `held`.
 
-    Made once per evaluation, so its two jitted functions compile once for every style.
+    Made once per evaluation and lr, so its two jitted functions compile once for every style.
     fit, held: batches as the loss takes them, tuples of numpy arrays [n, ...] (tokens, mask, ...). The held-out NLL (mean per scored
     event, over all held windows) is checked before training and every `check_every` steps;
-    the best check wins, so the oracle is never worse on held-out tunes than where it started.
-    The record: {"steps": best step, "held_nll": [per check], "check_every", "fit_windows",
-    "held_windows"}.
+    the best check wins, so the oracle is never worse on held-out tunes than where it started. With
+    fine_every > 0 the checks come every fine_every steps up to step fine_until, then every check_every:
+    small styles close to the start peak within a few dozen steps, large ones improve slowly for hundreds.
+    patience > 0 stops after that many checks in a row without a new best (the rest could only lose).
+    The record: {"steps": best step, "best": its held NLL, "held_nll": [per check], "checked": [their
+    steps], "check_every",
+    "fit_windows", "held_windows"}.
     """
     import jax
     import jax.numpy as jnp
@@ -82,20 +130,28 @@ def oracle_fitter(loss_fn: Callable, lr: float, chunk: int = 256) -> Callable:
             tot, ev = tot + float(s), ev + float(e)
         return tot / max(ev, 1.0)
 
-    def fit_oracle(params, fit, held, *, steps: int, check_every: int, batch: int, seed: int):
+    def fit_oracle(params, fit, held, *, steps: int, check_every: int, batch: int, seed: int, patience: int = 0,
+                   fine_every: int = 0, fine_until: int = 0):
         rng = np.random.default_rng(seed)
         key = jax.random.PRNGKey(seed)
         opt = tx.init(params)
-        curve = [held_nll(params, held)]
-        best, best_step, best_val, p = params, 0, curve[0], params
+        curve, checked = [held_nll(params, held)], [0]
+        best, best_step, best_val, p, stale = params, 0, curve[0], params, 0
         for i in range(1, steps + 1):
             pick = rng.integers(0, len(fit[0]), size=batch)
             p, opt = step(p, opt, tuple(jnp.asarray(x[pick]) for x in fit), jax.random.fold_in(key, i))
-            if i % check_every == 0 or i == steps:
+            fine = fine_every > 0 and i <= fine_until
+            if i % (fine_every if fine else check_every) == 0 or i == steps:
                 curve.append(held_nll(p, held))
+                checked.append(i)
                 if np.isfinite(curve[-1]) and not curve[-1] >= best_val:
-                    best, best_step, best_val = p, i, curve[-1]
-        return best, {"steps": best_step, "held_nll": [round(float(x), 4) for x in curve],
-                      "check_every": check_every, "fit_windows": int(len(fit[0])), "held_windows": int(len(held[0]))}
+                    best, best_step, best_val, stale = p, i, curve[-1], 0
+                else:
+                    stale += 1
+                    if patience and stale >= patience:
+                        break
+        return best, {"steps": best_step, "best": round(float(best_val), 4),
+                      "held_nll": [round(float(x), 4) for x in curve], "checked": checked, "check_every": check_every,
+                      "fit_windows": int(len(fit[0])), "held_windows": int(len(held[0]))}
 
     return fit_oracle

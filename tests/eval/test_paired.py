@@ -64,3 +64,58 @@ def test_oracle_uses_only_support_pool_tunes_and_lowers_held_out_nll():
     assert min(info["held_nll"]) < info["held_nll"][0] - 0.5  # the style is learnable from its support pool
     held_best = float(loss_fn(best, (jnp.asarray(held[0]), jnp.asarray(held[1])), None)[0])
     assert held_best == pytest.approx(min(info["held_nll"]), abs=1e-4)
+
+
+def test_oracle_family_keeps_the_best_member_on_held_out_tunes():
+    """The ceiling is the best of its members (starts x lrs) on held-out support-pool tunes: a start already
+    fitted to the style beats a fresh one, every member is recorded, and the winner's params score what its
+    record says on the held-out windows."""
+    from types import SimpleNamespace
+
+    import ml_collections
+
+    corpus = synth.token_corpus(n_styles=6, n_tunes=20, length=40)
+    model = make_model("lstm", corpus.enc.vocab_size, embed_dim=8, hidden=16, layers=1)
+    fresh = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 15), jnp.int32))
+    loss_fn = lambda p, batch, key: lm_loss(model, p, *batch[:2])
+    cfg = ml_collections.ConfigDict({"seed": 0, "data": {"length": 16}, "eval": {"chunk": 4}, "baselines": {
+        "oracle_lrs": (1e-3, 1e-2), "oracle_lr": 1e-3, "oracle_steps": 20, "oracle_check_every": 5,
+        "oracle_batch": 8, "oracle_holdout": 0.25, "oracle_patience": 2, "oracle_fine_every": 1,
+        "oracle_fine_until": 3}})
+    exp = SimpleNamespace(cfg=cfg, corpus=corpus, loss_fn=loss_fn)
+    style = corpus.styles_in("test")[0]
+    fit, held, _, _ = oracle.oracle_data(corpus, style, 16, 0.25, seed=0)
+    fitted, _ = oracle.oracle_fitter(loss_fn, 1e-2)(fresh, fit, held, steps=100, check_every=100, batch=8, seed=1)
+    seen = []
+
+    def fitted_start(windows, key):
+        seen.append(len(windows[0]))
+        # the start reads the style's whole fit pool, padded with empty windows (mask 0) to a power of two
+        assert len(windows[0]) >= len(fit[0]) and windows[1][len(fit[0]):].sum() == 0
+        return fitted
+
+    params, info = oracle.fit_oracles(exp, {"joint": lambda w, k: fresh, "fitted": fitted_start}, split="test")
+    assert set(info) == set(corpus.styles_in("test")) and len(seen) == len(info)
+    rec = info[style]
+    assert set(rec["members"]) == {"joint@0.001", "joint@0.01", "fitted@0.001", "fitted@0.01"}
+    assert rec["member"].startswith("fitted@")
+    assert rec["held_nll_best"] == min(m["held_nll"] for m in rec["members"].values())
+    k = corpus.style_index(style)
+    held_nll = float(loss_fn(params[k], (jnp.asarray(held[0]), jnp.asarray(held[1])), None)[0])
+    assert held_nll == pytest.approx(rec["held_nll_best"], abs=1e-4)
+    # checks every step up to step 3, then every 5; a member stops after 2 checks without a new best
+    for r in info.values():
+        assert r["checked"] == [0, 1, 2, 3, 5, 10, 15, 20][: len(r["checked"])]
+        assert len(r["checked"]) == len(r["held_nll"]) <= r["checked"].index(r["steps"]) + 1 + 2
+
+
+def test_padded_windows_change_no_loss():
+    corpus = synth.token_corpus(n_styles=6, n_tunes=20, length=40)
+    fit, _, _, _ = oracle.oracle_data(corpus, corpus.styles_in("test")[0], 16, 0.25, seed=0)
+    model = make_model("lstm", corpus.enc.vocab_size, embed_dim=8, hidden=16, layers=1)
+    params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 15), jnp.int32))
+    pad = oracle.padded(fit, multiple=8)
+    assert len(pad[0]) >= len(fit[0]) and len(pad[0]) & (len(pad[0]) - 1) == 0
+    a = lm_loss(model, params, jnp.asarray(fit[0]), jnp.asarray(fit[1]))[0]
+    b = lm_loss(model, params, jnp.asarray(pad[0]), jnp.asarray(pad[1]))[0]
+    assert float(a) == pytest.approx(float(b), rel=1e-5)
