@@ -113,11 +113,11 @@ def adapt(exp, workdir: str, method: str, files: Sequence[str], shots: Optional[
 
     if not files:
         raise MetamusicError("adapt needs at least one tune file or folder")
-    a = adapter(exp, workdir, method, field="method")
     cfg = exp.cfg
-    meters = []
+    meters, picked = [], []
     support = support_from_files(files, exp.enc, shots, cfg.data.length, np.random.default_rng(seed),
-                                 cfg.eval.get("tune_windows", 1), meters=meters)
+                                 cfg.eval.get("tune_windows", 1), meters=meters, picked=picked)
+    a = adapter(exp, workdir, method, field="method", shots=len(picked))  # that K's fine-tuning choice
     params = a.adapt(tuple(jnp.asarray(x) for x in support), jax.random.PRNGKey(seed)).params
     return Adapted(method, params, support, style, tuple(meters))
 

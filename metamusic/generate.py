@@ -31,9 +31,10 @@ def methods(exp: base.Experiment) -> tuple:
     return rows(exp)
 
 
-def adapt(exp: base.Experiment, workdir: str, method: str, support, key):
-    """Params of `method` adapted to `support` as the evaluation adapts them (`experiments.methods.adapter`)."""
-    return adapter(exp, workdir, method).adapt(support, key).params
+def adapt(exp: base.Experiment, workdir: str, method: str, support, key, shots: int | None = None):
+    """Params of `method` adapted to `support` (`shots` tunes) as the evaluation adapts them
+    (`experiments.methods.adapter`)."""
+    return adapter(exp, workdir, method, shots=shots).adapt(support, key).params
 
 
 def generate(exp: base.Experiment, workdir: str, *, style: str, shots: int, out: str,
@@ -48,7 +49,7 @@ def generate(exp: base.Experiment, workdir: str, *, style: str, shots: int, out:
     support = support_for(style, exp.corpus, shots, cfg.data.length, rng, cfg.eval.get("tune_windows", 1),
                           meters=declared)
     key = jax.random.PRNGKey(g.seed)
-    params = adapt(exp, workdir, method, tuple(jnp.asarray(x) for x in support), key)
+    params = adapt(exp, workdir, method, tuple(jnp.asarray(x) for x in support), key, shots)
     samples = exp.draw(params, support, jax.random.fold_in(key, 1))
     from metamusic.experiments import EXPERIMENTS
 
@@ -77,8 +78,9 @@ def support_from_folder(folder: str, enc: melody.EncodingConfig, shots: int, len
 
 
 def support_from_files(paths, enc: melody.EncodingConfig, shots: int | None, length: int, rng, tune_windows: int = 1,
-                       what: str = "the given files", meters: list | None = None):
-    """As `support_from_folder`, over a list of files or folders; shots=None takes every readable tune."""
+                       what: str = "the given files", meters: list | None = None, picked: list | None = None):
+    """As `support_from_folder`, over a list of files or folders; shots=None takes every readable tune.
+    `picked`, when given, receives the indices of the tunes drawn (their count is the K adapted to)."""
     metas = []
     tunes, positions, _, skipped = read_tunes(list(paths), enc, metas=metas)
     for s in skipped:  # every unreadable file or tune is named, as ingestion and --mode=classify name them
@@ -88,6 +90,8 @@ def support_from_files(paths, enc: melody.EncodingConfig, shots: int | None, len
         raise MetamusicError(f"{what} has {len(tunes)} usable tunes, fewer than --shots={max(shots, 1)}"
                              + (f"; skipped: {skipped[:5]}" if skipped else ""))
     pick = rng.permutation(len(tunes))[:shots]
+    if picked is not None:
+        picked.extend(int(j) for j in pick)
     if meters is not None:
         meters.extend(m for j in pick if (m := metas[j].get("meter")))
     if tune_windows <= 1:

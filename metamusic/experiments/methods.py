@@ -74,8 +74,33 @@ def then_finetuned_rows(exp) -> dict:
     return {f"{n}+{baselines.FINETUNE}": n for n in after if n in exp.algorithms}
 
 
-def adapter(exp, workdir: str, row: str, meta=None, *, field: str = "--method") -> Adapter:
-    """How row `row` adapts, with its trained meta (read from workdir unless given) and choices."""
+def tuned_shots(exp, shots: Optional[int]) -> Optional[int]:
+    """The K whose meta-val choice of fine-tuning a row adapting to `shots` tunes uses.
+
+    With baselines.tune_per_k (families whose tuning takes a K), every K of eval.shots has its own choice:
+    the K of eval.shots nearest to `shots` (the smaller on a tie; None: the middle K). Otherwise None: one
+    choice, made at the middle K, serves every K (runs made before per-K tuning)."""
+    b = exp.cfg.get("baselines", {})
+    if not b.get("tune_per_k", False):
+        return None
+    ks = sorted(exp.cfg.eval.shots)
+    if shots is None:
+        return ks[len(ks) // 2]
+    return min(ks, key=lambda k: (abs(k - shots), k))
+
+
+def _choice(exp, workdir, tuning_of, meta, method, shots):
+    """The saved or fresh meta-val choice of fine-tuning for `method`, at K=`shots` (None: the one choice)."""
+    k = tuned_shots(exp, shots)
+    if k is None:
+        return baselines.finetune_choice(workdir, tuning_of(), meta, method=method)
+    return baselines.finetune_choice(workdir, tuning_of(shots=k), meta, tag=f"{baselines.FINETUNE}_K{k}",
+                                     method=method)
+
+
+def adapter(exp, workdir: str, row: str, meta=None, *, field: str = "--method", shots: Optional[int] = None) -> Adapter:
+    """How row `row` adapts to `shots` support tunes (the fine-tuning choice made for that K where the
+    family tunes per K, `tuned_shots`), with its trained meta (read from workdir unless given) and choices."""
     check_choice(field, row, rows(exp))
     cfg = exp.cfg
     then = then_finetuned_rows(exp)
@@ -83,12 +108,12 @@ def adapter(exp, workdir: str, row: str, meta=None, *, field: str = "--method") 
         name = then[row]
         first = exp.algorithm(name)
         meta = restore(exp, workdir, name) if meta is None else meta
-        choice = baselines.finetune_choice(workdir, exp.tuning_after(exp, first), meta, method=name)
+        choice = _choice(exp, workdir, lambda **k: exp.tuning_after(exp, first, **k), meta, name, shots)
         algo = baselines.then_finetune(first, exp.loss_fn, choice.lr, choice.steps, cfg.meta.remat, cfg.eval.steps)
         return Adapter(row, algo, meta, choice.steps, choice)
     if row == baselines.FINETUNE:
         meta = restore(exp, workdir, baselines.JOINT) if meta is None else meta
-        choice = baselines.finetune_choice(workdir, exp.tuning(exp), meta)
+        choice = _choice(exp, workdir, lambda **k: exp.tuning(exp, **k), meta, baselines.JOINT, shots)
         algo = baselines.finetune_algorithm(exp.loss_fn, choice.lr, choice.steps, cfg.meta.remat)
         return Adapter(row, algo, meta, choice.steps, choice)
     meta = restore(exp, workdir, row) if meta is None else meta

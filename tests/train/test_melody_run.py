@@ -56,33 +56,52 @@ def test_evaluation_writes_results_for_every_method(run, style_corpus):
     for f in ("eval.json", "eval.md", "eval.png"):
         assert os.path.getsize(os.path.join(workdir, f)) > 100
     # fine-tuning's lr and steps were chosen on meta-val among the configured ones, and saved for generation
-    ft = out["tuning"]["finetune"]
-    assert ft["lr"] in cfg.baselines.finetune_lrs and 1 <= ft["steps"] <= cfg.baselines.finetune_steps
-    assert len(res["finetune"]["nll_nats"]) == ft["steps"] + 1
-    saved = json.load(open(os.path.join(workdir, baselines.JOINT, "finetune.json")))
-    assert saved["choice"]["lr"] == ft["lr"] and saved["choice"]["steps"] == ft["steps"]
+    # at each K of eval.shots on its own (baselines.tune_per_k): saved per K, the key naming the K
+    assert cfg.baselines.tune_per_k
+    for k in cfg.eval.shots:
+        ft = out["tuning"][f"K={k}"]["finetune"]
+        assert ft["lr"] in cfg.baselines.finetune_lrs and 1 <= ft["steps"] <= cfg.baselines.finetune_steps
+        assert len(out["methods"][f"K={k}"]["finetune"]["nll_nats"]) == ft["steps"] + 1
+        saved = json.load(open(os.path.join(workdir, baselines.JOINT, f"finetune_K{k}.json")))
+        assert saved["choice"]["lr"] == ft["lr"] and saved["choice"]["steps"] == ft["steps"]
+        assert saved["key"][-1] == ["shots", k]
+    ft = out["tuning"]["K=2"]["finetune"]
+    # a row adapting to K tunes uses the choice of the nearest evaluated K (K=1 tunes on its own episodes)
+    from metamusic.experiments.methods import adapter, tuned_shots
+
+    both = cfg.copy_and_resolve_references()
+    both.eval.shots = (1, 2, 10)
+    exp_both = experiments.build(both, style_corpus)
+    assert [tuned_shots(exp_both, k) for k in (None, 1, 2, 3, 5, 6, 7, 40)] == [2, 1, 2, 2, 2, 2, 10, 10]
+    one = adapter(exp_both, workdir, "finetune", shots=1)
+    saved1 = json.load(open(os.path.join(workdir, baselines.JOINT, "finetune_K1.json")))
+    assert saved1["key"][-1] == ["shots", 1] and one.choice.steps == saved1["choice"]["steps"]
+    assert adapter(exp_both, workdir, "finetune", shots=3).choice.summary() == ft  # K=2's saved choice
     # "fomaml+finetune": FOMAML's adaptation, then fine-tuning with its own lr and steps chosen on meta-val;
     # its curve starts where FOMAML's row ends (same episodes, same adaptation)
-    then = out["tuning"]["fomaml+finetune"]
+    then = out["tuning"]["K=2"]["fomaml+finetune"]
     assert then["lr"] in cfg.baselines.finetune_lrs and 1 <= then["steps"] <= cfg.baselines.finetune_steps
     assert len(res["fomaml+finetune"]["nll_nats"]) == then["steps"] + 1
     np.testing.assert_allclose(res["fomaml+finetune"]["nll_nats"][0], res["fomaml"]["nll_nats"][-1], rtol=1e-5)
     assert res["fomaml+finetune"]["nll_nats"][-1] != res["fomaml+finetune"]["nll_nats"][0]
-    saved = json.load(open(os.path.join(workdir, "fomaml", "finetune.json")))
+    saved = json.load(open(os.path.join(workdir, "fomaml", "finetune_K2.json")))
     assert saved["choice"]["lr"] == then["lr"] and saved["choice"]["steps"] == then["steps"]
     # the choice depends on FOMAML's own steps before fine-tuning: other eval.steps tune again, not reuse it
-    from metamusic.experiments.methods import adapter
-
     other = cfg.copy_and_resolve_references()
     other.eval.steps = 1
-    adapter(experiments.build(other, style_corpus), workdir, "fomaml+finetune")
-    key = json.load(open(os.path.join(workdir, "fomaml", "finetune.json")))["key"]
-    assert key[-1] == ["eval.steps", 1] and saved["key"][-1] == ["eval.steps", cfg.eval.steps]
+    adapter(experiments.build(other, style_corpus), workdir, "fomaml+finetune", shots=2)
+    key = json.load(open(os.path.join(workdir, "fomaml", "finetune_K2.json")))["key"]
+    assert key[-1] == ["eval.steps", 1, "shots", 2]
+    assert saved["key"][-1] == ["eval.steps", cfg.eval.steps, "shots", 2]
     # the oracle: one fit per meta-test style, never worse on its held-out support tunes than the joint model
     oracle = out["tuning"]["oracle"]
     assert set(oracle) == set(style_corpus.styles_in("test"))
     for rec in oracle.values():
         assert min(rec["held_nll"]) <= rec["held_nll"][0] and rec["held_tunes"] >= 1
+        # the winner is the best member on the held-out support-pool tunes, over every start and lr tried
+        assert len(rec["members"]) == len(cfg.baselines.oracle_lrs)  # starts: joint only (fomaml conditions nothing)
+        assert rec["held_nll_best"] == min(m["held_nll"] for m in rec["members"].values())
+        assert rec["members"][rec["member"]]["held_nll"] == rec["held_nll_best"]
     # every method is paired with the baselines over all the evaluation's episodes (the statistics
     # themselves are checked on known answers in tests/eval/test_paired.py)
     for name, r in res.items():
