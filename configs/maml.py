@@ -116,8 +116,10 @@ def get_config():
     c.eval.val_tasks = 32  # meta-val tasks for the validation metric during training
     c.eval.root = ""  # a folder ROOT/<style>/<files>: --mode=eval scores every style there as meta-test instead
     c.eval.min_tunes = 10  # eval.root: a style needs this many tunes (after dropping tunes seen in training)
-    c.eval.scorer = ""  # a trained run_relation.py workdir for style fidelity; "" skips it
-    c.eval.fidelity_shots = 5  # style fidelity: K support tunes each method adapts on before sampling
+    # a trained run_relation.py workdir for style fidelity (skipped with one line where there is none); "" skips it
+    c.eval.scorer = "runs/relation"
+    c.eval.fidelity_shots = 5  # style fidelity: K support tunes (whole, as eval.tune_windows) each method adapts on
+    c.eval.fidelity_draws = 4  # style fidelity: draws of support tunes per meta-test style (the paired unit)
     c.eval.samples = 8  # style fidelity: melodies sampled per meta-test style and method
     c.eval.listen = 2  # melodies per meta-test style and method logged to tb/eval as audio + piano roll (0: off)
     c.eval.distractors = 4  # style fidelity: other meta-test styles competing with the target
@@ -133,15 +135,26 @@ def get_config():
     c.baselines.joint_lr = 1e-3  # its Adam lr
     c.baselines.joint_batch_factor = 1  # it sees meta.batch * this tasks per step
     c.baselines.tune_episodes = 100  # meta-val episodes used to choose fine-tuning's and scratch's lr and steps
-    c.baselines.finetune_lrs = (0.01, 0.03, 0.1, 0.3)  # SGD lrs tried for fine-tuning the joint model
+    c.baselines.finetune_lrs = (0.01, 0.03, 0.1)  # SGD lrs tried for fine-tuning the joint model
     c.baselines.finetune_steps = 5  # most fine-tuning steps (the best count is chosen on meta-val)
     c.baselines.scratch_lrs = (0.3, 1.0, 3.0)  # lrs tried for training from scratch on the support
     c.baselines.scratch_steps = 5  # most from-scratch SGD steps (the best count is chosen on meta-val)
-    # The style oracle (the ceiling): the joint model fine-tuned with Adam on a meta-test style's whole
-    # support pool, stopped early on held-out support-pool tunes (never the query pool).
-    c.baselines.oracle_lr = 1e-3  # its Adam lr
-    c.baselines.oracle_steps = 400  # most Adam steps per style
-    c.baselines.oracle_check_every = 25  # steps between held-out checks (the best check is kept)
+    # True: fine-tuning (and every "+finetune" row, and from-scratch training) is tuned on meta-val at each K
+    # of eval.shots, and a row adapting to K tunes uses the choice of the nearest K; False: one choice at the
+    # middle K serves every K (the steps that suit five tunes overfit one)
+    c.baselines.tune_per_k = True
+    # The style oracle (the ceiling; metamusic/oracle.py): per meta-test style, the best of a family of
+    # whole-support-pool adaptations, chosen on held-out support-pool tunes (never the query pool): each start
+    # of oracle_from that the run trained (joint as it is; amortized or CAVIA adapted on the whole pool), then
+    # Adam at each lr of oracle_lrs with held-out checks (fine early, coarse later); the best check wins.
+    c.baselines.oracle_from = ("joint", "amortized", "cavia")
+    c.baselines.oracle_lrs = (3e-4, 1e-3)  # Adam lrs tried from each start
+    c.baselines.oracle_lr = 1e-3  # the one lr when oracle_lrs is empty (runs made before the grid)
+    c.baselines.oracle_steps = 400  # most Adam steps per start and lr
+    c.baselines.oracle_check_every = 25  # steps between held-out checks (the best check is kept) ...
+    c.baselines.oracle_fine_every = 5  # ... but every oracle_fine_every steps up to step oracle_fine_until
+    c.baselines.oracle_fine_until = 50
+    c.baselines.oracle_patience = 6  # stop after this many checks without a new best (0: never)
     c.baselines.oracle_batch = 32  # windows per step
     c.baselines.oracle_holdout = 0.2  # share of the style's support-pool tunes held out for the early stop
 

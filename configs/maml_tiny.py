@@ -40,7 +40,9 @@ def get_config():
     c.baselines.scratch_steps = 2
     c.baselines.oracle_steps = 4
     c.baselines.oracle_check_every = 2
+    c.baselines.oracle_fine_every = 0
     c.baselines.oracle_batch = 4
+    c.eval.scorer = ""  # no style fidelity in smoke runs
     c.eval.listen = 0  # no TensorBoard audio in smoke runs (tests/train/test_melody_run.py turns it on)
     c.generate.num = 2
     c.generate.length = 24

@@ -13,8 +13,10 @@ windows and is scored on the query windows before adaptation and after each step
                 its lr and steps also chosen on meta-val;
   <algorithm>+finetune  (eval.finetune_after) the algorithm's adaptation, then SGD on every
                 weight with its lr and steps chosen on meta-val; its curve starts adapted;
-  oracle        the ceiling: the joint model fine-tuned on the style's whole support
-                pool, stopped early on held-out support-pool tunes (one per style).
+  oracle        the ceiling: per style, the best whole-support-pool adaptation of a family
+                (starts x Adam lrs), chosen on held-out support-pool tunes (`metamusic.oracle`).
+Fine-tuning's lr and steps (and every "+finetune" row's, and scratch's) are chosen on meta-val at
+each K where baselines.tune_per_k is set, else once at the middle K.
 Reported per step: query NLL per event (nats, bits), perplexity, event accuracy,
 each mean +- 1.96 standard errors over episodes. Beside each method, from its final
 step: the paired difference to the joint model and to fine-tuning over the same
@@ -26,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 
 import jax
@@ -39,7 +42,7 @@ from metamusic.errors import MetamusicError
 from metamusic.eval.chunked import adapt_curves, map_chunks
 from metamusic.eval.paired import headroom_closed, paired_difference
 from metamusic.experiments import base, inputs, melody
-from metamusic.experiments.methods import adapter, then_finetuned_rows
+from metamusic.experiments.methods import adapter, then_finetuned_rows, tuned_shots
 
 LN2 = math.log(2.0)
 
@@ -67,28 +70,54 @@ def adapted_params(algo, meta, steps=None):
     return lambda support, key: run(meta, support, key)
 
 
-def adapters(exp: base.Experiment, workdir: str, steps: int | None = None) -> tuple[dict, dict]:
+def adapters(exp: base.Experiment, workdir: str, shots: int | None = None, trained: dict | None = None
+             ) -> tuple[dict, dict]:
     """Every method of a melody run as (algorithm, meta), the joint model's fine-tuned and from-scratch
-    variants included (their settings chosen on meta-val), and the tuning record.
-
-    Meta-learned algorithms adapt with `steps` inner steps (None: their trained count).
+    variants included (their settings chosen on meta-val at K=`shots` where the run tunes per K,
+    `methods.tuned_shots`), and the tuning record. Meta-learned algorithms adapt with their trained inner
+    steps. trained: {name: Adapter} of the run's trained methods and the joint model, restored once by
+    the caller (`trained_adapters`); None reads them now.
     """
-    found = {name: adapter(exp, workdir, name, field="method") for name in exp.algorithms}
-    joint = adapter(exp, workdir, baselines.JOINT, field="method")
-    ft = adapter(exp, workdir, baselines.FINETUNE, joint.meta, field="method")
+    trained = trained_adapters(exp, workdir) if trained is None else trained
+    joint = trained[baselines.JOINT]
+    ft = adapter(exp, workdir, baselines.FINETUNE, joint.meta, field="method", shots=shots)
     fresh = {"params": exp.init_params()}
-    sc = baselines.choose(melody.tuning(exp, baselines.SCRATCH), fresh)
-    methods = {name: (a.algorithm, a.meta) for name, a in found.items()}
-    methods[baselines.JOINT] = (joint.algorithm, joint.meta)
+    sc = baselines.choose(melody.tuning(exp, baselines.SCRATCH, shots=tuned_shots(exp, shots)), fresh)
+    methods = {name: (a.algorithm, a.meta) for name, a in trained.items()}
     methods[baselines.FINETUNE] = (ft.algorithm, ft.meta)
     methods[baselines.SCRATCH] = (baselines.finetune_algorithm(exp.loss_fn, sc.lr, sc.steps, exp.cfg.meta.remat),
                                   fresh)
     tuning = {baselines.FINETUNE: ft.choice.summary(), baselines.SCRATCH: sc.summary()}
     for row, name in then_finetuned_rows(exp).items():  # "<method>+finetune" (eval.finetune_after)
-        then = adapter(exp, workdir, row, found[name].meta, field="method")
+        then = adapter(exp, workdir, row, trained[name].meta, field="method", shots=shots)
         methods[row] = (then.algorithm, then.meta)
         tuning[row] = then.choice.summary()
     return methods, tuning
+
+
+def trained_adapters(exp: base.Experiment, workdir: str) -> dict:
+    """{name: Adapter} of every trained method of a melody run and the joint model, each restored once."""
+    found = {name: adapter(exp, workdir, name, field="method") for name in exp.algorithms}
+    found[baselines.JOINT] = adapter(exp, workdir, baselines.JOINT, field="method")
+    return found
+
+
+def oracle_starts(exp: base.Experiment, methods: dict) -> dict:
+    """{start: (fit windows, key) -> params}: where the style oracle's fine-tuning starts, for every name of
+    baselines.oracle_from the run trained: the joint model as it is, a conditioned method (amortized, CAVIA)
+    adapted with eval.steps on the style's whole fit pool."""
+    import jax.numpy as jnp
+
+    starts = {}
+    for name in exp.cfg.baselines.get("oracle_from", (baselines.JOINT,)):
+        if name == baselines.JOINT:
+            params = methods[baselines.JOINT][1]["params"]
+            starts[name] = lambda fit, key, p=params: p
+        elif name in exp.algorithms:
+            algo, meta = methods[name]
+            run = adapted_params(algo, meta, exp.cfg.eval.steps)
+            starts[name] = lambda fit, key, run=run: run(tuple(jnp.asarray(x) for x in fit), key)
+    return starts
 
 
 def oracle_scores(exp: base.Experiment, oracles: dict, tasks):
@@ -143,34 +172,42 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
         raise MetamusicError(f"no meta-test style has enough tunes for any K of eval.shots={list(cfg.eval.shots)} "
                              f"with data.queries={cfg.data.queries} query tunes: {left_out}; "
                              "lower eval.shots or data.queries")
-    bar = tqdm(total=2 + len(cfg.eval.shots), desc="evaluate: tuning", disable=not cfg.progress, unit="phase")
+    n_styles = len(test_styles)
+    bar = tqdm(total=n_styles + 2 * len(cfg.eval.shots), desc="evaluate: oracle fits", disable=not cfg.progress,
+               unit="phase")
     t0 = time.perf_counter()
-    methods, out["tuning"] = adapters(exp, workdir)
-    bar.update(1)
-    bar.set_description("evaluate: oracle fits")
-    ft_algo, joint_meta = methods[baselines.FINETUNE]
-    sc_algo, fresh = methods[baselines.SCRATCH]
-    t1 = time.perf_counter()
-    oracles, out["tuning"][baselines.ORACLE] = oracle.fit_oracles(exp, joint_meta["params"], corpus=corpus)
-    out["seconds"] = {"tuning": round(t1 - t0, 1), "oracle_fit": round(time.perf_counter() - t1, 1)}
-    bar.update(1)
+    trained = trained_adapters(exp, workdir)
+    out["tuning"] = {}
+    oracles, out["tuning"][baselines.ORACLE] = oracle.fit_oracles(
+        exp, oracle_starts(exp, {n: (a.algorithm, a.meta) for n, a in trained.items()}), corpus=corpus,
+        progress=lambda: bar.update(1))
+    out["seconds"] = {"oracle_fit": round(time.perf_counter() - t0, 1), "tuning": 0.0}
+    methods = None
     for shots in cfg.eval.shots:
-        bar.set_description(f"evaluate: K={shots}")
         if not serve[shots]:
-            bar.update(1)
+            bar.update(2)
             continue
+        bar.set_description(f"evaluate: tuning at K={shots}")
+        t1 = time.perf_counter()
+        if methods is None or tuned_shots(exp, shots) is not None:  # one tuning serves every K unless per K
+            methods, chosen = adapters(exp, workdir, shots, trained)
+        out["tuning"][f"K={shots}"] = chosen
+        out["seconds"]["tuning"] = round(out["seconds"]["tuning"] + time.perf_counter() - t1, 1)
+        bar.update(1)
+        bar.set_description(f"evaluate: K={shots}")
         t2 = time.perf_counter()
+        ft_algo, joint_meta = methods[baselines.FINETUNE]
+        sc_algo, fresh = methods[baselines.SCRATCH]
         tasks = melody.episodes(cfg, corpus, "test", shots, cfg.eval.episodes, 2,
                                 styles=None if serve[shots] == test_styles else serve[shots])
         curves = {name: _curves(methods[name][0].adapt, methods[name][1], tasks, cfg.eval.steps, cfg)
                   for name in exp.algorithms}
-        curves.update({row: _curves(methods[row][0].adapt, methods[row][1], tasks, out["tuning"][row]["steps"], cfg)
+        curves.update({row: _curves(methods[row][0].adapt, methods[row][1], tasks, chosen[row]["steps"], cfg)
                        for row in then_finetuned_rows(exp)})
-        ft = _curves(ft_algo.adapt, joint_meta, tasks, out["tuning"][baselines.FINETUNE]["steps"], cfg)
+        ft = _curves(ft_algo.adapt, joint_meta, tasks, chosen[baselines.FINETUNE]["steps"], cfg)
         curves[baselines.FINETUNE] = ft
         curves[baselines.JOINT] = (ft[0][:, :1], ft[1][:, :1])  # the same model before any step
-        curves[baselines.SCRATCH] = _curves(sc_algo.adapt, fresh, tasks, out["tuning"][baselines.SCRATCH]["steps"],
-                                            cfg)
+        curves[baselines.SCRATCH] = _curves(sc_algo.adapt, fresh, tasks, chosen[baselines.SCRATCH]["steps"], cfg)
         curves[baselines.ORACLE] = oracle_scores(exp, oracles, tasks)
         res = {name: _summary(*c) for name, c in curves.items()}
         add_paired(res, {name: c[0][:, -1] for name, c in curves.items()})
@@ -178,12 +215,20 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
         out["seconds"][f"K={shots}"] = round(time.perf_counter() - t2, 1)
         bar.update(1)
     bar.close()
+    # samples (style fidelity, listening clips) adapt on eval.fidelity_shots tunes: that K's choices
+    methods, _ = adapters(exp, workdir, cfg.eval.fidelity_shots, trained)
     fid = {name: adapted_params(algo, meta, cfg.eval.steps if name in exp.algorithms else None)
            for name, (algo, meta) in methods.items() if name != baselines.SCRATCH}
-    if cfg.eval.scorer:
+    if cfg.eval.scorer and not os.path.exists(os.path.join(cfg.eval.scorer, "config.json")):
+        out["style_fidelity_note"] = (f"skipped: no run_relation.py run at eval.scorer={cfg.eval.scorer} (train one, "
+                                      "then --mode=eval scores every generative row)")
+        print(f"style fidelity {out['style_fidelity_note']}", file=sys.stderr)
+    elif cfg.eval.scorer:
         from metamusic.eval import sample_fidelity
 
+        t3 = time.perf_counter()
         out["style_fidelity"] = sample_fidelity.evaluate(exp, fid, cfg.eval.scorer, corpus)
+        out["seconds"]["style_fidelity"] = round(time.perf_counter() - t3, 1)
     if cfg.eval.get("listen", 0):
         from metamusic.eval import listen
 

@@ -1,10 +1,12 @@
 """Style fidelity of generated melodies, for run_maml.py --mode=eval (needs a trained style scorer).
 
-For each meta-test style: a method adapts on K support tunes, samples melodies,
-and the style scorer (`style_fidelity.StyleScorer`) decides whether each sample
-belongs to that style or to one of the other meta-test styles (each given by K
-tunes of its own). Held-out real tunes of the style are scored the same way, as
-the ceiling.
+For each meta-test style and each of `eval.fidelity_draws` draws: a method adapts on K whole support
+tunes (eval.tune_windows windows each, as the evaluation's episodes), samples melodies, and the style
+scorer (`style_fidelity.StyleScorer`) decides whether each sample belongs to that style or to one of
+the other meta-test styles (each given by K tunes of its own). The openings of held-out real tunes of
+the style are scored the same way, as the ceiling. Every method is scored on the same draws, so two
+methods are compared by their paired per-draw differences, and each by its share of the real tunes'
+fidelity (bootstrap over draws).
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metamusic.eval.draws import style_draws
+from metamusic.eval.draws import openings, style_draws
+from metamusic.eval.paired import paired_difference
 from metamusic.eval.style_fidelity import StyleScorer, style_fidelity
+
+REAL = "real tunes"
 
 
 def evaluate(exp, methods: dict, scorer_workdir: str, corpus=None) -> dict:
@@ -24,24 +29,50 @@ def evaluate(exp, methods: dict, scorer_workdir: str, corpus=None) -> dict:
     e = cfg.eval
     scorer = StyleScorer(scorer_workdir, corpus.enc)
     test = corpus.styles_in("test")
-    L, K = cfg.data.length, e.fidelity_shots
+    L, K, W, D = cfg.data.length, e.fidelity_shots, e.get("tune_windows", 1), e.get("fidelity_draws", 1)
     enc = corpus.enc
-    draws = style_draws(corpus, test, K, e.samples, L, np.random.default_rng([cfg.seed, 5]))
-    per = {name: [] for name in list(methods) + ["real tunes"]}
-    for i, st in enumerate(test):
-        target = draws[st][0]
-        others = [draws[o][0] for o in test if o != st][: e.distractors]
-        # scored as the samples are, without bar positions (generated melodies carry none)
-        per["real tunes"].append(style_fidelity(scorer, draws[st][1][:2], target, others))
-        for name, adapt in methods.items():
+    rng = np.random.default_rng([cfg.seed, 5])
+    per = {name: np.zeros((len(test), D)) for name in [REAL] + list(methods)}
+    for d in range(D):
+        draws = style_draws(corpus, test, K, e.samples, L, rng, tune_windows=W)
+        for i, st in enumerate(test):
+            target = draws[st][0]
+            others = [draws[o][0] for o in test if o != st][: e.distractors]
+            # scored as the samples are, without bar positions (generated melodies carry none)
+            per[REAL][i, d] = style_fidelity(scorer, openings(draws[st][1], W)[:2], target, others)
             key = jax.random.PRNGKey(cfg.seed + i)
-            params = adapt(tuple(jnp.asarray(x) for x in target), key)
-            gen = exp.sample(params, target, num=e.samples, length=L, temperature=e.temperature,
-                                      key=jax.random.fold_in(key, 1))
-            mask = (gen != enc.pad).astype(np.float32)
-            per[name].append(style_fidelity(scorer, (gen, mask), target, others))
-    ways = 1 + min(e.distractors, len(test) - 1)
-    n = len(test) * e.samples  # scored samples per method (binomial CI over them)
-    return {name: {"fidelity": float(np.mean(v)), "ci95": float(1.96 * np.sqrt(np.mean(v) * (1 - np.mean(v)) / n)),
-                   "samples": n, "per_style": dict(zip(test, map(float, v))), "chance": 1.0 / ways}
-            for name, v in per.items()}
+            key = key if d == 0 else jax.random.fold_in(key, 7000 + d)
+            for name, adapt in methods.items():
+                params = adapt(tuple(jnp.asarray(x) for x in target), key)
+                gen = exp.sample(params, target, num=e.samples, length=L, temperature=e.temperature,
+                                 key=jax.random.fold_in(key, 1))
+                mask = (gen != enc.pad).astype(np.float32)
+                per[name][i, d] = style_fidelity(scorer, (gen, mask), target, others)
+    return summarize(per, test, e.samples, 1.0 / (1 + min(e.distractors, len(test) - 1)))
+
+
+def summarize(per: dict, styles, samples: int, chance: float, resamples: int = 1000, seed: int = 0) -> dict:
+    """per: name -> fidelity per (style, draw) [S, D] (the same draws for every name; REAL among them).
+
+    Each name: its mean fidelity with a 95% CI over the S*D draws (t interval; samples within a draw
+    share their support, so the draw is the unit, not the sample), its per-style means, the paired
+    difference to the real tunes, and its share of the real tunes' fidelity with a bootstrap CI over draws.
+    """
+    real = per[REAL].ravel()
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, real.size, size=(resamples, real.size))
+    out = {}
+    for name, v in per.items():
+        x = v.ravel()
+        half = paired_difference(x, np.zeros_like(x))["ci95"] if x.size > 1 else float("nan")
+        r = {"fidelity": float(x.mean()), "ci95": float(half), "samples": int(x.size * samples),
+             "draws": int(x.size), "per_style": dict(zip(styles, map(float, v.mean(1)))), "chance": chance}
+        if name != REAL:
+            r["paired_vs_real"] = paired_difference(x, real)
+            ok = real[idx].mean(1) > 0
+            shares = x[idx].mean(1)[ok] / real[idx].mean(1)[ok]
+            r["share_of_real"] = {"share": float(x.mean() / real.mean()) if real.mean() > 0 else None,
+                                  "ci95": [float(np.percentile(shares, 2.5)), float(np.percentile(shares, 97.5))]
+                                  if shares.size else [None, None]}
+        out[name] = r
+    return out

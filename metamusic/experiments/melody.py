@@ -111,6 +111,7 @@ def validate(cfg) -> None:
     if "min_tunes" in e:
         check_range("eval.min_tunes", e.min_tunes, 2)
     check_range("eval.fidelity_shots", e.fidelity_shots, 1)
+    check_range("eval.fidelity_draws", e.get("fidelity_draws", 1), 1)
     check_range("eval.samples", e.samples, 1)
     check_range("eval.distractors", e.distractors, 1)
     validation.check_positive("eval.temperature", e.temperature)
@@ -135,6 +136,16 @@ def validate_baselines(cfg) -> None:
             validation.check_positive(f"baselines.{f}_lrs (each)", lr)
         check_range(f"baselines.{f}_steps", b[f"{f}_steps"], 1)
     validation.check_positive("baselines.oracle_lr", b.oracle_lr)
+    for lr in b.get("oracle_lrs", ()):
+        validation.check_positive("baselines.oracle_lrs (each)", lr)
+    for name in b.get("oracle_from", (baselines.JOINT,)):  # starts the run did not train are skipped
+        check_choice("baselines.oracle_from (each)", name, (baselines.JOINT,) + tuple(ALGORITHMS))
+    if baselines.JOINT not in b.get("oracle_from", (baselines.JOINT,)):
+        validation.raise_bad("baselines.oracle_from", tuple(b.oracle_from),
+                             "a list that includes joint (the start every run has)")
+    check_range("baselines.oracle_patience", b.get("oracle_patience", 0), 0)
+    check_range("baselines.oracle_fine_every", b.get("oracle_fine_every", 0), 0)
+    check_range("baselines.oracle_fine_until", b.get("oracle_fine_until", 0), 0)
     check_range("baselines.oracle_steps", b.oracle_steps, 0)
     check_range("baselines.oracle_check_every", b.oracle_check_every, 1)
     check_range("baselines.oracle_batch", b.oracle_batch, 1)
@@ -218,8 +229,8 @@ def build(cfg, corpus) -> base.Experiment:
         val_eval=lambda name, algo: val_eval(cfg, corpus, algo, 0 if baselines.is_joint(name) else cfg.meta.inner_steps,
                                              _nll_metrics),
         model=model, enc=corpus.enc, sample=sample, draw=draw,
-        tuning=lambda e, name=baselines.JOINT: tuning(e, baselines.FINETUNE),
-        tuning_after=lambda e, first: tuning(e, baselines.FINETUNE, first),
+        tuning=lambda e, name=baselines.JOINT, shots=None: tuning(e, baselines.FINETUNE, shots=shots),
+        tuning_after=lambda e, first, shots=None: tuning(e, baselines.FINETUNE, first, shots=shots),
         parts=MelodyParts(support_encoder, encoder_init),
         start_from=lambda name: baselines.JOINT if name in ALGORITHMS and cfg.meta.get("init") == "joint" else None)
     return exp
@@ -293,14 +304,16 @@ def episodes(cfg, corpus, split: str, shots: int, n: int, seed_tag: int, styles=
     return sampler.sample(np.random.default_rng([cfg.seed, seed_tag, shots]), n)
 
 
-def tuning(exp: base.Experiment, kind: str, first=None) -> baselines.Tuning:
+def tuning(exp: base.Experiment, kind: str, first=None, shots=None) -> baselines.Tuning:
     """How fine-tuning (kind 'finetune') or from-scratch training ('scratch') is tuned: SGD lr and steps with
-    the lowest mean query NLL on meta-val episodes at the middle K of eval.shots. With `first` (an
+    the lowest mean query NLL on meta-val episodes at K=`shots` (None: the middle K of eval.shots; how
+    many steps suit one tune is not how many suit ten, `methods.tuned_shots`). With `first` (an
     algorithm), fine-tuning after `first` has adapted with eval.steps (the "<method>+finetune" rows), over
     the same lrs and steps."""
     cfg = exp.cfg
-    shots = sorted(cfg.eval.shots)[len(cfg.eval.shots) // 2]
-    tasks = episodes(cfg, exp.corpus, "val", shots, cfg.baselines.tune_episodes, 1)
+    middle = sorted(cfg.eval.shots)[len(cfg.eval.shots) // 2]
+    k = middle if shots is None else shots
+    tasks = episodes(cfg, exp.corpus, "val", k, cfg.baselines.tune_episodes, 1)
 
     def curve(meta, lr, steps):
         if first is None:
@@ -313,7 +326,10 @@ def tuning(exp: base.Experiment, kind: str, first=None) -> baselines.Tuning:
     b = cfg.baselines
     lrs = tuple(b.finetune_lrs if kind == baselines.FINETUNE else b.scratch_lrs)
     steps = b.finetune_steps if kind == baselines.FINETUNE else b.scratch_steps
-    return baselines.Tuning(lrs, float, steps, True, curve, () if first is None else ("eval.steps", cfg.eval.steps))
+    depends = () if first is None else ("eval.steps", cfg.eval.steps)
+    if shots is not None:  # a per-K choice names its K (the one choice of older runs keeps its key)
+        depends += ("shots", int(k))
+    return baselines.Tuning(lrs, float, steps, True, curve, depends)
 
 
 FAMILY = Family("melody", validate, build, evaluator="metamusic.eval.fewshot:evaluate", script="run_maml.py",

@@ -247,18 +247,23 @@ def test_maml_eval_reports_style_fidelity_of_samples(corpus, relation_run, tmp_p
     cfg.eval.shots = (1,)
     cfg.data.length = 24
     cfg.eval.scorer = scorer_dir
-    cfg.eval.fidelity_shots, cfg.eval.samples = 2, 4
+    cfg.eval.fidelity_shots, cfg.eval.samples, cfg.eval.fidelity_draws = 2, 4, 2
     exp = experiments.build(cfg, corpus)
     for name in exp.methods:
         train(exp, str(tmp_path), name)
     out = fewshot.evaluate(exp, str(tmp_path))
     fid = out["style_fidelity"]
     assert set(fid) == {"fomaml", "joint", "finetune", "real tunes"}
-    for r in fid.values():  # 2 meta-test styles x 4 samples: each style's share is a multiple of 1/4
-        assert r["chance"] == 0.5 and r["samples"] == 8
-        assert all(abs(v * 4 - round(v * 4)) < 1e-9 for v in r["per_style"].values())
+    for r in fid.values():  # 2 meta-test styles x 2 draws x 4 samples: a style's share is a multiple of 1/8
+        assert r["chance"] == 0.5 and r["samples"] == 16 and r["draws"] == 4
+        assert all(abs(v * 8 - round(v * 8)) < 1e-9 for v in r["per_style"].values())
         assert r["fidelity"] == pytest.approx(np.mean(list(r["per_style"].values())))
     assert fid["real tunes"]["fidelity"] >= 0.75  # held-out real tunes: the scorer's ceiling
+    for name in ("fomaml", "joint", "finetune"):  # paired with the real tunes on the same draws
+        p = fid[name]["paired_vs_real"]
+        assert p["episodes"] == 4
+        assert p["mean"] == pytest.approx(fid[name]["fidelity"] - fid["real tunes"]["fidelity"])
+        assert fid[name]["share_of_real"]["share"] == pytest.approx(fid[name]["fidelity"] / fid["real tunes"]["fidelity"])
     assert "Style fidelity" in open(os.path.join(str(tmp_path), "eval.md")).read()
 
 
