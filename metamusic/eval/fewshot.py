@@ -215,6 +215,7 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
         out["seconds"][f"K={shots}"] = round(time.perf_counter() - t2, 1)
         bar.update(1)
     bar.close()
+    _write(out, workdir, name)  # the scores so far, kept whatever the sampling phases below meet
     # samples (style fidelity, listening clips) adapt on eval.fidelity_shots tunes: that K's choices
     methods, _ = adapters(exp, workdir, cfg.eval.fidelity_shots, trained)
     fid = {name: adapted_params(algo, meta, cfg.eval.steps if name in exp.algorithms else None)
@@ -227,7 +228,14 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
         from metamusic.eval import sample_fidelity
 
         t3 = time.perf_counter()
-        out["style_fidelity"] = sample_fidelity.evaluate(exp, fid, cfg.eval.scorer, corpus)
+        left = {}
+        out["style_fidelity"] = sample_fidelity.evaluate(exp, fid, cfg.eval.scorer, corpus, left_out=left)
+        if left:
+            out["style_fidelity_note"] = (f"left out {', '.join(f'{st} ({why})' for st, why in left.items())}: "
+                                          f"fewer than eval.fidelity_shots={cfg.eval.fidelity_shots} support-pool or "
+                                          f"eval.samples={cfg.eval.samples} query-pool tunes"
+                                          + ("; fewer than 2 styles left, nothing scored" if not out["style_fidelity"]
+                                             else ""))
         out["seconds"]["style_fidelity"] = round(time.perf_counter() - t3, 1)
     if cfg.eval.get("listen", 0):
         from metamusic.eval import listen
@@ -236,12 +244,18 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
         clips = listen.log_samples(exp, fid, corpus, workdir, cfg.eval.listen, cfg.eval.fidelity_shots)
         out["seconds"]["listen"] = round(time.perf_counter() - t3, 1)
         out["listen"] = {"clips": clips, "tensorboard": os.path.join(workdir, "tb", "eval")}
-    with open(os.path.join(workdir, f"{name}.json"), "w") as f:
+    _write(out, workdir, name)
+    return out
+
+
+def _write(out: dict, workdir: str, name: str) -> None:
+    """workdir/<name>.json, .md and .png of the results so far (written again when later phases add to them)."""
+    tmp = os.path.join(workdir, f"{name}.json.tmp")
+    with open(tmp, "w") as f:
         json.dump(out, f, indent=1)
+    os.replace(tmp, os.path.join(workdir, f"{name}.json"))
     from metamusic.eval import report
 
     with open(os.path.join(workdir, f"{name}.md"), "w", encoding="utf-8", errors="backslashreplace") as f:
         f.write(report.markdown(out))
     report.plot(out, os.path.join(workdir, f"{name}.png"))
-    return out
-

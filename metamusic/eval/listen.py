@@ -17,6 +17,7 @@ import numpy as np
 
 from metamusic import audio
 from metamusic.data import melody
+from metamusic.data.episodes import servable
 from metamusic.eval.draws import style_draws
 
 
@@ -45,7 +46,7 @@ def log_samples(exp, methods: dict, corpus, workdir: str, per_style: int, shots:
 
     cfg, enc = exp.cfg, corpus.enc
     L = cfg.data.length
-    test = corpus.styles_in("test")
+    test, _ = servable(corpus, corpus.styles_in("test"), 1, 1)  # a clip needs a support and a held-out tune
     # K support tunes, fewer where a style's support pool is smaller (a small user collection)
     support_pool = [int(np.sum((corpus.style_of == corpus.style_index(st)) & (corpus.pool == 0))) for st in test]
     shots = max(1, min([shots] + support_pool))

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from metamusic.data.episodes import servable
 from metamusic.eval.draws import openings, style_draws
 from metamusic.eval.paired import paired_difference
 from metamusic.eval.style_fidelity import StyleScorer, style_fidelity
@@ -22,14 +23,20 @@ from metamusic.eval.style_fidelity import StyleScorer, style_fidelity
 REAL = "real tunes"
 
 
-def evaluate(exp, methods: dict, scorer_workdir: str, corpus=None) -> dict:
+def evaluate(exp, methods: dict, scorer_workdir: str, corpus=None, left_out: dict | None = None) -> dict:
     """methods: name -> adapt(support (tokens, mask, bar positions), key) -> params. Returns name -> fidelity summary
-    on the meta-test styles of `corpus` (default the experiment's)."""
+    on the meta-test styles of `corpus` (default the experiment's) that hold eval.fidelity_shots support-pool
+    and eval.samples query-pool tunes; the others are put in `left_out` ({style: what it holds}) and, with
+    fewer than two styles left, nothing is scored ({}), as a K no style can serve is in the episodes."""
     cfg, corpus = exp.cfg, corpus if corpus is not None else exp.corpus
     e = cfg.eval
-    scorer = StyleScorer(scorer_workdir, corpus.enc)
-    test = corpus.styles_in("test")
     L, K, W, D = cfg.data.length, e.fidelity_shots, e.get("tune_windows", 1), e.get("fidelity_draws", 1)
+    test, left = servable(corpus, corpus.styles_in("test"), K, e.samples)
+    if left_out is not None:
+        left_out.update(left)
+    if len(test) < 2:
+        return {}
+    scorer = StyleScorer(scorer_workdir, corpus.enc)
     enc = corpus.enc
     rng = np.random.default_rng([cfg.seed, 5])
     per = {name: np.zeros((len(test), D)) for name in [REAL] + list(methods)}

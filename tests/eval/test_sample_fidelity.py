@@ -30,3 +30,23 @@ def test_openings_take_the_first_window_of_each_whole_tune():
     tok = np.arange(12 * 3).reshape(12, 3)  # 3 tunes x 4 windows
     first = openings((tok, tok * 0 + 1), 4)
     assert first[0].tolist() == [tok[0].tolist(), tok[4].tolist(), tok[8].tolist()] and first[1].shape == (3, 3)
+
+
+def test_styles_too_small_for_the_draws_are_left_out_and_named():
+    """A user collection whose styles hold fewer query-pool tunes than eval.samples: named, nothing drawn,
+    no error after the evaluation's work (the scorer is not even loaded)."""
+    from types import SimpleNamespace
+
+    import ml_collections
+
+    import synth
+    from metamusic.eval import sample_fidelity
+
+    corpus = synth.token_corpus(n_styles=6, n_tunes=20, length=40)
+    cfg = ml_collections.ConfigDict({"seed": 0, "data": {"length": 16}, "eval": {
+        "fidelity_shots": 2, "samples": 1000, "tune_windows": 1, "fidelity_draws": 1, "distractors": 2,
+        "temperature": 1.0}})
+    left = {}
+    out = sample_fidelity.evaluate(SimpleNamespace(cfg=cfg, corpus=corpus), {}, "/no/such/scorer", left_out=left)
+    assert out == {} and set(left) == set(corpus.styles_in("test"))
+    assert all("query-pool tunes" in why for why in left.values())

@@ -39,7 +39,10 @@ def test_evaluation_writes_results_for_every_method(run, style_corpus):
     cfg = cfg.copy_and_resolve_references()
     cfg.eval.listen = 1
     cfg.eval.finetune_after = ("fomaml", "cavia")  # cavia is not trained in this run: no row
+    cfg.eval.scorer = os.path.join(workdir, "no_relation_run")  # style fidelity: skipped with one line
     out = fewshot.evaluate(experiments.build(cfg, style_corpus), workdir)
+    assert "no run_relation.py run" in out["style_fidelity_note"] and "style_fidelity" not in out
+    assert "Style fidelity: skipped" in open(os.path.join(workdir, "eval.md")).read()
     res = out["methods"]["K=2"]
     assert set(res) == {"fomaml", "fomaml+finetune", "joint", "finetune", "scratch", "oracle"}
     assert len(res["fomaml"]["nll_nats"]) == cfg.eval.steps + 1

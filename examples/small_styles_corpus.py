@@ -1,0 +1,85 @@
+"""Builds a user-folder corpus from the bundled styles too small for training, to try a trained run on
+music it never saw through the user-folder path (`--config.eval.root`).
+
+music21's bundled collections hold styles with fewer tunes than `data.min_tunes` (Essen's Chinese
+provinces Guangxi, Taiwan, Yunnan, ...; Ryan's clogs, flings and slip jigs). The default split leaves them
+out, so no run trains, tunes or stops early on them. This script cuts their tunes out of the ABC
+tunebooks, labelled exactly as the corpus labels them (`metamusic.data.corpus`), and writes
+OUT/<style>/<style>.abc for every such style with at least --min-tunes tunes.
+
+    python examples/small_styles_corpus.py --out=/tmp/small_styles
+    python run_maml.py --config=configs/maml.py --workdir=runs/maml --mode=eval \
+        --config.eval.root=/tmp/small_styles --config.eval.min_tunes=10
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import re
+
+from metamusic.data.corpus import bundled_sources
+
+FIELDS = {"O": "origin", "R": "rhythm", "T": "title", "M": "meter"}
+
+
+def tunes_of(path: str):
+    """(file header, [(meta, text)]) of an ABC tunebook: each tune starts at an `X:` line."""
+    text = open(path, encoding="utf-8", errors="replace").read()
+    parts = re.split(r"(?m)^(?=X:)", text)
+    header, out = parts[0], []
+    for part in parts[1:]:
+        meta = {"path": path}
+        for line in part.splitlines():
+            m = re.match(r"([A-Za-z]):(.*)", line)
+            if not m:
+                if line.strip() and not line.startswith("%"):
+                    break  # the header ends where the music starts
+                continue
+            key, value = m.group(1), m.group(2).strip()
+            if key == "X":
+                meta["index"] = int(value) if value.isdigit() else value
+            elif key in FIELDS and FIELDS[key] not in meta:
+                meta[FIELDS[key]] = value
+        out.append((meta, part))
+    return header, out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True, help="the folder to write OUT/<style>/<style>.abc into")
+    ap.add_argument("--min-tunes", type=int, default=10, help="smallest style written")
+    ap.add_argument("--max-tunes", type=int, default=39, help="largest style written (the default run's "
+                                                                "data.min_tunes is 40: larger styles are in its splits)")
+    args = ap.parse_args(argv)
+    by_style = collections.defaultdict(list)
+    for src in bundled_sources():
+        for path in src.files:
+            if not path.endswith(".abc"):
+                continue
+            header, tunes = tunes_of(path)
+            for meta, text in tunes:
+                style = src.label(meta)
+                if style:
+                    by_style[style].append((header, text))
+    written = {}
+    for style, tunes in sorted(by_style.items()):
+        if not args.min_tunes <= len(tunes) <= args.max_tunes:
+            continue
+        name = style.replace("/", "_")
+        folder = os.path.join(args.out, name)
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, name + ".abc"), "w", encoding="utf-8") as f:
+            f.write(tunes[0][0].rstrip() + "\n\n" if tunes[0][0].strip() else "")
+            for _, text in tunes:
+                f.write(text.rstrip() + "\n\n")
+        written[name] = len(tunes)
+    for name, n in written.items():
+        print(f"{name}: {n} tunes")
+    print(f"{len(written)} styles written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
