@@ -4,7 +4,8 @@ For each meta-test style, the best whole-support-pool adaptation we can make, ch
 support-pool tunes (never the query pool). The candidates ("members") are every start in
 `baselines.oracle_from` that the run trained (the joint model as it is; a conditioned method,
 amortized or CAVIA, adapted on the style's whole fit pool), each fine-tuned with Adam at every lr
-of `baselines.oracle_lrs`, checked every `oracle_check_every` steps. The member, lr and step with
+of `baselines.oracle_lrs`, checked on the held-out tunes (every `oracle_fine_every` steps early, every
+`oracle_check_every` later). The member, lr and step with
 the lowest held-out NLL win; the check before any step is a candidate, so the oracle is never
 worse on held-out tunes than its best start. One recipe is not enough for a ceiling: a fixed
 Adam lr overshoots on small styles close to the joint model and undershoots on large ones, and
@@ -79,10 +80,11 @@ def fit_oracles(exp, starts: dict, split: str = "test", corpus=None, progress: C
                                     fine_until=b.get("oracle_fine_until", 0))
                 name = start_name if len(starts) == 1 and len(fitters) == 1 else f"{start_name}@{lr:g}"
                 members[name] = {"steps": rec["steps"], "held_nll": rec["best"]}
-                if best is None or rec["best"] < best[2]["best"]:
+                if best is None or rec["best_exact"] < best[2]["best_exact"]:
                     best = (name, p, rec)
         name, params[k], rec = best
-        info[style] = {"member": name, **{f: v for f, v in rec.items() if f != "best"}, "held_nll_best": rec["best"],
+        info[style] = {"member": name, **{f: v for f, v in rec.items() if not f.startswith("best")},
+                       "held_nll_best": rec["best"],
                        "fit_tunes": int(len(fit_t)), "held_tunes": int(len(held_t))}
         if len(members) > 1:
             info[style]["members"] = members
@@ -102,7 +104,8 @@ def oracle_fitter(loss_fn: Callable, lr: float, chunk: int = 256) -> Callable:
     fine_every > 0 the checks come every fine_every steps up to step fine_until, then every check_every:
     small styles close to the start peak within a few dozen steps, large ones improve slowly for hundreds.
     patience > 0 stops after that many checks in a row without a new best (the rest could only lose).
-    The record: {"steps": best step, "best": its held NLL, "held_nll": [per check], "checked": [their
+    The record: {"steps": best step, "best": its held NLL (rounded; "best_exact" unrounded, which members are
+    compared on), "held_nll": [per check], "checked": [their
     steps], "check_every",
     "fit_windows", "held_windows"}.
     """
@@ -150,7 +153,7 @@ def oracle_fitter(loss_fn: Callable, lr: float, chunk: int = 256) -> Callable:
                     stale += 1
                     if patience and stale >= patience:
                         break
-        return best, {"steps": best_step, "best": round(float(best_val), 4),
+        return best, {"steps": best_step, "best": round(float(best_val), 4), "best_exact": float(best_val),
                       "held_nll": [round(float(x), 4) for x in curve], "checked": checked, "check_every": check_every,
                       "fit_windows": int(len(fit[0])), "held_windows": int(len(held[0]))}
 

@@ -182,15 +182,16 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
         exp, oracle_starts(exp, {n: (a.algorithm, a.meta) for n, a in trained.items()}), corpus=corpus,
         progress=lambda: bar.update(1))
     out["seconds"] = {"oracle_fit": round(time.perf_counter() - t0, 1), "tuning": 0.0}
-    methods = None
+    tuned = {}  # tuned K (None: the one choice for every K) -> (methods, their choices)
     for shots in cfg.eval.shots:
         if not serve[shots]:
             bar.update(2)
             continue
         bar.set_description(f"evaluate: tuning at K={shots}")
         t1 = time.perf_counter()
-        if methods is None or tuned_shots(exp, shots) is not None:  # one tuning serves every K unless per K
-            methods, chosen = adapters(exp, workdir, shots, trained)
+        if tuned_shots(exp, shots) not in tuned:  # one tuning serves every K unless the run tunes per K
+            tuned[tuned_shots(exp, shots)] = adapters(exp, workdir, shots, trained)
+        methods, chosen = tuned[tuned_shots(exp, shots)]
         out["tuning"][f"K={shots}"] = chosen
         out["seconds"]["tuning"] = round(out["seconds"]["tuning"] + time.perf_counter() - t1, 1)
         bar.update(1)
@@ -216,8 +217,10 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
         bar.update(1)
     bar.close()
     _write(out, workdir, name)  # the scores so far, kept whatever the sampling phases below meet
-    # samples (style fidelity, listening clips) adapt on eval.fidelity_shots tunes: that K's choices
-    methods, _ = adapters(exp, workdir, cfg.eval.fidelity_shots, trained)
+    # samples (style fidelity, listening clips) adapt on eval.fidelity_shots tunes: that K's choices, made
+    # above where that K was evaluated
+    k = tuned_shots(exp, cfg.eval.fidelity_shots)
+    methods, _ = tuned[k] if k in tuned else adapters(exp, workdir, cfg.eval.fidelity_shots, trained)
     fid = {name: adapted_params(algo, meta, cfg.eval.steps if name in exp.algorithms else None)
            for name, (algo, meta) in methods.items() if name != baselines.SCRATCH}
     if cfg.eval.scorer and not os.path.exists(os.path.join(cfg.eval.scorer, "config.json")):
