@@ -66,7 +66,9 @@ def get_config():
 
     c.meta = ml_collections.ConfigDict()
     c.meta.algorithm = "reptile,fomaml,amortized"  # comma list: reptile (FIGR), fomaml (DAWSON-style), maml, amortized (style-conditioned)
-    c.meta.inner_steps = 3  # simultaneous GAN SGD steps on the support set
+    c.meta.inner_steps = 3  # GAN SGD steps on the support set (both players at once, unless the two below are set)
+    c.meta.d_inner_steps = 0  # the critic moves on the first this-many of them (0: all)
+    c.meta.g_inner_steps = 0  # the generator moves on the last this-many of them (0: all)
     c.meta.g_lr = 0.1  # inner SGD lr of the generator (0.3 diverged; docs/design_notes.md#gan-inner-lrs)
     c.meta.d_lr = 0.01  # inner SGD lr of the critic (0.05 blew up in some tasks' inner loops)
     c.meta.batch = 8  # tasks per meta-batch

@@ -62,6 +62,8 @@ ADDED = {
     ("gan", "model.critic.dilated"): False,
     ("gan", "eval.two_sample_samples"): 0,
     ("gan", "eval.two_sample_steps"): 300,
+    ("gan", "meta.g_inner_steps"): 0,
+    ("gan", "meta.d_inner_steps"): 0,
 }
 
 # Method folders renamed: current name -> the folder runs saved before the rename use.

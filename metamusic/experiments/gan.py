@@ -124,6 +124,8 @@ def validate(cfg) -> None:
         check_range(f"model.critic.{f}", cfg.model.critic[f], 1)
     validation.algorithm_names(cfg, supported())
     check_range("meta.inner_steps", cfg.meta.inner_steps, 1)
+    for f in ("g_inner_steps", "d_inner_steps"):
+        check_range(f"meta.{f}", cfg.meta[f], 0, cfg.meta.inner_steps)
     validation.check_positive("meta.g_lr", cfg.meta.g_lr)
     validation.check_positive("meta.d_lr", cfg.meta.d_lr)
     check_range("optim.b1", cfg.optim.b1, 0, 1, integer=False)
@@ -374,7 +376,13 @@ def build(cfg, corpus) -> base.Experiment:
         return params
 
     def lrs(scale: float = 1.0):
-        return adversarial.player_lrs(template, cfg.meta.g_lr * scale, cfg.meta.d_lr * scale)
+        """Both players' inner lrs times `scale`; a schedule where the players adapt on their own steps
+        (meta.g_inner_steps, meta.d_inner_steps), wherever the GAN adapts (meta-GANs, the fine-tuned joint GAN)."""
+        g_lr, d_lr = cfg.meta.g_lr * scale, cfg.meta.d_lr * scale
+        g_n, d_n = cfg.meta.g_inner_steps, cfg.meta.d_inner_steps
+        if g_n or d_n:
+            return adversarial.player_schedule(template, g_lr, d_lr, g_n, d_n)
+        return adversarial.player_lrs(template, g_lr, d_lr)
 
     inner = InnerSpec(cfg.meta.inner_steps, lrs(), cfg.meta.remat)
 

@@ -34,6 +34,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from metamusic.errors import MetamusicError
 
 KINDS = ("ns", "hinge", "wgan-gp")
@@ -143,3 +144,19 @@ def grad_norm_ratio(loss_fn: Callable, params, batch, key) -> jax.Array:
 def player_lrs(params, g_lr: float, d_lr: float):
     """Inner learning rates per player, a pytree matching {"g", "d"} params (for `inner.adapt`)."""
     return {"g": jax.tree.map(lambda _: g_lr, params["g"]), "d": jax.tree.map(lambda _: d_lr, params["d"])}
+
+
+def player_schedule(params, g_lr: float, d_lr: float, g_steps: int, d_steps: int):
+    """Inner lrs per player and step, as a schedule `steps -> {"g", "d"} pytree of [steps] vectors` (for
+    `inner.adapt`): of an inner loop of any length the critic moves on its first `d_steps` steps and the
+    generator on its last `g_steps` (0: every step), so the critic first adapts to the task's real windows
+    and the generator then reads its adapted verdict; a player's lr is 0 on the steps it sits out."""
+    def schedule(steps: int):
+        i = np.arange(steps)
+        d_on = i < (d_steps or steps)
+        g_on = i >= steps - (g_steps or steps)
+        g = jnp.asarray(g_lr * g_on, jnp.float32)
+        d = jnp.asarray(d_lr * d_on, jnp.float32)
+        return {"g": jax.tree.map(lambda _: g, params["g"]), "d": jax.tree.map(lambda _: d, params["d"])}
+
+    return schedule

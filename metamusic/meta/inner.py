@@ -4,7 +4,10 @@ Model-agnostic: everything here takes `loss_fn(params, batch, key) -> (loss, aux
 and a params pytree. Learning rates are a pytree too, so one function covers
   * a scalar lr for every parameter (MAML, FOMAML, ANIL),
   * one lr per parameter element (Meta-SGD: leaves shaped like the params),
-  * one lr per parameter tensor and step (MAML++: leaves shaped [steps]).
+  * one lr per parameter tensor and step (MAML++: leaves shaped [steps]),
+  * a schedule: a callable `steps -> pytree of [steps] lr vectors`, so the lrs of an
+    adaptation of any length are set by its caller's rule (a meta-GAN's players each
+    adapt on their own steps of the loop, `adversarial.player_schedule`).
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ def adapt(loss_fn: LossFn, params, support, key, *, steps: int, lrs, mask=None, 
 
     Args:
       lrs: a float, or a pytree matching `params` (Meta-SGD), or, with per_step_lrs,
-        a pytree matching `params` whose leaves are [steps] vectors (MAML++).
+        a pytree matching `params` whose leaves are [steps] vectors (MAML++), or a
+        schedule `steps -> such a per-step pytree` (implies per_step_lrs).
       mask: optional pytree of bools/floats matching `params`; 0 freezes a leaf
         (ANIL adapts only the head).
       first_order: stop gradients through the inner gradients (FOMAML): the outer
@@ -47,6 +51,8 @@ def adapt(loss_fn: LossFn, params, support, key, *, steps: int, lrs, mask=None, 
     """
     if steps < 0:
         raise MetamusicError(f"inner steps={steps} must be >= 0")
+    if callable(lrs):
+        lrs, per_step_lrs = lrs(steps), True
     lr_tree = _broadcast_lrs(lrs, params)
     mask_tree = jax.tree.map(lambda p: 1.0, params) if mask is None else mask
     keys = jax.random.split(key, steps + 1)

@@ -172,3 +172,33 @@ def test_simplex_r1_ignores_the_gradient_along_the_all_ones_direction():
         sq = adversarial._input_grad_sq(crit, 2.0, batch, batch, simplex=True)
         assert (float(jnp.abs(sq).max()) < 1e-9) == zero
         assert float(adversarial._input_grad_sq(crit, 2.0, batch, batch).min()) > 0  # unprojected: both penalised
+
+
+def test_player_schedule_moves_each_player_on_its_own_steps():
+    """Critic on the first 2 of 3 inner steps, generator on the last 1: the adapted params equal SGD done by
+    hand in that order, and differ from the simultaneous loop (the coupling term makes the order matter)."""
+    from metamusic.meta import inner
+
+    def loss(p, batch, key):
+        a, b = p["g"]["a"], p["d"]["b"]
+        return (a - 1.0) ** 2 + (b + 2.0) ** 2 + 3.0 * a * b, {}
+
+    params = {"g": {"a": jnp.asarray(0.5)}, "d": {"b": jnp.asarray(-0.3)}}
+    g_lr, d_lr = 0.1, 0.05
+    sched = adversarial.player_schedule(params, g_lr, d_lr, g_steps=1, d_steps=2)
+    lr3 = sched(3)
+    np.testing.assert_allclose(np.asarray(lr3["g"]["a"]), [0.0, 0.0, g_lr])
+    np.testing.assert_allclose(np.asarray(lr3["d"]["b"]), [d_lr, d_lr, 0.0])
+    got = inner.adapt(loss, params, None, jax.random.PRNGKey(0), steps=3, lrs=sched).params
+
+    a, b = 0.5, -0.3
+    for i in range(3):
+        ga, gb = 2 * (a - 1.0) + 3.0 * b, 2 * (b + 2.0) + 3.0 * a
+        a, b = a - (g_lr if i == 2 else 0.0) * ga, b - (d_lr if i < 2 else 0.0) * gb
+    np.testing.assert_allclose([float(got["g"]["a"]), float(got["d"]["b"])], [a, b], rtol=1e-6)
+    both = inner.adapt(loss, params, None, jax.random.PRNGKey(0), steps=3,
+                       lrs=adversarial.player_lrs(params, g_lr, d_lr)).params
+    assert abs(float(both["g"]["a"]) - a) > 1e-3
+    # 0 steps for a player: it moves on every step of the loop, whatever its length
+    all5 = adversarial.player_schedule(params, g_lr, d_lr, 0, 0)(5)
+    np.testing.assert_allclose(np.asarray(all5["g"]["a"]), [g_lr] * 5)

@@ -30,6 +30,20 @@ def test_bad_loss_name_is_a_clear_error():
         experiments.validate(cfg)
 
 
+def test_per_player_inner_steps_are_checked_and_reach_the_inner_lrs(style_corpus):
+    cfg = gan_tiny.get_config()
+    cfg.meta.g_inner_steps = cfg.meta.inner_steps + 1
+    with pytest.raises(MetamusicError, match="meta.g_inner_steps"):
+        experiments.validate(cfg)
+    cfg.meta.inner_steps, cfg.meta.d_inner_steps, cfg.meta.g_inner_steps = 3, 2, 1
+    experiments.validate(cfg)
+    exp = experiments.build(cfg, style_corpus)
+    sched = exp.parts.lrs(0.5)(3)  # the schedule every adaptation of this GAN reads
+    g, d = jax.tree.leaves(sched["g"])[0], jax.tree.leaves(sched["d"])[0]
+    np.testing.assert_allclose(np.asarray(g), [0, 0, 0.5 * cfg.meta.g_lr])
+    np.testing.assert_allclose(np.asarray(d), [0.5 * cfg.meta.d_lr] * 2 + [0])
+
+
 @pytest.fixture(scope="module")
 def trained(style_corpus, tmp_path_factory):
     cfg = gan_tiny.get_config()
