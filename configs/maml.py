@@ -29,7 +29,7 @@ def get_config():
     c.sharding.cpu_devices = 2
 
     c.model = ml_collections.ConfigDict()
-    c.model.name = "lstm"  # "lstm" or "transformer"
+    c.model.name = "lstm"  # "lstm", "transformer" or "incontext" (configs/incontext.py)
     # a learned context vector FiLM-conditioning the model's inputs, which CAVIA adapts (0: none)
     c.model.context_dim = 32
     # True: the context also FiLM-conditions the head's input (the last layer's outputs), not only the inputs
@@ -49,6 +49,13 @@ def get_config():
     c.model.transformer.layers = 2  # blocks
     c.model.transformer.heads = 4  # attention heads
     c.model.transformer.max_len = 512  # longest input (learned positions)
+    # the in-context Transformer (models/incontext.py; meta.algorithm=incontext reads the support tunes as its prompt)
+    c.model.incontext = ml_collections.ConfigDict()
+    c.model.incontext.dim = 128
+    c.model.incontext.layers = 3
+    c.model.incontext.heads = 4
+    c.model.incontext.max_len = 512  # longest window (learned positions within a window)
+    c.model.incontext.max_prompt_windows = 40  # support windows in the prompt (K=10 whole tunes of 4 windows)
 
     c.data = ml_collections.ConfigDict()
     c.data.root = ""  # a user corpus ROOT/<style>/<files>; "" = music21's bundled corpus

@@ -18,6 +18,9 @@ def get_config():
     c.model.transformer.dim = 16
     c.model.transformer.layers = 1
     c.model.transformer.heads = 2
+    c.model.incontext.dim = 16
+    c.model.incontext.layers = 1
+    c.model.incontext.heads = 2
     c.data.min_tunes = 4
     c.data.shots = 2
     c.data.queries = 2

@@ -26,6 +26,7 @@ from metamusic.meta.algorithm import InnerSpec
 from metamusic.meta import registry
 from metamusic.meta.registry import ALGORITHMS, Hooks, make_algorithm
 from metamusic.models import LSTM_IMPLS, MODELS, lm_loss, make_model
+from metamusic.models.incontext import with_prompt
 from metamusic.models.encoders import SupportEncoder
 from metamusic.models.sampling import sample_lm
 
@@ -91,6 +92,18 @@ def validate(cfg) -> None:
         if ALGORITHMS[needs].needs_context and not cfg.model.get("context_dim", 0):
             validation.raise_bad("model.context_dim", cfg.model.get("context_dim", 0),
                            f"> 0 when meta.algorithm includes {needs} (it sets the model's context vector)")
+        if "prompt" in ALGORITHMS[needs].needs and not getattr(MODELS[cfg.model.name], "reads_prompt", False):
+            readers = [n for n, c in MODELS.items() if getattr(c, "reads_prompt", False)]
+            validation.raise_bad("model.name", cfg.model.name, f"one of {readers} when meta.algorithm includes "
+                                 f"{needs} (it reads the support tunes as the model's prompt)")
+    if "incontext" in cfg.model:
+        ic = cfg.model.incontext
+        for f in ("dim", "layers", "heads", "max_prompt_windows"):
+            check_range(f"model.incontext.{f}", ic[f], 1)
+        if ic.dim % ic.heads:
+            validation.raise_bad("model.incontext.heads", ic.heads, f"a divisor of model.incontext.dim={ic.dim}")
+        if cfg.model.name == "incontext":
+            check_range("model.incontext.max_len", ic.max_len, max(cfg.data.length, cfg.generate.length))
     if "support_encoder" in cfg.model:
         check_range("model.support_encoder.dim", cfg.model.support_encoder.dim, 1)
         check_range("model.support_encoder.layers", cfg.model.support_encoder.layers, 1)
@@ -185,8 +198,13 @@ def build(cfg, corpus) -> base.Experiment:
         tokens, mask, pos = support
         return with_context(params, support_encoder.apply(enc_params, tokens, mask, pos if bar else None))
 
+    def prompt(params, support):
+        """params that read the support windows (a style's tunes, whole) as their prompt (in-context)."""
+        tokens, mask, pos = support
+        return with_prompt(params, tokens, mask, pos, bos=corpus.enc.bos, max_windows=model.max_prompt_windows)
+
     hooks = Hooks(head_mask=masks.head_mask, context_mask=masks.context_mask, encoder_init=encoder_init,
-                  condition=condition)
+                  condition=condition, prompt=prompt if getattr(model, "reads_prompt", False) else None)
 
     def algorithm(name):
         if baselines.is_joint(name):

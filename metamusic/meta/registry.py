@@ -10,7 +10,8 @@ no module outside this one asks for an algorithm by name:
                    step then runs tasks one after another under meta.task_map="auto")
   needs            what the experiment's model must provide, among HOOKS: "head_mask"
                    (ANIL), "context_mask" (CAVIA), "encoder" (amortized: encoder_init and
-                   condition); "context_mask" and "encoder" need a model with a context vector
+                   condition), "prompt" (in-context: a model that reads the support tunes as
+                   its prompt); "context_mask" and "encoder" need a model with a context vector
   lr_schedule      a meta-lr schedule the method prescribes (MAML++: cosine), else None
   adversarial      usable by the meta-GAN, whose inner lrs are a fixed pytree per player
   gan_label        its row label in the meta-GAN's tables
@@ -32,7 +33,7 @@ from metamusic.errors import MetamusicError
 from metamusic.meta import amortized, maml, reptile
 from metamusic.meta.algorithm import Algorithm, InnerSpec
 
-HOOKS = ("head_mask", "context_mask", "encoder")
+HOOKS = ("head_mask", "context_mask", "encoder", "prompt")
 # fields of meta.per_algorithm.<name> that every algorithm takes: its outer steps, and windows per tune
 # of its training tasks (read by the experiment, not by the factory)
 COMMON_OPTIONS = {"steps": 1, "tune_windows": 1}
@@ -46,6 +47,7 @@ class Hooks:
     context_mask: Optional[Callable] = None  # params -> 0/1 pytree, 1 on the context vector
     encoder_init: Optional[Callable] = None  # () -> support-encoder params
     condition: Optional[Callable] = None  # (encoder params, params, support) -> params conditioned on it
+    prompt: Optional[Callable] = None  # (params, support) -> params that read the support as their prompt
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +84,15 @@ def _amortized(loss_fn, inner, hooks: Hooks, **options):
     return amortized.make("amortized", loss_fn, inner, encoder_init=hooks.encoder_init, condition=hooks.condition)
 
 
+def _incontext(loss_fn, inner, hooks: Hooks, **options):
+    """In-context meta-learning: the amortized algorithm whose "encoder" is the model itself reading the
+    support tunes as its prompt (no encoder weights of its own)."""
+    if hooks.prompt is None:
+        raise MetamusicError("incontext needs a model that reads a prompt (model.name='incontext')")
+    return amortized.make("incontext", loss_fn, inner, encoder_init=lambda: {},
+                          condition=lambda enc, params, support: hooks.prompt(params, support))
+
+
 _maml = functools.partial(functools.partial, _maml_family)  # _maml(name=..., **options) -> a factory
 
 ALGORITHMS: dict[str, Entry] = {
@@ -97,6 +108,7 @@ ALGORITHMS: dict[str, Entry] = {
     "reptile": Entry(_reptile, per_task_weights=True, adversarial=True, gan_label="meta-GAN, Reptile (FIGR)"),
     "amortized": Entry(_amortized, needs=("encoder",), adversarial=True,
                        gan_label="meta-GAN, style-conditioned (amortized, no inner loop)"),
+    "incontext": Entry(_incontext, needs=("prompt",)),
 }
 
 

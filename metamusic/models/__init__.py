@@ -7,7 +7,8 @@ Registries (read by config validation and the conformance tests):
 """
 
 from metamusic.models.encoders import ENCODERS
+from metamusic.models.incontext import InContextLM  # (registers model.name="incontext")
 from metamusic.models.melody_lm import (LSTM_IMPLS, LSTMLM, MODELS, TransformerLM, lm_loss, make_model,
                                         register_model)
 
-__all__ = ["ENCODERS", "LSTM_IMPLS", "LSTMLM", "MODELS", "TransformerLM", "lm_loss", "make_model", "register_model"]
+__all__ = ["ENCODERS", "InContextLM", "LSTM_IMPLS", "LSTMLM", "MODELS", "TransformerLM", "lm_loss", "make_model", "register_model"]

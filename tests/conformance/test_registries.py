@@ -55,8 +55,10 @@ def _algorithms():
     inner = InnerSpec(steps=2, lr=0.05)
     # amortized: a one-number "encoder" that shifts every parameter by a learned multiple of the support mean
     condition = lambda enc, params, support: jax.tree.map(lambda p: p + enc["w"] * jnp.mean(support[1]), params)
+    # incontext: "params that read the support" here shift the output bias by the support's mean target
+    prompt = lambda params, support: jax.tree.map(lambda p: p + 0.1 * jnp.mean(support[1]), params)
     hooks = Hooks(head_mask=masks.head_mask, context_mask=masks.context_mask,
-                  encoder_init=lambda: {"w": jnp.zeros(())}, condition=condition)
+                  encoder_init=lambda: {"w": jnp.zeros(())}, condition=condition, prompt=prompt)
     out = {name: make_algorithm(name, _mse, inner, hooks) for name in ALGORITHMS}
     out[baselines.JOINT] = baselines.joint_algorithm(_mse, inner)
     return out
@@ -123,7 +125,8 @@ def test_metric_head_conformance(name):
 
 ENC = EncodingConfig()
 MODEL_KW = {"lstm": {"embed_dim": 8, "hidden": 16, "layers": 1},
-            "transformer": {"dim": 16, "layers": 1, "heads": 2, "max_len": 32}}
+            "transformer": {"dim": 16, "layers": 1, "heads": 2, "max_len": 32},
+            "incontext": {"dim": 16, "layers": 1, "heads": 2, "max_len": 32}}
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -1,0 +1,25 @@
+"""In-context meta-learning (issue 32): a Transformer melody model whose prompt is the K support tunes,
+meta-trained on episodes from its joint model (the same Transformer without a prompt: K=0).
+
+    python run_maml.py --config=configs/incontext.py --workdir=runs/incontext --mode=all
+
+Everything else (corpus, split, episodes, evaluation) is configs/maml.py's, so its meta-test episodes are
+the default run's and the two runs' rows pair (python -m metamusic.eval.compare_runs runs/maml runs/incontext).
+"""
+
+import ml_collections
+
+from configs import maml
+
+
+def get_config():
+    c = maml.get_config()
+    c.model.name = "incontext"
+    c.model.context_dim = 0  # (the prompt conditions it; no context vector)
+    c.meta.algorithm = "incontext"
+    c.meta.per_algorithm = ml_collections.ConfigDict({"incontext": {"steps": 1500, "tune_windows": 4}})
+    c.baselines.joint_steps = 3000
+    c.eval.finetune_after = ("incontext",)
+    # the ceiling of this run starts from its joint model only (the default run's ceiling is the one reported)
+    c.baselines.oracle_from = ("joint",)
+    return c
