@@ -8,7 +8,7 @@ params pytree's "prompt" collection (`with_prompt`), so adapting to a style is o
 and the query loss is the model's NLL given the prompt. Without a prompt it is a plain causal
 Transformer LM (K=0: the joint model of the same run).
 
-The prompt is run once per task, its tokens attending to each other (it is read, never
+The prompt is run once per task, each of its windows attending within itself (it is read, never
 predicted); each query window then attends to every prompt token and causally to itself, with
 the same layers. Support windows arrive as a tune's consecutive windows, each after the first
 starting with the previous one's last token; that repeated token is masked out and BOS marks
@@ -18,6 +18,7 @@ where a tune begins, so the prompt is the K tunes one after another, separated b
 from __future__ import annotations
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from metamusic.errors import MetamusicError
@@ -42,28 +43,53 @@ def without_prompt(params):
     return {k: v for k, v in params.items() if k != PROMPT}
 
 
+def _attend(q, keys, values, masks):
+    """Softmax attention of q [..., T, H, D] over several key/value sets [..., S_i, H, D] at once (one softmax
+    over all of them), each with its boolean mask broadcastable to [..., H, T, S_i]."""
+    scale = q.shape[-1] ** -0.5
+    big_neg = jnp.finfo(q.dtype).min
+    scores = [jnp.where(m, jnp.einsum("...thd,...shd->...hts", q, k) * scale, big_neg)
+              for k, m in zip(keys, masks)]
+    w = jax.nn.softmax(jnp.concatenate(scores, axis=-1), axis=-1)
+    out, a = 0.0, 0
+    for v in values:
+        out = out + jnp.einsum("...hts,...shd->...thd", w[..., a: a + v.shape[-3]], v)
+        a += v.shape[-3]
+    return out
+
+
 class _Block(nn.Module):
+    """One pre-LayerNorm block. A prompt window attends within itself; a query window attends causally to
+    itself and to every prompt token, whose keys and values are projected once per task, not once per
+    query window (what keeps a prompt of K=10 whole tunes affordable)."""
+
     dim: int
     heads: int
 
     @nn.compact
     def __call__(self, x, mask, prompt=None, prompt_mask=None):
-        """x [N, T, dim] query tokens (causal `mask`), prompt [P, dim] (its key mask [P]) or None."""
+        """x [N, T, dim] query tokens (causal `mask` [T, T]); prompt [S, Tw, dim] windows (mask [S, Tw]) or None."""
+        hd = self.dim // self.heads
         ln1, ln2 = nn.LayerNorm(name="ln_attn"), nn.LayerNorm(name="ln_mlp")
-        attn = nn.MultiHeadDotProductAttention(num_heads=self.heads, qkv_features=self.dim, name="attn")
+        proj = {n: nn.DenseGeneral((self.heads, hd), name=n) for n in ("query", "key", "value")}
+        out = nn.DenseGeneral(self.dim, axis=(-2, -1), name="out")
         mlp_in, mlp_out = nn.Dense(4 * self.dim, name="mlp_in"), nn.Dense(self.dim, name="mlp_out")
         mlp = lambda h: mlp_out(nn.gelu(mlp_in(h)))
         h = ln1(x)
-        if prompt is None:
-            x = x + attn(h, h, mask=mask)
-        else:
+        q, k, v = (proj[n](h) for n in ("query", "key", "value"))
+        keys, values, masks = [k], [v], [mask]
+        if prompt is not None:
             hp = ln1(prompt)
-            kv = jnp.concatenate([jnp.broadcast_to(hp, x.shape[:-2] + hp.shape), h], axis=-2)
-            pm = jnp.broadcast_to(prompt_mask[None, None, :] > 0, mask.shape[:-1] + prompt_mask.shape)
-            x = x + attn(h, kv, mask=jnp.concatenate([pm, mask], axis=-1))
-            pmask = (prompt_mask[None, :, None] > 0) & (prompt_mask[None, None, :] > 0)
-            prompt = prompt + attn(hp, hp, mask=pmask)
+            qp, kp, vp = (proj[n](hp) for n in ("query", "key", "value"))
+            valid = prompt_mask > 0
+            within = valid[:, None, :, None] & valid[:, None, None, :]  # [S, 1, Tw, Tw]
+            prompt = prompt + out(_attend(qp, [kp], [vp], [within]))
             prompt = prompt + mlp(ln2(prompt))
+            P = kp.shape[0] * kp.shape[1]
+            keys.append(kp.reshape((P,) + kp.shape[2:]))
+            values.append(vp.reshape((P,) + vp.shape[2:]))
+            masks.append(valid.reshape(P))
+        x = x + out(_attend(q, keys, values, masks))
         return x + mlp(ln2(x)), prompt
 
 
@@ -110,9 +136,8 @@ class InContextLM(nn.Module):
             ptok = self.get_variable(PROMPT, "tokens").astype(jnp.int32)  # [S, Tw]
             ppos = self.get_variable(PROMPT, "pos").astype(jnp.int32)
             ppos = jnp.concatenate([ppos[:, 1:], ppos[:, -1:]], axis=-1)  # each token with its successor's position
-            prompt = read(ptok, ppos) + is_prompt
-            prompt = prompt.reshape(-1, self.dim)
-            pmask = self.get_variable(PROMPT, "mask").reshape(-1)
+            prompt = read(ptok, ppos) + is_prompt  # [S, Tw, dim]
+            pmask = self.get_variable(PROMPT, "mask")
         for i in range(self.layers):
             x, prompt = _Block(self.dim, self.heads, name=f"block_{i}")(x, mask, prompt, pmask)
         x = nn.LayerNorm(name="ln_out")(x)
