@@ -16,10 +16,12 @@ Evaluation reports every method's share of the joint -> oracle headroom
 
 from __future__ import annotations
 
+import threading
 from typing import Callable
 
 import numpy as np
 
+from metamusic import devices
 from metamusic.data.files import tiles
 
 
@@ -59,36 +61,56 @@ def fit_oracles(exp, starts: dict, split: str = "test", corpus=None, progress: C
     starts: {member start name: start(fit windows batch, key) -> params}, e.g. {"joint": lambda *_: params}.
     Returns {style index: params of the winning member}, {style: record}; the record names the winning
     `member` ("<start>@<lr>"), its `steps`, its held-out `held_nll` curve, and every member's best held NLL and
-    steps (`members`). `progress()` is called after each style.
+    steps (`members`). `progress()` is called as each style's fits end. Every (style, start) is one job,
+    spread over the devices of `sharding` (`devices.run_jobs`); the winner is chosen as if they ran in turn.
     """
     import jax
 
     cfg, b = exp.cfg, exp.cfg.baselines
     corpus = corpus if corpus is not None else exp.corpus
     fitters = {lr: oracle_fitter(exp.loss_fn, lr, chunk=cfg.eval.chunk * 8) for lr in oracle_lrs(b)}
+    styles = corpus.styles_in(split)
+    data = {style: oracle_data(corpus, style, cfg.data.length, b.oracle_holdout, cfg.seed) for style in styles}
+
+    left = {style: len(starts) for style in styles}  # jobs still running per style, for progress()
+    lock = threading.Lock()
+
+    def member_fits(style, s, start):
+        """Every lr's fit from one start for one style: one job (the start is adapted once for its lrs)."""
+        def job():
+            fit, held = data[style][:2]
+            k = corpus.style_index(style)
+            p0 = devices.here(start(padded(fit), jax.random.PRNGKey(cfg.seed * 1000 + k + 7919 * s)))
+            out = {lr: fit_oracle(p0, fit, held, steps=b.oracle_steps, check_every=b.oracle_check_every,
+                                  batch=b.oracle_batch, seed=cfg.seed * 1000 + k,
+                                  patience=b.get("oracle_patience", 0), fine_every=b.get("oracle_fine_every", 0),
+                                  fine_until=b.get("oracle_fine_until", 0))
+                   for lr, fit_oracle in fitters.items()}
+            with lock:
+                left[style] -= 1
+                if not left[style]:
+                    progress()
+            return out
+        return job
+
+    jobs = {(style, s): member_fits(style, s, start) for style in styles for s, start in enumerate(starts.values())}
+    fits = devices.run_jobs(jobs, devices.mesh_from_config(cfg))
     params, info = {}, {}
-    for style in corpus.styles_in(split):
-        fit, held, fit_t, held_t = oracle_data(corpus, style, cfg.data.length, b.oracle_holdout, cfg.seed)
-        k = corpus.style_index(style)
+    for style in styles:
+        fit, held, fit_t, held_t = data[style]
         best, members = None, {}
-        for s, (start_name, start) in enumerate(starts.items()):
-            p0 = start(padded(fit), jax.random.PRNGKey(cfg.seed * 1000 + k + 7919 * s))
-            for lr, fit_oracle in fitters.items():
-                p, rec = fit_oracle(p0, fit, held, steps=b.oracle_steps, check_every=b.oracle_check_every,
-                                    batch=b.oracle_batch, seed=cfg.seed * 1000 + k,
-                                    patience=b.get("oracle_patience", 0), fine_every=b.get("oracle_fine_every", 0),
-                                    fine_until=b.get("oracle_fine_until", 0))
+        for s, start_name in enumerate(starts):
+            for lr, (p, rec) in fits[style, s].items():
                 name = start_name if len(starts) == 1 and len(fitters) == 1 else f"{start_name}@{lr:g}"
                 members[name] = {"steps": rec["steps"], "held_nll": rec["best"]}
                 if best is None or rec["best_exact"] < best[2]["best_exact"]:
                     best = (name, p, rec)
-        name, params[k], rec = best
+        name, params[corpus.style_index(style)], rec = best
         info[style] = {"member": name, **{f: v for f, v in rec.items() if not f.startswith("best")},
                        "held_nll_best": rec["best"],
                        "fit_tunes": int(len(fit_t)), "held_tunes": int(len(held_t))}
         if len(members) > 1:
             info[style]["members"] = members
-        progress()
     return params, info
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from metamusic import devices
+
 
 def map_chunks(fn, batch, chunk: int):
     """fn(part, start) over slices of `batch` (a NamedTuple of numpy arrays with a leading episode axis),
@@ -17,19 +19,29 @@ def map_chunks(fn, batch, chunk: int):
     return jax.tree.map(lambda *xs: np.concatenate(xs), *outs)
 
 
-def adapt_curves(adapt, meta, tasks, steps: int, chunk: int, seed: int, to_device):
+def adapt_curves(adapt, meta, tasks, steps: int, chunk: int, seed: int, to_device, mesh=None):
     """Per-episode query loss and query aux after 0..steps adaptation steps: leaves [episodes, steps + 1].
 
     adapt(meta, support, key, query=, steps=) is an `Algorithm.adapt`; episode i of a
     chunk starting at a gets key split(fold_in(PRNGKey(seed), a))[i].
+    mesh: split each chunk's episodes over its devices (`devices.mesh_from_config`), as training splits
+    its tasks: on the CPU each device runs its share on its own core. Every episode keeps its data and
+    key, so only the float summation order may change.
     """
     @jax.jit
     def run(meta, t, keys):
         res = jax.vmap(lambda tt, k: adapt(meta, tt.support, k, query=tt.query, steps=steps))(t, keys)
         return res.query_losses, res.query_aux
 
+    placed = {}
+
     def one(part, a):
         keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), a), len(part[0]))
-        return run(meta, to_device(part), keys)
+        if mesh is None:
+            return run(meta, to_device(part), keys)
+        if "meta" not in placed:  # the params once, on every device
+            placed["meta"] = devices.replicate(meta, mesh)
+        (part, keys), n = devices.shard_episodes((part, keys), mesh)
+        return jax.tree.map(lambda x: np.asarray(x)[:n], run(placed["meta"], to_device(part), keys))
 
     return map_chunks(one, tasks, chunk)

@@ -36,7 +36,7 @@ import numpy as np
 
 from tqdm import tqdm
 
-from metamusic import baselines, oracle
+from metamusic import baselines, devices, oracle
 from metamusic.data.episodes import styles_per_k
 from metamusic.errors import MetamusicError
 from metamusic.eval.chunked import adapt_curves, map_chunks
@@ -49,7 +49,8 @@ LN2 = math.log(2.0)
 
 def _curves(adapt, meta, tasks, steps: int, cfg):
     """Per-episode query NLL and accuracy after 0..steps inner steps: arrays [episodes, steps+1]."""
-    nll, aux = adapt_curves(adapt, meta, tasks, steps, cfg.eval.chunk, cfg.seed, inputs.to_task)
+    nll, aux = adapt_curves(adapt, meta, tasks, steps, cfg.eval.chunk, cfg.seed, inputs.to_task,
+                            devices.mesh_from_config(cfg))
     return nll, aux["accuracy"]
 
 

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metamusic import baselines
+from metamusic import baselines, devices
 from metamusic.data import TaskSampler, melody, step_rng
 from metamusic.errors import check_choice, check_range
 from metamusic.eval.chunked import adapt_curves
@@ -338,7 +338,8 @@ def tuning(exp: base.Experiment, kind: str, first=None, shots=None) -> baselines
             algo = baselines.finetune_algorithm(exp.loss_fn, lr, steps, cfg.meta.remat)
         else:
             algo = baselines.then_finetune(first, exp.loss_fn, lr, steps, cfg.meta.remat, cfg.eval.steps)
-        nll, _ = adapt_curves(algo.adapt, meta, tasks, steps, cfg.eval.chunk, cfg.seed, inputs.to_task)
+        nll, _ = adapt_curves(algo.adapt, meta, tasks, steps, cfg.eval.chunk, cfg.seed, inputs.to_task,
+                              devices.mesh_from_config(cfg))
         return nll.mean(0)
 
     b = cfg.baselines

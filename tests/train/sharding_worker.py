@@ -4,6 +4,7 @@
     python sharding_worker.py gan OUT.npz DEVICES             # meta-GAN (Reptile) steps, sharding off and on
     python sharding_worker.py steps OUT.npz DEVICES [PORT PROCESS_ID NUM_PROCESSES]
         # a few MAML meta-steps through sharding.distribute; with PORT, one of several jax.distributed processes
+    python sharding_worker.py eval OUT.npz DEVICES            # evaluation curves and the oracle fits, one device and all
     python sharding_worker.py loop OUT.npz DEVICES [PORT PROCESS_ID NUM_PROCESSES]
         # the training loop into dirname(OUT)/work (shared by the processes), final params to OUT
 """
@@ -122,10 +123,46 @@ def gan_steps(out, devices, n_steps=2):
     np.savez(out, **res)
 
 
+def eval_curves(out, devices):
+    """Evaluation's per-episode curves (eval.chunked.adapt_curves: FOMAML's adaptation, 7 episodes in chunks
+    of 4, so the mesh pads one) on one device ('off/') and split over `devices` devices ('on/')."""
+    import synth
+    from metamusic import devices as devs
+    from metamusic import experiments
+    from metamusic.eval.chunked import adapt_curves
+    from metamusic.experiments import inputs, melody
+
+    cfg = _melody_cfg(0, "fomaml")
+    corpus = synth.token_corpus()
+    exp = experiments.build(cfg, corpus)
+    algo = exp.algorithm("fomaml")
+    meta = algo.init(exp.init_params())
+    tasks = melody.episodes(cfg, corpus, "test", 2, 7, 2)
+    res = {}
+    for tag, mesh in (("off", None), ("on", devs.make_mesh(devices))):
+        nll, aux = adapt_curves(algo.adapt, meta, tasks, 3, 4, cfg.seed, inputs.to_task, mesh)
+        assert nll.shape == (7, 4)
+        res[f"{tag}/nll"], res[f"{tag}/accuracy"] = nll, aux["accuracy"]
+    # the oracle's fits, one job per (style, start), spread over the devices
+    from metamusic import oracle
+
+    params = meta["params"]
+    starts = {"a": lambda fit, key: params, "b": lambda fit, key: jax.tree.map(lambda x: x * 0.9, params)}
+    for tag, n in (("off", 0), ("on", devices)):
+        c = cfg.copy_and_resolve_references()
+        c.sharding.devices = n
+        c.baselines.oracle_lrs = (1e-3, 3e-3)
+        fitted, info = oracle.fit_oracles(experiments.build(c, corpus), starts, corpus=corpus)
+        for k, p in fitted.items():
+            res.update({f"{tag}/oracle{k}" + name: v for name, v in _flat(p).items()})
+        res[f"{tag}/members"] = np.array([[m["held_nll"] for m in i["members"].values()] for i in info.values()])
+    np.savez(out, **res)
+
+
 if __name__ == "__main__":
     mode, out, devices = sys.argv[1], sys.argv[2], int(sys.argv[3])
     if len(sys.argv) > 4:
         port, pid, nproc = (int(a) for a in sys.argv[4:7])
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
         jax.distributed.initialize(coordinator_address=f"localhost:{port}", num_processes=nproc, process_id=pid)
-    {"loops": loops, "steps": steps, "gan": gan_steps, "loop": loop}[mode](out, devices)
+    {"loops": loops, "steps": steps, "gan": gan_steps, "loop": loop, "eval": eval_curves}[mode](out, devices)

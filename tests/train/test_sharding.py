@@ -54,6 +54,17 @@ def test_sharded_training_loops_match_single_device(tmp_path):
     _assert_off_equals_on(tmp_path, "loops")
 
 
+def test_evaluation_split_over_devices_matches_one_device(tmp_path):
+    """Evaluation's episodes split over 2 virtual devices (a chunk padded to split evenly), and the oracle's
+    fits run as jobs on both, give the one-device results."""
+    _wait([_run(["eval", tmp_path / "eval.npz", 2], 2)])
+    res = np.load(tmp_path / "eval.npz")
+    keys = [k[4:] for k in res.files if k.startswith("off/")]
+    assert {"nll", "accuracy", "members"} <= set(keys) and any(k.startswith("oracle") for k in keys)
+    for k in keys:
+        np.testing.assert_allclose(res[f"on/{k}"], res[f"off/{k}"], rtol=1e-6, atol=1e-7, err_msg=k)
+
+
 @pytest.mark.slow  # 45 s; the MAML and relation loops' sharding is checked in the default run
 def test_sharded_meta_gan_steps_match_single_device(tmp_path):
     """Meta-GAN (Reptile over generator and critic) steps: 4 virtual devices vs one."""
