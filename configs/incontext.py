@@ -20,7 +20,7 @@ def get_config():
     c.model.incontext.layers = 2
     c.meta.algorithm = "incontext"
     # trained on whole tunes, as it is evaluated: a prompt of K=5 tunes of 4 windows
-    c.meta.per_algorithm = ml_collections.ConfigDict({"incontext": {"steps": 1000, "tune_windows": 4}})
+    c.meta.per_algorithm = ml_collections.ConfigDict({"incontext": {"steps": 600, "tune_windows": 4}})
     c.baselines.joint_steps = 3000
     c.eval.chunk = 10  # episodes per jitted evaluation call (a K=10 prompt is 40 windows per episode)
     c.eval.finetune_after = ("incontext",)

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from metamusic import devices
 from metamusic.data.episodes import servable
 from metamusic.eval.draws import openings, style_draws
 from metamusic.eval.paired import paired_difference
@@ -39,22 +40,34 @@ def evaluate(exp, methods: dict, scorer_workdir: str, corpus=None, left_out: dic
     scorer = StyleScorer(scorer_workdir, corpus.enc)
     enc = corpus.enc
     rng = np.random.default_rng([cfg.seed, 5])
-    per = {name: np.zeros((len(test), D)) for name in [REAL] + list(methods)}
-    for d in range(D):
-        draws = style_draws(corpus, test, K, e.samples, L, rng, tune_windows=W)
-        for i, st in enumerate(test):
-            target = draws[st][0]
-            others = [draws[o][0] for o in test if o != st][: e.distractors]
-            # scored as the samples are, without bar positions (generated melodies carry none)
-            per[REAL][i, d] = style_fidelity(scorer, openings(draws[st][1], W)[:2], target, others)
-            key = jax.random.PRNGKey(cfg.seed + i)
-            key = key if d == 0 else jax.random.fold_in(key, 7000 + d)
-            for name, adapt in methods.items():
-                params = adapt(tuple(jnp.asarray(x) for x in target), key)
-                gen = exp.sample(params, target, num=e.samples, length=L, temperature=e.temperature,
-                                 key=jax.random.fold_in(key, 1))
-                mask = (gen != enc.pad).astype(np.float32)
-                per[name][i, d] = style_fidelity(scorer, (gen, mask), target, others)
+    draws = [style_draws(corpus, test, K, e.samples, L, rng, tune_windows=W) for _ in range(D)]
+    others = lambda d, st: [draws[d][o][0] for o in test if o != st][: e.distractors]
+
+    def key_of(i, d):
+        key = jax.random.PRNGKey(cfg.seed + i)
+        return key if d == 0 else jax.random.fold_in(key, 7000 + d)
+
+    # scored as the samples are, without bar positions (generated melodies carry none)
+    per = {REAL: np.array([[style_fidelity(scorer, openings(draws[d][st][1], W)[:2], draws[d][st][0], others(d, st))
+                            for d in range(D)] for st in test])}
+
+    def method_job(adapt):
+        """One method's fidelity per (style, draw): one job of `devices.run_jobs`."""
+        def job():
+            out = np.zeros((len(test), D))
+            for d in range(D):
+                for i, st in enumerate(test):
+                    target, key = draws[d][st][0], key_of(i, d)
+                    params = devices.here(adapt(tuple(jnp.asarray(x) for x in target), key))
+                    gen = exp.sample(params, target, num=e.samples, length=L, temperature=e.temperature,
+                                     key=jax.random.fold_in(key, 1))
+                    mask = (gen != enc.pad).astype(np.float32)
+                    out[i, d] = style_fidelity(scorer, (gen, mask), target, others(d, st))
+            return out
+        return job
+
+    per.update(devices.run_jobs({name: method_job(adapt) for name, adapt in methods.items()},
+                                devices.mesh_from_config(cfg)))
     return summarize(per, test, e.samples, 1.0 / (1 + min(e.distractors, len(test) - 1)))
 
 

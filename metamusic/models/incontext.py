@@ -9,8 +9,9 @@ and the query loss is the model's NLL given the prompt. Without a prompt it is a
 Transformer LM (K=0: the joint model of the same run).
 
 The prompt is run once per task, each of its windows attending within itself (it is read, never
-predicted); each query window then attends to every prompt token and causally to itself, with
-the same layers. Support windows arrive as a tune's consecutive windows, each after the first
+predicted); each query window attends causally to itself and, through a gated cross-attention
+that starts closed, to every prompt token, with the same layers: started from the joint model it
+predicts exactly as that model did and learns how much to read. Support windows arrive as a tune's consecutive windows, each after the first
 starting with the previous one's last token; that repeated token is masked out and BOS marks
 where a tune begins, so the prompt is the K tunes one after another, separated by BOS.
 """
@@ -60,8 +61,8 @@ def _attend(q, keys, values, masks):
 
 class _Block(nn.Module):
     """One pre-LayerNorm block. A prompt window attends within itself; a query window attends causally to
-    itself and to every prompt token, whose keys and values are projected once per task, not once per
-    query window (what keeps a prompt of K=10 whole tunes affordable)."""
+    itself and, through a gated second attention, to every prompt token, whose keys and values are projected
+    once per task, not once per query window (what keeps a prompt of K=10 whole tunes affordable)."""
 
     dim: int
     heads: int
@@ -77,19 +78,21 @@ class _Block(nn.Module):
         mlp = lambda h: mlp_out(nn.gelu(mlp_in(h)))
         h = ln1(x)
         q, k, v = (proj[n](h) for n in ("query", "key", "value"))
-        keys, values, masks = [k], [v], [mask]
+        # the prompt's term enters through a gate that starts closed (tanh(0) = 0, as Flamingo's cross-attention):
+        # a model started from the joint one predicts exactly as it did, and learns how much to read
+        gate = jnp.tanh(self.param("prompt_gate", nn.initializers.zeros, (self.dim,)))
+        x = x + out(_attend(q, [k], [v], [mask]))
         if prompt is not None:
             hp = ln1(prompt)
             qp, kp, vp = (proj[n](hp) for n in ("query", "key", "value"))
             valid = prompt_mask > 0
             within = valid[:, None, :, None] & valid[:, None, None, :]  # [S, 1, Tw, Tw]
+            P = kp.shape[0] * kp.shape[1]
+            read = _attend(q, [kp.reshape((P,) + kp.shape[2:])], [vp.reshape((P,) + vp.shape[2:])],
+                           [valid.reshape(P)])
+            x = x + gate * out(read)
             prompt = prompt + out(_attend(qp, [kp], [vp], [within]))
             prompt = prompt + mlp(ln2(prompt))
-            P = kp.shape[0] * kp.shape[1]
-            keys.append(kp.reshape((P,) + kp.shape[2:]))
-            values.append(vp.reshape((P,) + vp.shape[2:]))
-            masks.append(valid.reshape(P))
-        x = x + out(_attend(q, keys, values, masks))
         return x + mlp(ln2(x)), prompt
 
 
