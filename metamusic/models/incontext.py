@@ -11,9 +11,11 @@ Transformer LM (K=0: the joint model of the same run).
 The prompt is run once per task, each of its windows attending within itself (it is read, never
 predicted); each query window attends causally to itself and, through a gated cross-attention
 that starts closed, to every prompt token, with the same layers: started from the joint model it
-predicts exactly as that model did and learns how much to read. Support windows arrive as a tune's consecutive windows, each after the first
-starting with the previous one's last token; that repeated token is masked out and BOS marks
-where a tune begins, so the prompt is the K tunes one after another, separated by BOS.
+predicts exactly as that model did and learns how much to read.
+
+Support windows arrive as a tune's consecutive windows, each after the first starting with the
+previous one's last token; that repeated token is masked out and BOS marks where a tune begins, so
+the prompt is the K tunes one after another, separated by BOS.
 """
 
 from __future__ import annotations
@@ -39,24 +41,12 @@ def with_prompt(params, tokens, mask, pos, *, bos: int, max_windows: int):
     return {**params, PROMPT: {"tokens": f(tokens), "mask": f(keep), "pos": f(pos)}}
 
 
-def without_prompt(params):
-    """params of the bare model (what the joint model is, and what a checkpoint holds)."""
-    return {k: v for k, v in params.items() if k != PROMPT}
-
-
-def _attend(q, keys, values, masks):
-    """Softmax attention of q [..., T, H, D] over several key/value sets [..., S_i, H, D] at once (one softmax
-    over all of them), each with its boolean mask broadcastable to [..., H, T, S_i]."""
-    scale = q.shape[-1] ** -0.5
-    big_neg = jnp.finfo(q.dtype).min
-    scores = [jnp.where(m, jnp.einsum("...thd,...shd->...hts", q, k) * scale, big_neg)
-              for k, m in zip(keys, masks)]
-    w = jax.nn.softmax(jnp.concatenate(scores, axis=-1), axis=-1)
-    out, a = 0.0, 0
-    for v in values:
-        out = out + jnp.einsum("...hts,...shd->...thd", w[..., a: a + v.shape[-3]], v)
-        a += v.shape[-3]
-    return out
+def _attend(q, k, v, mask):
+    """Softmax attention of q [..., T, H, D] over keys and values [..., S, H, D] with a boolean mask
+    broadcastable to [..., H, T, S] (the keys may lack q's leading axes: a prompt shared by every window)."""
+    scores = jnp.einsum("...thd,...shd->...hts", q, k) * q.shape[-1] ** -0.5
+    w = jax.nn.softmax(jnp.where(mask, scores, jnp.finfo(q.dtype).min), axis=-1)
+    return jnp.einsum("...hts,...shd->...thd", w, v)
 
 
 class _Block(nn.Module):
@@ -81,17 +71,16 @@ class _Block(nn.Module):
         # the prompt's term enters through a gate that starts closed (tanh(0) = 0, as Flamingo's cross-attention):
         # a model started from the joint one predicts exactly as it did, and learns how much to read
         gate = jnp.tanh(self.param("prompt_gate", nn.initializers.zeros, (self.dim,)))
-        x = x + out(_attend(q, [k], [v], [mask]))
+        x = x + out(_attend(q, k, v, mask))
         if prompt is not None:
             hp = ln1(prompt)
             qp, kp, vp = (proj[n](hp) for n in ("query", "key", "value"))
             valid = prompt_mask > 0
             within = valid[:, None, :, None] & valid[:, None, None, :]  # [S, 1, Tw, Tw]
             P = kp.shape[0] * kp.shape[1]
-            read = _attend(q, [kp.reshape((P,) + kp.shape[2:])], [vp.reshape((P,) + vp.shape[2:])],
-                           [valid.reshape(P)])
+            read = _attend(q, kp.reshape((P,) + kp.shape[2:]), vp.reshape((P,) + vp.shape[2:]), valid.reshape(P))
             x = x + gate * out(read)
-            prompt = prompt + out(_attend(qp, [kp], [vp], [within]))
+            prompt = prompt + out(_attend(qp, kp, vp, within))
             prompt = prompt + mlp(ln2(prompt))
         return x + mlp(ln2(x)), prompt
 
