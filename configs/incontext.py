@@ -4,7 +4,7 @@ meta-trained on episodes from its joint model (the same Transformer without a pr
     python run_maml.py --config=configs/incontext.py --workdir=runs/incontext --mode=all
 
 Everything else (corpus, split, episodes, evaluation) is configs/maml.py's, so its meta-test episodes are
-the default run's and the two runs' rows pair (python -m metamusic.eval.compare_runs runs/maml runs/incontext).
+the default run's draws and its rows read beside that run's table.
 """
 
 import ml_collections
