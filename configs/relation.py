@@ -32,11 +32,13 @@ def get_config():
 
     c.model = ml_collections.ConfigDict()
     c.model.encoder = "conv"  # "conv" (1-D convolutions) or "transformer"
+    c.model.inputs = "music"  # "notes" (token, interval, onset) or "music" (+ scale degree, inter-onset interval, onset position)
     c.model.conv = ml_collections.ConfigDict({"dim": 64, "layers": 4, "kernel": 5})  # conv encoder fields
     c.model.transformer = ml_collections.ConfigDict({"dim": 64, "layers": 2, "heads": 4})  # transformer fields
     c.model.relation_hidden = 64  # relation module width
     c.model.relation_layers = 3  # hidden layers of the relation module (the paper: 2)
     c.model.pairs = "rich"  # relation input: "concat" (the paper) or "rich" (+ |c - q| and c * q)
+    c.model.relation_prior = "none"  # "none" (the paper) or "euclidean": the module corrects a learned distance
     c.model.aggregate = "mean"  # relation network's class feature over shots: "sum" (the paper) or "mean"
     c.model.pretrain_classes = 64  # outputs of the pretraining layer (>= the number of meta-train styles)
 

@@ -52,6 +52,8 @@ ADDED = {
     ("melody", "baselines.oracle_fine_until"): 0,
     ("melody", "baselines.tune_per_k"): False,
     ("melody", "eval.fidelity_draws"): 1,
+    ("classify", "model.inputs"): "notes",
+    ("classify", "model.relation_prior"): "none",
     ("gan", "gan.r1_simplex"): False,
     ("gan", "gan.prefix"): 0,
     ("gan", "gan.estimator"): "gumbel",

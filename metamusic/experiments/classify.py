@@ -22,7 +22,7 @@ from metamusic.experiments import base, inputs, optim, validation
 from metamusic.experiments.family import Family
 from metamusic.meta import direct, episodic
 from metamusic.models import ENCODERS
-from metamusic.models.relation import PAIRS, FewShotClassifier
+from metamusic.models.relation import PAIRS, PRIORS, FewShotClassifier
 
 
 class ClassifyParts(NamedTuple):
@@ -35,6 +35,7 @@ class ClassifyParts(NamedTuple):
     feature_predictor: Callable  # (method, ways) -> the same on encoder features computed once
 
 
+INPUTS = ("notes", "music")  # model.inputs: what the encoder embeds per step (models.encoders.embed_inputs)
 PRETRAIN_INIT = "pretrain"  # meta.init value: the episodic heads start from the pretraining head's encoder
 
 
@@ -44,6 +45,7 @@ def validate(cfg) -> None:
     validation.validate_optim(cfg)
     check_range("data.ways", cfg.data.ways, 2)
     check_choice("model.encoder", cfg.model.encoder, ENCODERS)
+    check_choice("model.inputs", cfg.model.get("inputs", "notes"), INPUTS)
     for f, v in cfg.model.conv.items():
         check_range(f"model.conv.{f}", v, 1)
     for f, v in cfg.model.transformer.items():
@@ -51,6 +53,7 @@ def validate(cfg) -> None:
     check_range("model.relation_hidden", cfg.model.relation_hidden, 1)
     check_range("model.relation_layers", cfg.model.get("relation_layers", 2), 1)
     check_choice("model.pairs", cfg.model.get("pairs", "concat"), PAIRS)
+    check_choice("model.relation_prior", cfg.model.get("relation_prior", "none"), PRIORS)
     check_range("model.pretrain_classes", cfg.model.get("pretrain_classes", 64), 2)
     check_choice("model.aggregate", cfg.model.aggregate, episodic.AGGREGATES)
     validation.algorithm_names(cfg, episodic.HEADS)
@@ -76,10 +79,12 @@ def build(cfg, corpus=None) -> base.Experiment:
     m = cfg.model
     fields = dict(m.conv if m.encoder == "conv" else m.transformer)
     fields["bar_positions"] = inputs.bar_positions(cfg)
+    fields["music_inputs"] = m.get("inputs", "notes") == "music"
     pre = episodic.pretraining_heads(names)
     pretrain_classes = m.get("pretrain_classes", 64) if pre else 0
     model = FewShotClassifier(enc.vocab_size, enc.num_classes, m.encoder, tuple(sorted(fields.items())),
                               m.relation_hidden, m.get("relation_layers", 2), m.get("pairs", "concat"),
+                              m.get("relation_prior", "none"),
                               ridge_head=any(episodic.HEADS[n].ridge for n in names), pretrain_classes=pretrain_classes)
     apply = lambda method: (lambda p, *a: model.apply(p, *a, method=method))
     parts = episodic.Parts(embed=apply(FewShotClassifier.embed), relate=apply(FewShotClassifier.relate),

@@ -209,6 +209,9 @@ def pretraining_heads(names) -> tuple:
 # head: method -> {row name: scores function}.
 EXTRA_SCORES: dict[str, dict[str, Callable]] = {
     "pretrain": {"pretrain+cosine": cosine_scores, "pretrain+finetune": finetune_scores},
+    # the relation network's encoder with a fixed distance instead of its learned comparison: the paired
+    # difference to these rows is what the relation module itself adds
+    "relation": {"relation+euclidean": proto_logits, "relation+cosine": cosine_scores},
 }
 # Rows that cost an inner loop per episode: evaluated on the first eval.finetune_episodes episodes only.
 COSTLY = ("pretrain+finetune",)

@@ -2,7 +2,11 @@
 
 Masked throughout: padding never reaches a feature. Besides the token itself each
 position sees the interval from the previous note (clipped to +-12 semitones) and
-whether it is an onset, which makes the features transposition-robust.
+whether it is an onset, which makes the features transposition-robust. With
+`music_inputs` an onset also sees what the hand-made features of `data.features` count:
+its scale degree above the tune's final note, its inter-onset interval and its position
+in the bar. A masked mean of one-hot embeddings is a histogram, so the pooled encoder
+can reach every histogram the feature regression reads, and learn more on top.
 """
 
 from __future__ import annotations
@@ -27,18 +31,52 @@ def note_features(tokens, num_classes: int):
     return is_pitch.astype(jnp.int32), interval
 
 
+IOI_CODES = 16  # inter-onset intervals of 1..16 steps (longer ones share the last code), as data.features
+
+
+def music_codes(tokens, mask, num_classes: int, pos=None, positions: int = 0):
+    """Per-step codes, 0 where the step is not an onset:
+    (scale degree above the tune's final note + 1 in 1..12, inter-onset interval to the next onset
+    (the last note: to the tune's end) in 1..IOI_CODES, bar position of the onset + 1 in
+    1..positions-1, or 0 without positions)."""
+    is_pitch = (tokens >= 2) & (tokens < num_classes) & (mask > 0)
+    T = tokens.shape[-1]
+    t = jnp.arange(T)
+    last = jax.lax.cummax(jnp.where(is_pitch, t, -1), axis=tokens.ndim - 1)[..., -1:]
+    final = jnp.take_along_axis(tokens, jnp.maximum(last, 0), axis=-1)
+    degree = jnp.where(is_pitch, (tokens - final) % 12 + 1, 0)
+    length = mask.sum(-1, keepdims=True).astype(jnp.int32)
+    nxt = jax.lax.cummin(jnp.where(is_pitch, t, T), axis=tokens.ndim - 1, reverse=True)
+    after = jnp.concatenate([nxt[..., 1:], jnp.full(nxt.shape[:-1] + (1,), T)], axis=-1)
+    ioi = jnp.clip(jnp.minimum(after, length) - t, 1, IOI_CODES)
+    ioi = jnp.where(is_pitch, ioi, 0)
+    if pos is None or not positions:
+        at = jnp.zeros_like(tokens)
+    else:  # positions - 1 means none (BOS, padding)
+        at = jnp.where(is_pitch & (pos >= 0) & (pos < positions - 1), pos + 1, 0)
+    return degree, ioi, at
+
+
 def masked_pool(x, mask):
     """Mean over time of features [..., T, C] where mask [..., T] is 1."""
     m = mask[..., None]
     return (x * m).sum(-2) / jnp.maximum(m.sum(-2), 1.0)
 
 
-def embed_inputs(tokens, vocab_size: int, num_classes: int, dim: int):
-    """Token + interval + onset embeddings, summed. Call inside a compact method: the three
-    Embed submodules ("embed", "interval", "onset") belong to the calling encoder."""
+def embed_inputs(tokens, vocab_size: int, num_classes: int, dim: int, mask=None, pos=None, positions: int = 0,
+                 music: bool = False):
+    """Token + interval + onset embeddings, summed; with `music`, also the `music_codes` embeddings
+    ("degree", "ioi", "onset_pos"). Call inside a compact method: the Embed submodules belong to the
+    calling encoder."""
     onset, interval = note_features(tokens, num_classes)
     x = nn.Embed(vocab_size, dim, name="embed")(tokens)
-    return x + nn.Embed(26, dim, name="interval")(interval) + nn.Embed(2, dim, name="onset")(onset)
+    x = x + nn.Embed(26, dim, name="interval")(interval) + nn.Embed(2, dim, name="onset")(onset)
+    if music:
+        degree, ioi, at = music_codes(tokens, mask, num_classes, pos, positions)
+        x = x + nn.Embed(13, dim, name="degree")(degree) + nn.Embed(IOI_CODES + 1, dim, name="ioi")(ioi)
+        if positions:
+            x = x + nn.Embed(positions, dim, name="onset_pos")(at)
+    return x
 
 
 class ConvEncoder(nn.Module):
@@ -50,10 +88,12 @@ class ConvEncoder(nn.Module):
     layers: int = 4
     kernel: int = 5
     bar_positions: int = 0  # bar-position codes read beside the tokens (0: none; models.metric)
+    music_inputs: bool = False  # also embed scale degree, inter-onset interval and onset position (music_codes)
 
     @nn.compact
     def __call__(self, tokens, mask, pos=None):
-        x = embed_inputs(tokens, self.vocab_size, self.num_classes, self.dim)
+        x = embed_inputs(tokens, self.vocab_size, self.num_classes, self.dim, mask, pos,
+                         self.bar_positions if pos is not None else 0, self.music_inputs)
         if self.bar_positions and pos is not None:
             x = add_bar_position(x, pos, self.bar_positions, self.dim)
         # masked before the first convolution too, so no kernel reaches into the padding
@@ -74,11 +114,13 @@ class TransformerEncoder(nn.Module):
     heads: int = 4
     max_len: int = 512
     bar_positions: int = 0  # bar-position codes read beside the tokens (0: none; models.metric)
+    music_inputs: bool = False  # also embed scale degree, inter-onset interval and onset position (music_codes)
 
     @nn.compact
     def __call__(self, tokens, mask, pos=None):
         T = tokens.shape[-1]
-        x = embed_inputs(tokens, self.vocab_size, self.num_classes, self.dim)
+        x = embed_inputs(tokens, self.vocab_size, self.num_classes, self.dim, mask, pos,
+                         self.bar_positions if pos is not None else 0, self.music_inputs)
         if self.bar_positions and pos is not None:
             x = add_bar_position(x, pos, self.bar_positions, self.dim)
         x = x + self.param("pos", nn.initializers.normal(0.02), (self.max_len, self.dim))[:T]

@@ -14,6 +14,7 @@ from metamusic.models.encoders import ENCODERS
 from metamusic.errors import MetamusicError
 
 PAIRS = ("concat", "rich")
+PRIORS = ("none", "euclidean")  # relation_prior: what the relation module's score starts from
 
 
 class FewShotClassifier(nn.Module):
@@ -26,6 +27,10 @@ class FewShotClassifier(nn.Module):
       relation_layers: hidden layers of the relation module (the paper: 2).
       pairs: the relation module's input: "concat" (class and query features, the paper) or
         "rich" (also |class - query| and class * query, so a distance need not be learned).
+      relation_prior: "none" (the paper: the score is the module's output) or "euclidean": the
+        module's logit is added to minus a learned multiple of the squared distance between class
+        and query features, so the module learns what the prototypical net's distance misses
+        rather than a distance from scratch.
       ridge: whether the model holds the ridge head's scalars (only runs that train r2d2 do, so a
         run's checkpoints keep the parameter tree it was trained with).
       pretrain_classes: outputs of the supervised pretraining layer (0: none); at least the
@@ -39,6 +44,7 @@ class FewShotClassifier(nn.Module):
     relation_hidden: int = 64
     relation_layers: int = 2
     pairs: str = "concat"
+    relation_prior: str = "none"
     ridge_head: bool = False
     pretrain_classes: int = 0
 
@@ -49,6 +55,8 @@ class FewShotClassifier(nn.Module):
         for i in range(self.relation_layers):  # rel1, rel2, ...: the names of runs made before this field
             setattr(self, f"rel{i + 1}", nn.Dense(self.relation_hidden))
         self.rel_out = nn.Dense(1)
+        if self.relation_prior == "euclidean":  # log of the distance's weight in the relation logit
+            self.prior_scale = self.param("prior_scale", lambda k: jnp.array(jnp.log(0.1)))
         if self.ridge_head:  # log lambda, log scale (10: the ridge outputs are ~one-hot, so logits need it), bias
             self.ridge_params = self.param("ridge", lambda k: jnp.array([0.0, jnp.log(10.0), 0.0]))
         if self.pretrain_classes:
@@ -66,7 +74,10 @@ class FewShotClassifier(nn.Module):
         h = jnp.concatenate(feats, -1)
         for i in range(self.relation_layers):
             h = nn.relu(getattr(self, f"rel{i + 1}")(h))
-        return nn.sigmoid(self.rel_out(h))[..., 0]
+        logit = self.rel_out(h)[..., 0]
+        if self.relation_prior == "euclidean":
+            logit = logit - jnp.exp(self.prior_scale) * ((cf - qf) ** 2).sum(-1)
+        return nn.sigmoid(logit)
 
     def ridge(self):
         return self.ridge_params[0], self.ridge_params[1], self.ridge_params[2]

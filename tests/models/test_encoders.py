@@ -1,0 +1,70 @@
+"""The classification encoders' music inputs and the relation module's distance prior, on known values."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from metamusic.data import EncodingConfig, features
+from metamusic.data.melody import MAX_POS, meter_positions
+from metamusic.models.encoders import IOI_CODES, music_codes
+from metamusic.models.relation import FewShotClassifier
+
+ENC = EncodingConfig()
+
+
+def _tune(pitches, durations):
+    t = [ENC.bos]  # as in the corpus: positions start after BOS (melody.meter_positions)
+    for p, d in zip(pitches, durations):
+        t += [p - ENC.min_note + 2] + [0] * (d - 1)
+    return np.array(t)
+
+
+def test_music_codes_pooled_are_the_hand_made_histograms():
+    """A masked mean of one-hot codes is a histogram: the degree and onset-position codes give exactly
+    the scale-degree and onset-position blocks of `data.features.tune_features`, and the inter-onset
+    codes its inter-onset histogram plus the last note's length."""
+    rng = np.random.default_rng(0)
+    pitches = rng.integers(55, 80, 30)
+    durations = rng.choice([1, 2, 3, 4, 6, 20], 30)
+    t = _tune(pitches, durations)
+    pos = meter_positions(len(t), 12)
+    T = len(t) + 7  # padding after the tune
+    tok = np.concatenate([t, np.zeros(T - len(t), t.dtype)])[None]
+    mask = (np.arange(T) < len(t)).astype(np.float32)[None]
+    p = np.concatenate([pos, np.full(T - len(t), MAX_POS)])[None]
+    degree, ioi, at = (np.asarray(c)[0] for c in music_codes(jnp.asarray(tok), jnp.asarray(mask), ENC.num_classes,
+                                                               jnp.asarray(p), MAX_POS + 1))
+    onset = degree > 0
+    assert onset.sum() == 30 and not onset[len(t):].any()
+    f = features.tune_features(t, pos, ENC.num_classes, ENC.min_note)
+    n_hist = 12 + 25
+    ioi_block = f[n_hist: n_hist + features.IOI_BINS]
+    pos_block = f[n_hist + features.IOI_BINS: n_hist + features.IOI_BINS + features.POS_BINS]
+    np.testing.assert_allclose(np.bincount(degree[onset] - 1, minlength=12) / 30, f[-24:-12])
+    np.testing.assert_allclose(np.bincount(at[onset] - 1, minlength=features.POS_BINS)[:features.POS_BINS] / 30,
+                               pos_block)
+    counts = np.bincount(ioi[onset] - 1, minlength=IOI_CODES).astype(float)
+    counts[min(durations[-1], IOI_CODES) - 1] -= 1  # the last note's length: not an inter-onset interval
+    np.testing.assert_allclose(counts / 29, ioi_block)
+
+
+def test_relation_prior_scores_by_distance_when_the_module_is_silent():
+    """With relation_prior=euclidean and the module's output layer zeroed, the relation scores fall with
+    the squared distance: the same ranking as the prototypical net's."""
+    model = FewShotClassifier(ENC.vocab_size, ENC.num_classes, "conv", (("dim", 8), ("layers", 1)), 16, 2, "rich",
+                              "euclidean")
+    tok = jnp.zeros((2, 8), jnp.int32)
+    params = model.init(jax.random.PRNGKey(0), tok, jnp.ones((2, 8)))
+    params = jax.tree_util.tree_map(lambda x: x, params)
+    params["params"]["rel_out"]["kernel"] = jnp.zeros_like(params["params"]["rel_out"]["kernel"])
+    classes = jax.random.normal(jax.random.PRNGKey(1), (5, 8))
+    queries = jax.random.normal(jax.random.PRNGKey(2), (7, 8))
+    scores = model.apply(params, classes, queries, method=FewShotClassifier.relate)
+    d2 = ((queries[:, None] - classes[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(np.argsort(-np.asarray(scores), -1), np.argsort(np.asarray(d2), -1))
+    # without the prior the same silent module scores every pair alike
+    plain = FewShotClassifier(ENC.vocab_size, ENC.num_classes, "conv", (("dim", 8), ("layers", 1)), 16, 2, "rich")
+    pp = plain.init(jax.random.PRNGKey(0), tok, jnp.ones((2, 8)))
+    pp["params"]["rel_out"]["kernel"] = jnp.zeros_like(pp["params"]["rel_out"]["kernel"])
+    flat = np.asarray(plain.apply(pp, classes, queries, method=FewShotClassifier.relate))
+    np.testing.assert_allclose(flat, flat[0, 0])
