@@ -23,7 +23,7 @@ FLAG_HELP = {
     "mode": "train | eval | all (train then eval) | generate | classify",
     "style": "generate: a catalog style name or a folder of music files",
     "shots": "generate: K support tunes to adapt on",
-    "out": "generate: output folder for .mid and .png files",
+    "out": "generate: output folder for .mid and .png files; classify: the CSV file (default WORKDIR/classify.csv)",
     "method": "generate: a trained method, or finetune (default: the first meta-learned algorithm)",
     "support": "classify: folder with one subfolder of example files per style",
     "query": "classify: query files or folders (repeatable)",
@@ -92,7 +92,7 @@ def parse(script: str, argv: list[str]):
     """(flags dict, validated config) from the command line; (None, None) after --help."""
     spec = SCRIPTS[script]
     args = {"config": spec["config"], "workdir": spec["workdir"], "mode": "train", "style": None, "shots": 5,
-            "out": "samples", "method": None, "support": None, "query": []}
+            "out": None, "method": None, "support": None, "query": []}
     overrides = []
     it = iter(argv)
     for a in it:
@@ -144,7 +144,7 @@ def usage(script: str) -> str:
              f"  --config    ml_collections config file (default {spec['config']})",
              f"  --mode      one of {', '.join(spec['modes'])}"]
     keys = ["workdir", "style", "shots", "out", "method"] if "generate" in spec["modes"] else ["workdir", "support",
-                                                                                                 "query"]
+                                                                                                 "query", "out"]
     lines += [f"  --{k:9} {FLAG_HELP[k]}" for k in keys]
     return "\n".join(lines)
 
@@ -311,7 +311,7 @@ def run(cfg, args) -> int:
 
     split_cpu(cfg)  # before anything touches a device
     if mode == "classify":
-        return _classify(workdir, args["support"], args["query"])
+        return _classify(workdir, args["support"], args["query"], args["out"] or os.path.join(workdir, "classify.csv"))
     from metamusic.workdir import check_resume, check_writable_folder, locked
 
     writes = mode in ("train", "eval", "all")  # generation reads the workdir and writes under --out
@@ -320,6 +320,7 @@ def run(cfg, args) -> int:
     elif not os.path.isdir(workdir):
         raise MetamusicError(f"--workdir={workdir} does not exist; train a run there first (--mode=train)")
     else:
+        args["out"] = args["out"] or "samples"
         check_writable_folder(args["out"], "--out")
     if mode in ("eval", "generate"):
         _warn_if_trained_differently(cfg, workdir)
@@ -403,16 +404,27 @@ def _evaluate(exp, workdir: str) -> None:
     print(open(report, encoding="utf-8", errors="replace").read() if os.path.exists(report) else json.dumps(out, indent=1))
 
 
-def _classify(workdir: str, support: str, query) -> int:
-    """Prints each query tune's score per style, given example files per style (`eval.style_fidelity.score_files`)."""
+def _classify(workdir: str, support: str, query, out: str) -> int:
+    """Prints a table of the query tunes (tune, predicted style, its score, the score per style) given example
+    files per style (`eval.style_fidelity.score_files`), and writes it as CSV to `out`."""
+    import csv
+
     from metamusic.eval.style_fidelity import score_files
 
     styles, scored, skipped = score_files(workdir, support, query)
     for s in skipped:
         print(f"skipped {s}", file=sys.stderr)
-    width = max(len(s) for s in styles)
-    for name, row in scored:
-        print(name)
-        for st, v in sorted(zip(styles, row), key=lambda kv: -kv[1]):
-            print(f"  {st:{width}}  {v:.3f}")
+    header = ["tune", "predicted", "score"] + list(styles)
+    table = [[name, styles[int(row.argmax())], f"{row.max():.3f}"] + [f"{v:.3f}" for v in row] for name, row in scored]
+    widths = [max(len(str(r[i])) for r in [header] + table) for i in range(len(header))]
+    for r in [header] + table:
+        print("  ".join(f"{str(v):{w}}" for v, w in zip(r, widths)).rstrip())
+    folder = os.path.dirname(os.path.abspath(out))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with open(out, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
+            csv.writer(f).writerows([header] + table)
+    except OSError as e:
+        raise MetamusicError(f"--out={out}: cannot write the CSV ({e.strerror or e})") from e
+    print(f"{len(table)} tunes classified ({len(skipped)} files skipped): {out}")
     return 0

@@ -113,7 +113,8 @@ def feature_sets(learned: dict, hand) -> dict:
     """The feature regressions' inputs, by row name: "features+logreg" (the hand-made features alone),
     "<method>+features" (one trained encoder's features beside them) and, with two or more encoders,
     "all+features" (every encoder's features and the hand-made ones in one regression: the encoders
-    were trained with different heads, so their features may err on different tunes).
+    were trained with different heads, so their features may err on different tunes) and "all+logreg"
+    (every encoder's features without the hand-made ones: the best a learned row does alone).
 
     learned: {method: (support [B, n, C], query [B, m, C])}; hand: (support, query) hand-made features.
     Each value is (support [B, n, D], query [B, m, D])."""
@@ -122,6 +123,8 @@ def feature_sets(learned: dict, hand) -> dict:
     for m, (ls, lq) in learned.items():
         out[f"{m}+features"] = (np.concatenate([ls, hs], -1), np.concatenate([lq, hq], -1))
     if len(learned) > 1:
+        out["all+logreg"] = (np.concatenate([ls for ls, _ in learned.values()], -1),
+                             np.concatenate([lq for _, lq in learned.values()], -1))
         out["all+features"] = (np.concatenate([ls for ls, _ in learned.values()] + [hs], -1),
                                np.concatenate([lq for _, lq in learned.values()] + [hq], -1))
     return out
@@ -172,7 +175,7 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
                       "queries": cfg.data.queries, "length": cfg.data.length, "test_styles": test,
                       "bar_position": bool(cfg.data.get("bar_position", False)),
                       "corpus": cfg.eval.get("root", "") if test_corpus is not None else "training corpus's meta-test"},
-           "scorer": scorer, "results": {}, "paired_vs_protonet": {}, "seconds": {}}
+           "scorer": scorer, "results": {}, "paired_vs_protonet": {}, "head_vs_own_encoder": {}, "seconds": {}}
     if left_out:
         out["config"]["left_out"] = left_out
     confusion = None
@@ -224,6 +227,11 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
         if ref in per:
             out[f"paired_vs_{ref}"][key] = {r: paired_difference(per[r], per[ref][: len(per[r])])
                                             for r in per if r != ref}
+        # what each head adds over its own encoder's features scored another way (the relation module
+        # against a fixed distance on the same features)
+        out["head_vs_own_encoder"][key] = {f"{m} - {r}": paired_difference(per[m][: len(per[r])], per[r])
+                                           for m in exp.algorithms for r in per
+                                           if r != m and r in episodic.EXTRA_SCORES.get(m, {})}
     suffix = "" if name == "eval" else name[len("eval"):] if name.startswith("eval") else "_" + name
     with open(os.path.join(workdir, name + ".json"), "w") as f:
         json.dump(out, f, indent=1)
@@ -268,6 +276,13 @@ def markdown(out: dict) -> str:
         for n in next(iter(out["paired_vs_protonet"].values())):
             cells = [f"{d[n]['mean']:+.3f} +- {d[n]['ci95']:.3f}" for d in out["paired_vs_protonet"].values()]
             lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    own = out.get("head_vs_own_encoder", {})
+    if any(own.values()):
+        lines += ["", "Each head against its own encoder's features scored another way, same episodes "
+                      "(head minus row, mean +- 95% CI):", "",
+                  "| head - row | " + " | ".join(own) + " |", "| --- |" + " --- |" * len(own)]
+        for n in next(iter(own.values())):
+            lines.append(f"| {n} | " + " | ".join(f"{d[n]['mean']:+.3f} +- {d[n]['ci95']:.3f}" for d in own.values()) + " |")
     fl = out.get("features_l2", {})
     if fl.get("l2"):
         lines += ["", "Feature regressions (L2 chosen on meta-val; meta-val accuracy at that L2): " +

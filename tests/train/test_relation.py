@@ -122,8 +122,9 @@ def test_logistic_regression_and_cosine_heads_on_known_features():
 
 
 def test_feature_regression_over_every_encoder_uses_signal_that_each_block_alone_lacks():
-    """Two encoders, each separating only half of 4 classes: 'all+features' (both blocks in one
-    regression) separates all 4, each '<method>+features' row only the classes its block sees."""
+    """Two encoders, each separating only half of 4 classes: 'all+features' and 'all+logreg' (both blocks
+    in one regression, with and without the hand-made block) separate all 4, each '<method>+features' row
+    only the classes its block sees."""
     rng = np.random.default_rng(0)
     B, K, Q, N = 40, 5, 5, 4
 
@@ -136,10 +137,11 @@ def test_feature_regression_over_every_encoder_uses_signal_that_each_block_alone
     learned = {"a": (block(ys, [0, 1]), block(yq, [0, 1])), "b": (block(ys, [2, 3]), block(yq, [2, 3]))}
     hand = (rng.normal(size=(B, N * K, 3)), rng.normal(size=(B, N * Q, 3)))  # carries nothing
     sets = classify.feature_sets(learned, hand)
-    assert list(sets) == ["features+logreg", "a+features", "b+features", "all+features"]
+    assert list(sets) == ["features+logreg", "a+features", "b+features", "all+logreg", "all+features"]
     assert sets["all+features"][0].shape == (B, N * K, 2 * N + 3)
+    assert sets["all+logreg"][0].shape == (B, N * K, 2 * N)
     acc = {r: float((features.logreg_predict(xs, ys, xq, N, l2=1e-2) == yq).mean()) for r, (xs, xq) in sets.items()}
-    assert acc["all+features"] > 0.95, acc
+    assert acc["all+features"] > 0.95 and acc["all+logreg"] > 0.95, acc
     for r in ("a+features", "b+features"):  # half the classes right, the other two told apart at chance
         assert 0.6 < acc[r] < 0.85, acc
     assert acc["features+logreg"] < 0.4, acc
@@ -279,15 +281,26 @@ def test_classify_cli_scores_query_files_per_style(relation_run, tmp_path, capsy
     (tmp_path / "support" / "jigs" / "odd.abc").write_text(synth.BAD_METER_ABC)
     synth.write_midi(str(tmp_path / "q.mid"), seed=4)
     (tmp_path / "bad.mid").write_bytes(b"not midi")
+    (tmp_path / "queries").mkdir()
+    synth.write_midi(str(tmp_path / "queries" / "q2.mid"), seed=5)
     argv = [f"--workdir={workdir}", "--mode=classify", f"--support={tmp_path / 'support'}",
-            f"--query={tmp_path / 'q.mid'}", f"--query={tmp_path / 'bad.mid'}"]
+            f"--query={tmp_path / 'q.mid'}", f"--query={tmp_path / 'bad.mid'}", f"--query={tmp_path / 'queries'}",
+            f"--out={tmp_path / 'out' / 'pred.csv'}"]
     rc = cli.main("run_relation.py", argv)
     out, err = capsys.readouterr()
-    assert rc == 0 and "q.mid" in out and "jigs" in out and "waltzes" in out
-    rows = [line.split() for line in out.splitlines() if line.startswith("  ")]
-    assert sorted(r[0] for r in rows) == ["jigs", "waltzes"]  # one score per style, best first
-    assert float(rows[0][1]) >= float(rows[1][1])
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["tune", "predicted", "score", "jigs", "waltzes"]
+    table = [line.split() for line in lines[1:3]]
+    assert sorted(os.path.basename(r[0]) for r in table) == ["q.mid", "q2.mid"]  # a file and a folder of queries
+    for name, predicted, score, jigs, waltzes in table:  # the prediction is the best-scoring style
+        assert float(score) == max(float(jigs), float(waltzes)) == float({"jigs": jigs, "waltzes": waltzes}[predicted])
+    with open(tmp_path / "out" / "pred.csv", newline="") as f:
+        import csv
+
+        assert [r for r in csv.reader(f)] == [lines[0].split()] + table
     assert "bad.mid" in err and "odd.abc" in err  # unreadable files are reported, not fatal
+    assert "2 tunes classified (2 files skipped)" in out
     assert cli.main("run_relation.py", [f"--workdir={workdir}", "--mode=classify"]) == 2
 
 
