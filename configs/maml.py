@@ -65,6 +65,7 @@ def get_config():
     c.data.min_note = 48  # lowest pitch of the encoding
     c.data.max_note = 84  # one past the highest pitch (38 classes with 48)
     c.data.key_normalize = False  # transpose every tune to C major / A minor
+    c.data.melody = "skyline"  # "skyline" (the top voice) or "marked" (a part or track named melody/soprano/voice..., if any)
     c.data.split_seed = 0  # seeds the style split and the support/query tune pools
     c.data.min_tunes = 40  # styles with fewer tunes are left out
     # near-duplicates (interval n-gram Jaccard at or above this; data/near_dups.py) removed within styles and

@@ -18,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 
-from metamusic.data import cache, corpus as corpus_lib, ingest, near_dups, parse_store, splits
+from metamusic.data import cache, corpus as corpus_lib, ingest, melody, near_dups, parse_store, splits
 from metamusic.data.melody import EncodingConfig
 from metamusic.errors import MetamusicError, check_choice
 
@@ -107,7 +107,7 @@ def load_corpus(root: Optional[str] = None, *, enc: EncodingConfig = EncodingCon
     if not paths:
         raise MetamusicError(f"no music files found under {root!r}; supported: .mid .midi .xml .mxl .musicxml .abc .krn")
     settings = {"root": os.path.realpath(root) if root else "music21-bundled", "abc_backend": abc_backend,
-                "enc": dataclasses.asdict(enc), "split": dataclasses.asdict(split)}
+                "enc": melody.settings(enc), "split": dataclasses.asdict(split)}
     if all_test:
         settings["all_test"] = True  # (absent otherwise, so existing cache keys do not change)
     cache_dir = cache_dir or cache.default_cache_dir()

@@ -25,16 +25,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import re
 
 import numpy as np
 
-from metamusic.errors import MetamusicError
+from metamusic.errors import MetamusicError, check_choice
 
 NO_EVENT = 0
 NOTE_OFF = 1
 MAX_POS = 64  # bar positions 0..63 (a 16-quarter bar at 4 steps per quarter); longer bars are capped
 NO_POS = MAX_POS  # the position of BOS and of padding
 _NS_NO_EVENT, _NS_NOTE_OFF = -2, -1  # note_seq's Melody event values
+MELODY_SOURCES = ("skyline", "marked")  # EncodingConfig.melody
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,8 +48,10 @@ class EncodingConfig:
     max_note: int = 84  # one past the highest pitch kept (note_seq convention)
     key_normalize: bool = False  # transpose each tune to C major / A minor (note_seq's key estimate)
     min_notes: int = 8  # tunes with fewer melody notes are skipped ("too short")
+    melody: str = "skyline"  # "skyline": the top voice; "marked": a part or track named as the melody, if any
 
     def __post_init__(self):
+        check_choice("data.melody", self.melody, MELODY_SOURCES)
         if self.steps_per_quarter < 1:
             raise MetamusicError(f"steps_per_quarter={self.steps_per_quarter} must be >= 1")
         if not 0 <= self.min_note < self.max_note <= 128 or self.max_note - self.min_note < 12:
@@ -72,6 +76,15 @@ class EncodingConfig:
         return self.num_classes + 2
 
 
+def settings(enc: EncodingConfig) -> dict:
+    """The encoding as a cache-key dict: fields added since caches were shipped are left out at their
+    default, so existing caches (and the shipped parse store) keep their keys."""
+    d = dataclasses.asdict(enc)
+    if d["melody"] == "skyline":
+        del d["melody"]
+    return d
+
+
 class MelodyError(Exception):
     """A tune that yields no usable melody (the reason becomes a skip reason)."""
 
@@ -84,7 +97,8 @@ def extract_events(sequence, cfg: EncodingConfig) -> np.ndarray:
 def extract_melody(sequence, cfg: EncodingConfig, pickup_quarters: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """The monophonic top-voice melody of a NoteSequence as note_seq events, and each event's bar position.
 
-    Drums are dropped. Polyphony (chords, several parts or tracks) is reduced to
+    With `cfg.melody="marked"` a file that names a part or track as its melody (`marked_melody`) gives
+    that part's notes. Drums are dropped. Polyphony (chords, several parts or tracks) is reduced to
     its top voice by a skyline that also drops a note starting under a held higher
     note, so a Bach chorale gives its soprano rather than alto notes moving under a
     held soprano. Tempo and meter changes split the sequence (quantizing needs one
@@ -105,6 +119,8 @@ def extract_melody(sequence, cfg: EncodingConfig, pickup_quarters: float = 0.0) 
     """
     from note_seq import sequences_lib
 
+    if cfg.melody == "marked":
+        sequence = marked_melody(sequence) or sequence
     notes = [n for n in sequence.notes if not n.is_drum and n.velocity > 0 and n.end_time > n.start_time]
     if not notes:
         raise MelodyError("no pitched notes (empty or drums only)")
@@ -127,6 +143,30 @@ def extract_melody(sequence, cfg: EncodingConfig, pickup_quarters: float = 0.0) 
         raise MelodyError(f"too short: {n_notes} melody notes (min_notes={cfg.min_notes})")
     pos = np.minimum(np.concatenate(positions), MAX_POS - 1).astype(np.int8)
     return _fit_range(ev, cfg), pos
+
+
+MELODY_NAMES = re.compile(r"\b(melody|melodie|melodia|soprano|sopran|vocals?|voice|lead|cantus|canto|tune)\b", re.I)
+
+
+def marked_melody(sequence):
+    """The sequence with only the notes of its marked melody part or track (a MusicXML part or MIDI track
+    whose name says melody, soprano, voice, vocal, lead, ...: `MELODY_NAMES`), or None when no part is
+    marked or the marked ones hold no pitched notes. The skyline of `extract_melody` takes the top voice;
+    this is the choice a file states for itself."""
+    from note_seq.protobuf import music_pb2
+
+    parts = {p.part for p in sequence.part_infos if MELODY_NAMES.search(p.name or "")}
+    tracks = {i.instrument for i in sequence.instrument_infos if MELODY_NAMES.search(i.name or "")}
+    if not parts and not tracks:
+        return None
+    keep = [n for n in sequence.notes if not n.is_drum and (n.part in parts if parts else n.instrument in tracks)]
+    if not keep:
+        return None
+    out = music_pb2.NoteSequence()
+    out.CopyFrom(sequence)
+    del out.notes[:]
+    out.notes.extend(keep)
+    return out
 
 
 def _piece_events(piece, cfg: EncodingConfig) -> tuple[list[int], int]:

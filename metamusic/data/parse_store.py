@@ -25,7 +25,6 @@ path is written back when it is read.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -47,7 +46,7 @@ _HERE = "<file>"  # stands for the record's own file path
 
 def store_settings(enc: melody.EncodingConfig, abc_backend: str) -> dict:
     libs = cache.library_versions()
-    return {"parse_version": PARSE_VERSION, "enc": dataclasses.asdict(enc), "abc_backend": abc_backend,
+    return {"parse_version": PARSE_VERSION, "enc": melody.settings(enc), "abc_backend": abc_backend,
             "music21": libs.get("music21"), "note-seq": libs.get("note-seq")}
 
 

@@ -12,7 +12,7 @@ from metamusic.meta.algorithm import Task
 def encoding(cfg) -> EncodingConfig:
     d = cfg.data
     return EncodingConfig(steps_per_quarter=d.steps_per_quarter, min_note=d.min_note, max_note=d.max_note,
-                          key_normalize=d.key_normalize)
+                          key_normalize=d.key_normalize, melody=d.get("melody", "skyline"))
 
 
 def load_data(cfg):

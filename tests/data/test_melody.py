@@ -117,3 +117,30 @@ def test_bad_encoding_config_names_the_field():
         melody.EncodingConfig(min_note=80, max_note=84)
     with pytest.raises(MetamusicError, match="steps_per_quarter"):
         melody.EncodingConfig(steps_per_quarter=0)
+    with pytest.raises(MetamusicError, match="data.melody.*skyline"):
+        melody.EncodingConfig(melody="top")
+
+
+def test_marked_melody_track_is_taken_over_a_higher_accompaniment():
+    """A chord track above a track named "Melody": the skyline follows the chords' top notes; with
+    melody="marked" the tune is the named track's notes. A file with no named track keeps the skyline."""
+    tune = [60, 62, 64, 65, 67, 65, 64, 62, 60]
+    notes = [(p, i, i + 1, 1) for i, p in enumerate(tune)]
+    notes += [(p, i, i + 1, 0) for i in range(9) for p in (72, 76, 79)]  # chords above it
+    ns = _seq(notes)
+    for name, inst in (("Piano", 0), ("Melody", 1)):
+        ns.instrument_infos.add(instrument=inst, name=name)
+    marked = melody.EncodingConfig(melody="marked")
+    sky = melody.extract_events(ns, CFG)
+    assert set(sky[sky >= 0]) <= {72, 76, 79}
+    mel = melody.extract_events(ns, marked)
+    assert list(mel[mel >= 0]) == tune
+    del ns.instrument_infos[:]
+    ns.instrument_infos.add(instrument=0, name="Piano")
+    assert melody.marked_melody(ns) is None
+    np.testing.assert_array_equal(melody.extract_events(ns, marked), sky)
+
+
+def test_the_default_melody_source_keeps_existing_cache_keys():
+    assert "melody" not in melody.settings(CFG)  # so caches and the shipped parse store keep their keys
+    assert melody.settings(melody.EncodingConfig(melody="marked"))["melody"] == "marked"
