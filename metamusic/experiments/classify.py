@@ -22,6 +22,7 @@ from metamusic.experiments import base, inputs, optim, validation
 from metamusic.experiments.family import Family
 from metamusic.meta import direct, episodic
 from metamusic.models import ENCODERS
+from metamusic.models.encoders import tune_view
 from metamusic.models.relation import PAIRS, PRIORS, FewShotClassifier
 
 
@@ -36,7 +37,6 @@ class ClassifyParts(NamedTuple):
 
 
 INPUTS = ("notes", "music")  # model.inputs: what the encoder embeds per step (models.encoders.embed_inputs)
-PRETRAIN_INIT = "pretrain"  # meta.init value: the episodic heads start from the pretraining head's encoder
 
 
 def validate(cfg) -> None:
@@ -60,14 +60,13 @@ def validate(cfg) -> None:
     check_range("eval.episodes", cfg.eval.episodes, 1)
     check_range("eval.chunk", cfg.eval.chunk, 1)
     check_range("eval.val_tasks", cfg.eval.val_tasks, 1)
-    check_choice("meta.init", cfg.meta.get("init", "random"), ("random", PRETRAIN_INIT))
-    pre = episodic.pretraining_heads(validation.algorithm_names(cfg, episodic.HEADS))
-    if cfg.meta.get("init", "random") == PRETRAIN_INIT and not pre:
+    init = cfg.meta.get("init", "random")
+    check_choice("meta.init", init, ("random",) + episodic.encoder_sources(episodic.HEADS))
+    if init != "random" and init not in validation.algorithm_names(cfg, episodic.HEADS):
         from metamusic.errors import MetamusicError
 
-        raise MetamusicError("meta.init='pretrain' starts the episodic heads from the pretrained encoder: add "
-                             f"{' or '.join(episodic.pretraining_heads(episodic.HEADS))} to meta.algorithm, or set "
-                             "meta.init=random")
+        raise MetamusicError(f"meta.init={init!r} starts the episodic heads from the {init} head's encoder: add "
+                             f"{init} to meta.algorithm, or set meta.init=random")
     check_range("eval.finetune_episodes", cfg.eval.get("finetune_episodes", 0), 0)
     if "features_l2" in cfg.eval:
         check_range("eval.features_l2", cfg.eval.features_l2, 0, integer=False)
@@ -88,7 +87,9 @@ def build(cfg, corpus=None) -> base.Experiment:
                               ridge_head=any(episodic.HEADS[n].ridge for n in names), pretrain_classes=pretrain_classes)
     apply = lambda method: (lambda p, *a: model.apply(p, *a, method=method))
     parts = episodic.Parts(embed=apply(FewShotClassifier.embed), relate=apply(FewShotClassifier.relate),
-                           ridge=apply(FewShotClassifier.ridge), classify=apply(FewShotClassifier.classify))
+                           ridge=apply(FewShotClassifier.ridge), classify=apply(FewShotClassifier.classify),
+                           augment=lambda key, t, mask, pos: tune_view(key, t, mask, pos, enc.num_classes,
+                                                                              cfg.data.transpose or 2))
     aggregate = m.aggregate
     train_styles = corpus.styles_in("train") if corpus is not None else []
     if pretrain_classes and len(train_styles) > pretrain_classes:
@@ -157,8 +158,8 @@ def build(cfg, corpus=None) -> base.Experiment:
         algorithms=names, baselines=(), algorithm=algorithm,
         optimizer=lambda name: optim.make_optimizer(cfg.optim.lr, clip=cfg.optim.clip),
         train_steps=lambda name: cfg.steps, train_sampler=train_sampler, val_eval=val_eval, model=model, enc=enc,
-        start_from=lambda name: (pre[0] if cfg.meta.get("init", "random") == PRETRAIN_INIT and pre
-                                 and name not in pre else None),
+        start_from=lambda name: (cfg.meta.get("init", "random") if cfg.meta.get("init", "random") != "random"
+                                 and not episodic.HEADS[name].pretraining else None),
         parts=ClassifyParts(parts, scores, probabilities, predictor, feature_predictor))
 
 

@@ -6,6 +6,7 @@ not modules:
   relate(params, class_feats [N, C], query_feats [M, C]) -> scores [M, N] in [0, 1]
   ridge(params) -> (log_lambda, log_scale, bias) scalars of the ridge head
   classify(params, feats [n, C]) -> logits over the pretraining classes
+  augment(key, tokens, mask, pos) -> (tokens, mask, pos) of another view of the same tunes
 An episode has support [N*K, T] (labels 0..N-1, K per class, grouped by class) and
 query [N*Q, T]. `HEADS` is the registry of heads by name; each gives the training
 loss, class scores for prediction, and scores as probabilities (for the style
@@ -20,6 +21,9 @@ scorer). A head trains through `meta.direct` (an episode is a task with no inner
             over the meta-train styles (its training episodes' `classes` hold global style slots,
             see `pretrain_loss`); at test time a logistic regression is fitted on the support
             features of each episode. `cosine_scores` is the Baseline++/SimpleShot variant.
+  contrastive  SimCLR (Chen et al. 2020) on tunes: two random views of every tune of the batch
+            (`Parts.augment`: a crop and a transposition) must find each other among all views;
+            no labels are read. Scored like `pretrain`, by a logistic regression per episode.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class Parts(NamedTuple):
     relate: Callable
     ridge: Callable = None
     classify: Callable = None
+    augment: Callable = None  # (key, tokens, mask, pos) -> another view of the same tunes (the contrastive head)
 
 
 def class_features(feats, labels, n_way: int, aggregate: str):
@@ -167,6 +172,21 @@ def finetune_scores(parts: Parts, params, ep, n_way: int, aggregate: str = "mean
     return q @ w + b
 
 
+def contrastive_loss(parts: Parts, params, ep, n_way: int, aggregate: str = "mean", *, key,
+                     temperature: float = 0.1):
+    """NT-Xent over two views of every tune of the episode (support and query alike, labels unused):
+    each view's positive is the other view of its tune, every other view is a negative."""
+    tokens = jnp.concatenate([ep.support, ep.query])
+    mask = jnp.concatenate([ep.support_mask, ep.query_mask])
+    pos = jnp.concatenate([ep.support_pos, ep.query_pos])
+    k1, k2 = jax.random.split(key)
+    z = jnp.concatenate([normalize(parts.embed(params, *parts.augment(k, tokens, mask, pos))) for k in (k1, k2)])
+    n = tokens.shape[0]
+    sim = (z @ z.T) / temperature - 1e9 * jnp.eye(2 * n, dtype=z.dtype)
+    targets = jnp.concatenate([jnp.arange(n) + n, jnp.arange(n)])
+    return _xent(sim, targets), {"accuracy": jnp.mean(sim.argmax(-1) == targets)}
+
+
 def pretrain_loss(parts: Parts, params, ep, n_way: int, aggregate: str = "mean"):
     """Supervised classification of every tune of the batch over the pretraining classes.
 
@@ -189,16 +209,24 @@ class Head(NamedTuple):
     # labels; its encoder can start the episodic heads (meta.init="pretrain")
     global_labels: bool = False
     ridge: bool = False  # reads the model's ridge-regression head (its learned scale and bias)
+    pretraining: bool = False  # trained without episode labels: its encoder can start the episodic heads (meta.init)
+    keyed: bool = False  # the loss takes the step's PRNG key (random views)
 
 
 HEADS: dict[str, Head] = {
     "relation": Head(relation_loss, relation_scores, lambda s: s),
     "protonet": Head(_logit_loss(proto_logits), proto_logits, jax.nn.softmax),
     "r2d2": Head(_logit_loss(ridge_logits), ridge_logits, jax.nn.softmax, ridge=True),
-    "pretrain": Head(pretrain_loss, logreg_scores, jax.nn.softmax, global_labels=True),
+    "pretrain": Head(pretrain_loss, logreg_scores, jax.nn.softmax, global_labels=True, pretraining=True),
+    "contrastive": Head(contrastive_loss, logreg_scores, jax.nn.softmax, pretraining=True, keyed=True),
 }
 # The head every other classification row is paired against (same episodes, paired differences).
 REFERENCE = "protonet"
+
+
+def encoder_sources(names) -> tuple:
+    """The heads among `names` trained without episode labels (`Head.pretraining`): meta.init can name one."""
+    return tuple(n for n in names if n in HEADS and HEADS[n].pretraining)
 
 
 def pretraining_heads(names) -> tuple:
@@ -212,6 +240,7 @@ EXTRA_SCORES: dict[str, dict[str, Callable]] = {
     # the relation network's encoder with a fixed distance instead of its learned comparison: the paired
     # difference to these rows is what the relation module itself adds
     "relation": {"relation+euclidean": proto_logits, "relation+cosine": cosine_scores},
+    "contrastive": {"contrastive+cosine": cosine_scores},
 }
 # Rows that cost an inner loop per episode: evaluated on the first eval.finetune_episodes episodes only.
 COSTLY = ("pretrain+finetune",)
@@ -220,4 +249,6 @@ COSTLY = ("pretrain+finetune",)
 def head_loss(name: str, parts: Parts, n_way: int, aggregate: str) -> Callable:
     """loss_fn(params, episode, key) of head `name`, for `meta.direct`."""
     head = HEADS[name]
+    if head.keyed:
+        return lambda params, ep, key: head.loss(parts, params, ep, n_way, aggregate, key=key)
     return lambda params, ep, key: head.loss(parts, params, ep, n_way, aggregate)

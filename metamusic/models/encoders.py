@@ -57,6 +57,23 @@ def music_codes(tokens, mask, num_classes: int, pos=None, positions: int = 0):
     return degree, ioi, at
 
 
+def tune_view(key, tokens, mask, pos, num_classes: int, max_shift: int, min_keep: float = 0.5):
+    """Another view of each tune [n, T] for contrastive training: a random contiguous crop keeping at
+    least `min_keep` of its steps (the rest masked) and a random transposition by up to `max_shift`
+    semitones (pitches kept in range). Bar positions are unchanged, so the crop keeps its meter."""
+    k_len, k_start, k_shift = jax.random.split(key, 3)
+    n, T = tokens.shape
+    length = mask.sum(-1)
+    span = jnp.ceil(jax.random.uniform(k_len, (n,), minval=min_keep, maxval=1.0) * length)
+    start = jnp.floor(jax.random.uniform(k_start, (n,)) * (length - span + 1))
+    t = jnp.arange(T)
+    keep = (t >= start[:, None]) & (t < (start + span)[:, None]) & (mask > 0)
+    shift = jax.random.randint(k_shift, (n, 1), -max_shift, max_shift + 1)
+    is_pitch = (tokens >= 2) & (tokens < num_classes)
+    shifted = jnp.where(is_pitch, jnp.clip(tokens + shift, 2, num_classes - 1), tokens)
+    return shifted, keep.astype(mask.dtype), pos
+
+
 def masked_pool(x, mask):
     """Mean over time of features [..., T, C] where mask [..., T] is 1."""
     m = mask[..., None]

@@ -48,6 +48,10 @@ CASES = [  # (script, args, a fragment the one line must contain)
     ("run_relation.py", ["--config.batch=4"], "unknown config field 'batch'; did you mean"),
     ("run_relation.py", ["--config.model.encoder=lstm"], "model.encoder='lstm' is not allowed"),
     ("run_relation.py", ["--mode=classify"], "--mode=classify needs --support"),
+    ("run_relation.py", ["--config.model.inputs=midi"], "model.inputs='midi' is not allowed"),
+    ("run_relation.py", ["--config.model.relation_prior=cosine"], "model.relation_prior='cosine' is not allowed"),
+    ("run_relation.py", ["--config.meta.init=contrastive"], "meta.init='contrastive' starts the episodic heads"),
+    ("run_relation.py", ["--config.data.melody=top"], "data.melody='top' is not allowed"),
 ]
 
 

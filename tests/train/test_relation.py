@@ -59,7 +59,7 @@ def test_relation_scores_relate_summed_class_features_and_labels_are_remapped(co
     np.testing.assert_allclose(sc, by_hand, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("method", ["relation", "protonet", "r2d2", "pretrain"])
+@pytest.mark.parametrize("method", ["relation", "protonet", "r2d2", "pretrain", "contrastive"])
 def test_loss_falls_on_a_separable_family(corpus, method):
     exp = experiments.build(_cfg(algorithm=method), corpus)
     algo, tx = exp.algorithm(method), exp.optimizer(method)
@@ -73,9 +73,31 @@ def test_loss_falls_on_a_separable_family(corpus, method):
         accs.append(float(m["train/accuracy"]))
     assert np.mean(losses[-20:]) < 0.6 * np.mean(losses[:20])
     assert np.mean(accs[-20:]) > 0.8
-    if method == "pretrain":  # a trained encoder: logistic regression on support features, unseen styles
+    if method in ("pretrain", "contrastive"):  # logistic regression on support features, unseen styles
         val = exp.val_eval(method, algo)(state, 150)
         assert float(val["val/accuracy"]) > 0.8, val
+
+
+def test_tune_view_crops_a_contiguous_span_and_transposes_in_range():
+    from metamusic.models.encoders import tune_view
+
+    T, n, C = 40, 64, 38
+    rng = np.random.default_rng(0)
+    tokens = jnp.asarray(rng.integers(0, C, (n, T)))
+    lengths = rng.integers(10, T + 1, n)
+    mask = jnp.asarray((np.arange(T) < lengths[:, None]).astype(np.float32))
+    pos = jnp.zeros((n, T), jnp.int32)
+    t2, m2, _ = (np.asarray(x) for x in tune_view(jax.random.PRNGKey(0), tokens, mask, pos, C, 3))
+    t, m = np.asarray(tokens), np.asarray(mask)
+    for i in range(n):
+        kept = np.flatnonzero(m2[i])
+        assert len(kept) >= 0.5 * lengths[i] and np.all(np.diff(kept) == 1) and kept[-1] < lengths[i]
+        pitch = (t[i] >= 2) & (t[i] < C)
+        mid = (t[i] >= 5) & (t[i] < C - 4)  # pitches no shift of up to 3 moves out of range
+        assert np.all(np.abs(t2[i][pitch] - t[i][pitch]) <= 3) and len(set((t2[i] - t[i])[mid])) <= 1
+        assert np.all(t2[i][~pitch] == t[i][~pitch]) and np.all((t2[i][pitch] >= 2) & (t2[i][pitch] < C))
+    shifts = {int((t2[i] - t[i])[(t[i] >= 5) & (t[i] < C - 4)][0]) for i in range(n)}
+    assert len(shifts) > 3  # the views differ between tunes
 
 
 def test_ridge_head_solves_ridge_regression_and_its_gradient_matches_finite_differences():
