@@ -104,17 +104,23 @@ def extract_melody(sequence, cfg: EncodingConfig, pickup_quarters: float = 0.0) 
       MelodyError: no notes, or fewer than `cfg.min_notes`.
     """
     from note_seq import sequences_lib
+    from note_seq.protobuf import music_pb2
 
-    notes = [n for n in sequence.notes if not n.is_drum and n.velocity > 0 and n.end_time > n.start_time]
-    if not notes:
+    if not any(not n.is_drum and n.velocity > 0 and n.end_time > n.start_time for n in sequence.notes):
         raise MelodyError("no pitched notes (empty or drums only)")
-    pieces = sequences_lib.split_note_sequence_on_time_changes(sequence, skip_splits_inside_notes=False)
+    # note_seq splits and quantizes the tempos and meters (and their errors); the notes, which are most of
+    # that work, are split and quantized below with the same arithmetic on arrays. Drums never reach the melody.
+    frame = music_pb2.NoteSequence()
+    frame.CopyFrom(sequence)
+    del frame.notes[:]
+    pieces = sequences_lib.split_note_sequence_on_time_changes(frame, skip_splits_inside_notes=False)
+    notes = _PieceNotes.split([n for n in sequence.notes if not n.is_drum], _split_times(sequence))
     events: list[int] = []
     positions: list[np.ndarray] = []
     for i, piece in enumerate(pieces):
-        if not any(not n.is_drum for n in piece.notes):
+        if not notes.count(i):
             continue
-        ev, spb = _piece_events(piece, cfg)
+        ev, spb = _piece_events(piece, notes, i, cfg)
         # The piece's melody starts on a bar line of its grid (note_seq aligns it), unless the
         # tune opens with a pickup: then its time 0 is `pickup` steps before the first downbeat.
         pickup = int(round(pickup_quarters * cfg.steps_per_quarter)) if i == 0 else 0
@@ -129,10 +135,67 @@ def extract_melody(sequence, cfg: EncodingConfig, pickup_quarters: float = 0.0) 
     return _fit_range(ev, cfg), pos
 
 
-def _piece_events(piece, cfg: EncodingConfig) -> tuple[list[int], int]:
-    """One meter-and-tempo piece -> (its melody events, steps per bar)."""
-    from note_seq import melodies_lib, sequences_lib
+def _split_times(sequence) -> list[float]:
+    """The piece boundaries of note_seq's `split_note_sequence_on_time_changes(skip_splits_inside_notes=False)`:
+    0, each real tempo or meter change before the end, and the end."""
+    from note_seq import constants
     from note_seq.protobuf import music_pb2
+
+    num, den, qpm = 4, 4, constants.DEFAULT_QUARTERS_PER_MINUTE
+    changes = sorted(list(sequence.time_signatures) + list(sequence.tempos), key=lambda t: t.time)
+    times = [0.0]
+    for c in changes:
+        if c.time >= sequence.total_time:
+            continue
+        if isinstance(c, music_pb2.NoteSequence.TimeSignature):
+            if (c.numerator, c.denominator) == (num, den):
+                continue
+            num, den = c.numerator, c.denominator
+        else:
+            if c.qpm == qpm:
+                continue
+            qpm = c.qpm
+        if c.time > times[-1]:
+            times.append(c.time)
+    if sequence.total_time > times[-1]:
+        times.append(sequence.total_time)
+    return times
+
+
+@dataclasses.dataclass
+class _PieceNotes:
+    """Pitched notes as arrays, each with its piece and its times within the piece, in note_seq's order
+    (by start time, ties in the sequence's order)."""
+
+    piece: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    pitch: np.ndarray
+    velocity: np.ndarray
+
+    @classmethod
+    def split(cls, notes, times: list[float]) -> "_PieceNotes":
+        """As note_seq's `_extract_subsequences` cuts notes at `times` (float64 throughout, as the protos)."""
+        start = np.array([n.start_time for n in notes], np.float64)
+        end = np.array([n.end_time for n in notes], np.float64)
+        pitch = np.array([n.pitch for n in notes], np.int64)
+        velocity = np.array([n.velocity for n in notes], np.int64)
+        order = np.argsort(start, kind="stable")
+        start, end, pitch, velocity = start[order], end[order], pitch[order], velocity[order]
+        t = np.asarray(times, np.float64)
+        piece = np.searchsorted(t, start, side="right") - 1
+        keep = (start >= t[0]) & (piece < len(t) - 1) if len(t) > 1 else np.zeros(len(start), bool)
+        piece, start, end, pitch, velocity = piece[keep], start[keep], end[keep], pitch[keep], velocity[keep]
+        return cls(piece, start - t[piece], np.minimum(end, t[piece + 1]) - t[piece], pitch, velocity)
+
+    def count(self, i: int) -> int:
+        return int(np.count_nonzero(self.piece == i))
+
+
+def _piece_events(piece, notes: _PieceNotes, i: int, cfg: EncodingConfig) -> tuple[list[int], int]:
+    """One meter-and-tempo piece (its tempo and meter; its notes are `notes` of piece i) -> (its melody events,
+    steps per bar)."""
+    from note_seq import melodies_lib, sequences_lib
 
     q = sequences_lib.quantize_note_sequence(piece, cfg.steps_per_quarter)
     if not q.time_signatures:
@@ -142,33 +205,41 @@ def _piece_events(piece, cfg: EncodingConfig) -> tuple[list[int], int]:
         del q.time_signatures[:]
         q.time_signatures.add(numerator=4, denominator=4)
         spb = sequences_lib.steps_per_bar_in_quantized_sequence(q)
-    mono = music_pb2.NoteSequence()
-    mono.CopyFrom(q)
-    del mono.notes[:]
-    for n in _skyline([n for n in q.notes if not n.is_drum and n.velocity > 0]):
-        m = mono.notes.add()
-        m.CopyFrom(n)
-        m.instrument, m.program = 0, 0
-    if not mono.notes:
+    # note_seq's quantize_to_step: int(seconds * steps_per_second + 0.5); a note of zero steps gets one.
+    sps = sequences_lib.steps_per_quarter_to_steps_per_second(cfg.steps_per_quarter, q.tempos[0].qpm)
+    sel = notes.piece == i
+    qs = (notes.start[sel] * sps + 0.5).astype(np.int64)
+    qe = (notes.end[sel] * sps + 0.5).astype(np.int64)
+    qe[qe == qs] += 1
+    bad = np.flatnonzero((qs < 0) | (qe < 0))
+    if bad.size:
+        raise sequences_lib.NegativeTimeError(
+            f"Got negative note time: start_step = {qs[bad[0]]}, end_step = {qe[bad[0]]}")
+    on = notes.velocity[sel] > 0
+    qs, qe, pitch, velocity = qs[on], qe[on], notes.pitch[sel][on], notes.velocity[sel][on]
+    top = _skyline_steps(qs, qe, pitch)
+    for a, b, p, v in zip(qs[top].tolist(), qe[top].tolist(), pitch[top].tolist(), velocity[top].tolist()):
+        q.notes.add(pitch=p, velocity=v, quantized_start_step=a, quantized_end_step=b)
+    if not q.notes:
         return [], int(spb)
     mel = melodies_lib.Melody()
-    mel.from_quantized_sequence(mono, instrument=0, gap_bars=10**9, ignore_polyphonic_notes=True, pad_end=True)
+    mel.from_quantized_sequence(q, instrument=0, gap_bars=10**9, ignore_polyphonic_notes=True, pad_end=True)
     return list(mel), int(spb)
 
 
-def _skyline(notes):
-    """Top voice: at each onset the highest note, unless a higher note is still held."""
-    notes = sorted(notes, key=lambda n: (n.quantized_start_step, -n.pitch))
+def _skyline_steps(start: np.ndarray, end: np.ndarray, pitch: np.ndarray) -> list[int]:
+    """The top voice, as indices into the arrays of quantized steps: at each onset the highest note, unless a
+    higher note is still held (then it is left out)."""
+    order = np.lexsort((-pitch, start))  # lexsort is stable, as `sorted`
     kept, held_end, held_pitch, last_start = [], -1, -1, None
-    for n in notes:
-        s = n.quantized_start_step
+    for k, s, e, p in zip(order.tolist(), start[order].tolist(), end[order].tolist(), pitch[order].tolist()):
         if s == last_start:
-            continue  # a lower note of the same onset
+            continue
         last_start = s
-        if s < held_end and n.pitch < held_pitch:
-            continue  # starts under a held higher note
-        kept.append(n)
-        held_end, held_pitch = n.quantized_end_step, n.pitch
+        if s < held_end and p < held_pitch:
+            continue
+        kept.append(k)
+        held_end, held_pitch = e, p
     return kept
 
 
