@@ -9,7 +9,8 @@ cycle through --bars), spread over a few style folders as a user corpus is. Then
 ingests the whole folder in a fresh process with a fresh, empty parse store (nothing is
 answered from a cache): every file is hashed, read, and encoded to tokens, exactly as
 `load_corpus` ingests a user folder. Arms:
-  today     note_seq's reader, one file per message to the workers (the ingest before symusic)
+  today     the ingest before the symusic reader: the metamusic checkout at --today-src (e.g. from
+            `git archive dc18986`), else this one with note_seq's reader and one file per message
   note_seq  note_seq's reader, files sent to the workers in chunks
   symusic   the symusic reader (the default), files in chunks
 Each arm prints wall seconds, files/s, the peak resident memory of the ingesting process
@@ -57,8 +58,13 @@ def build_folder(folder: str, n: int, bars: list[int]) -> None:
 
 def run_arm(folder: str, arm: str, workers: int) -> dict:
     """One arm in this process: ingest the folder with a fresh parse store; figures as a dict."""
+    import inspect
+
     from metamusic.data import corpus, ingest, melody, parse_store
 
+    kw = {}
+    if "midi_backend" in inspect.signature(ingest.ingest).parameters:  # absent before the symusic reader
+        kw["midi_backend"] = "note_seq" if arm == "today" else arm
     if arm == "today":
         ingest.MAX_CHUNK = 1
     enc = melody.EncodingConfig()
@@ -66,8 +72,7 @@ def run_arm(folder: str, arm: str, workers: int) -> dict:
     n = sum(len(s.files) for s in sources)
     store = parse_store.ParseStore(parse_store.store_settings(enc, "music21"))
     t0 = time.perf_counter()
-    mel, skips, _, parsed = ingest.ingest(sources, enc, midi_backend="note_seq" if arm == "today" else arm,
-                                          workers=workers, progress=False, stores=(store, []))
+    mel, skips, _, parsed = ingest.ingest(sources, enc, workers=workers, progress=False, stores=(store, []), **kw)
     wall = time.perf_counter() - t0
     assert parsed["files_parsed"] == n
     h = hashlib.sha1()
@@ -80,7 +85,7 @@ def run_arm(folder: str, arm: str, workers: int) -> dict:
             "seconds": round(wall, 2), "files_per_s": round(n / wall, 1),
             "peak_rss_mib_main": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kib / 2**20, 1),
             "peak_rss_mib_worker": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * kib / 2**20, 1),
-            "digest": h.hexdigest()[:16]}
+            "digest": h.hexdigest()[:16], "code": os.path.dirname(os.path.dirname(ingest.__file__))}
 
 
 def main(argv=None) -> int:
@@ -90,6 +95,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", default="1,2", help="worker counts to run each arm at")
     ap.add_argument("--arms", default=",".join(ARMS), help=f"readers to compare, of {list(ARMS)}")
     ap.add_argument("--folder", default=None, help="where the MIDI folder is built and kept (default: a temp dir)")
+    ap.add_argument("--today-src", default=None,
+                    help="a checkout of metamusic before the symusic reader, for the `today` arm")
     ap.add_argument("--json", default=None, help="also write the figures here")
     ap.add_argument("--_arm", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -103,9 +110,10 @@ def main(argv=None) -> int:
     rows = []
     for workers in [int(w) for w in args.workers.split(",")]:
         for arm in args.arms.split(","):
+            src = os.path.abspath(args.today_src) if arm == "today" and args.today_src else ROOT
             out = subprocess.run([sys.executable, os.path.abspath(__file__), "--folder", folder,
-                                  "--_arm", f"{arm}:{workers}"], cwd=ROOT, capture_output=True, text=True,
-                                 env={**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")})
+                                  "--_arm", f"{arm}:{workers}"], cwd=src, capture_output=True, text=True,
+                                 env={**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")})
             line = [l for l in out.stdout.splitlines() if l.startswith("ARM ")]
             if out.returncode or not line:
                 print(out.stderr[-3000:], file=sys.stderr)
@@ -114,7 +122,7 @@ def main(argv=None) -> int:
             r = rows[-1]
             print(f"{r['arm']:9} workers={r['workers']}  {r['seconds']:8.2f}s  {r['files_per_s']:8.1f} files/s  "
                   f"peak RSS main {r['peak_rss_mib_main']:6.1f} MiB, worker {r['peak_rss_mib_worker']:6.1f} MiB  "
-                  f"tunes={r['tunes']} skips={r['skips']} digest={r['digest']}", flush=True)
+                  f"tunes={r['tunes']} skips={r['skips']} digest={r['digest']}  ({r['code']})", flush=True)
     base = {r["workers"]: r for r in rows if r["arm"] == "today"}
     for r in rows:
         if r["workers"] in base and r["arm"] != "today":

@@ -195,7 +195,7 @@ class _PieceNotes:
 def _piece_events(piece, notes: _PieceNotes, i: int, cfg: EncodingConfig) -> tuple[list[int], int]:
     """One meter-and-tempo piece (its tempo and meter; its notes are `notes` of piece i) -> (its melody events,
     steps per bar)."""
-    from note_seq import melodies_lib, sequences_lib
+    from note_seq import sequences_lib
 
     q = sequences_lib.quantize_note_sequence(piece, cfg.steps_per_quarter)
     if not q.time_signatures:
@@ -216,15 +216,63 @@ def _piece_events(piece, notes: _PieceNotes, i: int, cfg: EncodingConfig) -> tup
         raise sequences_lib.NegativeTimeError(
             f"Got negative note time: start_step = {qs[bad[0]]}, end_step = {qe[bad[0]]}")
     on = notes.velocity[sel] > 0
-    qs, qe, pitch, velocity = qs[on], qe[on], notes.pitch[sel][on], notes.velocity[sel][on]
+    qs, qe, pitch = qs[on], qe[on], notes.pitch[sel][on]
     top = _skyline_steps(qs, qe, pitch)
-    for a, b, p, v in zip(qs[top].tolist(), qe[top].tolist(), pitch[top].tolist(), velocity[top].tolist()):
-        q.notes.add(pitch=p, velocity=v, quantized_start_step=a, quantized_end_step=b)
-    if not q.notes:
-        return [], int(spb)
-    mel = melodies_lib.Melody()
-    mel.from_quantized_sequence(q, instrument=0, gap_bars=10**9, ignore_polyphonic_notes=True, pad_end=True)
-    return list(mel), int(spb)
+    ev = _melody_events(qs[top].tolist(), qe[top].tolist(), pitch[top].tolist(), int(spb))
+    if ev is None:  # a gap at which note_seq ends the melody: its Melody decides
+        from note_seq import melodies_lib
+
+        for a, b, p in zip(qs[top].tolist(), qe[top].tolist(), pitch[top].tolist()):
+            q.notes.add(pitch=p, velocity=1, quantized_start_step=a, quantized_end_step=b)
+        mel = melodies_lib.Melody()
+        mel.from_quantized_sequence(q, instrument=0, gap_bars=10**9, ignore_polyphonic_notes=True, pad_end=True)
+        ev = list(mel)
+    return ev, int(spb)
+
+
+def _melody_events(starts: list[int], ends: list[int], pitches: list[int], spb: int) -> list[int] | None:
+    """note_seq's `Melody.from_quantized_sequence(gap_bars=10**9, ignore_polyphonic_notes=True, pad_end=True)`
+    of notes with distinct, rising start steps (the skyline's), on a plain list: the melody opens on the bar line
+    before its first note; each note writes its pitch, no-events while it sounds and a note-off where it ends,
+    cutting off what a longer earlier note wrote after that; a note still sounding where the list grows gets a
+    note-off there; the last note-off is dropped and the end padded to a whole bar. None where note_seq would
+    end the melody at a gap of 10**9 bars."""
+    from note_seq import melodies_lib
+
+    if not starts:
+        return []
+    held, off = _NS_NO_EVENT, _NS_NOTE_OFF
+    first = starts[0] - starts[0] % spb
+    if starts[-1] - first >= 10**9 * spb:
+        return None
+    ev: list[int] = []
+
+    def grow(n):  # Melody.set_length to a longer length
+        old = len(ev)
+        ev.extend([held] * (n - old))
+        for i in range(old - 1, -1, -1):
+            if ev[i] == off:
+                break
+            if ev[i] != held:
+                ev[old] = off
+                break
+
+    for s, e, p in zip(starts, ends, pitches):
+        s, e = s - first, e - first
+        if s >= e:
+            raise melodies_lib.BadNoteError(f"Start step does not precede end step: start={s}, end={e}")
+        if e + 1 > len(ev):
+            grow(e + 1)
+        else:
+            del ev[e + 1:]
+        ev[s] = p
+        ev[s + 1:e] = [held] * (e - s - 1)
+        ev[e] = off
+    if ev[-1] == off:
+        del ev[-1]
+    if len(ev) % spb:
+        grow(len(ev) + (-len(ev) % spb))
+    return ev
 
 
 def _skyline_steps(start: np.ndarray, end: np.ndarray, pitch: np.ndarray) -> list[int]:

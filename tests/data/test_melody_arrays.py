@@ -86,6 +86,15 @@ def _sequences(tmp_path):
     ns.notes.add(pitch=50, velocity=0, start_time=1.0, end_time=2.0, instrument=1)  # silent
     ns.total_time = max(n.end_time for n in ns.notes)
     out.append(ns)
+    # A long low note with short higher notes inside it (each cuts the events written for the longer one), a
+    # note that ends where the next starts, and a held last note.
+    ns = music_pb2.NoteSequence()
+    for p, a, b in [(60, 0.0, 4.0), (64, 1.0, 1.5), (62, 2.0, 2.25), (67, 4.0, 4.5), (65, 4.5, 5.0), (64, 5.0, 7.0),
+                    (62, 5.5, 6.0), (60, 7.25, 7.5), (72, 8.0, 11.0), (71, 8.5, 9.0), (69, 9.0, 12.0),
+                    (55, 12.0, 16.0), (59, 13.0, 13.5)]:
+        ns.notes.add(pitch=p, velocity=80, start_time=a, end_time=b)
+    ns.total_time = 16.0
+    out.append(ns)
     return out
 
 
