@@ -13,8 +13,9 @@ answered from a cache): every file is hashed, read, and encoded to tokens, exact
             `git archive dc18986`), else this one with note_seq's reader and one file per message
   note_seq  note_seq's reader, files sent to the workers in chunks
   symusic   the symusic reader (the default), files in chunks
-Each arm prints wall seconds, files/s, the peak resident memory of the ingesting process
-and of its largest worker (getrusage), and a digest of every token, bar position and skip;
+Each arm prints wall seconds, files/s, peak resident memory (the ingesting process's own
+high-water mark, and the peak of it plus its workers sampled every 50 ms with psutil), and a
+digest of every token, bar position and skip;
 the last lines give each arm's speed against `today` at the same worker count and whether
 every arm produced the same tokens.
 """
@@ -71,21 +72,63 @@ def run_arm(folder: str, arm: str, workers: int) -> dict:
     sources = corpus.folder_sources(folder)
     n = sum(len(s.files) for s in sources)
     store = parse_store.ParseStore(parse_store.store_settings(enc, "music21"))
+    sampler = _MemorySampler()
     t0 = time.perf_counter()
     mel, skips, _, parsed = ingest.ingest(sources, enc, workers=workers, progress=False, stores=(store, []), **kw)
     wall = time.perf_counter() - t0
+    peak_total = sampler.stop()
     assert parsed["files_parsed"] == n
     h = hashlib.sha1()
     for m in mel:
         h.update(m.tokens.tobytes() + b"|" + m.pos.tobytes() + b"|")
     for s in skips:
         h.update(json.dumps(s, sort_keys=True).encode())
-    kib = 1024 if sys.platform != "darwin" else 1  # ru_maxrss: KiB on Linux, bytes on macOS
     return {"arm": arm, "workers": workers, "files": n, "tunes": len(mel), "skips": len(skips),
             "seconds": round(wall, 2), "files_per_s": round(n / wall, 1),
-            "peak_rss_mib_main": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kib / 2**20, 1),
-            "peak_rss_mib_worker": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * kib / 2**20, 1),
+            "peak_rss_mib_main": round(_own_peak_rss() / 2**20, 1),
+            "peak_rss_mib_total": round(peak_total / 2**20, 1) if peak_total else None,
             "digest": h.hexdigest()[:16], "code": os.path.dirname(os.path.dirname(ingest.__file__))}
+
+
+def _own_peak_rss() -> int:
+    """This process's resident high-water mark in bytes (VmHWM: unlike ru_maxrss, not carried over an exec)."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        kib = 1024 if sys.platform != "darwin" else 1
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kib
+
+
+class _MemorySampler:
+    """Peak of this process's resident memory plus its workers', sampled every 50 ms (0 without psutil)."""
+
+    def __init__(self):
+        import threading
+
+        self.peak, self._stop = 0, threading.Event()
+        try:
+            import psutil
+        except ImportError:
+            return
+        me = psutil.Process()
+
+        def run():
+            while not self._stop.wait(0.05):
+                try:
+                    rss = me.memory_info().rss + sum(c.memory_info().rss for c in me.children(recursive=True))
+                except psutil.Error:  # a worker that just exited
+                    continue
+                self.peak = max(self.peak, rss)
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> int:
+        self._stop.set()
+        if hasattr(self, "_thread"):
+            self._thread.join()
+        return self.peak
 
 
 def main(argv=None) -> int:
@@ -121,7 +164,7 @@ def main(argv=None) -> int:
             rows.append(json.loads(line[0][4:]))
             r = rows[-1]
             print(f"{r['arm']:9} workers={r['workers']}  {r['seconds']:8.2f}s  {r['files_per_s']:8.1f} files/s  "
-                  f"peak RSS main {r['peak_rss_mib_main']:6.1f} MiB, worker {r['peak_rss_mib_worker']:6.1f} MiB  "
+                  f"peak RSS main {r['peak_rss_mib_main']:6.1f} MiB, with workers {r['peak_rss_mib_total']} MiB  "
                   f"tunes={r['tunes']} skips={r['skips']} digest={r['digest']}  ({r['code']})", flush=True)
     base = {r["workers"]: r for r in rows if r["arm"] == "today"}
     for r in rows:
