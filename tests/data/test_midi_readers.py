@@ -231,3 +231,15 @@ def test_parse_store_keeps_the_readers_apart(tmp_path):
     assert [p for p, _ in out["note_seq"]] == [2] and [p for p, _ in out["symusic"]] == [1, 0]
     for a, b in zip(out["note_seq"][0][1], out["symusic"][1][1]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_config_field_is_validated():
+    from configs import maml
+    from metamusic.experiments.validation import validate_data
+
+    cfg = maml.get_config()
+    assert cfg.data.midi_backend == "symusic"
+    validate_data(cfg)
+    cfg.data.midi_backend = "mido"
+    with pytest.raises(MetamusicError, match=r"data.midi_backend='mido'.*symusic.*note_seq"):
+        validate_data(cfg)
