@@ -111,7 +111,7 @@ def ingest(sources: list[Source], enc: melody.EncodingConfig, *, abc_backend: st
         # Files of a few milliseconds each: send them in chunks, so the pool's messages do not cost as much as
         # the parsing; small enough chunks that the costly files sorted first still spread over the workers.
         chunk = max(1, min(MAX_CHUNK, len(todo) // (workers * 16)))
-        with ctx.Pool(workers) as pool:
+        with ctx.Pool(min(workers, len(todo))) as pool:  # each worker costs its imports: none idle
             it = pool.imap_unordered(_indexed_work, ((i, items[i]) for i in order), chunksize=chunk)
             for i, res in it:
                 results[i] = res
