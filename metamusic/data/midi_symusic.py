@@ -38,7 +38,7 @@ import numpy as np
 
 MAX_TICK = 10_000_000  # pretty_midi's limit: a file with a later event is "likely corrupt"
 _BIG = 0x0FFFFFFF  # the largest MIDI delta time: appended note-offs lie past any real note
-_TEMPO_KEY_METER = (b"\xff\x51\x03", b"\xff\x58\x04", b"\xff\x59\x02")
+_TEMPO_KEY_METER = (b"\xff\x51", b"\xff\x58", b"\xff\x59")  # meta types, whatever length follows
 
 
 def _sentinel_events() -> bytes:
