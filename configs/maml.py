@@ -60,7 +60,8 @@ def get_config():
     c.data = ml_collections.ConfigDict()
     c.data.root = ""  # a user corpus ROOT/<style>/<files>; "" = music21's bundled corpus
     c.data.cache_dir = ""  # "" = $METAMUSIC_CACHE_DIR or ~/.cache/metamusic
-    c.data.workers = 0  # ingest processes; 0 = min(2, cores)
+    c.data.workers = 0  # ingest processes; 0 = one per core
+    c.data.midi_backend = "symusic"  # MIDI reader: "symusic" (C++) or "note_seq"; the same tokens (docs/data.md)
     c.data.steps_per_quarter = 4  # time resolution of the tokens
     c.data.min_note = 48  # lowest pitch of the encoding
     c.data.max_note = 84  # one past the highest pitch (38 classes with 48)

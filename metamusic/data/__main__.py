@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print JSON instead of tables")
     c.add_argument("--cache-dir", default=None, help="cache folder (default $METAMUSIC_CACHE_DIR or ~/.cache/metamusic)")
     c.add_argument("--rebuild", action="store_true", help="re-ingest even if a valid cache exists")
-    c.add_argument("--workers", type=int, default=None, help="ingest processes (default: min(2, cores))")
+    c.add_argument("--workers", type=int, default=None, help="ingest processes (default: one per core)")
     c.add_argument("--min-tunes", type=int, default=SplitConfig.min_tunes, help="tunes a style needs to be used")
     c.add_argument("--split-seed", type=int, default=SplitConfig.seed)
     c.add_argument("--steps-per-quarter", type=int, default=EncodingConfig.steps_per_quarter)

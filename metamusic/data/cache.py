@@ -37,7 +37,7 @@ def library_versions() -> dict:
     from importlib import metadata
 
     out = {}
-    for lib in ("note-seq", "music21", "numpy"):
+    for lib in ("note-seq", "music21", "numpy", "symusic"):
         try:
             out[lib] = metadata.version(lib)
         except metadata.PackageNotFoundError:

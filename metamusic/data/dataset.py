@@ -18,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 
-from metamusic.data import cache, corpus as corpus_lib, ingest, melody, near_dups, parse_store, splits
+from metamusic.data import cache, corpus as corpus_lib, formats, ingest, melody, near_dups, parse_store, splits
 from metamusic.data.melody import EncodingConfig
 from metamusic.errors import MetamusicError, check_choice
 
@@ -89,25 +89,27 @@ class Corpus:
 
 def load_corpus(root: Optional[str] = None, *, enc: EncodingConfig = EncodingConfig(),
                 split: splits.SplitConfig = splits.SplitConfig(), cache_dir: Optional[str] = None,
-                abc_backend: str = "music21", workers: Optional[int] = None, progress: bool = True,
-                rebuild: bool = False, all_test: bool = False) -> Corpus:
+                abc_backend: str = "music21", midi_backend: str = "symusic", workers: Optional[int] = None,
+                progress: bool = True, rebuild: bool = False, all_test: bool = False) -> Corpus:
     """Loads the encoded corpus from cache, or builds (and caches) it.
 
     Args:
       root: a user corpus folder (ROOT/<style>/<files>); None for music21's bundled corpus.
       enc, split: encoding and split settings (both part of the cache key).
       cache_dir: where caches live; default `cache.default_cache_dir()`.
-      workers: ingest processes (default min(2, cores)).
+      midi_backend: the MIDI reader, "symusic" or "note_seq" (formats.MIDI_BACKENDS; the same tokens).
+      workers: ingest processes (default one per core).
       rebuild: ignore an existing cache.
       all_test: every style is meta-test (a collection to evaluate a trained run on, any number of
         styles); `split` then only sets min_tunes and the support/query pools.
     """
+    check_choice("midi_backend", midi_backend, formats.MIDI_BACKENDS)
     sources = corpus_lib.folder_sources(root) if root else corpus_lib.bundled_sources()
     paths = [f for s in sources for f in s.files]
     if not paths:
         raise MetamusicError(f"no music files found under {root!r}; supported: .mid .midi .xml .mxl .musicxml .abc .krn")
     settings = {"root": os.path.realpath(root) if root else "music21-bundled", "abc_backend": abc_backend,
-                "enc": melody.settings(enc), "split": dataclasses.asdict(split)}
+                "midi_backend": midi_backend, "enc": melody.settings(enc), "split": dataclasses.asdict(split)}
     if all_test:
         settings["all_test"] = True  # (absent otherwise, so existing cache keys do not change)
     cache_dir = cache_dir or cache.default_cache_dir()
@@ -124,18 +126,19 @@ def load_corpus(root: Optional[str] = None, *, enc: EncodingConfig = EncodingCon
                 return c
             log.warning("rebuilding the corpus cache: %s", why)
     return _build(sources, paths, settings, path, enc, split, abc_backend, workers, progress, all_test,
-                  cache_dir=cache_dir, use_stores=not rebuild, bundled=not root)
+                  cache_dir=cache_dir, use_stores=not rebuild, bundled=not root, midi_backend=midi_backend)
 
 
 def _build(sources, paths, settings, path, enc, split, abc_backend, workers, progress, all_test=False, *,
-           cache_dir: str, use_stores: bool = True, bundled: bool = False) -> Corpus:
+           cache_dir: str, use_stores: bool = True, bundled: bool = False, midi_backend: str = "symusic") -> Corpus:
     t0 = time.perf_counter()
     # What each file parsed to before (this machine's store, and the shipped one for the bundled corpus):
     # only new or changed files are parsed. rebuild parses everything again (and refreshes the store).
     store_settings = parse_store.store_settings(enc, abc_backend)
     user_store, read = parse_store.open_stores(cache_dir, store_settings, bundled)
     fingerprint = cache.fingerprint(paths)  # for the manifest, and the parse stores' lookup (one hash per file)
-    melodies, skips, yield_report, parsed = ingest.ingest(sources, enc, abc_backend=abc_backend, workers=workers,
+    melodies, skips, yield_report, parsed = ingest.ingest(sources, enc, abc_backend=abc_backend,
+                                                          midi_backend=midi_backend, workers=workers,
                                                           progress=progress,
                                                           stores=(user_store, read if use_stores else []),
                                                           sha1s={f[0]: f[3] for f in fingerprint})

@@ -19,13 +19,14 @@ from metamusic.data import formats, melody, walk
 log = logging.getLogger("metamusic.data")
 
 
-def tune_records(path: str, enc: melody.EncodingConfig, abc_backend: str = "music21") -> list[tuple]:
+def tune_records(path: str, enc: melody.EncodingConfig, abc_backend: str = "music21",
+                 midi_backend: str = "symusic") -> list[tuple]:
     """One file -> list of ('ok', tokens, hash, meta, bar positions) | ('skip', path, index, reason, title).
 
     tokens and bar positions are aligned (BOS first, at melody.NO_POS)."""
     out = []
     try:
-        records = formats.read_file(path, abc_backend)
+        records = formats.read_file(path, abc_backend, midi_backend)
     except Exception as e:  # noqa: BLE001 - readers raise many types; one file is never fatal
         return [("skip", path, None, f"unreadable ({type(e).__name__}: {formats._short(e)})", "")]
     for rec in records:
@@ -55,12 +56,12 @@ def music_files(paths) -> list[str]:
 
 
 def read_tunes(paths, enc: melody.EncodingConfig, abc_backend: str = "music21",
-               metas: list | None = None) -> tuple[list, list, list, list]:
+               metas: list | None = None, midi_backend: str = "symusic") -> tuple[list, list, list, list]:
     """Token arrays of every readable tune in `paths` (files or folders), their bar-position channels,
     their names, and skip reasons; `metas`, when given, receives each tune's metadata (meter, key, ...)."""
     tunes, positions, names, skipped = [], [], [], []
     for f in music_files(paths):
-        for rec in tune_records(f, enc, abc_backend):
+        for rec in tune_records(f, enc, abc_backend, midi_backend):
             if rec[0] == "skip":
                 _, path, index, reason, _ = rec
                 skipped.append(f"{path}{f' X:{index}' if index is not None else ''}: {reason}")

@@ -1,7 +1,7 @@
 """Music files -> `note_seq.NoteSequence`, one record per tune, or a skip reason.
 
 Readers, by extension:
-  .mid .midi              note_seq.midi_io (fast, exact timing).
+  .mid .midi              symusic (C++; `midi_symusic`), or note_seq.midi_io: `MIDI_BACKENDS`.
   .xml .mxl .musicxml     note_seq.musicxml_reader; music21 if that fails.
   .abc                    tunebooks split on `X:` lines, one tune at a time through
                           music21 (see `ABC_BACKENDS` for why not note_seq first).
@@ -34,6 +34,10 @@ SUPPORTED_EXTS = MIDI_EXTS + MUSICXML_EXTS + ABC_EXTS + HUMDRUM_EXTS
 # "note_seq_first": note_seq's parser (much faster; docs/design_notes.md#abc-parsing) where it succeeds, music21
 #   for the rest (note_seq rejects any tune with a rest, chord, voice or part).
 ABC_BACKENDS = ("music21", "note_seq_first")
+# "symusic": symusic's C++ parser builds the NoteSequence note_seq's reader would (midi_symusic.py); the files
+#   where the two could differ are read by note_seq, so the tokens are the same (docs/data.md#midi-readers).
+# "note_seq": note_seq.midi_io (pretty_midi and mido, in Python) after midi_repair, for every file.
+MIDI_BACKENDS = ("symusic", "note_seq")
 
 _SECONDS_PER_QUARTER = 0.5  # music21 scores are written out at a fixed 120 qpm.
 
@@ -59,13 +63,14 @@ class Skip:
 Record = Union[Tune, Skip]
 
 
-def read_file(path: str, abc_backend: str = "music21") -> list[Record]:
+def read_file(path: str, abc_backend: str = "music21", midi_backend: str = "symusic") -> list[Record]:
     """Reads every tune of a music file. Never raises for bad content."""
     check_choice("abc_backend", abc_backend, ABC_BACKENDS)
+    check_choice("midi_backend", midi_backend, MIDI_BACKENDS)
     ext = os.path.splitext(path)[1].lower()
     try:
         if ext in MIDI_EXTS:
-            return [_read_midi(path)]
+            return [_read_midi(path, midi_backend)]
         if ext in MUSICXML_EXTS:
             return [_read_musicxml(path)]
         if ext in ABC_EXTS:
@@ -97,12 +102,24 @@ def _check_bytes(path: str) -> Skip | None:
     return None
 
 
-def _read_midi(path: str) -> Record:
+def _read_midi(path: str, backend: str = "symusic") -> Record:
     from note_seq import midi_io
 
     bad = _check_bytes(path)
     if bad:
         return bad
+    if backend == "symusic":
+        from metamusic.data import midi_symusic
+
+        try:
+            with open(path, "rb") as f:
+                ns = midi_symusic.read(f.read())
+        except Exception:  # noqa: BLE001 - note_seq reads the file instead, and words any skip
+            ns = None
+        if ns is not None:
+            meta = _file_meta(path)
+            _fill_meter_key(meta, ns)
+            return Tune(ns, meta)
     try:
         repaired, zero = midi_repair.read_repaired(path)
         ns = midi_io.midi_to_note_sequence(repaired) if zero else midi_io.midi_file_to_note_sequence(path)

@@ -20,10 +20,12 @@ from typing import Optional
 
 import numpy as np
 
-from metamusic.data import files, melody
+from metamusic.data import files, formats, melody
 from metamusic.data.corpus import Source
+from metamusic.errors import check_choice
 
 log = logging.getLogger("metamusic.data")
+MAX_CHUNK = 64  # most files sent to a worker in one message
 
 
 @dataclasses.dataclass
@@ -40,8 +42,8 @@ class Melody:
 
 def _work(item):
     """Worker: one file -> list of ('ok', tokens, hash, meta, positions) | ('skip', path, index, reason, title)."""
-    path, abc_backend, enc = item
-    return files.tune_records(path, enc, abc_backend)
+    path, abc_backend, midi_backend, enc = item
+    return files.tune_records(path, enc, abc_backend, midi_backend)
 
 
 def _reason_kind(reason: str) -> str:
@@ -55,11 +57,13 @@ def _reason_kind(reason: str) -> str:
 
 
 def ingest(sources: list[Source], enc: melody.EncodingConfig, *, abc_backend: str = "music21",
-           workers: Optional[int] = None, progress: bool = True, stores=None, sha1s: Optional[dict] = None):
+           midi_backend: str = "symusic", workers: Optional[int] = None, progress: bool = True, stores=None,
+           sha1s: Optional[dict] = None):
     """Reads all sources.
 
     Args:
-      workers: processes to use; default min(2, cores). 1 runs in this process.
+      midi_backend: the MIDI reader (formats.MIDI_BACKENDS).
+      workers: processes to use; default one per core this process may run on. 1 runs in this process.
       progress: show a tqdm bar on stderr.
       stores: (user store, stores to read) of `parse_store.open_stores`, or None: a file whose
         content a store holds is not parsed again; every parsed file is added to the user store.
@@ -72,9 +76,10 @@ def ingest(sources: list[Source], enc: melody.EncodingConfig, *, abc_backend: st
     items, owner = [], []
     for s in sources:
         for f in s.files:
-            items.append((f, abc_backend, enc))
+            items.append((f, abc_backend, midi_backend, enc))
             owner.append(s)
-    workers = workers or min(2, os.cpu_count() or 1)
+    check_choice("midi_backend", midi_backend, formats.MIDI_BACKENDS)
+    workers = workers or default_workers()
     results: list = [None] * len(items)
     digests = [None] * len(items)
     if stores is not None:
@@ -83,6 +88,8 @@ def ingest(sources: list[Source], enc: melody.EncodingConfig, *, abc_backend: st
         for i, it in enumerate(items):
             sha1 = (sha1s or {}).get(it[0]) or sha1_file(it[0])
             digests[i] = f"{sha1}:{os.path.basename(it[0])}"  # a tune's title may be its file's name
+            if os.path.splitext(it[0])[1].lower() in formats.MIDI_EXTS:
+                digests[i] += midi_reader_tag(midi_backend)  # what a MIDI file parses to is the reader's
             for st in stores[1]:
                 results[i] = st.get(digests[i], it[0])
                 if results[i] is not None:
@@ -101,8 +108,11 @@ def ingest(sources: list[Source], enc: melody.EncodingConfig, *, abc_backend: st
     else:
         # spawn, not fork: the caller may have started JAX, whose threads do not survive a fork.
         ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(workers) as pool:
-            it = pool.imap_unordered(_indexed_work, [(i, items[i]) for i in order], chunksize=1)
+        # Files of a few milliseconds each: send them in chunks, so the pool's messages do not cost as much as
+        # the parsing; small enough chunks that the costly files sorted first still spread over the workers.
+        chunk = max(1, min(MAX_CHUNK, len(todo) // (workers * 16)))
+        with ctx.Pool(min(workers, len(todo))) as pool:  # each worker costs its imports: none idle
+            it = pool.imap_unordered(_indexed_work, ((i, items[i]) for i in order), chunksize=chunk)
             for i, res in it:
                 results[i] = res
                 bar.update(cost[i])
@@ -114,7 +124,8 @@ def ingest(sources: list[Source], enc: melody.EncodingConfig, *, abc_backend: st
     melodies, skips = [], []
     report = {s.name: collections.Counter() for s in sources}
     reasons = {s.name: collections.Counter() for s in sources}
-    for src, res in zip(owner, results):
+    for k, src in enumerate(owner):
+        res, results[k] = results[k], None  # consumed: the records are not held twice (here and as melodies)
         r = report[src.name]
         r["files"] += 1
         for rec in res:
@@ -148,6 +159,24 @@ def ingest(sources: list[Source], enc: melody.EncodingConfig, *, abc_backend: st
         log.warning("skipped %d tunes or files; reasons per source are in the yield report", len(skips))
     rep_files = {"files_parsed": len(todo), "files_from_parse_store": len(items) - len(todo)}
     return melodies, skips, rep, rep_files
+
+
+def default_workers() -> int:
+    """One parse process per core this process may run on (its CPU affinity, else the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # no sched_getaffinity (macOS, Windows)
+        return max(1, os.cpu_count() or 1)
+
+
+def midi_reader_tag(midi_backend: str) -> str:
+    """The parse-store key suffix of a MIDI file read by `midi_backend`: the reader and its version, so a
+    store never answers for another reader (note_seq's versions are in the store's own key)."""
+    if midi_backend == "note_seq":
+        return ""  # the key every store made before the symusic reader holds
+    from importlib import metadata
+
+    return f":{midi_backend}-{metadata.version(midi_backend)}"
 
 
 def _indexed_work(arg):

@@ -29,6 +29,7 @@ import re
 
 import numpy as np
 
+from metamusic.data import note_arrays
 from metamusic.errors import MetamusicError, check_choice
 
 NO_EVENT = 0
@@ -118,19 +119,25 @@ def extract_melody(sequence, cfg: EncodingConfig, pickup_quarters: float = 0.0) 
       MelodyError: no notes, or fewer than `cfg.min_notes`.
     """
     from note_seq import sequences_lib
+    from note_seq.protobuf import music_pb2
 
     if cfg.melody == "marked":
         sequence = marked_melody(sequence) or sequence
-    notes = [n for n in sequence.notes if not n.is_drum and n.velocity > 0 and n.end_time > n.start_time]
-    if not notes:
+    if not any(not n.is_drum and n.velocity > 0 and n.end_time > n.start_time for n in sequence.notes):
         raise MelodyError("no pitched notes (empty or drums only)")
-    pieces = sequences_lib.split_note_sequence_on_time_changes(sequence, skip_splits_inside_notes=False)
+    # note_seq splits and quantizes the tempos and meters (and their errors); the notes, which are most of
+    # that work, are split and quantized below with the same arithmetic on arrays. Drums never reach the melody.
+    frame = music_pb2.NoteSequence()
+    frame.CopyFrom(sequence)
+    del frame.notes[:]
+    pieces = sequences_lib.split_note_sequence_on_time_changes(frame, skip_splits_inside_notes=False)
+    notes = note_arrays.PieceNotes.split([n for n in sequence.notes if not n.is_drum], note_arrays.split_times(sequence))
     events: list[int] = []
     positions: list[np.ndarray] = []
     for i, piece in enumerate(pieces):
-        if not any(not n.is_drum for n in piece.notes):
+        if not notes.count(i):
             continue
-        ev, spb = _piece_events(piece, cfg)
+        ev, spb = _piece_events(piece, notes, i, cfg)
         # The piece's melody starts on a bar line of its grid (note_seq aligns it), unless the
         # tune opens with a pickup: then its time 0 is `pickup` steps before the first downbeat.
         pickup = int(round(pickup_quarters * cfg.steps_per_quarter)) if i == 0 else 0
@@ -169,10 +176,10 @@ def marked_melody(sequence):
     return out
 
 
-def _piece_events(piece, cfg: EncodingConfig) -> tuple[list[int], int]:
-    """One meter-and-tempo piece -> (its melody events, steps per bar)."""
-    from note_seq import melodies_lib, sequences_lib
-    from note_seq.protobuf import music_pb2
+def _piece_events(piece, notes: note_arrays.PieceNotes, i: int, cfg: EncodingConfig) -> tuple[list[int], int]:
+    """One meter-and-tempo piece (its tempo and meter; its notes are `notes` of piece i) -> (its melody events,
+    steps per bar)."""
+    from note_seq import sequences_lib
 
     q = sequences_lib.quantize_note_sequence(piece, cfg.steps_per_quarter)
     if not q.time_signatures:
@@ -182,34 +189,29 @@ def _piece_events(piece, cfg: EncodingConfig) -> tuple[list[int], int]:
         del q.time_signatures[:]
         q.time_signatures.add(numerator=4, denominator=4)
         spb = sequences_lib.steps_per_bar_in_quantized_sequence(q)
-    mono = music_pb2.NoteSequence()
-    mono.CopyFrom(q)
-    del mono.notes[:]
-    for n in _skyline([n for n in q.notes if not n.is_drum and n.velocity > 0]):
-        m = mono.notes.add()
-        m.CopyFrom(n)
-        m.instrument, m.program = 0, 0
-    if not mono.notes:
-        return [], int(spb)
-    mel = melodies_lib.Melody()
-    mel.from_quantized_sequence(mono, instrument=0, gap_bars=10**9, ignore_polyphonic_notes=True, pad_end=True)
-    return list(mel), int(spb)
+    # note_seq's quantize_to_step: int(seconds * steps_per_second + 0.5); a note of zero steps gets one.
+    sps = sequences_lib.steps_per_quarter_to_steps_per_second(cfg.steps_per_quarter, q.tempos[0].qpm)
+    sel = notes.piece == i
+    qs = (notes.start[sel] * sps + 0.5).astype(np.int64)
+    qe = (notes.end[sel] * sps + 0.5).astype(np.int64)
+    qe[qe == qs] += 1
+    bad = np.flatnonzero((qs < 0) | (qe < 0))
+    if bad.size:
+        raise sequences_lib.NegativeTimeError(
+            f"Got negative note time: start_step = {qs[bad[0]]}, end_step = {qe[bad[0]]}")
+    on = notes.velocity[sel] > 0
+    qs, qe, pitch = qs[on], qe[on], notes.pitch[sel][on]
+    top = note_arrays.skyline(qs, qe, pitch)
+    ev = note_arrays.melody_events(qs[top].tolist(), qe[top].tolist(), pitch[top].tolist(), int(spb))
+    if ev is None:  # a gap at which note_seq ends the melody: its Melody decides
+        from note_seq import melodies_lib
 
-
-def _skyline(notes):
-    """Top voice: at each onset the highest note, unless a higher note is still held."""
-    notes = sorted(notes, key=lambda n: (n.quantized_start_step, -n.pitch))
-    kept, held_end, held_pitch, last_start = [], -1, -1, None
-    for n in notes:
-        s = n.quantized_start_step
-        if s == last_start:
-            continue  # a lower note of the same onset
-        last_start = s
-        if s < held_end and n.pitch < held_pitch:
-            continue  # starts under a held higher note
-        kept.append(n)
-        held_end, held_pitch = n.quantized_end_step, n.pitch
-    return kept
+        for a, b, p in zip(qs[top].tolist(), qe[top].tolist(), pitch[top].tolist()):
+            q.notes.add(pitch=p, velocity=1, quantized_start_step=a, quantized_end_step=b)
+        mel = melodies_lib.Melody()
+        mel.from_quantized_sequence(q, instrument=0, gap_bars=10**9, ignore_polyphonic_notes=True, pad_end=True)
+        ev = list(mel)
+    return ev, int(spb)
 
 
 def _fit_range(ev: np.ndarray, cfg: EncodingConfig) -> np.ndarray:

@@ -19,7 +19,7 @@ def load_data(cfg):
     """The corpus of `cfg.data` (music21's bundled corpus when data.root is empty), cached."""
     d = cfg.data
     return load_corpus(d.root or None, cache_dir=d.cache_dir or None, workers=d.workers or None,
-                       progress=cfg.progress, enc=encoding(cfg),
+                       midi_backend=d.get("midi_backend", "symusic"), progress=cfg.progress, enc=encoding(cfg),
                        split=SplitConfig(seed=d.split_seed, min_tunes=d.min_tunes, near_dup_threshold=_near(cfg),
                                          group_same_names=bool(d.get("group_same_names", False))))
 
@@ -39,7 +39,8 @@ def load_test_data(cfg, train_corpus):
     from metamusic.errors import MetamusicError
 
     d = cfg.data
-    c = load_corpus(cfg.eval.root, cache_dir=d.cache_dir or None, workers=d.workers or None, progress=cfg.progress,
+    c = load_corpus(cfg.eval.root, cache_dir=d.cache_dir or None, workers=d.workers or None,
+                    midi_backend=d.get("midi_backend", "symusic"), progress=cfg.progress,
                     enc=encoding(cfg), split=SplitConfig(seed=d.split_seed, min_tunes=cfg.eval.min_tunes,
                                                           near_dup_threshold=_near(cfg)),
                     all_test=True)
