@@ -22,6 +22,7 @@ def get_config():
     c.data = maml.get_config().data  # the same corpus, encoding and split settings as the MAML runs
     c.data.bar_position = True  # every encoder reads each step's position in its bar (meter)
     c.data.ways = 5  # N styles per episode
+    c.data.train_ways = 0  # N of training episodes (0: data.ways); evaluation keeps data.ways
     c.data.shots = 5  # K example tunes per style in training episodes
     c.data.queries = 5  # Q query tunes per style
     c.data.length = 256  # T: each example is a whole tune up to T tokens (a longer one: a random span of T)

@@ -44,6 +44,8 @@ def validate(cfg) -> None:
     validation.validate_data(cfg)
     validation.validate_optim(cfg)
     check_range("data.ways", cfg.data.ways, 2)
+    if cfg.data.get("train_ways", 0):
+        check_range("data.train_ways", cfg.data.train_ways, 2)
     check_choice("model.encoder", cfg.model.encoder, ENCODERS)
     check_choice("model.inputs", cfg.model.get("inputs", "notes"), INPUTS)
     for f, v in cfg.model.conv.items():
@@ -91,7 +93,13 @@ def build(cfg, corpus=None) -> base.Experiment:
                            augment=lambda key, t, mask, pos: tune_view(key, t, mask, pos, enc.num_classes,
                                                                               cfg.data.transpose or 2))
     aggregate = m.aggregate
+    train_ways = cfg.data.get("train_ways", 0) or cfg.data.ways  # training episodes' N (Snell et al. train wider)
     train_styles = corpus.styles_in("train") if corpus is not None else []
+    if corpus is not None and train_ways > len(train_styles):
+        from metamusic.errors import MetamusicError
+
+        raise MetamusicError(f"data.train_ways={train_ways} is above the {len(train_styles)} meta-train styles; "
+                             f"lower it to at most {len(train_styles)} (or 0 for data.ways)")
     if pretrain_classes and len(train_styles) > pretrain_classes:
         from metamusic.errors import MetamusicError
 
@@ -104,7 +112,7 @@ def build(cfg, corpus=None) -> base.Experiment:
                           jnp.zeros((2, T), jnp.int32))
 
     def algorithm(name, ways=None):
-        return direct.make(name, episodic.head_loss(name, parts, ways or cfg.data.ways, aggregate))
+        return direct.make(name, episodic.head_loss(name, parts, ways or train_ways, aggregate))
 
     def scores(name, params, ep, ways, parts=parts):
         """Class scores [N*Q, N] of one episode (argmax: the prediction); `name` is a method or one of
@@ -131,7 +139,7 @@ def build(cfg, corpus=None) -> base.Experiment:
         return jax.jit(jax.vmap(lambda p, ep: scores(name, p, ep, ways).argmax(-1), in_axes=(None, 0)))
 
     def train_sampler(name):
-        sampler = EpisodeSampler(corpus, train_styles, ways=cfg.data.ways, shots=cfg.data.shots,
+        sampler = EpisodeSampler(corpus, train_styles, ways=train_ways, shots=cfg.data.shots,
                                  queries=cfg.data.queries, length=cfg.data.length, transpose=cfg.data.transpose)
         slot = np.full(len(corpus.styles), -1, np.int32)
         slot[[corpus.style_index(s) for s in train_styles]] = np.arange(len(train_styles))
