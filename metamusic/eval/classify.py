@@ -179,6 +179,7 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
     if left_out:
         out["config"]["left_out"] = left_out
     confusion = None
+    top_k = max(k for k in cfg.eval.shots if serve[k])  # the confusion matrix: the largest K evaluated
     tuned = tune_feature_l2(exp, params)
     out["features_l2"] = tuned
     for shots in cfg.eval.shots:
@@ -207,7 +208,7 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
                 per[r] = (pred == sub.query_labels).mean(1)
                 res[r] = _ci(per[r])
                 secs[r] = round(time.perf_counter() - t0 + (embed_s if r == m else 0.0), 2)
-                if r == scorer["row"] and shots == max(cfg.eval.shots):
+                if r == scorer["row"] and shots == top_k:
                     confusion = _confusion(sub, pred, len(corpus.styles))
         hand = hand_features(eps, corpus.enc)
         baselines = [("histogram", lambda: histogram_predictions(eps, ways, corpus.enc))]
@@ -240,7 +241,7 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
     if confusion is not None:
         idx = [corpus.styles.index(t) for t in test]
         plot_confusion(confusion[np.ix_(idx, idx)], test, os.path.join(workdir, f"confusion{suffix}.png"),
-                       f"{scorer['row']}, {ways}-way {max(cfg.eval.shots)}-shot")
+                       f"{scorer['row']}, {ways}-way {top_k}-shot")
     return out
 
 

@@ -392,3 +392,4 @@ def test_eval_on_a_folder_leaves_out_a_k_too_few_styles_can_serve_and_says_so(co
     assert list(out["results"]) == ["3-way 1-shot"] and "odd" in out["config"]["left_out"]["K=3"]
     md = open(os.path.join(workdir, "eval_small.md")).read()
     assert "Left out at K=3" in md and "this K is not evaluated" in md
+    assert os.path.getsize(os.path.join(workdir, "confusion_small.png")) > 0  # at the largest K evaluated
