@@ -240,10 +240,10 @@ EXTRA_SCORES: dict[str, dict[str, Callable]] = {
     # the relation network's encoder with a fixed distance instead of its learned comparison: the paired
     # difference to these rows is what the relation module itself adds
     "relation": {"relation+euclidean": proto_logits, "relation+cosine": cosine_scores},
-    "contrastive": {"contrastive+cosine": cosine_scores},
+    "contrastive": {"contrastive+cosine": cosine_scores, "contrastive+finetune": finetune_scores},
 }
 # Rows that cost an inner loop per episode: evaluated on the first eval.finetune_episodes episodes only.
-COSTLY = ("pretrain+finetune",)
+COSTLY = ("pretrain+finetune", "contrastive+finetune")
 
 
 def head_loss(name: str, parts: Parts, n_way: int, aggregate: str) -> Callable:
