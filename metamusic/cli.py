@@ -406,14 +406,16 @@ def _evaluate(exp, workdir: str) -> None:
 
 def _classify(workdir: str, support: str, query, out: str) -> int:
     """Prints a table of the query tunes (tune, predicted style, its score, the score per style) given example
-    files per style (`eval.style_fidelity.score_files`), and writes it as CSV to `out`."""
+    files per style (`eval.style_fidelity.score_files`: the run's best row on meta-val), and writes it as CSV
+    to `out`."""
     import csv
 
     from metamusic.eval.style_fidelity import score_files
 
-    styles, scored, skipped = score_files(workdir, support, query)
+    styles, scored, skipped, row = score_files(workdir, support, query)
     for s in skipped:
         print(f"skipped {s}", file=sys.stderr)
+    print(f"scored by {row} (the run's best row on meta-val)")
     header = ["tune", "predicted", "score"] + list(styles)
     table = [[name, styles[int(row.argmax())], f"{row.max():.3f}"] + [f"{v:.3f}" for v in row] for name, row in scored]
     widths = [max(len(str(r[i])) for r in [header] + table) for i in range(len(header))]

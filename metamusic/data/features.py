@@ -87,8 +87,15 @@ def logreg_predict(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, n_way: int, *
     """Multinomial logistic regression per episode, vectorised over episodes.
 
     xs [B, n, D] support features with labels ys [B, n], xq [B, m, D] queries -> predicted labels
-    [B, m]. Features are standardised with the support set's mean and spread, then the
-    L2-penalised fit runs `steps` of full-batch gradient descent from zero (convex: no seed).
+    [B, m] (the argmax of `logreg_logits`)."""
+    return logreg_logits(xs, ys, xq, n_way, l2=l2, steps=steps, lr=lr).argmax(-1)
+
+
+def logreg_logits(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, n_way: int, *, l2: float = 1e-2,
+                  steps: int = 300, lr: float = 0.5) -> np.ndarray:
+    """The query logits [B, m, N] of `logreg_predict`'s regression. Features are standardised with the
+    support set's mean and spread, then the L2-penalised fit runs `steps` of full-batch gradient descent
+    from zero (convex: no seed).
     """
     mu = xs.mean(1, keepdims=True)
     sd = xs.std(1, keepdims=True) + 1e-3
@@ -105,4 +112,4 @@ def logreg_predict(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, n_way: int, *
         g = (pr - y) / n
         w -= lr * (np.swapaxes(xs, 1, 2) @ g + l2 * w)
         b -= lr * g.sum(1, keepdims=True)
-    return (xq @ w + b).argmax(-1)
+    return xq @ w + b

@@ -130,6 +130,17 @@ def feature_sets(learned: dict, hand) -> dict:
     return out
 
 
+def regression_probabilities(exp, params: dict, row: str, l2: float, eps: Episodes, ways: int) -> np.ndarray:
+    """Class probabilities [B, N*Q, N] of the feature regression `row` (a `feature_sets` name) fitted on
+    each episode's support set; params: every method's trained params (the encoders the row reads)."""
+    methods = [m for m in exp.algorithms if row.startswith("all+") or row == f"{m}+features"]
+    learned = {m: learned_features(exp, params[m], eps, exp.cfg.eval.chunk) for m in methods}
+    xs, xq = feature_sets(learned, hand_features(eps, exp.enc))[row]
+    z = features.logreg_logits(np.asarray(xs, np.float64), eps.support_labels, np.asarray(xq, np.float64), ways, l2=l2)
+    z = np.exp(z - z.max(-1, keepdims=True))
+    return z / z.sum(-1, keepdims=True)
+
+
 def tune_feature_l2(exp, params: dict | None = None) -> dict:
     """The L2 penalty of each feature regression (feature_sets: keyed by row name), chosen on fixed
     meta-val episodes among FEATURE_L2, with each method's trained `params` for its encoder.

@@ -47,6 +47,11 @@ class StyleScorer:
         without bar positions (generated melodies) are scored with none on either side (NO_POS), so
         the support's meter cannot favour real tunes over samples.
         """
+        ep = self.episode(support, query)
+        return np.asarray(self.exp.parts.probabilities(self.method, self.params, ep, len(support)))
+
+    def episode(self, support: list, query) -> Episodes:
+        """The one episode `scores` classifies (arguments as there)."""
         def fit(t):
             tok, mask = np.asarray(t[0]), np.asarray(t[1], np.float32)
             pos = np.asarray(t[2]) if len(t) > 2 and t[2] is not None else np.full(tok.shape, NO_POS, np.int32)
@@ -63,10 +68,9 @@ class StyleScorer:
         tok, mask, pos = (np.concatenate([s[i] for s in sup]) for i in range(3))
         labels = np.concatenate([np.full(len(s[0]), i, np.int32) for i, s in enumerate(sup)])
         q_tok, q_mask, q_pos = fit(query)
-        ep = Episodes(jnp.asarray(tok), jnp.asarray(mask), jnp.asarray(labels), jnp.asarray(q_tok),
-                      jnp.asarray(q_mask), jnp.zeros(len(q_tok), jnp.int32), jnp.arange(len(sup)),
-                      jnp.asarray(pos), jnp.asarray(q_pos))
-        return np.asarray(self.exp.parts.probabilities(self.method, self.params, ep, len(sup)))
+        return Episodes(jnp.asarray(tok), jnp.asarray(mask), jnp.asarray(labels), jnp.asarray(q_tok),
+                        jnp.asarray(q_mask), jnp.zeros(len(q_tok), jnp.int32), jnp.arange(len(sup)),
+                        jnp.asarray(pos), jnp.asarray(q_pos))
 
 
 def style_fidelity(scorer: StyleScorer, generated, target, distractors: list) -> float:
@@ -75,14 +79,21 @@ def style_fidelity(scorer: StyleScorer, generated, target, distractors: list) ->
     return float((sc.argmax(-1) == 0).mean())
 
 
-def score_files(workdir: str, support: str, query) -> tuple[list, list, list]:
+def score_files(workdir: str, support: str, query) -> tuple[list, list, list, str]:
     """Scores query tunes against a few example files per style with the classification run in `workdir`:
-    (styles, [(query tune name, score per style)], skip reasons). support: a folder with one subfolder of
-    example files per style; query: files or folders. Unreadable files are skipped with their reason."""
+    (styles, [(query tune name, probability per style)], skip reasons, the row that scored them). support:
+    a folder with one subfolder of example files per style; query: files or folders. Unreadable files are
+    skipped with their reason.
+
+    The row is the best on meta-val among every row that reads real tunes: the feature regression the
+    run's evaluation chose (`eval.json` features_l2, fitted on the support tunes), when it beats the
+    style scorer's row there; otherwise, or before the run is evaluated, the style scorer's row."""
+    import json
     import os
 
     from metamusic.data.files import read_tunes, windows
     from metamusic.errors import MetamusicError
+    from metamusic.eval.classify import regression_probabilities
 
     scorer = StyleScorer(workdir)
     styles = sorted(d for d in os.listdir(support) if os.path.isdir(os.path.join(support, d)))
@@ -100,5 +111,31 @@ def score_files(workdir: str, support: str, query) -> tuple[list, list, list]:
     skips += skipped
     if not tunes:
         raise MetamusicError("no readable query tunes" + (f"; skipped: {skipped[:3]}" if skipped else ""))
-    scores = scorer.scores(sup, windows(tunes, scorer.length, scorer.enc.pad, positions))
-    return styles, list(zip(names, scores)), skips
+    q = windows(tunes, scorer.length, scorer.enc.pad, positions)
+    row, l2 = scorer.method, None
+    evaluated = os.path.join(workdir, "eval.json")
+    if os.path.exists(evaluated):
+        tuned = json.load(open(evaluated)).get("features_l2", {})
+        best = tuned.get("best")
+        val = tuned.get("val_accuracy", {}).get(best, {}).get(str(tuned.get("l2", {}).get(best)))
+        # both accuracies are on meta-val episodes at data.shots (the regression's on its own fixed set)
+        if best and val is not None and val > scorer_val_accuracy(workdir, scorer.method):
+            row, l2 = best, tuned["l2"][best]
+    if l2 is None:
+        return styles, list(zip(names, scorer.scores(sup, q))), skips, row
+    ep = scorer.episode(sup, q)
+    params = {m: base.restore(scorer.exp, workdir, m)["params"] for m in scorer.exp.algorithms}
+    batch = type(ep)(*(np.asarray(x)[None] for x in ep))
+    probs = regression_probabilities(scorer.exp, params, row, l2, batch, len(styles))[0]
+    return styles, list(zip(names, probs)), skips, row
+
+
+def scorer_val_accuracy(workdir: str, row: str) -> float:
+    """The style scorer's meta-val accuracy (scorer.json), or 0 where the run has none."""
+    import json
+    import os
+
+    from metamusic.eval.classify import SCORER_FILE
+
+    path = os.path.join(workdir, SCORER_FILE)
+    return json.load(open(path)).get("val_accuracy", {}).get(row, 0.0) if os.path.exists(path) else 0.0

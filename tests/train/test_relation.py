@@ -314,6 +314,8 @@ def test_classify_cli_scores_query_files_per_style(relation_run, tmp_path, capsy
     out, err = capsys.readouterr()
     assert rc == 0, err
     lines = out.splitlines()
+    assert lines[0].startswith("scored by ")
+    lines = lines[1:]
     assert lines[0].split() == ["tune", "predicted", "score", "jigs", "waltzes"]
     table = [line.split() for line in lines[1:3]]
     assert sorted(os.path.basename(r[0]) for r in table) == ["q.mid", "q2.mid"]  # a file and a folder of queries
@@ -326,6 +328,56 @@ def test_classify_cli_scores_query_files_per_style(relation_run, tmp_path, capsy
     assert "bad.mid" in err and "odd.abc" in err  # unreadable files are reported, not fatal
     assert "2 tunes classified (2 files skipped)" in out
     assert cli.main("run_relation.py", [f"--workdir={workdir}", "--mode=classify"]) == 2
+
+
+def test_classify_uses_the_feature_regression_when_it_is_best_on_meta_val(relation_run, tmp_path):
+    """--mode=classify scores with the run's best row on meta-val: the evaluation's chosen feature regression
+    (fitted on the support tunes, as in the evaluation) when its meta-val accuracy beats the style scorer's,
+    else the scorer."""
+    import json
+    import shutil
+
+    from metamusic.data.files import read_tunes, windows
+    from metamusic.eval.style_fidelity import StyleScorer, score_files
+
+    _, workdir = relation_run
+    run = tmp_path / "run"
+    shutil.copytree(workdir, run, ignore=shutil.ignore_patterns("eval*", "scorer.json"))
+    rng = np.random.default_rng(5)
+    for folder, n in (("support", 3), ("queries", 4)):
+        for style, meter in (("jigs", "6/8"), ("reels", "4/4")):
+            (tmp_path / folder / style).mkdir(parents=True)
+            synth.write_abc_book(str(tmp_path / folder / style / "t.abc"),
+                                 [synth.abc_tune(i + 1, rng, meter, rests=False) for i in range(n)])
+
+    def choose(regression_val, scorer_val, row="all+features"):
+        with open(run / "scorer.json", "w") as f:
+            json.dump({"row": "protonet", "val_accuracy": {"protonet": scorer_val}}, f)
+        with open(run / "eval.json", "w") as f:
+            json.dump({"features_l2": {"best": row, "l2": {row: 0.01}, "val_accuracy": {row: {"0.01": regression_val}}}}, f)
+        return score_files(str(run), str(tmp_path / "support"), [str(tmp_path / "queries")])
+
+    styles, scored, skipped, row = choose(0.9, 0.5)
+    assert row == "all+features" and styles == ["jigs", "reels"] and not skipped and len(scored) == 8
+    probs = np.stack([p for _, p in scored])
+    np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-6)
+    _, by_scorer, _, row = choose(0.5, 0.9)
+    assert row == "protonet" and not np.allclose(np.stack([p for _, p in by_scorer]), probs)
+    # the hand-made regression alone: the evaluation's own fit (features.logreg_predict) on the same tunes
+    _, scored, _, row = choose(0.9, 0.5, "features+logreg")
+    scorer = StyleScorer(str(run))
+    sup = []
+    for st in ("jigs", "reels"):
+        tunes, positions, _, _ = read_tunes([str(tmp_path / "support" / st)], scorer.enc)
+        sup.append(windows(tunes, scorer.length, scorer.enc.pad, positions))
+    tunes, positions, names, _ = read_tunes([str(tmp_path / "queries")], scorer.enc)
+    ep = scorer.episode(sup, windows(tunes, scorer.length, scorer.enc.pad, positions))
+    hs, hq = classify.hand_features(type(ep)(*(np.asarray(x)[None] for x in ep)), scorer.enc)
+    expected = features.logreg_predict(hs, np.asarray(ep.support_labels)[None], hq, 2, l2=0.01)[0]
+    got = np.stack([p for _, p in scored]).argmax(-1)
+    np.testing.assert_array_equal(got, expected)
+    truth = [0 if "jigs" in name else 1 for name in names]
+    assert (got == truth).mean() >= 0.75  # bars of 12 and 16 steps, in windows of only data.length=24 steps
 
 
 def test_finetune_head_starts_from_the_logistic_regression_and_fits_the_support():
