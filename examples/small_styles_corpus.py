@@ -10,6 +10,13 @@ OUT/<style>/<style>.abc for every such style with at least --min-tunes tunes.
     python examples/small_styles_corpus.py --out=/tmp/small_styles
     python run_maml.py --config=configs/maml.py --workdir=runs/maml --mode=eval \
         --config.eval.root=/tmp/small_styles --config.eval.min_tunes=10
+
+With --support=K it writes OUT/support/<style>/ (each style's first K tunes) and OUT/queries/<style>/ (the
+rest) instead, the folders `--mode=classify` reads:
+
+    python examples/small_styles_corpus.py --out=/tmp/styles_split --support=5
+    python run_relation.py --workdir=runs/relation --mode=classify --support=/tmp/styles_split/support \
+        --query=/tmp/styles_split/queries
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ def main(argv=None) -> int:
     ap.add_argument("--min-tunes", type=int, default=10, help="smallest style written")
     ap.add_argument("--max-tunes", type=int, default=39, help="largest style written (the default run's "
                                                                 "data.min_tunes is 40: larger styles are in its splits)")
+    ap.add_argument("--support", type=int, default=0, help="K > 0: the first K tunes of each style to OUT/support, "
+                                                           "the rest to OUT/queries")
     args = ap.parse_args(argv)
     by_style = collections.defaultdict(list)
     for src in bundled_sources():
@@ -68,12 +77,16 @@ def main(argv=None) -> int:
         if not args.min_tunes <= len(tunes) <= args.max_tunes:
             continue
         name = style.replace("/", "_")
-        folder = os.path.join(args.out, name)
-        os.makedirs(folder, exist_ok=True)
-        with open(os.path.join(folder, name + ".abc"), "w", encoding="utf-8") as f:
-            f.write(tunes[0][0].rstrip() + "\n\n" if tunes[0][0].strip() else "")
-            for _, text in tunes:
-                f.write(text.rstrip() + "\n\n")
+        parts = ([(args.out, tunes)] if not args.support else
+                 [(os.path.join(args.out, "support"), tunes[:args.support]),
+                  (os.path.join(args.out, "queries"), tunes[args.support:])])
+        for top, part in parts:
+            folder = os.path.join(top, name)
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, name + ".abc"), "w", encoding="utf-8") as f:
+                f.write(tunes[0][0].rstrip() + "\n\n" if tunes[0][0].strip() else "")
+                for _, text in part:
+                    f.write(text.rstrip() + "\n\n")
         written[name] = len(tunes)
     for name, n in written.items():
         print(f"{name}: {n} tunes")
