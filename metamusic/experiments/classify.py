@@ -95,11 +95,6 @@ def build(cfg, corpus=None) -> base.Experiment:
     aggregate = m.aggregate
     train_ways = cfg.data.get("train_ways", 0) or cfg.data.ways  # training episodes' N (Snell et al. train wider)
     train_styles = corpus.styles_in("train") if corpus is not None else []
-    if corpus is not None and train_ways > len(train_styles):
-        from metamusic.errors import MetamusicError
-
-        raise MetamusicError(f"data.train_ways={train_ways} is above the {len(train_styles)} meta-train styles; "
-                             f"lower it to at most {len(train_styles)} (or 0 for data.ways)")
     if pretrain_classes and len(train_styles) > pretrain_classes:
         from metamusic.errors import MetamusicError
 
@@ -139,6 +134,11 @@ def build(cfg, corpus=None) -> base.Experiment:
         return jax.jit(jax.vmap(lambda p, ep: scores(name, p, ep, ways).argmax(-1), in_axes=(None, 0)))
 
     def train_sampler(name):
+        if cfg.data.get("train_ways", 0) and train_ways > len(train_styles):
+            from metamusic.errors import MetamusicError
+
+            raise MetamusicError(f"data.train_ways={train_ways} is above the {len(train_styles)} meta-train styles; "
+                                 f"lower it to at most {len(train_styles)} (or 0 for data.ways)")
         sampler = EpisodeSampler(corpus, train_styles, ways=train_ways, shots=cfg.data.shots,
                                  queries=cfg.data.queries, length=cfg.data.length, transpose=cfg.data.transpose)
         slot = np.full(len(corpus.styles), -1, np.int32)
