@@ -45,7 +45,7 @@ def get_config():
 
     c.meta = ml_collections.ConfigDict()
     c.meta.algorithm = "protonet,r2d2,relation,pretrain"  # comma list of heads (metamusic.meta.episodic.HEADS)
-    c.meta.init = "random"  # "random", or a label-free head in meta.algorithm ("pretrain", "contrastive"): episodic heads start from its encoder (trained first)
+    c.meta.init = "random"  # or a label-free head of meta.algorithm (pretrain, contrastive): its encoder starts the others
     c.meta.batch = 4  # episodes per training step
 
     c.optim = ml_collections.ConfigDict()
