@@ -43,6 +43,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--old-src", required=True, help="the other checkout's root (e.g. a `git archive` of a commit)")
     ap.add_argument("--root", default="", help="a folder of music files (default: the bundled corpus)")
+    ap.add_argument("--json", default="", help="also write the counts and the differing files here")
     ap.add_argument("--_dump", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a._dump:
@@ -64,6 +65,12 @@ def main() -> int:
           f"{len(differ)} files differ")
     for p in differ[:10]:
         print(f"  {p}: old {old.get(p, [])[:2]} new {new.get(p, [])[:2]}")
+    if a.json:
+        import json
+
+        with open(a.json, "w") as f:
+            json.dump({"old_src": a.old_src, "root": a.root or "music21-bundled", "files": len(new), "records": n_rec,
+                       "differ": differ}, f, indent=1)
     return 1 if differ else 0
 
 
