@@ -415,7 +415,7 @@ def _classify(workdir: str, support: str, query, out: str) -> int:
     styles, scored, skipped, row = score_files(workdir, support, query)
     for s in skipped:
         print(f"skipped {s}", file=sys.stderr)
-    print(f"scored by {row} (the run's best row on meta-val)")
+    print(f"scored by {row}")
     header = ["tune", "predicted", "score"] + list(styles)
     table = [[name, styles[int(row.argmax())], f"{row.max():.3f}"] + [f"{v:.3f}" for v in row] for name, row in scored]
     widths = [max(len(str(r[i])) for r in [header] + table) for i in range(len(header))]

@@ -85,11 +85,12 @@ def ingest(sources: list[Source], enc: melody.EncodingConfig, *, abc_backend: st
     if stores is not None:
         from metamusic.data.cache import sha1_file
 
+        midi_tag = midi_reader_tag(midi_backend)  # what a MIDI file parses to is the reader's
         for i, it in enumerate(items):
             sha1 = (sha1s or {}).get(it[0]) or sha1_file(it[0])
             digests[i] = f"{sha1}:{os.path.basename(it[0])}"  # a tune's title may be its file's name
             if os.path.splitext(it[0])[1].lower() in formats.MIDI_EXTS:
-                digests[i] += midi_reader_tag(midi_backend)  # what a MIDI file parses to is the reader's
+                digests[i] += midi_tag
             for st in stores[1]:
                 results[i] = st.get(digests[i], it[0])
                 if results[i] is not None:

@@ -32,9 +32,10 @@ class StyleScorer:
         self.cfg = run_config(workdir, "classify")
         self.exp = classify.build(self.cfg, None)  # scoring needs the encoding only, not the corpus
         chosen = os.path.join(workdir, SCORER_FILE)
-        if method is None and os.path.exists(chosen):
-            method = json.load(open(chosen))["row"]
-        self.method = method or self.exp.algorithms[0]
+        choice = json.load(open(chosen)) if os.path.exists(chosen) else {}
+        self.method = method or choice.get("row") or self.exp.algorithms[0]
+        # its accuracy on the evaluation's meta-val episodes (0 where the run was not evaluated)
+        self.val_accuracy = choice.get("val_accuracy", {}).get(self.method, 0.0)
         self.params = base.restore(self.exp, workdir, method_of(self.exp, self.method))["params"]
         self.length = self.cfg.data.length
         self.enc = enc if enc is not None else self.exp.enc
@@ -119,7 +120,7 @@ def score_files(workdir: str, support: str, query) -> tuple[list, list, list, st
         best = tuned.get("best")
         val = tuned.get("val_accuracy", {}).get(best, {}).get(str(tuned.get("l2", {}).get(best)))
         # both accuracies are on meta-val episodes at data.shots (the regression's on its own fixed set)
-        if best and val is not None and val > scorer_val_accuracy(workdir, scorer.method):
+        if best and val is not None and val > scorer.val_accuracy:
             row, l2 = best, tuned["l2"][best]
     if l2 is None:
         return styles, list(zip(names, scorer.scores(sup, q))), skips, row
@@ -128,14 +129,3 @@ def score_files(workdir: str, support: str, query) -> tuple[list, list, list, st
     batch = type(ep)(*(np.asarray(x)[None] for x in ep))
     probs = regression_probabilities(scorer.exp, params, row, l2, batch, len(styles))[0]
     return styles, list(zip(names, probs)), skips, row
-
-
-def scorer_val_accuracy(workdir: str, row: str) -> float:
-    """The style scorer's meta-val accuracy (scorer.json), or 0 where the run has none."""
-    import json
-    import os
-
-    from metamusic.eval.classify import SCORER_FILE
-
-    path = os.path.join(workdir, SCORER_FILE)
-    return json.load(open(path)).get("val_accuracy", {}).get(row, 0.0) if os.path.exists(path) else 0.0

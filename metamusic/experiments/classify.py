@@ -91,7 +91,7 @@ def build(cfg, corpus=None) -> base.Experiment:
     parts = episodic.Parts(embed=apply(FewShotClassifier.embed), relate=apply(FewShotClassifier.relate),
                            ridge=apply(FewShotClassifier.ridge), classify=apply(FewShotClassifier.classify),
                            augment=lambda key, t, mask, pos: tune_view(key, t, mask, pos, enc.num_classes,
-                                                                              cfg.data.transpose or 2))
+                                                                              cfg.data.transpose))
     aggregate = m.aggregate
     train_ways = cfg.data.get("train_ways", 0) or cfg.data.ways  # training episodes' N (Snell et al. train wider)
     train_styles = corpus.styles_in("train") if corpus is not None else []

@@ -4,6 +4,7 @@ is allowed (one `error:` line through `MetamusicError`)."""
 from __future__ import annotations
 
 from metamusic.data.formats import MIDI_BACKENDS
+from metamusic.data.melody import MELODY_SOURCES
 from metamusic.errors import check_choice, check_range, comma_list
 
 
@@ -44,6 +45,8 @@ def validate_data(cfg, *, min_length: int = 2) -> None:
     check_range("data.workers", d.workers, 0)
     if "midi_backend" in d:
         check_choice("data.midi_backend", d.midi_backend, MIDI_BACKENDS)
+    if "melody" in d:
+        check_choice("data.melody", d.melody, MELODY_SOURCES)
     check_range("data.split_seed", d.split_seed, 0)
     if "near_dup_threshold" in d:
         check_range("data.near_dup_threshold", d.near_dup_threshold, 0, 1, integer=False)

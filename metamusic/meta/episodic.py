@@ -205,8 +205,7 @@ class Head(NamedTuple):
     loss: Callable  # -> (loss, {"accuracy": ...})
     scores: Callable  # -> [N*Q, N] class scores (argmax = prediction)
     probabilities: Callable  # scores -> [N*Q, N] in [0, 1] (the style scorer's output)
-    # trained on global meta-train style labels (a classifier over model.pretrain_classes), not episode
-    # labels; its encoder can start the episodic heads (meta.init="pretrain")
+    # trained on global meta-train style labels (a classifier over model.pretrain_classes), not episode labels
     global_labels: bool = False
     ridge: bool = False  # reads the model's ridge-regression head (its learned scale and bias)
     pretraining: bool = False  # trained without episode labels: its encoder can start the episodic heads (meta.init)

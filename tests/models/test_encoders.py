@@ -55,7 +55,6 @@ def test_relation_prior_scores_by_distance_when_the_module_is_silent():
                               "euclidean")
     tok = jnp.zeros((2, 8), jnp.int32)
     params = model.init(jax.random.PRNGKey(0), tok, jnp.ones((2, 8)))
-    params = jax.tree_util.tree_map(lambda x: x, params)
     params["params"]["rel_out"]["kernel"] = jnp.zeros_like(params["params"]["rel_out"]["kernel"])
     classes = jax.random.normal(jax.random.PRNGKey(1), (5, 8))
     queries = jax.random.normal(jax.random.PRNGKey(2), (7, 8))
