@@ -42,3 +42,24 @@ def test_renamed_method_folder_is_found(tmp_path):
     assert baselines.run_dir(str(tmp_path), baselines.JOINT) == str(tmp_path / "pretrain")
     os.makedirs(tmp_path / baselines.JOINT)
     assert baselines.run_dir(str(tmp_path), baselines.JOINT) == str(tmp_path / baselines.JOINT)
+
+
+def test_a_run_made_before_data_melody_refuses_to_resume_with_another_melody(tmp_path):
+    """A run saved before data.melody existed was made from the skyline: resuming it with the marked melody
+    (other tokens) is refused before its config.json is rewritten; with the skyline it resumes."""
+    import pytest
+
+    from configs import relation as rel_cfg
+    from metamusic.errors import MetamusicError
+    from metamusic.workdir import check_resume
+
+    cfg = rel_cfg.get_config()
+    old = json.loads(cfg.to_json_best_effort())
+    del old["data"]["melody"], old["model"]["inputs"]
+    with open(tmp_path / "config.json", "w") as f:
+        json.dump(old, f)
+    os.makedirs(tmp_path / "protonet" / "checkpoints" / "400")
+    check_resume(cfg, str(tmp_path))  # the same settings: it resumes
+    cfg.data.melody = "marked"
+    with pytest.raises(MetamusicError, match=r"data.melody='skyline' \(now 'marked'\)"):
+        check_resume(cfg, str(tmp_path))
