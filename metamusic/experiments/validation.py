@@ -45,7 +45,7 @@ def validate_data(cfg, *, min_length: int = 2) -> None:
     check_range("data.workers", d.workers, 0)
     if "midi_backend" in d:
         check_choice("data.midi_backend", d.midi_backend, MIDI_BACKENDS)
-    if "melody" in d:
+    if d.get("melody") is not None:  # older runs lack the field (legacy.ADDED fills it)
         check_choice("data.melody", d.melody, MELODY_SOURCES)
     check_range("data.split_seed", d.split_seed, 0)
     if "near_dup_threshold" in d:
