@@ -27,7 +27,7 @@ from typing import Callable, Optional
 import jax
 import numpy as np
 
-from metamusic import checkpoints, legacy
+from metamusic import checkpoints, legacy, progress
 from metamusic.meta import direct
 from metamusic.meta.algorithm import Algorithm, InnerSpec, concat_batches
 
@@ -102,6 +102,9 @@ class Tuning:
     # what else the choice depends on, e.g. the inner steps of the adaptation before fine-tuning; part of
     # the saved choice's key, so a change re-tunes instead of reusing a stale choice
     depends_on: tuple = ()
+    # the work of choosing, in progress units (`progress.curve_units` summed over the candidates' curves):
+    # a choice read from disk tells the open progress phase that this work will not be done
+    units: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,6 +146,7 @@ def finetune_choice(workdir: str, tuning: Tuning, meta, tag: str = FINETUNE, met
             saved = json.load(open(path))
             if saved.get("checkpoint_step") == step and saved.get("key") == _key(tuning):
                 c = saved["choice"]
+                progress.skip(tuning.units)
                 return Choice(c["lr"], tuning.lr_of(c["lr"]), c["steps"], c["val_score_per_step"])
         except (OSError, ValueError, KeyError):
             pass  # unreadable or from other settings: choose again

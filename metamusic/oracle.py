@@ -16,12 +16,11 @@ Evaluation reports every method's share of the joint -> oracle headroom
 
 from __future__ import annotations
 
-import threading
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
-from metamusic import devices
+from metamusic import devices, progress
 from metamusic.data.files import tiles
 
 
@@ -55,13 +54,14 @@ def padded(batch, multiple: int = 64):
     return tuple(np.concatenate([x, np.zeros((size - n,) + x.shape[1:], x.dtype)]) for x in batch)
 
 
-def fit_oracles(exp, starts: dict, split: str = "test", corpus=None, progress: Callable = lambda: None):
+def fit_oracles(exp, starts: dict, split: str = "test", corpus=None):
     """The style oracle of every style in `split` of `corpus` (default the experiment's).
 
     starts: {member start name: start(fit windows batch, key) -> params}, e.g. {"joint": lambda *_: params}.
     Returns {style index: params of the winning member}, {style: record}; the record names the winning
     `member` ("<start>@<lr>"), its `steps`, its held-out `held_nll` curve, and every member's best held NLL and
-    steps (`members`). `progress()` is called as each style's fits end. Every (style, start) is one job,
+    steps (`members`). Its Adam steps are reported to the open progress phase (`metamusic.progress`), whose
+    total is revised as fits stop early. Every (style, start) is one job,
     spread over the devices of `sharding` (`devices.run_jobs`); the winner is chosen as if they ran in turn.
     """
     import jax
@@ -72,8 +72,9 @@ def fit_oracles(exp, starts: dict, split: str = "test", corpus=None, progress: C
     styles = corpus.styles_in(split)
     data = {style: oracle_data(corpus, style, cfg.data.length, b.oracle_holdout, cfg.seed) for style in styles}
 
-    left = {style: len(starts) for style in styles}  # jobs still running per style, for progress()
-    lock = threading.Lock()
+    steps_of = progress.FitSteps(progress.current(), len(styles) * len(starts) * len(fitters), b.oracle_steps)
+    if steps_of.p is not None:
+        steps_of.p.expect(steps_of.expected())
 
     def member_fits(style, s, start):
         """Every lr's fit from one start for one style: one job (the start is adapted once for its lrs)."""
@@ -84,12 +85,8 @@ def fit_oracles(exp, starts: dict, split: str = "test", corpus=None, progress: C
             out = {lr: fit_oracle(p0, fit, held, steps=b.oracle_steps, check_every=b.oracle_check_every,
                                   batch=b.oracle_batch, seed=cfg.seed * 1000 + k,
                                   patience=b.get("oracle_patience", 0), fine_every=b.get("oracle_fine_every", 0),
-                                  fine_until=b.get("oracle_fine_until", 0))
+                                  fine_until=b.get("oracle_fine_until", 0), on_end=steps_of.finished)
                    for lr, fit_oracle in fitters.items()}
-            with lock:
-                left[style] -= 1
-                if not left[style]:
-                    progress()
             return out
         return job
 
@@ -115,8 +112,8 @@ def fit_oracles(exp, starts: dict, split: str = "test", corpus=None, progress: C
 
 
 def oracle_fitter(loss_fn: Callable, lr: float, chunk: int = 256) -> Callable:
-    """fit_oracle(params, fit, held, *, steps, check_every, batch, seed, patience=0, fine_every=0, fine_until=0)
-    -> (params, record):
+    """fit_oracle(params, fit, held, *, steps, check_every, batch, seed, patience=0, fine_every=0, fine_until=0,
+    on_end=None) -> (params, record):
     Adam on random minibatches of the `fit` windows, keeping the params with the lowest NLL on `held`.
 
     Made once per evaluation and lr, so its two jitted functions compile once for every style.
@@ -126,6 +123,7 @@ def oracle_fitter(loss_fn: Callable, lr: float, chunk: int = 256) -> Callable:
     fine_every > 0 the checks come every fine_every steps up to step fine_until, then every check_every:
     small styles close to the start peak within a few dozen steps, large ones improve slowly for hundreds.
     patience > 0 stops after that many checks in a row without a new best (the rest could only lose).
+    Each step is reported to the open progress phase; on_end(steps taken) is called when the fit ends.
     The record: {"steps": best step, "best": its held NLL (rounded; "best_exact" unrounded, which members are
     compared on), "held_nll": [per check], "checked": [their
     steps], "check_every",
@@ -156,15 +154,17 @@ def oracle_fitter(loss_fn: Callable, lr: float, chunk: int = 256) -> Callable:
         return tot / max(ev, 1.0)
 
     def fit_oracle(params, fit, held, *, steps: int, check_every: int, batch: int, seed: int, patience: int = 0,
-                   fine_every: int = 0, fine_until: int = 0):
+                   fine_every: int = 0, fine_until: int = 0, on_end: Optional[Callable[[int], None]] = None):
         rng = np.random.default_rng(seed)
         key = jax.random.PRNGKey(seed)
         opt = tx.init(params)
         curve, checked = [held_nll(params, held)], [0]
-        best, best_step, best_val, p, stale = params, 0, curve[0], params, 0
+        best, best_step, best_val, p, stale, taken = params, 0, curve[0], params, 0, 0
         for i in range(1, steps + 1):
             pick = rng.integers(0, len(fit[0]), size=batch)
             p, opt = step(p, opt, tuple(jnp.asarray(x[pick]) for x in fit), jax.random.fold_in(key, i))
+            progress.advance(1)
+            taken = i
             fine = fine_every > 0 and i <= fine_until
             if i % (fine_every if fine else check_every) == 0 or i == steps:
                 curve.append(held_nll(p, held))
@@ -175,6 +175,8 @@ def oracle_fitter(loss_fn: Callable, lr: float, chunk: int = 256) -> Callable:
                     stale += 1
                     if patience and stale >= patience:
                         break
+        if on_end is not None:
+            on_end(taken)
         return best, {"steps": best_step, "best": round(float(best_val), 4), "best_exact": float(best_val),
                       "held_nll": [round(float(x), 4) for x in curve], "checked": checked, "check_every": check_every,
                       "fit_windows": int(len(fit[0])), "held_windows": int(len(held[0]))}

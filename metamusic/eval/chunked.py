@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from metamusic import devices
+from metamusic import devices, progress
 
 
 def map_chunks(fn, batch, chunk: int):
@@ -26,7 +26,8 @@ def adapt_curves(adapt, meta, tasks, steps: int, chunk: int, seed: int, to_devic
     chunk starting at a gets key split(fold_in(PRNGKey(seed), a))[i].
     mesh: split each chunk's episodes over its devices (`devices.mesh_from_config`), as training splits
     its tasks: on the CPU each device runs its share on its own core. Every episode keeps its data and
-    key, so only the float summation order may change.
+    key, so only the float summation order may change. Each chunk is reported to the open progress phase
+    as `progress.curve_units` (its episodes times steps + 1).
     """
     @jax.jit
     def run(meta, t, keys):
@@ -38,10 +39,13 @@ def adapt_curves(adapt, meta, tasks, steps: int, chunk: int, seed: int, to_devic
     def one(part, a):
         keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), a), len(part[0]))
         if mesh is None:
-            return run(meta, to_device(part), keys)
-        if "meta" not in placed:  # the params once, on every device
-            placed["meta"] = devices.replicate(meta, mesh)
-        (part, keys), n = devices.shard_episodes((part, keys), mesh)
-        return jax.tree.map(lambda x: np.asarray(x)[:n], run(placed["meta"], to_device(part), keys))
+            out = jax.tree.map(np.asarray, run(meta, to_device(part), keys))
+        else:
+            if "meta" not in placed:  # the params once, on every device
+                placed["meta"] = devices.replicate(meta, mesh)
+            (part, keys), n = devices.shard_episodes((part, keys), mesh)
+            out = jax.tree.map(lambda x: np.asarray(x)[:n], run(placed["meta"], to_device(part), keys))
+        progress.advance(progress.curve_units(len(out[0]), steps))
+        return out
 
     return map_chunks(one, tasks, chunk)

@@ -34,9 +34,7 @@ import time
 import jax
 import numpy as np
 
-from tqdm import tqdm
-
-from metamusic import baselines, devices, oracle
+from metamusic import baselines, devices, oracle, progress
 from metamusic.data.episodes import styles_per_k
 from metamusic.errors import MetamusicError
 from metamusic.eval.chunked import adapt_curves, map_chunks
@@ -96,6 +94,16 @@ def adapters(exp: base.Experiment, workdir: str, shots: int | None = None, train
     return methods, tuning
 
 
+def tuning_units(exp: base.Experiment) -> int:
+    """The work of `adapters` at one K in progress units, if no choice is read from disk: fine-tuning, training
+    from scratch and every "<method>+finetune" row, each over its lrs on baselines.tune_episodes meta-val
+    episodes (as `melody.tuning` declares it; a choice read from disk is taken off the total then)."""
+    b = exp.cfg.baselines
+    ft = len(b.finetune_lrs) * progress.curve_units(b.tune_episodes, b.finetune_steps)
+    return ft * (1 + len(then_finetuned_rows(exp))) + len(b.scratch_lrs) * progress.curve_units(
+        b.tune_episodes, b.scratch_steps)
+
+
 def trained_adapters(exp: base.Experiment, workdir: str) -> dict:
     """{name: Adapter} of every trained method of a melody run and the joint model, each restored once."""
     found = {name: adapter(exp, workdir, name, field="method") for name in exp.algorithms}
@@ -135,6 +143,7 @@ def oracle_scores(exp: base.Experiment, oracles: dict, tasks):
             sub = type(tasks)(*(x[sel] for x in tasks))
             nll[sel], acc[sel] = map_chunks(lambda part, a: score(params, inputs.to_task(part).query), sub,
                                             exp.cfg.eval.chunk)
+            progress.advance(progress.curve_units(sel.size, 0))
     return nll[:, None], acc[:, None]
 
 
@@ -173,50 +182,44 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
         raise MetamusicError(f"no meta-test style has enough tunes for any K of eval.shots={list(cfg.eval.shots)} "
                              f"with data.queries={cfg.data.queries} query tunes: {left_out}; "
                              "lower eval.shots or data.queries")
-    n_styles = len(test_styles)
-    bar = tqdm(total=n_styles + 2 * len(cfg.eval.shots), desc="evaluate: oracle fits", disable=not cfg.progress,
-               unit="phase")
+    show = bool(cfg.progress)
     t0 = time.perf_counter()
     trained = trained_adapters(exp, workdir)
     out["tuning"] = {}
-    oracles, out["tuning"][baselines.ORACLE] = oracle.fit_oracles(
-        exp, oracle_starts(exp, {n: (a.algorithm, a.meta) for n, a in trained.items()}), corpus=corpus,
-        progress=lambda: bar.update(1))
+    with progress.phase("evaluate: ceiling fits", 1, show):  # its total comes from fit_oracles
+        oracles, out["tuning"][baselines.ORACLE] = oracle.fit_oracles(
+            exp, oracle_starts(exp, {n: (a.algorithm, a.meta) for n, a in trained.items()}), corpus=corpus)
     out["seconds"] = {"oracle_fit": round(time.perf_counter() - t0, 1), "tuning": 0.0}
     tuned = {}  # tuned K (None: the one choice for every K) -> (methods, their choices)
     for shots in cfg.eval.shots:
         if not serve[shots]:
-            bar.update(2)
             continue
-        bar.set_description(f"evaluate: tuning at K={shots}")
         t1 = time.perf_counter()
         if tuned_shots(exp, shots) not in tuned:  # one tuning serves every K unless the run tunes per K
-            tuned[tuned_shots(exp, shots)] = adapters(exp, workdir, shots, trained)
+            with progress.phase(f"evaluate: tuning at K={shots}", tuning_units(exp), show):
+                tuned[tuned_shots(exp, shots)] = adapters(exp, workdir, shots, trained)
         methods, chosen = tuned[tuned_shots(exp, shots)]
         out["tuning"][f"K={shots}"] = chosen
         out["seconds"]["tuning"] = round(out["seconds"]["tuning"] + time.perf_counter() - t1, 1)
-        bar.update(1)
-        bar.set_description(f"evaluate: K={shots}")
         t2 = time.perf_counter()
-        ft_algo, joint_meta = methods[baselines.FINETUNE]
-        sc_algo, fresh = methods[baselines.SCRATCH]
         tasks = melody.episodes(cfg, corpus, "test", shots, cfg.eval.episodes, 2,
                                 styles=None if serve[shots] == test_styles else serve[shots])
-        curves = {name: _curves(methods[name][0].adapt, methods[name][1], tasks, cfg.eval.steps, cfg)
-                  for name in exp.algorithms}
-        curves.update({row: _curves(methods[row][0].adapt, methods[row][1], tasks, chosen[row]["steps"], cfg)
-                       for row in then_finetuned_rows(exp)})
-        ft = _curves(ft_algo.adapt, joint_meta, tasks, chosen[baselines.FINETUNE]["steps"], cfg)
-        curves[baselines.FINETUNE] = ft
-        curves[baselines.JOINT] = (ft[0][:, :1], ft[1][:, :1])  # the same model before any step
-        curves[baselines.SCRATCH] = _curves(sc_algo.adapt, fresh, tasks, chosen[baselines.SCRATCH]["steps"], cfg)
-        curves[baselines.ORACLE] = oracle_scores(exp, oracles, tasks)
+        rows = {name: cfg.eval.steps for name in exp.algorithms}
+        rows.update({row: chosen[row]["steps"] for row in then_finetuned_rows(exp)})
+        rows.update({baselines.FINETUNE: chosen[baselines.FINETUNE]["steps"],
+                     baselines.SCRATCH: chosen[baselines.SCRATCH]["steps"], baselines.ORACLE: 0})
+        with progress.phase(f"evaluate: K={shots}", sum(progress.curve_units(len(tasks[0]), n) for n in rows.values()),
+                            show):
+            curves = {name: _curves(methods[name][0].adapt, methods[name][1], tasks, rows[name], cfg)
+                      for name in rows if name not in (baselines.SCRATCH, baselines.ORACLE)}
+            curves[baselines.JOINT] = tuple(c[:, :1] for c in curves[baselines.FINETUNE])  # before any step
+            sc_algo, fresh = methods[baselines.SCRATCH]
+            curves[baselines.SCRATCH] = _curves(sc_algo.adapt, fresh, tasks, rows[baselines.SCRATCH], cfg)
+            curves[baselines.ORACLE] = oracle_scores(exp, oracles, tasks)
         res = {name: _summary(*c) for name, c in curves.items()}
         add_paired(res, {name: c[0][:, -1] for name, c in curves.items()})
         out["methods"][f"K={shots}"] = res
         out["seconds"][f"K={shots}"] = round(time.perf_counter() - t2, 1)
-        bar.update(1)
-    bar.close()
     _write(out, workdir, name)  # the scores so far, kept whatever the sampling phases below meet
     # samples (style fidelity, listening clips) adapt on eval.fidelity_shots tunes: that K's choices, made
     # above where that K was evaluated

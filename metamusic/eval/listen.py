@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metamusic import audio
+from metamusic import audio, progress
 from metamusic.data import melody
 from metamusic.data.episodes import servable
 from metamusic.eval.draws import style_draws
@@ -52,6 +52,7 @@ def log_samples(exp, methods: dict, corpus, workdir: str, per_style: int, shots:
     shots = max(1, min([shots] + support_pool))
     draws = style_draws(corpus, test, shots, 1, L, np.random.default_rng([cfg.seed, 6]))
     tb = SummaryWriter(os.path.join(workdir, "tb", "eval"))
+    bar = progress.Phase("evaluate: listening clips", len(test) * len(methods), bool(cfg.progress))
     n = 0
     try:
         for i, st in enumerate(test):
@@ -63,6 +64,7 @@ def log_samples(exp, methods: dict, corpus, workdir: str, per_style: int, shots:
                 gen = np.asarray(exp.sample(params, support, num=per_style, length=L,
                                                      temperature=cfg.eval.temperature, key=jax.random.fold_in(key, 1)))
                 clips += [(f"{name}/{j}", g) for j, g in enumerate(gen)]
+                bar.advance(1)
             for tag, tokens in clips:
                 tokens = np.asarray(tokens)
                 tokens = tokens[tokens != enc.pad]
@@ -73,4 +75,5 @@ def log_samples(exp, methods: dict, corpus, workdir: str, per_style: int, shots:
                 n += 1
     finally:
         tb.close()
+        bar.close()
     return n

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metamusic import devices
+from metamusic import devices, progress
 from metamusic.data.episodes import servable
 from metamusic.eval.draws import openings, style_draws
 from metamusic.eval.paired import paired_difference
@@ -63,11 +63,13 @@ def evaluate(exp, methods: dict, scorer_workdir: str, corpus=None, left_out: dic
                                      key=jax.random.fold_in(key, 1))
                     mask = (gen != enc.pad).astype(np.float32)
                     out[i, d] = style_fidelity(scorer, (gen, mask), target, others(d, st))
+                    progress.advance(1)
             return out
         return job
 
-    per.update(devices.run_jobs({name: method_job(adapt) for name, adapt in methods.items()},
-                                devices.mesh_from_config(cfg)))
+    with progress.phase("evaluate: style fidelity", len(methods) * len(test) * D, bool(cfg.progress)):
+        per.update(devices.run_jobs({name: method_job(adapt) for name, adapt in methods.items()},
+                                    devices.mesh_from_config(cfg)))
     return summarize(per, test, e.samples, 1.0 / (1 + min(e.distractors, len(test) - 1)))
 
 

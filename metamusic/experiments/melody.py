@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metamusic import baselines, devices
+from metamusic import baselines, devices, progress
 from metamusic.data import TaskSampler, melody, step_rng
 from metamusic.errors import check_choice, check_range
 from metamusic.eval.chunked import adapt_curves
@@ -348,7 +348,8 @@ def tuning(exp: base.Experiment, kind: str, first=None, shots=None) -> baselines
     depends = () if first is None else ("eval.steps", cfg.eval.steps)
     if shots is not None:  # a per-K choice names its K (the one choice of older runs keeps its key)
         depends += ("shots", int(k))
-    return baselines.Tuning(lrs, float, steps, True, curve, depends)
+    return baselines.Tuning(lrs, float, steps, True, curve, depends,
+                            units=len(lrs) * progress.curve_units(len(tasks[0]), steps))
 
 
 FAMILY = Family("melody", validate, build, evaluator="metamusic.eval.fewshot:evaluate", script="run_maml.py",

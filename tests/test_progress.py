@@ -1,0 +1,36 @@
+"""The evaluation's progress bars: the expected total of fits that stop early, and work read from disk
+taken off a phase's total (the end-to-end check that every phase ends at its total is in
+tests/train/test_melody_run.py)."""
+
+from metamusic import progress
+
+
+def test_fits_that_stop_early_revise_the_expected_steps():
+    with progress.phase("fits", 1, enabled=False) as p:
+        steps = progress.FitSteps(p, fits=4, most=100)
+        assert steps.expected() == 400  # none finished: every fit may run its most steps
+        p.advance(20)
+        steps.finished(20)
+        assert p.total == 20 + 3 * 20  # the unfinished expected to take what the finished took on average
+        p.advance(100)
+        steps.finished(100)
+        assert p.total == 120 + 2 * 60
+        p.advance(60 + 60)
+        steps.finished(60)
+        steps.finished(60)
+        assert p.total == p.done == 240
+
+
+def test_work_read_from_disk_is_taken_off_the_open_phase_and_units_go_to_the_innermost():
+    with progress.phase("outer", 10, enabled=False) as outer:
+        with progress.phase("tuning", 3 * progress.curve_units(100, 5), enabled=False) as p:
+            assert progress.current() is p
+            progress.skip(progress.curve_units(100, 5))  # one choice was read from disk
+            progress.advance(2 * 600)
+            assert p.total == p.done == 1200
+        assert progress.current() is outer and outer.done == 0
+        progress.advance(10)
+        assert outer.done == outer.total
+    assert progress.current() is None
+    progress.advance(5)  # outside a phase: nothing to report to, and no error
+    assert progress.curve_units(7, 0) == 7  # a curve of no steps is one query score per episode
