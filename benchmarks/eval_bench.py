@@ -1,6 +1,11 @@
 """Evaluation on one CPU device against every core: the same trained run evaluated twice, side by side.
 
     python benchmarks/eval_bench.py --workdir=runs/maml [--devices=1,2] [--out=eval_bench.json]
+    python benchmarks/eval_bench.py --workdir=runs/maml --devices=2 --before-src=OLD_CHECKOUT
+
+With --before-src (a checkout of an earlier commit, e.g. `git archive COMMIT | tar -x -C DIR`), every
+device count is evaluated first by that code, then by this checkout, and the ratios are taken to the
+earlier code's evaluation: the same checkpoints, one after the other, on the same machine.
 
 Copies the run's checkpoints (not its saved fine-tuning choices, so both evaluations tune on
 meta-val as a first `--mode=eval` does) into a fresh folder per device count and runs
@@ -62,31 +67,36 @@ def main(argv=None) -> dict:
     ap.add_argument("--devices", default="1,2", help="CPU device counts, evaluated in this order")
     ap.add_argument("--out", default="", help="write the figures here as JSON")
     ap.add_argument("--keep", default="", help="evaluate into this folder (kept) instead of a temporary one")
+    ap.add_argument("--before-src", default="", help="a checkout of earlier code: each count evaluated by it first")
     args = ap.parse_args(argv)
     counts = [int(x) for x in args.devices.split(",")]
+    arms = ([("before", os.path.abspath(args.before_src))] if args.before_src else []) + [("now", ROOT)]
     base = args.keep or tempfile.mkdtemp(prefix="eval_bench_")
     res = {"workdir": args.workdir, "runs": {}}
     for n in counts:
-        wd = os.path.join(base, f"devices{n}")
-        shutil.rmtree(wd, ignore_errors=True)
-        _copy_run(args.workdir, wd)
-        cmd = [sys.executable, os.path.join(ROOT, "run_maml.py"), f"--config={args.config}", f"--workdir={wd}",
-               "--mode=eval", "--config.progress=False", f"--config.sharding.cpu_devices={n}"]
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, cwd=os.getcwd())
-        wall = time.perf_counter() - t0
-        ev = json.load(open(os.path.join(wd, "eval.json")))
-        res["runs"][n] = {"wall_s": round(wall, 1), "phases_s": ev.get("seconds", {}), "figures": _figures(ev)}
-        print(f"devices={n}: {wall:.1f} s  phases {ev.get('seconds', {})}", flush=True)
-    first = res["runs"][counts[0]]
-    for n in counts[1:]:
-        r = res["runs"][n]
+        for arm, src in arms:
+            name = f"devices{n}" + (f"_{arm}" if args.before_src else "")
+            wd = os.path.join(base, name)
+            shutil.rmtree(wd, ignore_errors=True)
+            _copy_run(args.workdir, wd)
+            cmd = [sys.executable, os.path.join(src, "run_maml.py"), f"--config={args.config}", f"--workdir={wd}",
+                   "--mode=eval", "--config.progress=False", f"--config.sharding.cpu_devices={n}"]
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, cwd=os.getcwd())
+            wall = time.perf_counter() - t0
+            ev = json.load(open(os.path.join(wd, "eval.json")))
+            res["runs"][name] = {"wall_s": round(wall, 1), "phases_s": ev.get("seconds", {}), "figures": _figures(ev)}
+            print(f"{name}: {wall:.1f} s  phases {ev.get('seconds', {})}", flush=True)
+    names = list(res["runs"])
+    first = res["runs"][names[0]]
+    for name in names[1:]:
+        r = res["runs"][name]
         diff, where = _max_diff(first["figures"], r["figures"])
         r["speedup"] = round(first["wall_s"] / r["wall_s"], 2)
         r["phase_speedups"] = {k: round(first["phases_s"][k] / v, 2) for k, v in r["phases_s"].items()
                                if first["phases_s"].get(k) and v}
         r["largest_figure_difference"] = diff
-        print(f"devices={n} against {counts[0]}: {r['speedup']}x wall-clock; phases {r['phase_speedups']}; "
+        print(f"{name} against {names[0]}: {r['speedup']}x wall-clock; phases {r['phase_speedups']}; "
               f"largest difference in any figure {diff:g}" + (f" (at {where})" if diff else " (identical)"))
     for r in res["runs"].values():
         r.pop("figures")

@@ -45,12 +45,15 @@ def oracle_lrs(b) -> tuple:
     return tuple(float(x) for x in (b.get("oracle_lrs") or (b.oracle_lr,)))
 
 
-def padded(batch, multiple: int = 64):
+def padded(batch, multiple: int = 64, most: Optional[int] = None):
     """A batch of windows padded with empty windows (mask 0) to the next power of two of at least
-    `multiple`, so a conditioning start compiles a few times, not once per style. Empty windows carry no
-    weight in the masked losses and in the support encoder's pooling."""
+    `multiple` (but not past `most`, where given and the batch is no larger), so a conditioning start
+    compiles a few times, not once per style. Empty windows carry no weight in the masked losses and in
+    the support encoder's pooling."""
     n = len(batch[0])
     size = max(multiple, 1 << max(0, int(np.ceil(np.log2(max(n, 1))))))
+    if most is not None and n <= most:
+        size = min(size, most)
     return tuple(np.concatenate([x, np.zeros((size - n,) + x.shape[1:], x.dtype)]) for x in batch)
 
 
@@ -68,11 +71,11 @@ def fit_oracles(exp, starts: dict, split: str = "test", corpus=None):
 
     cfg, b = exp.cfg, exp.cfg.baselines
     corpus = corpus if corpus is not None else exp.corpus
-    fitters = {lr: oracle_fitter(exp.loss_fn, lr, chunk=cfg.eval.chunk * 8) for lr in oracle_lrs(b)}
+    fit_oracle, lrs = oracle_fitter(exp.loss_fn, chunk=cfg.eval.chunk * 8), oracle_lrs(b)
     styles = corpus.styles_in(split)
     data = {style: oracle_data(corpus, style, cfg.data.length, b.oracle_holdout, cfg.seed) for style in styles}
 
-    steps_of = progress.FitSteps(progress.current(), len(styles) * len(starts) * len(fitters), b.oracle_steps)
+    steps_of = progress.FitSteps(progress.current(), len(styles) * len(starts) * len(lrs), b.oracle_steps)
     if steps_of.p is not None:
         steps_of.p.expect(steps_of.expected())
 
@@ -85,8 +88,8 @@ def fit_oracles(exp, starts: dict, split: str = "test", corpus=None):
             out = {lr: fit_oracle(p0, fit, held, steps=b.oracle_steps, check_every=b.oracle_check_every,
                                   batch=b.oracle_batch, seed=cfg.seed * 1000 + k,
                                   patience=b.get("oracle_patience", 0), fine_every=b.get("oracle_fine_every", 0),
-                                  fine_until=b.get("oracle_fine_until", 0), on_end=steps_of.finished)
-                   for lr, fit_oracle in fitters.items()}
+                                  fine_until=b.get("oracle_fine_until", 0), on_end=steps_of.finished, lr=lr)
+                   for lr in lrs}
             return out
         return job
 
@@ -98,7 +101,7 @@ def fit_oracles(exp, starts: dict, split: str = "test", corpus=None):
         best, members = None, {}
         for s, start_name in enumerate(starts):
             for lr, (p, rec) in fits[style, s].items():
-                name = start_name if len(starts) == 1 and len(fitters) == 1 else f"{start_name}@{lr:g}"
+                name = start_name if len(starts) == 1 and len(lrs) == 1 else f"{start_name}@{lr:g}"
                 members[name] = {"steps": rec["steps"], "held_nll": rec["best"]}
                 if best is None or rec["best_exact"] < best[2]["best_exact"]:
                     best = (name, p, rec)
@@ -111,12 +114,14 @@ def fit_oracles(exp, starts: dict, split: str = "test", corpus=None):
     return params, info
 
 
-def oracle_fitter(loss_fn: Callable, lr: float, chunk: int = 256) -> Callable:
+def oracle_fitter(loss_fn: Callable, lr: Optional[float] = None, chunk: int = 256) -> Callable:
     """fit_oracle(params, fit, held, *, steps, check_every, batch, seed, patience=0, fine_every=0, fine_until=0,
-    on_end=None) -> (params, record):
-    Adam on random minibatches of the `fit` windows, keeping the params with the lowest NLL on `held`.
+    on_end=None, lr=the factory's lr) -> (params, record):
+    Adam at `lr` on random minibatches of the `fit` windows, keeping the params with the lowest NLL on `held`.
 
-    Made once per evaluation and lr, so its two jitted functions compile once for every style.
+    Made once per evaluation, so its two jitted functions compile once for every style and lr: the lr is an
+    argument of the compiled step, not a constant in it, and the held-out windows are scored in chunks
+    padded with empty windows to a power of two (`padded`), so a style's held-out count is not a new shape.
     fit, held: batches as the loss takes them, tuples of numpy arrays [n, ...] (tokens, mask, ...). The held-out NLL (mean per scored
     event, over all held windows) is checked before training and every `check_every` steps;
     the best check wins, so the oracle is never worse on held-out tunes than where it started. With
@@ -133,12 +138,10 @@ def oracle_fitter(loss_fn: Callable, lr: float, chunk: int = 256) -> Callable:
     import jax.numpy as jnp
     import optax
 
-    tx = optax.adam(lr)
-
     @jax.jit
-    def step(p, opt, batch, key):
+    def step(p, opt, batch, key, lr):
         grads = jax.grad(lambda q: loss_fn(q, batch, key)[0])(p)
-        updates, opt = tx.update(grads, opt, p)
+        updates, opt = optax.adam(lr).update(grads, opt, p)
         return optax.apply_updates(p, updates), opt
 
     @jax.jit
@@ -149,20 +152,23 @@ def oracle_fitter(loss_fn: Callable, lr: float, chunk: int = 256) -> Callable:
     def held_nll(p, held):
         tot = ev = 0.0
         for a in range(0, len(held[0]), chunk):
-            s, e = nll_sum(p, tuple(jnp.asarray(x[a: a + chunk]) for x in held), jax.random.PRNGKey(0))
+            part = padded(tuple(x[a: a + chunk] for x in held), min(64, chunk), most=chunk)
+            s, e = nll_sum(p, tuple(jnp.asarray(x) for x in part), jax.random.PRNGKey(0))
             tot, ev = tot + float(s), ev + float(e)
         return tot / max(ev, 1.0)
 
     def fit_oracle(params, fit, held, *, steps: int, check_every: int, batch: int, seed: int, patience: int = 0,
-                   fine_every: int = 0, fine_until: int = 0, on_end: Optional[Callable[[int], None]] = None):
+                   fine_every: int = 0, fine_until: int = 0, on_end: Optional[Callable[[int], None]] = None,
+                   lr: Optional[float] = lr):
         rng = np.random.default_rng(seed)
         key = jax.random.PRNGKey(seed)
-        opt = tx.init(params)
+        opt = optax.adam(lr).init(params)  # Adam's moments do not depend on the lr
+        lr_arg = jnp.float32(lr)
         curve, checked = [held_nll(params, held)], [0]
         best, best_step, best_val, p, stale, taken = params, 0, curve[0], params, 0, 0
         for i in range(1, steps + 1):
             pick = rng.integers(0, len(fit[0]), size=batch)
-            p, opt = step(p, opt, tuple(jnp.asarray(x[pick]) for x in fit), jax.random.fold_in(key, i))
+            p, opt = step(p, opt, tuple(jnp.asarray(x[pick]) for x in fit), jax.random.fold_in(key, i), lr_arg)
             progress.advance(1)
             taken = i
             fine = fine_every > 0 and i <= fine_until

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import jax
 import numpy as np
 
@@ -19,7 +21,8 @@ def map_chunks(fn, batch, chunk: int):
     return jax.tree.map(lambda *xs: np.concatenate(xs), *outs)
 
 
-def adapt_curves(adapt, meta, tasks, steps: int, chunk: int, seed: int, to_device, mesh=None):
+def adapt_curves(adapt, meta, tasks, steps: int, chunk: int, seed: int, to_device, mesh=None,
+                 compiled: Optional[dict] = None):
     """Per-episode query loss and query aux after 0..steps adaptation steps: leaves [episodes, steps + 1].
 
     adapt(meta, support, key, query=, steps=) is an `Algorithm.adapt`; episode i of a
@@ -28,11 +31,15 @@ def adapt_curves(adapt, meta, tasks, steps: int, chunk: int, seed: int, to_devic
     its tasks: on the CPU each device runs its share on its own core. Every episode keeps its data and
     key, so only the float summation order may change. Each chunk is reported to the open progress phase
     as `progress.curve_units` (its episodes times steps + 1).
+    compiled: a dict the caller keeps across calls with the same `adapt` and steps (e.g. the candidates of
+    a tuning, their lr inside `meta`), so they share one compiled call instead of compiling each.
     """
-    @jax.jit
-    def run(meta, t, keys):
+    def curves(meta, t, keys):
         res = jax.vmap(lambda tt, k: adapt(meta, tt.support, k, query=tt.query, steps=steps))(t, keys)
         return res.query_losses, res.query_aux
+
+    compiled = {} if compiled is None else compiled
+    run = compiled.setdefault((adapt, steps), jax.jit(curves))
 
     placed = {}
 

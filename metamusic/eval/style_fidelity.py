@@ -39,6 +39,7 @@ class StyleScorer:
         self.params = base.restore(self.exp, workdir, method_of(self.exp, self.method))["params"]
         self.length = self.cfg.data.length
         self.enc = enc if enc is not None else self.exp.enc
+        self._compiled = {}  # ways -> jit of the chosen row's probabilities
 
     def scores(self, support: list, query) -> np.ndarray:
         """support: one (tokens [K_i, T], mask[, bar positions]) tuple per style; query: the same for
@@ -48,8 +49,12 @@ class StyleScorer:
         without bar positions (generated melodies) are scored with none on either side (NO_POS), so
         the support's meter cannot favour real tunes over samples.
         """
-        ep = self.episode(support, query)
-        return np.asarray(self.exp.parts.probabilities(self.method, self.params, ep, len(support)))
+        ep, ways = self.episode(support, query), len(support)
+        if ways not in self._compiled:  # one compiled call per episode shape, not every op compiled per shape
+            import jax
+
+            self._compiled[ways] = jax.jit(lambda p, e: self.exp.parts.probabilities(self.method, p, e, ways))
+        return np.asarray(self._compiled[ways](self.params, ep))
 
     def episode(self, support: list, query) -> Episodes:
         """The one episode `scores` classifies (arguments as there)."""

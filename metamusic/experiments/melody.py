@@ -333,13 +333,20 @@ def tuning(exp: base.Experiment, kind: str, first=None, shots=None) -> baselines
     k = middle if shots is None else shots
     tasks = episodes(cfg, exp.corpus, "val", k, cfg.baselines.tune_episodes, 1)
 
-    def curve(meta, lr, steps):
+    def adapt(meta_and_lr, support, key, query=None, steps=None):
+        """A candidate's adaptation with its lr an argument (not a constant): every lr shares one compile."""
+        meta, lr = meta_and_lr
         if first is None:
             algo = baselines.finetune_algorithm(exp.loss_fn, lr, steps, cfg.meta.remat)
         else:
             algo = baselines.then_finetune(first, exp.loss_fn, lr, steps, cfg.meta.remat, cfg.eval.steps)
-        nll, _ = adapt_curves(algo.adapt, meta, tasks, steps, cfg.eval.chunk, cfg.seed, inputs.to_task,
-                              devices.mesh_from_config(cfg))
+        return algo.adapt(meta, support, key, query=query, steps=steps)
+
+    compiled = {}
+
+    def curve(meta, lr, steps):
+        nll, _ = adapt_curves(adapt, (meta, jnp.float32(lr)), tasks, steps, cfg.eval.chunk, cfg.seed, inputs.to_task,
+                              devices.mesh_from_config(cfg), compiled=compiled)
         return nll.mean(0)
 
     b = cfg.baselines
