@@ -1,5 +1,32 @@
+import os
+import shutil
+import tempfile
 
 import pytest
+
+_XLA_CACHE = []
+
+
+def pytest_configure(config):
+    """One persistent XLA compilation cache for the session, in a fresh folder removed at the end: many tests
+    compile the same small models' functions again (new closures of the same program), and the command-line
+    tests' subprocesses inherit it through the environment. It changes how often a program is compiled,
+    never which executable runs."""
+    d = tempfile.mkdtemp(prefix="metamusic_xla_cache_")
+    _XLA_CACHE.append(d)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = d
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", d)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def pytest_unconfigure(config):
+    for d in _XLA_CACHE:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
