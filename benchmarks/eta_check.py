@@ -1,7 +1,8 @@
-"""Do the evaluation's progress ETAs hold? Evaluates a trained melody run with its bars on and compares
+"""Do the evaluation's progress ETAs hold? Evaluates a trained run with its bars on and compares
 every ETA a bar showed with when its phase really ended.
 
     python benchmarks/eta_check.py --workdir=runs/maml [--out=eta_check.json] [--keep=DIR]
+    python benchmarks/eta_check.py --workdir=runs/relation --script=run_relation.py --config=configs/relation.py
 
 Copies the run's checkpoints (as benchmarks/eval_bench.py does, so the evaluation tunes on meta-val as a
 first `--mode=eval` does) and runs `run_maml.py --mode=eval` with its stderr on a pseudo-terminal, so the
@@ -66,6 +67,7 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workdir", default="runs/maml", help="a trained run_maml.py run")
     ap.add_argument("--config", default="configs/maml.py")
+    ap.add_argument("--script", default="run_maml.py", help="the run's entry script (run_relation.py: classification)")
     ap.add_argument("--out", default="", help="write the figures here as JSON")
     ap.add_argument("--keep", default="", help="evaluate into this folder (kept) instead of a temporary one")
     args = ap.parse_args(argv)
@@ -77,7 +79,7 @@ def main(argv=None) -> dict:
     _copy_run(args.workdir, wd)
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # a 120-column terminal
-    cmd = [sys.executable, os.path.join(ROOT, "run_maml.py"), f"--config={args.config}", f"--workdir={wd}",
+    cmd = [sys.executable, os.path.join(ROOT, args.script), f"--config={args.config}", f"--workdir={wd}",
            "--mode=eval"]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave,

@@ -40,3 +40,19 @@ def style_corpus(tmp_path_factory):
     c = load_corpus(root, cache_dir=cache_dir, workers=1, progress=False,
                     split=SplitConfig(min_tunes=4, val_fraction=0.25, test_fraction=0.25))
     return c
+
+
+@pytest.fixture
+def closed_phases(monkeypatch):
+    """Every progress bar closed during the test, as (phase, units done, its total when it closed)."""
+    from metamusic import progress
+
+    closed = []
+
+    class Recording(progress.Phase):
+        def close(self):
+            closed.append((self.desc, self.done, self.total))
+            super().close()
+
+    monkeypatch.setattr(progress, "Phase", Recording)
+    return closed

@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 
+from metamusic import progress
 from metamusic.data import EpisodeSampler, features
 from metamusic.data.episodes import Episodes
 from metamusic.eval.chunked import map_chunks
@@ -54,13 +55,25 @@ def hand_features(eps: Episodes, enc):
 
 
 def learned_features(exp, params, eps: Episodes, chunk: int):
-    """(support, query) encoder features of every episode, [B, N*K, C] and [B, N*Q, C]."""
+    """(support, query) encoder features of every episode, [B, N*K, C] and [B, N*Q, C]. The windows encoded
+    are reported to the open progress phase (`encoder_units`)."""
     import jax
 
     embed = exp.parts.heads.embed
     fn = jax.jit(jax.vmap(lambda p, ep: (embed(p, ep.support, ep.support_mask, ep.support_pos),
                                          embed(p, ep.query, ep.query_mask, ep.query_pos)), in_axes=(None, 0)))
-    return map_chunks(lambda part, a: fn(params, inputs.to_device(part)), eps, chunk)
+
+    def one(part, a):
+        out = jax.tree.map(np.asarray, fn(params, inputs.to_device(part)))
+        progress.advance(encoder_units(part))
+        return out
+
+    return map_chunks(one, eps, chunk)
+
+
+def encoder_units(eps: Episodes) -> int:
+    """The progress units of encoding episodes: their windows (support and query)."""
+    return int(eps.support.shape[0]) * int(eps.support.shape[1] + eps.query.shape[1])
 
 
 def rows(exp, costly: bool | None = None) -> list[str]:
@@ -201,36 +214,42 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
         eps = sampler.sample(np.random.default_rng([cfg.seed, 2, shots]), cfg.eval.episodes)
         res, per, secs = {}, {}, {}
         feats = {}
-        for m in exp.algorithms:  # each method's encoder runs once over the episodes; its rows read the features
-            t0 = time.perf_counter()
-            fs, fq = learned_features(exp, params[m], eps, cfg.eval.chunk)
-            feats[m] = (fs, fq)
-            on_feats = eps._replace(support=fs, query=fq)
-            embed_s = time.perf_counter() - t0
-            for r in [r for r in rows(exp) if method_of(exp, r) == m]:
+        label, show = f"evaluate: {ways}-way {shots}-shot", bool(cfg.progress)
+        with progress.phase(f"{label}, encoders", len(exp.algorithms) * encoder_units(eps), show):
+            for m in exp.algorithms:  # each method's encoder runs once over the episodes; its rows read the features
                 t0 = time.perf_counter()
-                if r in episodic.COSTLY:  # fine-tuning needs the encoder: the first eval.finetune_episodes episodes
-                    sub = type(eps)(*(x[: cfg.eval.finetune_episodes] for x in eps))
-                    predict = exp.parts.predictor(r, ways)
-                else:
-                    sub = on_feats
-                    predict = exp.parts.feature_predictor(r, ways)
-                pred = map_chunks(lambda part, a: predict(params[m], inputs.to_device(part)), sub, cfg.eval.chunk)
-                per[r] = (pred == sub.query_labels).mean(1)
-                res[r] = _ci(per[r])
-                secs[r] = round(time.perf_counter() - t0 + (embed_s if r == m else 0.0), 2)
-                if r == scorer["row"] and shots == top_k:
-                    confusion = _confusion(sub, pred, len(corpus.styles))
+                fs, fq = learned_features(exp, params[m], eps, cfg.eval.chunk)
+                feats[m] = (fs, fq)
+                on_feats = eps._replace(support=fs, query=fq)
+                embed_s = time.perf_counter() - t0
+                for r in [r for r in rows(exp) if method_of(exp, r) == m]:
+                    t0 = time.perf_counter()
+                    if r in episodic.COSTLY:  # fine-tuning needs the encoder: the first eval.finetune_episodes episodes
+                        sub = type(eps)(*(x[: cfg.eval.finetune_episodes] for x in eps))
+                        predict = exp.parts.predictor(r, ways)
+                    else:
+                        sub = on_feats
+                        predict = exp.parts.feature_predictor(r, ways)
+                    pred = map_chunks(lambda part, a: predict(params[m], inputs.to_device(part)), sub, cfg.eval.chunk)
+                    per[r] = (pred == sub.query_labels).mean(1)
+                    res[r] = _ci(per[r])
+                    secs[r] = round(time.perf_counter() - t0 + (embed_s if r == m else 0.0), 2)
+                    if r == scorer["row"] and shots == top_k:
+                        confusion = _confusion(sub, pred, len(corpus.styles))
         hand = hand_features(eps, corpus.enc)
-        baselines = [("histogram", lambda: histogram_predictions(eps, ways, corpus.enc))]
+        # (row, predict, its weight in the bar: a regression's cost grows with its features' width; the histogram
+        # row is counted as wide as the hand-made features)
+        baselines = [("histogram", lambda: histogram_predictions(eps, ways, corpus.enc), hand[0].shape[-1])]
         for r, (xs, xq) in feature_sets(feats, hand).items():  # hand-made features, alone and beside each encoder's
             baselines.append((r, lambda xs=xs, xq=xq: features.logreg_predict(
-                xs, eps.support_labels, xq, ways, l2=tuned["l2"][r])))
-        for r, fn in baselines:
-            t0 = time.perf_counter()
-            per[r] = (fn() == eps.query_labels).mean(1)
-            res[r] = _ci(per[r])
-            secs[r] = round(time.perf_counter() - t0, 2)
+                xs, eps.support_labels, xq, ways, l2=tuned["l2"][r]), xs.shape[-1]))
+        with progress.phase(f"{label}, feature rows", sum(w for *_, w in baselines), show) as rows_bar:
+            for r, fn, weight in baselines:
+                t0 = time.perf_counter()
+                per[r] = (fn() == eps.query_labels).mean(1)
+                res[r] = _ci(per[r])
+                secs[r] = round(time.perf_counter() - t0, 2)
+                rows_bar.advance(weight)
         res["chance"] = {"accuracy": 1.0 / ways, "ci95": 0.0, "episodes": len(eps.classes)}
         key = f"{ways}-way {shots}-shot"
         out["results"][key] = res

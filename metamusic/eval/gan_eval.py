@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metamusic import baselines
+from metamusic import baselines, progress
 from metamusic.errors import MetamusicError
 from metamusic.eval import music_metrics as mm
 from metamusic.eval import paired
@@ -134,55 +134,60 @@ def evaluate(exp: base.Experiment, workdir: str) -> dict:
         rows, sweep, c2st_fakes = {}, {}, {}
         c2st_real = [two_sample.openings(corpus, st, T, n_c2st, np.random.default_rng([cfg.seed, 41, K, i]))
                      for i, st in enumerate(test)] if n_c2st else []
-        for i, st in enumerate(test):
-            (s_tok, s_mask, s_pos), (q_tok, q_mask, _) = draws[st]
-            ref_mels, ref_lens = _melodies(q_tok, gan.valid_mask(q_tok, q_mask, enc.num_classes), enc)
-            ref_feats = mm.set_features(ref_mels, spq)
-            others = [draws[o][0] for o in test if o != st][: cfg.eval.distractors]
-            sup = (jnp.asarray(s_tok), jnp.asarray(s_mask), jnp.asarray(s_pos))
+        label, show = f"evaluate: K={K}", bool(cfg.progress)
+        with progress.phase(f"{label}, samples", len(test) * len(methods) * len(temps), show):
+            for i, st in enumerate(test):
+                (s_tok, s_mask, s_pos), (q_tok, q_mask, _) = draws[st]
+                ref_mels, ref_lens = _melodies(q_tok, gan.valid_mask(q_tok, q_mask, enc.num_classes), enc)
+                ref_feats = mm.set_features(ref_mels, spq)
+                others = [draws[o][0] for o in test if o != st][: cfg.eval.distractors]
+                sup = (jnp.asarray(s_tok), jnp.asarray(s_mask), jnp.asarray(s_pos))
 
-            def scored(mels, lens, tok=None, q=None):
-                """Every measure of one set against this style's held-out tunes."""
-                feats = mm.set_features(mels, spq)
-                per = mm.mgeval(feats, ref_feats)
-                r = {"mgeval": per, "overlap_mean": float(np.mean([v["overlap"] for v in per.values()])),
-                     "validity": mm.validity(mels, lens, 4 * spq, spq),
-                     "diversity": mm.relative_diversity(feats, ref_feats), "distinct": mm.distinct_ngrams(mels)}
-                if scorer is not None and (tok is not None or q is not None):
-                    if q is None:
-                        tok = np.concatenate([np.full((len(tok), 1), enc.bos, np.int32), tok[:, :T - 1]], 1)
-                        q = (tok, np.ones_like(tok, np.float32))
-                    r["fidelity"] = style_fidelity(scorer, q, (s_tok, s_mask), others)
-                return r
+                def scored(mels, lens, tok=None, q=None):
+                    """Every measure of one set against this style's held-out tunes."""
+                    feats = mm.set_features(mels, spq)
+                    per = mm.mgeval(feats, ref_feats)
+                    r = {"mgeval": per, "overlap_mean": float(np.mean([v["overlap"] for v in per.values()])),
+                         "validity": mm.validity(mels, lens, 4 * spq, spq),
+                         "diversity": mm.relative_diversity(feats, ref_feats), "distinct": mm.distinct_ngrams(mels)}
+                    if scorer is not None and (tok is not None or q is not None):
+                        if q is None:
+                            tok = np.concatenate([np.full((len(tok), 1), enc.bos, np.int32), tok[:, :T - 1]], 1)
+                            q = (tok, np.ones_like(tok, np.float32))
+                        r["fidelity"] = style_fidelity(scorer, q, (s_tok, s_mask), others)
+                    return r
 
-            refs = {SUPPORT: scored(*_melodies(s_tok, gan.valid_mask(s_tok, s_mask, enc.num_classes), enc)),
-                    HELD_OUT: scored(ref_mels, ref_lens, q=(q_tok, q_mask))}
-            for k in ("mgeval", "overlap_mean"):  # (the target compared with itself)
-                refs[HELD_OUT].pop(k)
-            for name, r in refs.items():
-                rows.setdefault(name, []).append(r)
-            # one key per style, the same for every method: a method's figures do not depend on which other
-            # methods are evaluated beside it (a key per method index moved the unadapted melody LM's overlap
-            # from 0.819 to 0.837 when rows were added), and the methods share their random numbers
-            key = jax.random.PRNGKey(cfg.seed * 1000 + i * 37)
-            for name, (adapt, sample) in methods.items():
-                adapted = adapt(sup, key)
-                for t in temps:  # the same key at every temperature: the curve's points differ by temperature only
-                    tok = np.asarray(sample(adapted, jax.random.fold_in(key, 1), M, t))
-                    r = scored(*_melodies(tok, np.ones_like(tok), enc), tok=tok)
-                    sweep.setdefault(name, {}).setdefault(t, []).append(r)
-                    if t == t_table:
-                        rows.setdefault(name, []).append(r)
-                if n_c2st:  # the two-sample test's melodies: as many as the style's real openings, at t_table
-                    n = len(c2st_real[i][0])
-                    c2st_fakes.setdefault(name, []).append(np.asarray(sample(adapted, jax.random.fold_in(key, 2), n,
-                                                                             t_table)))
+                refs = {SUPPORT: scored(*_melodies(s_tok, gan.valid_mask(s_tok, s_mask, enc.num_classes), enc)),
+                        HELD_OUT: scored(ref_mels, ref_lens, q=(q_tok, q_mask))}
+                for k in ("mgeval", "overlap_mean"):  # (the target compared with itself)
+                    refs[HELD_OUT].pop(k)
+                for name, r in refs.items():
+                    rows.setdefault(name, []).append(r)
+                # one key per style, the same for every method: a method's figures do not depend on which other
+                # methods are evaluated beside it (a key per method index moved the unadapted melody LM's overlap
+                # from 0.819 to 0.837 when rows were added), and the methods share their random numbers
+                key = jax.random.PRNGKey(cfg.seed * 1000 + i * 37)
+                for name, (adapt, sample) in methods.items():
+                    adapted = adapt(sup, key)
+                    for t in temps:  # the same key at every temperature: the curve's points differ by temperature only
+                        tok = np.asarray(sample(adapted, jax.random.fold_in(key, 1), M, t))
+                        r = scored(*_melodies(tok, np.ones_like(tok), enc), tok=tok)
+                        sweep.setdefault(name, {}).setdefault(t, []).append(r)
+                        if t == t_table:
+                            rows.setdefault(name, []).append(r)
+                        progress.advance(1)
+                    if n_c2st:  # the two-sample test's melodies: as many as the style's real openings, at t_table
+                        n = len(c2st_real[i][0])
+                        c2st_fakes.setdefault(name, []).append(np.asarray(sample(adapted, jax.random.fold_in(key, 2), n,
+                                                                                 t_table)))
         if n_c2st:
             real, valid = (np.concatenate(x) for x in zip(*c2st_real))
-            results["two_sample"][f"K={K}"] = {
-                name: two_sample.test(real, valid, np.concatenate(f), enc.num_classes, cfg.seed,
-                                      steps=int(cfg.eval.two_sample_steps))
-                for name, f in c2st_fakes.items()}
+            results["two_sample"][f"K={K}"] = {}
+            with progress.phase(f"{label}, two-sample tests", len(c2st_fakes), show) as tests_bar:
+                for name, f in c2st_fakes.items():
+                    results["two_sample"][f"K={K}"][name] = two_sample.test(
+                        real, valid, np.concatenate(f), enc.num_classes, cfg.seed, steps=int(cfg.eval.two_sample_steps))
+                    tests_bar.advance(1)
         n_scored = M * len(test)
         results["methods"][f"K={K}"] = {name: _summarize(r, n_scored) for name, r in rows.items()}
         curves = {name: [{"temperature": t, **_summarize(rs, n_scored)} for t, rs in sorted(per_t.items())]

@@ -148,11 +148,16 @@ def test_conditioned_melody_generator_changes_with_the_support_set(amortized, st
     assert ta.min() >= 0 and ta.max() < style_corpus.enc.num_classes  # melody classes only (no PAD, BOS)
 
 
-def test_evaluation_and_generation_use_the_melody_generators(gan_run, style_corpus, tmp_path):
+def test_evaluation_and_generation_use_the_melody_generators(gan_run, style_corpus, tmp_path, closed_phases):
     import note_seq
 
     exp, workdir = gan_run
     res = gan_eval.evaluate(exp, workdir)
+    # each K has a bar for its samples (style, method, temperature) and, where run, one for its two-sample tests,
+    # each ending at the total it expected
+    assert [d for d, *_ in closed_phases][:1] == [f"evaluate: K={exp.cfg.eval.shots[0]}, samples"]
+    for desc, done, total in closed_phases:
+        assert done > 0 and done == total, (desc, done, total)
     joint = gan.LABELS[baselines.JOINT]
     generators = {gan.label("fomaml"), joint, joint + ", fine-tuned", "melody LM, amortized adapted",
                   gan_eval.MELODY_JOINT}

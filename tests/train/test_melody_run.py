@@ -9,7 +9,7 @@ import pytest
 
 import synth
 from configs import maml_tiny
-from metamusic import baselines, experiments, progress
+from metamusic import baselines, experiments
 from metamusic.eval import fewshot
 from metamusic.generate import generate
 from metamusic.train.trainer import train
@@ -34,26 +34,18 @@ def test_training_logs_finite_metrics(run):
     assert any("val/query_nll_after" in r for r in rows)
 
 
-def test_evaluation_writes_results_for_every_method(run, style_corpus, monkeypatch):
+def test_evaluation_writes_results_for_every_method(run, style_corpus, closed_phases):
     cfg, workdir = run
     cfg = cfg.copy_and_resolve_references()
     cfg.eval.listen = 1
     cfg.eval.finetune_after = ("fomaml", "cavia")  # cavia is not trained in this run: no row
     cfg.eval.scorer = os.path.join(workdir, "no_relation_run")  # style fidelity: skipped with one line
-    closed = []  # (phase, units done, its total when it closed) of every progress bar
-
-    class Recording(progress.Phase):
-        def close(self):
-            closed.append((self.desc, self.done, self.total))
-            super().close()
-
-    monkeypatch.setattr(progress, "Phase", Recording)
     out = fewshot.evaluate(experiments.build(cfg, style_corpus), workdir)
     # every phase's bar ends at the total it expected: the units it declared are the work that was reported
     # (the ceiling fits' total revised as fits stopped early), so its ETA was computed against the real total
-    assert [d for d, *_ in closed] == ["evaluate: ceiling fits", "evaluate: tuning at K=2", "evaluate: K=2",
+    assert [d for d, *_ in closed_phases] == ["evaluate: ceiling fits", "evaluate: tuning at K=2", "evaluate: K=2",
                                        "evaluate: listening clips"]
-    for desc, done, total in closed:
+    for desc, done, total in closed_phases:
         assert done > 0 and done == total, (desc, done, total)
     assert "no run_relation.py run" in out["style_fidelity_note"] and "style_fidelity" not in out
     assert "Style fidelity: skipped" in open(os.path.join(workdir, "eval.md")).read()

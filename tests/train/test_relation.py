@@ -235,9 +235,14 @@ def relation_run(corpus, tmp_path_factory):
     return cfg, workdir
 
 
-def test_evaluation_beats_chance(corpus, relation_run):
+def test_evaluation_beats_chance(corpus, relation_run, closed_phases):
     cfg, workdir = relation_run
     out = classify.evaluate(experiments.build(cfg, corpus), workdir)
+    # each K has a bar for its encoders (windows encoded) and one for its feature rows, each ending at its total
+    assert [d for d, *_ in closed_phases] == [f"evaluate: 2-way {k}-shot, {part}" for k in cfg.eval.shots
+                                       for part in ("encoders", "feature rows")]
+    for desc, done, total in closed_phases:
+        assert done > 0 and done == total, (desc, done, total)
     res = out["results"]["2-way 2-shot"]  # meta-test has 2 styles in this corpus
     assert res["chance"]["accuracy"] == 0.5
     for m in ("relation", "protonet", "histogram", "features+logreg"):
