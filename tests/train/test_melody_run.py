@@ -43,8 +43,8 @@ def test_evaluation_writes_results_for_every_method(run, style_corpus, closed_ph
     out = fewshot.evaluate(experiments.build(cfg, style_corpus), workdir)
     # every phase's bar ends at the total it expected: the units it declared are the work that was reported
     # (the ceiling fits' total revised as fits stopped early), so its ETA was computed against the real total
-    assert [d for d, *_ in closed_phases] == ["evaluate: ceiling fits", "evaluate: tuning at K=2", "evaluate: K=2",
-                                       "evaluate: listening clips"]
+    assert [d for d, *_ in closed_phases] == ["evaluate: ceiling fits", "evaluate: tuning at K=2",
+                                              "evaluate: K=2", "evaluate: listening clips"]
     for desc, done, total in closed_phases:
         assert done > 0 and done == total, (desc, done, total)
     assert "no run_relation.py run" in out["style_fidelity_note"] and "style_fidelity" not in out
