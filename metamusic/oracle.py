@@ -76,8 +76,6 @@ def fit_oracles(exp, starts: dict, split: str = "test", corpus=None):
     data = {style: oracle_data(corpus, style, cfg.data.length, b.oracle_holdout, cfg.seed) for style in styles}
 
     steps_of = progress.FitSteps(progress.current(), len(styles) * len(starts) * len(lrs), b.oracle_steps)
-    if steps_of.p is not None:
-        steps_of.p.expect(steps_of.expected())
 
     def member_fits(style, s, start):
         """Every lr's fit from one start for one style: one job (the start is adapted once for its lrs)."""

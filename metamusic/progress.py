@@ -102,6 +102,8 @@ class FitSteps:
 
     def __init__(self, p: Optional[Phase], fits: int, most: int):
         self.p, self.fits, self.most, self.used = p, fits, most, []
+        if p is not None:
+            p.expect(self.expected())
 
     def expected(self) -> float:
         left = self.fits - len(self.used)

@@ -98,10 +98,9 @@ def tuning_units(exp: base.Experiment) -> int:
     """The work of `adapters` at one K in progress units, if no choice is read from disk: fine-tuning, training
     from scratch and every "<method>+finetune" row, each over its lrs on baselines.tune_episodes meta-val
     episodes (as `melody.tuning` declares it; a choice read from disk is taken off the total then)."""
-    b = exp.cfg.baselines
-    ft = len(b.finetune_lrs) * progress.curve_units(b.tune_episodes, b.finetune_steps)
-    return ft * (1 + len(then_finetuned_rows(exp))) + len(b.scratch_lrs) * progress.curve_units(
-        b.tune_episodes, b.scratch_steps)
+    cfg, n = exp.cfg, exp.cfg.baselines.tune_episodes
+    return (melody.tuning_units(cfg, baselines.FINETUNE, n) * (1 + len(then_finetuned_rows(exp)))
+            + melody.tuning_units(cfg, baselines.SCRATCH, n))
 
 
 def trained_adapters(exp: base.Experiment, workdir: str) -> dict:

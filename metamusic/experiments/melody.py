@@ -349,14 +349,25 @@ def tuning(exp: base.Experiment, kind: str, first=None, shots=None) -> baselines
                               devices.mesh_from_config(cfg), compiled=compiled)
         return nll.mean(0)
 
-    b = cfg.baselines
-    lrs = tuple(b.finetune_lrs if kind == baselines.FINETUNE else b.scratch_lrs)
-    steps = b.finetune_steps if kind == baselines.FINETUNE else b.scratch_steps
+    lrs, steps = tuning_grid(cfg, kind)
     depends = () if first is None else ("eval.steps", cfg.eval.steps)
     if shots is not None:  # a per-K choice names its K (the one choice of older runs keeps its key)
         depends += ("shots", int(k))
-    return baselines.Tuning(lrs, float, steps, True, curve, depends,
-                            units=len(lrs) * progress.curve_units(len(tasks[0]), steps))
+    return baselines.Tuning(lrs, float, steps, True, curve, depends, units=tuning_units(cfg, kind, len(tasks[0])))
+
+
+def tuning_grid(cfg, kind: str) -> tuple[tuple, int]:
+    """(the lrs tried, the most SGD steps) of fine-tuning (kind 'finetune') or from-scratch training."""
+    b = cfg.baselines
+    if kind == baselines.FINETUNE:
+        return tuple(b.finetune_lrs), b.finetune_steps
+    return tuple(b.scratch_lrs), b.scratch_steps
+
+
+def tuning_units(cfg, kind: str, episodes: int) -> int:
+    """The work of one tuning in progress units: every lr's curve over `episodes` meta-val episodes."""
+    lrs, steps = tuning_grid(cfg, kind)
+    return len(lrs) * progress.curve_units(episodes, steps)
 
 
 FAMILY = Family("melody", validate, build, evaluator="metamusic.eval.fewshot:evaluate", script="run_maml.py",
