@@ -12,8 +12,10 @@ def pytest_configure(config):
     compile the same small models' functions again (new closures of the same program), and the command-line
     tests' subprocesses inherit it through the environment. It changes how often a program is compiled,
     never which executable runs."""
-    d = tempfile.mkdtemp(prefix="metamusic_xla_cache_")
-    _XLA_CACHE.append(d)
+    d = os.environ.get("JAX_COMPILATION_CACHE_DIR") if os.environ.get("PYTEST_XDIST_WORKER") else None
+    if d is None:  # the main process makes it; pytest-xdist's workers share it and leave its removal to it
+        d = tempfile.mkdtemp(prefix="metamusic_xla_cache_")
+        _XLA_CACHE.append(d)
     os.environ["JAX_COMPILATION_CACHE_DIR"] = d
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
@@ -22,6 +24,15 @@ def pytest_configure(config):
     jax.config.update("jax_compilation_cache_dir", d)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (pyproject's addopts): one worker per core, at most 4. Each worker builds its own JAX runtime
+    and small trained runs (1-4 GB resident at its peak), and the end-to-end files are few, so more workers
+    mostly add memory."""
+    from metamusic.data.ingest import default_workers
+
+    return min(default_workers(), 4)
 
 
 def pytest_unconfigure(config):
