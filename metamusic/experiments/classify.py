@@ -18,6 +18,7 @@ import numpy as np
 
 from metamusic.data import EpisodeSampler, step_rng
 from metamusic.errors import check_choice, check_range
+from metamusic.eval.chunked import map_chunks
 from metamusic.experiments import base, inputs, optim, validation
 from metamusic.experiments.family import Family
 from metamusic.meta import direct, episodic
@@ -152,14 +153,21 @@ def build(cfg, corpus=None) -> base.Experiment:
         return sample
 
     def val_eval(name, algo):
-        """Accuracy on fixed meta-val episodes (as many ways as meta-val has styles, up to data.ways)."""
+        """Accuracy on fixed meta-val episodes (as many ways as meta-val has styles, up to data.ways), predicted
+        eval.chunk episodes per call as the evaluation does: all of them in one call would hold every tune's
+        activations at once, and a Transformer encoder's attention over whole tunes then outgrows the memory."""
         val = corpus.styles_in("val")
         ways = min(cfg.data.ways, len(val))
         sampler = EpisodeSampler(corpus, val, ways=ways, shots=cfg.data.shots, queries=cfg.data.queries,
                                  length=cfg.data.length, pool="support/query")
-        eps = inputs.to_device(sampler.sample(np.random.default_rng([cfg.seed, 777]), cfg.eval.val_tasks))
+        eps = sampler.sample(np.random.default_rng([cfg.seed, 777]), cfg.eval.val_tasks)
         predict = predictor(name, ways)
-        return lambda state, step: {"val/accuracy": jnp.mean(predict(state.meta["params"], eps) == eps.query_labels)}
+
+        def accuracy(state, step):
+            pred = map_chunks(lambda part, a: predict(state.meta["params"], inputs.to_device(part)), eps,
+                              cfg.eval.chunk)
+            return {"val/accuracy": float(np.mean(pred == eps.query_labels))}
+        return accuracy
 
     return base.Experiment(
         family="classify", cfg=cfg, corpus=corpus, loss_fn=None, init_params=init_params,
