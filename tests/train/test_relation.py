@@ -450,3 +450,31 @@ def test_eval_on_a_folder_leaves_out_a_k_too_few_styles_can_serve_and_says_so(co
     md = open(os.path.join(workdir, "eval_small.md")).read()
     assert "Left out at K=3" in md and "this K is not evaluated" in md
     assert os.path.getsize(os.path.join(workdir, "confusion_small.png")) > 0  # at the largest K evaluated
+
+
+def test_meta_val_check_predicts_in_chunks_of_eval_chunk_with_the_one_call_accuracy(corpus, monkeypatch):
+    """The training's meta-val check sends at most eval.chunk episodes per call (a Transformer encoder over
+    every meta-val tune at once outgrew the memory), and its accuracy is the one of predicting them all at once."""
+    import types
+
+    c = _cfg(algorithm="protonet")
+    c.eval.chunk, c.eval.val_tasks = 3, 8
+    exp = experiments.build(c, corpus)
+    params = exp.init_params()
+    sizes, to_device = [], inputs.to_device
+
+    def recording(batch):
+        sizes.append(len(batch[0]))
+        return to_device(batch)
+
+    monkeypatch.setattr(inputs, "to_device", recording)
+    got = exp.val_eval("protonet", None)(types.SimpleNamespace(meta={"params": params}), 0)["val/accuracy"]
+    monkeypatch.setattr(inputs, "to_device", to_device)
+    assert sizes == [3, 3, 2]
+    val = corpus.styles_in("val")
+    ways = min(c.data.ways, len(val))
+    eps = EpisodeSampler(corpus, val, ways=ways, shots=c.data.shots, queries=c.data.queries, length=c.data.length,
+                         pool="support/query").sample(np.random.default_rng([c.seed, 777]), 8)
+    pred = np.asarray(exp.parts.predictor("protonet", ways)(params, inputs.to_device(eps)))
+    assert got == pytest.approx(float(np.mean(pred == eps.query_labels)), abs=1e-12)
+    assert 0.0 <= got <= 1.0 and len(pred.ravel()) == 8 * ways * c.data.queries
