@@ -28,8 +28,7 @@ def pytest_configure(config):
 
 def pytest_xdist_auto_num_workers(config):
     """`-n auto` (pyproject's addopts): one worker per core, at most 4. Each worker builds its own JAX runtime
-    and small trained runs (1-4 GB resident at its peak), and the end-to-end files are few, so more workers
-    mostly add memory."""
+    and small trained runs, and the end-to-end files are few, so more workers mostly add memory."""
     from metamusic.data.ingest import default_workers
 
     return min(default_workers(), 4)
