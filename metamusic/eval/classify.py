@@ -29,6 +29,7 @@ from metamusic.data.episodes import Episodes
 from metamusic.eval.chunked import map_chunks
 from metamusic.eval.paired import paired_difference
 from metamusic.experiments import base, inputs
+from metamusic.experiments import classify as classify_exp
 from metamusic.data.episodes import styles_per_k
 from metamusic.errors import MetamusicError
 from metamusic.meta import episodic
@@ -102,8 +103,7 @@ def choose_scorer(exp, params: dict) -> dict:
     acc = {}
     for r in rows(exp, costly=False):  # the scorer scores every sample: no per-episode fine-tuning
         predict = exp.parts.predictor(r, ways)
-        pred = map_chunks(lambda part, a: predict(params[method_of(exp, r)], inputs.to_device(part)), eps,
-                          cfg.eval.chunk)
+        pred = classify_exp.predicted(predict, params[method_of(exp, r)], eps, cfg.eval.chunk)
         acc[r] = float((pred == eps.query_labels).mean())
     best = max(acc, key=acc.get)
     return {"row": best, "method": method_of(exp, best), "val_accuracy": acc, "val_ways": ways,
@@ -114,12 +114,7 @@ FEATURE_L2 = (1e-3, 1e-2, 1e-1, 1.0)
 
 
 def _val_episodes(exp, seed: int):
-    cfg, corpus = exp.cfg, exp.corpus
-    val = corpus.styles_in("val")
-    ways = min(cfg.data.ways, len(val))
-    sampler = EpisodeSampler(corpus, val, ways=ways, shots=cfg.data.shots, queries=cfg.data.queries,
-                             length=cfg.data.length, pool="support/query")
-    return sampler.sample(np.random.default_rng([cfg.seed, seed]), cfg.eval.val_tasks), ways
+    return classify_exp.val_episodes(exp.cfg, exp.corpus, seed)
 
 
 def feature_sets(learned: dict, hand) -> dict:
@@ -230,7 +225,7 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
                     else:
                         sub = on_feats
                         predict = exp.parts.feature_predictor(r, ways)
-                    pred = map_chunks(lambda part, a: predict(params[m], inputs.to_device(part)), sub, cfg.eval.chunk)
+                    pred = classify_exp.predicted(predict, params[m], sub, cfg.eval.chunk)
                     per[r] = (pred == sub.query_labels).mean(1)
                     res[r] = _ci(per[r])
                     secs[r] = round(time.perf_counter() - t0 + (embed_s if r == m else 0.0), 2)

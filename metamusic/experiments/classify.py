@@ -75,6 +75,23 @@ def validate(cfg) -> None:
         check_range("eval.features_l2", cfg.eval.features_l2, 0, integer=False)
 
 
+def val_episodes(cfg, corpus, seed: int):
+    """(eval.val_tasks fixed meta-val episodes drawn with [cfg.seed, seed], their ways): as many ways as meta-val
+    has styles, up to data.ways; support and query tunes from separate pools. On the host."""
+    val = corpus.styles_in("val")
+    ways = min(cfg.data.ways, len(val))
+    sampler = EpisodeSampler(corpus, val, ways=ways, shots=cfg.data.shots, queries=cfg.data.queries,
+                             length=cfg.data.length, pool="support/query")
+    return sampler.sample(np.random.default_rng([cfg.seed, seed]), cfg.eval.val_tasks), ways
+
+
+def predicted(predict, params, eps, chunk: int) -> np.ndarray:
+    """predict(params, episodes on the device) over host episodes `chunk` at a time -> labels [B, N*Q] on the
+    host. One call over every episode would hold every tune's activations at once, and a Transformer encoder's
+    attention over whole tunes then outgrows the memory."""
+    return map_chunks(lambda part, a: predict(params, inputs.to_device(part)), eps, chunk)
+
+
 def build(cfg, corpus=None) -> base.Experiment:
     enc = corpus.enc if corpus is not None else inputs.encoding(cfg)
     names = tuple(validation.algorithm_names(cfg, episodic.HEADS))
@@ -153,19 +170,13 @@ def build(cfg, corpus=None) -> base.Experiment:
         return sample
 
     def val_eval(name, algo):
-        """Accuracy on fixed meta-val episodes (as many ways as meta-val has styles, up to data.ways), predicted
-        eval.chunk episodes per call as the evaluation does: all of them in one call would hold every tune's
-        activations at once, and a Transformer encoder's attention over whole tunes then outgrows the memory."""
-        val = corpus.styles_in("val")
-        ways = min(cfg.data.ways, len(val))
-        sampler = EpisodeSampler(corpus, val, ways=ways, shots=cfg.data.shots, queries=cfg.data.queries,
-                                 length=cfg.data.length, pool="support/query")
-        eps = sampler.sample(np.random.default_rng([cfg.seed, 777]), cfg.eval.val_tasks)
+        """Accuracy on fixed meta-val episodes (`val_episodes`), predicted eval.chunk episodes per call as the
+        evaluation does (`predicted`)."""
+        eps, ways = val_episodes(cfg, corpus, 777)
         predict = predictor(name, ways)
 
         def accuracy(state, step):
-            pred = map_chunks(lambda part, a: predict(state.meta["params"], inputs.to_device(part)), eps,
-                              cfg.eval.chunk)
+            pred = predicted(predict, state.meta["params"], eps, cfg.eval.chunk)
             return {"val/accuracy": float(np.mean(pred == eps.query_labels))}
         return accuracy
 
