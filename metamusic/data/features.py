@@ -1,5 +1,5 @@
 """Hand-made melody features from tokens (numpy): pitch-class and interval histograms, scale degrees,
-contour and register, and with the bar-position channel meter and rhythm histograms.
+contour and register, and with the bar-position channel meter and rhythm histograms and beat patterns.
 
 Used by the non-learned style classifiers (nearest class by histograms; logistic regression on
 `tune_features`, fitted per episode by `logreg_predict`) and by the music metrics. Token layout:
@@ -39,6 +39,22 @@ def nearest_class(support: np.ndarray, support_labels: np.ndarray, query: np.nda
 
 IOI_BINS = 16  # inter-onset intervals of 1..16 steps (longer ones share the last bin)
 POS_BINS = 64  # bar positions 0..63 (melody.MAX_POS)
+BEAT_STEPS = 4  # a beat pattern spans one quarter at the default 4 steps per quarter
+# log2 of consecutive inter-onset ratios each ratio is binned to (nearest): 1/4, 1/3, 1/2, 2/3, 1, 3/2, 2, 3, 4
+IOI_RATIOS = np.log2([1 / 4, 1 / 3, 1 / 2, 2 / 3, 1, 3 / 2, 2, 3, 4])
+RHYTHM_DIM = 2 ** BEAT_STEPS + len(IOI_RATIOS)
+# the blocks of `tune_features`, in order, with their widths: what an ablation slices by name
+BLOCKS = (("pitch classes", 12), ("intervals", 25), ("inter-onset", IOI_BINS), ("onset positions", POS_BINS),
+          ("bar lengths", POS_BINS), ("tonal", 24), ("rhythm", RHYTHM_DIM))
+
+
+def block_columns(name: str) -> np.ndarray:
+    """The columns of `tune_features` that hold the block `name` (one of BLOCKS)."""
+    names = [b for b, _ in BLOCKS]
+    if name not in names:
+        raise ValueError(f"unknown feature block {name!r}; one of {names}")
+    start = sum(w for _, w in BLOCKS[: names.index(name)])
+    return np.arange(start, start + dict(BLOCKS)[name])
 
 
 def tonal_features(tokens: np.ndarray, num_classes: int, min_note: int) -> np.ndarray:
@@ -61,12 +77,42 @@ def tonal_features(tokens: np.ndarray, num_classes: int, min_note: int) -> np.nd
     return np.concatenate([degrees, contour, register])
 
 
+def rhythm_features(tokens: np.ndarray, positions: np.ndarray, num_classes: int) -> np.ndarray:
+    """[16 beat onset patterns | 9 consecutive inter-onset ratios] of one tune (shares; zeros if none).
+
+    The inter-onset and onset-position histograms count single notes; two dance types of one meter (a
+    hornpipe's dotted or tripleted beats, a reel's even quavers) differ in how the notes of one beat go
+    together. A beat pattern is the onsets of the `BEAT_STEPS` steps from a bar position that is a
+    multiple of `BEAT_STEPS` (bit 3 the beat itself: 1010 two quavers, 1001 dotted quaver and
+    semiquaver, 1101 a quantized triplet, 1000 a crotchet); it needs the bar-position channel. The ratio
+    of each inter-onset interval to the one before (binned to the nearest of `IOI_RATIOS`) does not need
+    it and reads the same whether a tune is written in quavers or in semiquavers: alternating 3 and 1/3
+    is a dotted rhythm, 1 is even notes."""
+    t, p = np.asarray(tokens), np.asarray(positions).astype(np.int64)
+    onset = ((t >= 2) & (t < num_classes)).astype(np.int64)
+    n, k = len(t), BEAT_STEPS
+    beats = np.zeros(2 ** k)
+    if n >= k:
+        starts = np.flatnonzero((p[: n - k + 1] < POS_BINS) & (p[: n - k + 1] % k == 0))
+        steps = starts[:, None] + np.arange(k)  # [beats, k]
+        whole = ((p[steps] == p[starts, None] + np.arange(k)) & (p[steps] < POS_BINS)).all(1)  # no bar line inside
+        codes = (onset[steps[whole]] << np.arange(k - 1, -1, -1)).sum(1)
+        beats = np.bincount(codes, minlength=2 ** k).astype(np.float64)
+    ioi = np.diff(np.flatnonzero(onset))
+    ratios = np.zeros(len(IOI_RATIOS))
+    if len(ioi) > 1:
+        r = np.log2(ioi[1:] / ioi[:-1])
+        ratios = np.bincount(np.abs(r[:, None] - IOI_RATIOS[None]).argmin(1), minlength=len(IOI_RATIOS)).astype(np.float64)
+    return np.concatenate([beats / max(beats.sum(), 1), ratios / max(ratios.sum(), 1)])
+
+
 def tune_features(tokens: np.ndarray, positions: np.ndarray, num_classes: int, min_note: int) -> np.ndarray:
     """One tune's hand-made features:
     [12 pitch classes | 25 intervals | 16 inter-onset intervals | 64 onset positions in the bar |
-    64 bar lengths in steps | 24 tonal features (`tonal_features`)]. The histograms are shares
-    (each block summing to 1 or all zero). The bar blocks need the bar-position channel (all zero
-    without it): they tell 6/8 from 9/8 and a reel's onsets from a hornpipe's."""
+    64 bar lengths in steps | 24 tonal features (`tonal_features`) | 25 rhythm features
+    (`rhythm_features`)]. The histograms are shares (each block summing to 1 or all zero). The bar
+    blocks and beat patterns need the bar-position channel (all zero without it): they tell 6/8 from
+    9/8 and a reel's onsets from a hornpipe's."""
     t, p = np.asarray(tokens), np.asarray(positions)
     onset = (t >= 2) & (t < num_classes)
     hist = histograms(t, num_classes, min_note)
@@ -79,7 +125,8 @@ def tune_features(tokens: np.ndarray, positions: np.ndarray, num_classes: int, m
     ends = np.flatnonzero(valid[:-1] & valid[1:] & (p[1:] == 0))
     bars = np.bincount(np.clip(p[ends] + 1, 1, POS_BINS) - 1, minlength=POS_BINS).astype(np.float64)[:POS_BINS]
     norm = lambda h: h / max(h.sum(), 1)
-    return np.concatenate([hist, norm(ioi), norm(pos), norm(bars), tonal_features(t, num_classes, min_note)])
+    return np.concatenate([hist, norm(ioi), norm(pos), norm(bars), tonal_features(t, num_classes, min_note),
+                           rhythm_features(t, p, num_classes)])
 
 
 def logreg_predict(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, n_way: int, *, l2: float = 1e-2,

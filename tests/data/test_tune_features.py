@@ -40,7 +40,49 @@ def test_contour_counts_down_same_up_pairs():
 def test_tune_features_layout():
     t = _tokens([60, 62, 64, 65, 67, 65, 64, 62])
     x = features.tune_features(t, meter_positions(len(t), 12), ENC.num_classes, ENC.min_note)
-    assert x.shape == (12 + 25 + features.IOI_BINS + 2 * features.POS_BINS + 24,)
-    np.testing.assert_allclose(x[-24:], features.tonal_features(t, ENC.num_classes, ENC.min_note))
-    bars = x[12 + 25 + features.IOI_BINS + features.POS_BINS: -24]
+    assert x.shape == (12 + 25 + features.IOI_BINS + 2 * features.POS_BINS + 24 + features.RHYTHM_DIM,)
+    assert x.shape == (sum(w for _, w in features.BLOCKS),)
+    np.testing.assert_allclose(x[features.block_columns("rhythm")],
+                               features.rhythm_features(t, meter_positions(len(t), 12), ENC.num_classes))
+    tonal = x[-24 - features.RHYTHM_DIM: -features.RHYTHM_DIM]
+    np.testing.assert_allclose(tonal, features.tonal_features(t, ENC.num_classes, ENC.min_note))
+    bars = x[12 + 25 + features.IOI_BINS + features.POS_BINS: -24 - features.RHYTHM_DIM]
     assert bars[11] == 1.0  # every complete bar is 12 steps long
+
+
+def _rhythm(durations, steps_per_bar=16):
+    t = []
+    for i, d in enumerate(durations):
+        t += [60 + i % 5 - ENC.min_note + 2] + [0] * (d - 1)
+    t = np.array(t)
+    pos = meter_positions(len(t) + 1, steps_per_bar)[1:]  # no BOS here: the channel without its first entry
+    return features.rhythm_features(t, pos, ENC.num_classes)
+
+
+def test_rhythm_features_tell_dotted_pairs_from_even_quavers_and_triplets():
+    """Two bars of 4/4 (16 steps) in even quavers, dotted pairs (3 + 1 steps) and quantized triplets
+    (1 + 2 + 1 steps): each beat's onset pattern and the inter-onset ratios are known exactly."""
+    beats = lambda f: f[:16]
+    ratios = lambda f: dict(zip(np.round(2 ** features.IOI_RATIOS, 2), f[16:]))
+    even, dotted, triplets = _rhythm([2] * 16), _rhythm([3, 1] * 8), _rhythm([1, 2, 1] * 8)
+    np.testing.assert_allclose(beats(even), np.eye(16)[0b1010])
+    np.testing.assert_allclose(beats(dotted), np.eye(16)[0b1001])
+    np.testing.assert_allclose(beats(triplets), np.eye(16)[0b1101])
+    assert ratios(even)[1.0] == 1.0
+    # 16 notes, 15 inter-onset intervals 3, 1, 3, ..., 3: 14 ratios alternating 1/3 and 3
+    assert ratios(dotted)[0.33] == 0.5 and ratios(dotted)[3.0] == 0.5
+    # 24 notes, intervals 1, 2, 1, 1, 2, 1, ..., 1, 2: 22 ratios, 2 (8 of them), 1/2 (7) and 1 (7)
+    assert (ratios(triplets)[2.0], ratios(triplets)[0.5], ratios(triplets)[1.0]) == (8 / 22, 7 / 22, 7 / 22)
+    # the same dotted tune written in semiquavers and demisemiquavers (half the steps) keeps its ratios
+    np.testing.assert_allclose(_rhythm([6, 2] * 8, 32)[16:], dotted[16:])
+
+
+def test_beat_patterns_skip_beats_cut_by_a_bar_line_and_need_positions():
+    """In 3/8 (6 steps a bar) the beat from position 4 would cross the bar line: only the beat at 0 counts.
+    Without the bar-position channel (every position NO_POS) the patterns are zero; the ratios remain."""
+    t = np.array([2 + 10, 0, 2 + 11, 0, 2 + 12, 0] * 4)
+    pos = meter_positions(len(t) + 1, 6)[1:]
+    f = features.rhythm_features(t, pos, ENC.num_classes)
+    np.testing.assert_allclose(f[:16], np.eye(16)[0b1010])  # 4 bars, one whole beat each
+    g = features.rhythm_features(t, np.full(len(t), features.POS_BINS), ENC.num_classes)
+    assert not g[:16].any() and g[16:].sum() == 1.0

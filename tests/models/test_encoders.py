@@ -40,7 +40,8 @@ def test_music_codes_pooled_are_the_hand_made_histograms():
     n_hist = 12 + 25
     ioi_block = f[n_hist: n_hist + features.IOI_BINS]
     pos_block = f[n_hist + features.IOI_BINS: n_hist + features.IOI_BINS + features.POS_BINS]
-    np.testing.assert_allclose(np.bincount(degree[onset] - 1, minlength=12) / 30, f[-24:-12])
+    tonal = f[-24 - features.RHYTHM_DIM:]
+    np.testing.assert_allclose(np.bincount(degree[onset] - 1, minlength=12) / 30, tonal[:12])
     np.testing.assert_allclose(np.bincount(at[onset] - 1, minlength=features.POS_BINS)[:features.POS_BINS] / 30,
                                pos_block)
     counts = np.bincount(ioi[onset] - 1, minlength=IOI_CODES).astype(float)
