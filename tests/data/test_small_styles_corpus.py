@@ -26,3 +26,18 @@ def test_writes_the_small_styles_as_readable_abc_folders(tmp_path, capsys):
     tunes, _, _, skipped = read_tunes([str(tmp_path / "ryans_highland-fling")], EncodingConfig())
     assert len(tunes) == int(counts["ryans_highland-fling"].split()[0]) and not skipped
     assert all(len(t) > 20 for t in tunes)
+
+
+def test_dance_holdout_keeps_ryans_collection_out_of_the_training_folder(tmp_path, capsys):
+    """examples/dance_holdout_corpus.py: the four held-out dance types and no other Ryan's style under
+    heldout/, no Ryan's style under train/, the score collections linked to the bundled files."""
+    import dance_holdout_corpus
+
+    assert dance_holdout_corpus.main(["--out", str(tmp_path)]) == 0
+    train, heldout = sorted(os.listdir(tmp_path / "train")), sorted(os.listdir(tmp_path / "heldout"))
+    assert heldout == sorted(dance_holdout_corpus.HELD_OUT)
+    assert not [s for s in train if s.startswith("ryans")] and "oneills_reel" in train and "bach" in train
+    links = os.listdir(tmp_path / "train" / "bach")
+    assert links and all(os.path.islink(tmp_path / "train" / "bach" / f) for f in links)
+    with pytest.raises(SystemExit):  # an existing folder is never overwritten
+        dance_holdout_corpus.main(["--out", str(tmp_path)])
