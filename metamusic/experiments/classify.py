@@ -37,7 +37,9 @@ class ClassifyParts(NamedTuple):
     feature_predictor: Callable  # (method, ways) -> the same on encoder features computed once
 
 
-INPUTS = ("notes", "music")  # model.inputs: what the encoder embeds per step (models.encoders.embed_inputs)
+# model.inputs: what the encoder embeds per step (models.encoders.embed_inputs); "rhythm" is "music" and
+# the rhythm codes (inter-onset ratio, beat pattern)
+INPUTS = ("notes", "music", "rhythm")
 
 
 def validate(cfg) -> None:
@@ -98,7 +100,9 @@ def build(cfg, corpus=None) -> base.Experiment:
     m = cfg.model
     fields = dict(m.conv if m.encoder == "conv" else m.transformer)
     fields["bar_positions"] = inputs.bar_positions(cfg)
-    fields["music_inputs"] = m.get("inputs", "notes") == "music"
+    fields["music_inputs"] = m.get("inputs", "notes") in ("music", "rhythm")
+    if m.get("inputs", "notes") == "rhythm":  # only then: a run of the other inputs keeps its module fields
+        fields["rhythm_inputs"] = True
     pre = episodic.pretraining_heads(names)
     pretrain_classes = m.get("pretrain_classes", 64) if pre else 0
     model = FewShotClassifier(enc.vocab_size, enc.num_classes, m.encoder, tuple(sorted(fields.items())),

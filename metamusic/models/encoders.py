@@ -5,8 +5,10 @@ position sees the interval from the previous note (clipped to +-12 semitones) an
 whether it is an onset, which makes the features transposition-robust. With
 `music_inputs` an onset also sees what the hand-made features of `data.features` count:
 its scale degree above the tune's final note, its inter-onset interval and its position
-in the bar. A masked mean of one-hot embeddings is a histogram, so the pooled encoder
-can reach every histogram the feature regression reads, and learn more on top.
+in the bar; with `rhythm_inputs` also the ratio of its inter-onset interval to the previous
+one and the onset pattern of its beat (`rhythm_codes`). A masked mean of one-hot embeddings
+is a histogram, so the pooled encoder can reach every histogram the feature regression
+reads, and learn more on top.
 """
 
 from __future__ import annotations
@@ -57,6 +59,48 @@ def music_codes(tokens, mask, num_classes: int, pos=None, positions: int = 0):
     return degree, ioi, at
 
 
+BEAT_STEPS = 4  # a beat pattern spans one quarter at 4 steps per quarter, as data.features
+# log2 of the inter-onset ratios a ratio code is the nearest of (1/4 .. 4), as data.features.IOI_RATIOS
+IOI_RATIOS = (-2.0, -1.584962500721156, -1.0, -0.5849625007211562, 0.0, 0.5849625007211562, 1.0,
+              1.584962500721156, 2.0)
+
+
+def rhythm_codes(tokens, mask, num_classes: int, pos, positions: int):
+    """Per-step codes, 0 where the step is not an onset: (the ratio of the onset's inter-onset interval
+    to the previous one's, as the nearest of IOI_RATIOS + 1 in 1..9, 0 for the first onset; the onset
+    pattern of the beat the onset sits in, + 1 in 1..2**BEAT_STEPS, 0 where a bar line cuts the beat or
+    without positions). The same numbers `data.features.rhythm_features` counts, per onset: a dotted
+    beat, a triplet and two even quavers differ in the beat code, and the ratio reads the same in
+    quavers and in semiquavers."""
+    is_pitch = (tokens >= 2) & (tokens < num_classes) & (mask > 0)
+    T = tokens.shape[-1]
+    t = jnp.arange(T)
+    length = mask.sum(-1, keepdims=True).astype(jnp.int32)
+    nxt = jax.lax.cummin(jnp.where(is_pitch, t, T), axis=tokens.ndim - 1, reverse=True)
+    after = jnp.concatenate([nxt[..., 1:], jnp.full(nxt.shape[:-1] + (1,), T)], axis=-1)
+    ioi = jnp.maximum(jnp.minimum(after, length) - t, 1)
+    prev_at = jax.lax.cummax(jnp.where(is_pitch, t, -1), axis=tokens.ndim - 1)
+    prev = jnp.concatenate([jnp.full(prev_at.shape[:-1] + (1,), -1), prev_at[..., :-1]], axis=-1)
+    prev_ioi = jnp.maximum(t - prev, 1)
+    r = jnp.log2(ioi / prev_ioi)[..., None] - jnp.asarray(IOI_RATIOS)
+    ratio = jnp.where(is_pitch & (prev >= 0), jnp.abs(r).argmin(-1) + 1, 0)
+    if pos is None or not positions:
+        return ratio, jnp.zeros_like(tokens)
+    none = positions - 1  # BOS and padding
+    p = jnp.where(mask > 0, pos, none).astype(jnp.int32)
+    ahead = lambda x, k, v: jnp.concatenate([x[..., k:], jnp.full(x.shape[:-1] + (k,), v, x.dtype)], axis=-1)
+    on = is_pitch.astype(jnp.int32)
+    # at each beat start: the pattern of its BEAT_STEPS steps, where no bar line cuts them
+    code = sum(ahead(on, k, 0) << (BEAT_STEPS - 1 - k) for k in range(BEAT_STEPS))
+    whole = (p < none) & (p % BEAT_STEPS == 0)
+    for k in range(1, BEAT_STEPS):
+        whole = whole & (ahead(p, k, none) == p + k)
+    at_start = jnp.where(whole, code + 1, 0)
+    start = jnp.maximum(t - p % BEAT_STEPS, 0)  # the beat start of every step
+    beat = jnp.where(is_pitch & (p < none), jnp.take_along_axis(at_start, start, axis=-1), 0)
+    return ratio, beat
+
+
 def tune_view(key, tokens, mask, pos, num_classes: int, max_shift: int, min_keep: float = 0.5):
     """Another view of each tune [n, T] for contrastive training: a random contiguous crop keeping at
     least `min_keep` of its steps (the rest masked) and a random transposition by up to `max_shift`
@@ -81,10 +125,10 @@ def masked_pool(x, mask):
 
 
 def embed_inputs(tokens, vocab_size: int, num_classes: int, dim: int, mask=None, pos=None, positions: int = 0,
-                 music: bool = False):
+                 music: bool = False, rhythm: bool = False):
     """Token + interval + onset embeddings, summed; with `music`, also the `music_codes` embeddings
-    ("degree", "ioi", "onset_pos"). Call inside a compact method: the Embed submodules belong to the
-    calling encoder."""
+    ("degree", "ioi", "onset_pos"); with `rhythm`, also the `rhythm_codes` embeddings ("ioi_ratio",
+    "beat"). Call inside a compact method: the Embed submodules belong to the calling encoder."""
     onset, interval = note_features(tokens, num_classes)
     x = nn.Embed(vocab_size, dim, name="embed")(tokens)
     x = x + nn.Embed(26, dim, name="interval")(interval) + nn.Embed(2, dim, name="onset")(onset)
@@ -93,6 +137,11 @@ def embed_inputs(tokens, vocab_size: int, num_classes: int, dim: int, mask=None,
         x = x + nn.Embed(13, dim, name="degree")(degree) + nn.Embed(IOI_CODES + 1, dim, name="ioi")(ioi)
         if positions:
             x = x + nn.Embed(positions, dim, name="onset_pos")(at)
+    if rhythm:
+        ratio, beat = rhythm_codes(tokens, mask, num_classes, pos, positions)
+        x = x + nn.Embed(len(IOI_RATIOS) + 1, dim, name="ioi_ratio")(ratio)
+        if positions:
+            x = x + nn.Embed(2 ** BEAT_STEPS + 1, dim, name="beat")(beat)
     return x
 
 
@@ -106,11 +155,12 @@ class ConvEncoder(nn.Module):
     kernel: int = 5
     bar_positions: int = 0  # bar-position codes read beside the tokens (0: none; models.metric)
     music_inputs: bool = False  # also embed scale degree, inter-onset interval and onset position (music_codes)
+    rhythm_inputs: bool = False  # also embed inter-onset ratio and beat pattern (rhythm_codes)
 
     @nn.compact
     def __call__(self, tokens, mask, pos=None):
         x = embed_inputs(tokens, self.vocab_size, self.num_classes, self.dim, mask, pos,
-                         self.bar_positions if pos is not None else 0, self.music_inputs)
+                         self.bar_positions if pos is not None else 0, self.music_inputs, self.rhythm_inputs)
         if self.bar_positions and pos is not None:
             x = add_bar_position(x, pos, self.bar_positions, self.dim)
         # masked before the first convolution too, so no kernel reaches into the padding
@@ -132,12 +182,13 @@ class TransformerEncoder(nn.Module):
     max_len: int = 512
     bar_positions: int = 0  # bar-position codes read beside the tokens (0: none; models.metric)
     music_inputs: bool = False  # also embed scale degree, inter-onset interval and onset position (music_codes)
+    rhythm_inputs: bool = False  # also embed inter-onset ratio and beat pattern (rhythm_codes)
 
     @nn.compact
     def __call__(self, tokens, mask, pos=None):
         T = tokens.shape[-1]
         x = embed_inputs(tokens, self.vocab_size, self.num_classes, self.dim, mask, pos,
-                         self.bar_positions if pos is not None else 0, self.music_inputs)
+                         self.bar_positions if pos is not None else 0, self.music_inputs, self.rhythm_inputs)
         if self.bar_positions and pos is not None:
             x = add_bar_position(x, pos, self.bar_positions, self.dim)
         x = x + self.param("pos", nn.initializers.normal(0.02), (self.max_len, self.dim))[:T]

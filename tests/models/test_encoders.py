@@ -6,7 +6,7 @@ import numpy as np
 
 from metamusic.data import EncodingConfig, features
 from metamusic.data.melody import MAX_POS, meter_positions
-from metamusic.models.encoders import IOI_CODES, music_codes
+from metamusic.models.encoders import BEAT_STEPS, IOI_CODES, IOI_RATIOS, music_codes, rhythm_codes
 from metamusic.models.relation import FewShotClassifier
 
 ENC = EncodingConfig()
@@ -47,6 +47,35 @@ def test_music_codes_pooled_are_the_hand_made_histograms():
     counts = np.bincount(ioi[onset] - 1, minlength=IOI_CODES).astype(float)
     counts[min(durations[-1], IOI_CODES) - 1] -= 1  # the last note's length: not an inter-onset interval
     np.testing.assert_allclose(counts / 29, ioi_block)
+
+
+def test_rhythm_codes_are_the_hand_made_rhythm_block_per_onset():
+    """The rhythm codes count what `data.features.rhythm_features` counts: the ratio codes of the onsets
+    with a true inter-onset interval on both sides give its ratio histogram, and the beat codes of the
+    onsets that start a beat give its beat patterns (of the beats that start with a note), in several
+    meters and pickups. Padding and BOS carry no code."""
+    assert np.allclose(IOI_RATIOS, features.IOI_RATIOS) and BEAT_STEPS == features.BEAT_STEPS
+    rng = np.random.default_rng(0)
+    for steps_per_bar, phase in ((16, 3), (12, 0), (6, 5), (8, 1)):
+        durations = rng.choice([1, 2, 3, 4, 6], 40)
+        t = _tune(rng.integers(55, 80, 40), durations)
+        pos = meter_positions(len(t), steps_per_bar, phase)
+        T = len(t) + 7
+        tok = np.concatenate([t, np.zeros(T - len(t), t.dtype)])[None]
+        mask = (np.arange(T) < len(t)).astype(np.float32)[None]
+        p = np.concatenate([pos, np.full(T - len(t), MAX_POS)])[None]
+        ratio, beat = (np.asarray(c)[0] for c in rhythm_codes(jnp.asarray(tok), jnp.asarray(mask), ENC.num_classes,
+                                                              jnp.asarray(p), MAX_POS + 1))
+        f = features.rhythm_features(t, pos, ENC.num_classes)
+        onsets = np.flatnonzero((t >= 2) & (t < ENC.num_classes))
+        assert not ratio[len(t):].any() and not beat[len(t):].any() and ratio[0] == 0 and beat[0] == 0
+        assert ratio[onsets[0]] == 0 and (ratio[onsets[1:]] > 0).all()
+        inner = ratio[onsets[1:-1]] - 1  # the last onset's interval runs to the tune's end
+        np.testing.assert_allclose(np.bincount(inner, minlength=9) / len(inner), f[16:])
+        starts = [i for i in onsets if pos[i] % BEAT_STEPS == 0 and beat[i] > 0]
+        counts = np.bincount([beat[i] - 1 for i in starts], minlength=16).astype(float)
+        with_note = f[:16] * (np.arange(16) >= 8)  # patterns whose first step is an onset
+        np.testing.assert_allclose(counts / counts.sum(), with_note / with_note.sum())
 
 
 def test_relation_prior_scores_by_distance_when_the_module_is_silent():
