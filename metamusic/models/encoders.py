@@ -67,7 +67,8 @@ IOI_RATIOS = (-2.0, -1.584962500721156, -1.0, -0.5849625007211562, 0.0, 0.584962
 
 def rhythm_codes(tokens, mask, num_classes: int, pos, positions: int):
     """Per-step codes, 0 where the step is not an onset: (the ratio of the onset's inter-onset interval
-    to the previous one's, as the nearest of IOI_RATIOS + 1 in 1..9, 0 for the first onset; the onset
+    (the last note's: to the tune's end, as in `music_codes`) to the previous one's, as the nearest of
+    IOI_RATIOS + 1 in 1..9, 0 for the first onset; the onset
     pattern of the beat the onset sits in, + 1 in 1..2**BEAT_STEPS, 0 where a bar line cuts the beat or
     without positions). The same numbers `data.features.rhythm_features` counts, per onset: a dotted
     beat, a triplet and two even quavers differ in the beat code, and the ratio reads the same in

@@ -221,7 +221,9 @@ def test_styles_that_differ_only_in_meter_are_told_apart_with_bar_position(bar_p
         eps = eps._replace(support_pos=np.full_like(eps.support_pos, 64), query_pos=np.full_like(eps.query_pos, 64))
     hs, hq = classify.hand_features(eps, corpus.enc)
     feat_acc = float((features.logreg_predict(hs, eps.support_labels, hq, 3) == eps.query_labels).mean())
-    assert (feat_acc > 0.9) if bar_position else (feat_acc < 0.6), feat_acc
+    # with positions: 0.92 before the rhythm block, 0.84 with it (its beat patterns are noise on these
+    # random onsets, and the regression standardises every column); chance 1/3
+    assert (feat_acc > 0.8) if bar_position else (feat_acc < 0.6), feat_acc
 
 
 @pytest.fixture(scope="module")
@@ -426,8 +428,9 @@ def test_eval_on_a_user_folder_of_meters_every_style_as_meta_test(corpus, relati
     assert out["config"]["test_styles"] == test.styles and out["config"]["ways"] == 3
     res = out["results"]["3-way 2-shot"]
     # windows of 24 steps hold one to three bars: meter tells the styles apart, pitch content does not
-    # (0.825 before the 24 tonal features, which are noise here, were added; 0.725 with them; chance 0.33)
-    assert res["features+logreg"]["accuracy"] > 0.65 and res["histogram"]["accuracy"] < 0.6, res
+    # (0.825 before the 24 tonal features, which are noise here, were added; 0.725 with them; chance 0.33;
+    # 0.642 with the 25 rhythm features, which are noise here too; histogram 0.275)
+    assert res["features+logreg"]["accuracy"] > 0.6 and res["histogram"]["accuracy"] < 0.6, res
     assert all(res[m]["episodes"] == cfg.eval.episodes for m in ("relation", "protonet", "histogram"))
     assert os.path.getsize(os.path.join(workdir, "eval_theirs.md")) > 100
     assert os.path.getsize(os.path.join(workdir, "confusion_theirs.png")) > 1000
