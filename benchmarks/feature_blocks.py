@@ -18,15 +18,10 @@ import argparse
 import numpy as np
 
 from metamusic.data import features, load_corpus, splits
+from same_name_styles import style_features  # benchmarks/ is on the path when a script here runs
 
 DANCE_TYPES = ("oneills/hornpipe", "oneills/reel", "oneills/air", "ryans/hornpipe", "ryans/reel", "ryans/jig",
                "ryans/strathspey")
-
-
-def style_features(corpus, style: str, length: int) -> np.ndarray:
-    idx = np.flatnonzero(corpus.style_of == corpus.style_index(style))
-    return np.stack([features.tune_features(corpus.tune(i)[1:length + 1], corpus.tune_positions(i)[1:length + 1],
-                                            corpus.enc.num_classes, corpus.enc.min_note) for i in idx])
 
 
 def episodes(per_style, ways, shots, queries, n, rng):

@@ -20,7 +20,8 @@ import numpy as np
 from metamusic.data import features, load_corpus
 
 
-def _features(corpus, style, length=256):
+def style_features(corpus, style, length=256):
+    """[tunes, D] hand-made features of every tune of `style`, each from its first `length` tokens."""
     idx = np.flatnonzero(corpus.style_of == corpus.style_index(style))
     return np.stack([features.tune_features(corpus.tune(i)[1:length + 1], corpus.tune_positions(i)[1:length + 1],
                                             corpus.enc.num_classes, corpus.enc.min_note) for i in idx])
@@ -65,7 +66,7 @@ def main(argv=None):
         if a not in c.styles or b not in c.styles:
             continue
         gone = removed[(a, b)] + removed[(b, a)]
-        m, ci = two_way(_features(c, a), _features(c, b), args.shots, args.queries, args.episodes, rng)
+        m, ci = two_way(style_features(c, a), style_features(c, b), args.shots, args.queries, args.episodes, rng)
         print(f"{a + ' vs ' + b:36} {c.split_of[a] + '/' + c.split_of[b]:12} {sizes[a]:4d}/{sizes[b]:<4d} "
               f"{gone:20d}  {m:.3f} +- {ci:.3f}")
 

@@ -95,7 +95,7 @@ def rhythm_features(tokens: np.ndarray, positions: np.ndarray, num_classes: int)
     if n >= k:
         starts = np.flatnonzero((p[: n - k + 1] < POS_BINS) & (p[: n - k + 1] % k == 0))
         steps = starts[:, None] + np.arange(k)  # [beats, k]
-        whole = ((p[steps] == p[starts, None] + np.arange(k)) & (p[steps] < POS_BINS)).all(1)  # no bar line inside
+        whole = (p[steps] == p[starts, None] + np.arange(k)).all(1)  # no bar line (or NO_POS) inside
         codes = (onset[steps[whole]] << np.arange(k - 1, -1, -1)).sum(1)
         beats = np.bincount(codes, minlength=2 ** k).astype(np.float64)
     ioi = np.diff(np.flatnonzero(onset))

@@ -99,7 +99,7 @@ def method_of(exp, row: str) -> str:
 def choose_scorer(exp, params: dict) -> dict:
     """The learned row with the best accuracy on fixed meta-val episodes (K = data.shots)."""
     cfg = exp.cfg
-    eps, ways = _val_episodes(exp, 778)
+    eps, ways = classify_exp.val_episodes(exp.cfg, exp.corpus, 778)
     acc = {}
     for r in rows(exp, costly=False):  # the scorer scores every sample: no per-episode fine-tuning
         predict = exp.parts.predictor(r, ways)
@@ -111,10 +111,6 @@ def choose_scorer(exp, params: dict) -> dict:
 
 
 FEATURE_L2 = (1e-3, 1e-2, 1e-1, 1.0)
-
-
-def _val_episodes(exp, seed: int):
-    return classify_exp.val_episodes(exp.cfg, exp.corpus, seed)
 
 
 def feature_sets(learned: dict, hand) -> dict:
@@ -156,7 +152,7 @@ def tune_feature_l2(exp, params: dict | None = None) -> dict:
     meta-val accuracy: the one to quote as "the best method" without looking at meta-test."""
     params = params or {}
     fixed = exp.cfg.eval.get("features_l2", 0.0)
-    eps, ways = _val_episodes(exp, 779)
+    eps, ways = classify_exp.val_episodes(exp.cfg, exp.corpus, 779)
     learned = {m: learned_features(exp, p, eps, exp.cfg.eval.chunk) for m, p in params.items()}
     sets = feature_sets(learned, hand_features(eps, exp.corpus.enc))
     out = {"l2": {}, "val_accuracy": {}}

@@ -101,8 +101,7 @@ def build(cfg, corpus=None) -> base.Experiment:
     fields = dict(m.conv if m.encoder == "conv" else m.transformer)
     fields["bar_positions"] = inputs.bar_positions(cfg)
     fields["music_inputs"] = m.get("inputs", "notes") in ("music", "rhythm")
-    if m.get("inputs", "notes") == "rhythm":  # only then: a run of the other inputs keeps its module fields
-        fields["rhythm_inputs"] = True
+    fields["rhythm_inputs"] = m.get("inputs", "notes") == "rhythm"
     pre = episodic.pretraining_heads(names)
     pretrain_classes = m.get("pretrain_classes", 64) if pre else 0
     model = FewShotClassifier(enc.vocab_size, enc.num_classes, m.encoder, tuple(sorted(fields.items())),

@@ -13,6 +13,8 @@ reads, and learn more on top.
 
 from __future__ import annotations
 
+import math
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -61,8 +63,7 @@ def music_codes(tokens, mask, num_classes: int, pos=None, positions: int = 0):
 
 BEAT_STEPS = 4  # a beat pattern spans one quarter at 4 steps per quarter, as data.features
 # log2 of the inter-onset ratios a ratio code is the nearest of (1/4 .. 4), as data.features.IOI_RATIOS
-IOI_RATIOS = (-2.0, -1.584962500721156, -1.0, -0.5849625007211562, 0.0, 0.5849625007211562, 1.0,
-              1.584962500721156, 2.0)
+IOI_RATIOS = tuple(math.log2(r) for r in (1 / 4, 1 / 3, 1 / 2, 2 / 3, 1, 3 / 2, 2, 3, 4))
 
 
 def rhythm_codes(tokens, mask, num_classes: int, pos, positions: int):
