@@ -2,10 +2,17 @@
 
     python benchmarks/eval_bench.py --workdir=runs/maml [--devices=1,2] [--out=eval_bench.json]
     python benchmarks/eval_bench.py --workdir=runs/maml --devices=2 --before-src=OLD_CHECKOUT
+    python benchmarks/eval_bench.py --workdir=runs/maml --devices=2 --xla-cache=off,cold,warm
 
 With --before-src (a checkout of an earlier commit, e.g. `git archive COMMIT | tar -x -C DIR`), every
 device count is evaluated first by that code, then by this checkout, and the ratios are taken to the
 earlier code's evaluation: the same checkpoints, one after the other, on the same machine.
+
+--xla-cache (`metamusic.compile_cache`): how this checkout's evaluations meet the persistent XLA compilation
+cache, each a separate arm in the order given: `off` (METAMUSIC_XLA_CACHE=0: every program compiled, as
+before the cache), `cold` (a fresh, empty cache folder: only programs built twice in one command are read
+back) and `warm` (that folder again, as a second evaluation of a run finds it). Default `off`, so the
+device counts and checkouts compare compiles alike. An earlier checkout's arm runs with the cache off.
 
 Copies the run's checkpoints (not its saved fine-tuning choices, so both evaluations tune on
 meta-val as a first `--mode=eval` does) into a fresh folder per device count and runs
@@ -68,21 +75,31 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", default="", help="write the figures here as JSON")
     ap.add_argument("--keep", default="", help="evaluate into this folder (kept) instead of a temporary one")
     ap.add_argument("--before-src", default="", help="a checkout of earlier code: each count evaluated by it first")
+    ap.add_argument("--xla-cache", default="off", help="this checkout's arms, in order: off, cold, warm (comma list)")
     args = ap.parse_args(argv)
     counts = [int(x) for x in args.devices.split(",")]
-    arms = ([("before", os.path.abspath(args.before_src))] if args.before_src else []) + [("now", ROOT)]
+    caches = args.xla_cache.split(",")
+    if set(caches) - {"off", "cold", "warm"} or ("warm" in caches and "cold" not in caches[:caches.index("warm")]):
+        ap.error(f"--xla-cache={args.xla_cache}: a comma list of off, cold, warm, with cold before warm")
+    arms = ([("before", os.path.abspath(args.before_src), "off")] if args.before_src else []) + \
+        [("now", ROOT, c) for c in caches]
     base = args.keep or tempfile.mkdtemp(prefix="eval_bench_")
     res = {"workdir": args.workdir, "runs": {}}
     for n in counts:
-        for arm, src in arms:
-            name = f"devices{n}" + (f"_{arm}" if args.before_src else "")
+        for arm, src, cache in arms:
+            name = f"devices{n}" + (f"_{arm}" if args.before_src else "") + (f"_cache_{cache}" if len(caches) > 1 else "")
             wd = os.path.join(base, name)
             shutil.rmtree(wd, ignore_errors=True)
             _copy_run(args.workdir, wd)
+            folder = os.path.join(base, f"xla_cache_devices{n}")
+            if cache == "cold":
+                shutil.rmtree(folder, ignore_errors=True)
+            env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+            env["METAMUSIC_XLA_CACHE"] = "0" if cache == "off" else folder
             cmd = [sys.executable, os.path.join(src, "run_maml.py"), f"--config={args.config}", f"--workdir={wd}",
                    "--mode=eval", "--config.progress=False", f"--config.sharding.cpu_devices={n}"]
             t0 = time.perf_counter()
-            subprocess.run(cmd, check=True, cwd=os.getcwd())
+            subprocess.run(cmd, check=True, cwd=os.getcwd(), env=env)
             wall = time.perf_counter() - t0
             ev = json.load(open(os.path.join(wd, "eval.json")))
             res["runs"][name] = {"wall_s": round(wall, 1), "phases_s": ev.get("seconds", {}), "figures": _figures(ev)}

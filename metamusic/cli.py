@@ -310,6 +310,9 @@ def run(cfg, args) -> int:
     from metamusic.train.sharding import split_cpu
 
     split_cpu(cfg)  # before anything touches a device
+    from metamusic import compile_cache
+
+    compile_cache.enable(cfg.data.get("cache_dir", "") if "data" in cfg else "")  # before the first compile
     if mode == "classify":
         return _classify(workdir, args["support"], args["query"], args["out"] or os.path.join(workdir, "classify.csv"))
     from metamusic.workdir import check_resume, check_writable_folder, locked
