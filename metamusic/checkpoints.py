@@ -31,7 +31,8 @@ log = logging.getLogger("metamusic.checkpoints")
 def manager(workdir: str, every: int, keep: int, create: bool = True) -> ocp.CheckpointManager:
     opts = ocp.CheckpointManagerOptions(max_to_keep=keep, save_interval_steps=max(1, every), create=create,
                                         enable_async_checkpointing=False)
-    return ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")), options=opts)
+    with _quiet():  # (orbax warns through absl for a step folder without metadata; restoring reports damage)
+        return ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")), options=opts)
 
 
 def restore_latest(mgr: ocp.CheckpointManager, template, *, set_aside: bool = False):
@@ -62,7 +63,8 @@ def restore_latest(mgr: ocp.CheckpointManager, template, *, set_aside: bool = Fa
     else:
         state = None
     if moved_any:
-        mgr.reload()  # forget the moved steps, so the next save of that step number is not refused
+        with _quiet():
+            mgr.reload()  # forget the moved steps, so the next save of that step number is not refused
     if state is not None:
         return state
     if steps:
@@ -140,7 +142,51 @@ def restore_step(mgr: ocp.CheckpointManager, step: int, template):
 
 
 def save(mgr: ocp.CheckpointManager, step: int, state, force: bool = False) -> None:
-    mgr.save(step, args=ocp.args.StandardSave(state), force=force)
+    """Saves `state` as `step` (when the manager's interval or `force` says so), then deletes the steps past
+    `keep`. Ctrl-C or SIGTERM during the save takes effect once it has returned: an interrupt in the middle
+    would leave a half-written step, or an older step half-deleted (its metadata gone, its arrays still
+    there). A second signal during the save acts at once."""
+    with signals_deferred():
+        mgr.save(step, args=ocp.args.StandardSave(state), force=force)
+
+
+@contextlib.contextmanager
+def signals_deferred(signums=None):
+    """Holds SIGINT and SIGTERM (or `signums`) until the block ends, then delivers the first one held to
+    the handlers that were there before (Ctrl-C's KeyboardInterrupt, the command line's Terminated).
+    A second signal while one is held is delivered at once. Outside the main thread (where Python cannot
+    set handlers) the block runs unchanged."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signums = (signal.SIGINT, signal.SIGTERM) if signums is None else tuple(signums)
+    previous = {s: signal.getsignal(s) for s in signums}
+    previous = {s: h for s, h in previous.items() if h is not None}  # (None: a handler set outside Python)
+    held = []
+
+    def restore():
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+    def hold(signum, frame):
+        if held:  # the user insists: stop now
+            held.append(None)
+            restore()
+            signal.raise_signal(signum)
+            return
+        held.append(signum)
+
+    for s in previous:
+        signal.signal(s, hold)
+    try:
+        yield
+    finally:
+        restore()
+        if len(held) == 1:
+            signal.raise_signal(held[0])
 
 
 def latest_step(workdir: str) -> Optional[int]:

@@ -98,3 +98,53 @@ def test_reading_an_empty_workdir_creates_nothing(tmp_path):
     with pytest.raises(MetamusicError, match="train first"):
         ckpt_lib.load(str(tmp_path / "fomaml"), _template(cfg))
     assert os.listdir(tmp_path) == []
+
+
+class _Stop(Exception):
+    pass
+
+
+def _signal_during_save(mgr, times):
+    """Replaces `mgr.save` by one that first receives SIGTERM `times` times, then saves."""
+    import signal
+    import time
+
+    real = mgr.save
+
+    def save(*args, **kwargs):
+        for _ in range(times):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # (Python runs the handler here, in the middle of the save)
+        return real(*args, **kwargs)
+
+    mgr.save = save
+
+
+@pytest.mark.parametrize("times", [1, 2])
+def test_sigterm_during_a_save_waits_for_it_and_a_second_one_does_not(tmp_path, times):
+    """An interrupt that lands while a step is written and the old one deleted acts after both are done,
+    so no step is left half-written or half-deleted; a second interrupt stops the save at once."""
+    import signal
+
+    def stop(signum, frame):
+        raise _Stop()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        mgr = ckpt_lib.manager(str(tmp_path), every=1, keep=1)
+        state = {"w": np.arange(3.0)}
+        ckpt_lib.save(mgr, 1, state)
+        _signal_during_save(mgr, times)
+        with pytest.raises(_Stop):
+            ckpt_lib.save(mgr, 2, {"w": np.arange(3.0) + 1})
+        assert signal.getsignal(signal.SIGTERM) is stop  # the handler is back
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    steps = sorted(int(d) for d in os.listdir(tmp_path / "checkpoints") if d.isdigit())
+    if times == 1:  # step 2 written whole, step 1 deleted whole
+        assert steps == [2] and os.path.isfile(tmp_path / "checkpoints" / "2" / "_CHECKPOINT_METADATA")
+        mgr.reload()
+        assert np.array_equal(ckpt_lib.restore_step(mgr, 2, state)["w"], np.arange(3.0) + 1)
+    else:  # stopped before the save began
+        assert steps == [1]
+    mgr.close()
