@@ -1,14 +1,14 @@
 """The ceiling's Adam step with several fits as vmapped lanes, against one fit per step.
 
-    python benchmarks/ceiling_lanes.py --workdir=runs/maml [--lanes=1,2,3,6] [--steps=30] [--repeats=5]
+    python benchmarks/ceiling_lanes.py --workdir=runs/maml [--lanes=1,2,3,6] [--steps=30] [--repeats=5] [--out=F.json]
 
 The style oracle (`metamusic.oracle`) fine-tunes every start at every lr of `baselines.oracle_lrs`, and
 all of a style's fits draw the same minibatches (one seed per style). So they could step together, as
 lanes of one vmapped step. This measures whether that pays on this machine, and whether it keeps the
 numbers:
-  * time: the jitted Adam step of the run's model on 32 fit windows of its first meta-test style, one
-    lane (the step the ceiling runs today) and N lanes; median ms per call over `--repeats` blocks of
-    `--steps` calls, and ms per fit (per lane);
+  * time: the jitted Adam step of the run's model on `baselines.oracle_batch` fit windows of its first
+    meta-test style, one lane (the step the ceiling runs today) and N lanes; median ms per call over
+    `--repeats` blocks of `--steps` calls, and ms per fit (per lane);
   * numbers: two lanes (the default's two lrs) against two single fits, the largest parameter
     difference after `--steps` steps with the same minibatches and keys.
 The run's joint model is every lane's start. One device, nothing else loaded.
@@ -32,7 +32,9 @@ def main(argv=None) -> None:
     ap.add_argument("--lanes", default="1,2,3,6", help="lane counts to time (1: the single step)")
     ap.add_argument("--steps", type=int, default=30, help="steps per timed block")
     ap.add_argument("--repeats", type=int, default=5, help="timed blocks (the median is printed)")
+    ap.add_argument("--out", default="", help="also write the figures as JSON here")
     a = ap.parse_args(argv)
+    import json
 
     import jax
     import jax.numpy as jnp
@@ -67,7 +69,7 @@ def main(argv=None) -> None:
 
     print(f"run {a.workdir}; style {style}: {len(fit[0])} fit windows, {batch} a step; lrs {list(lrs)}; "
           f"jax {jax.__version__}, {jax.devices()[0].platform}")
-    base = None
+    base, record = None, {"workdir": a.workdir, "style": style, "lrs": list(lrs), "timing": [], "difference": {}}
     print("lanes | ms per call (median) | ms per fit | vs one fit per step")
     print("--- | --- | --- | ---")
     for n in [int(x) for x in a.lanes.split(",")]:
@@ -91,6 +93,7 @@ def main(argv=None) -> None:
         base = ms if n == 1 else base
         ratio = f"{base * n / ms:.2f}x" if base else "-"
         print(f"{n} | {ms:.2f} | {ms / n:.2f} | {ratio}")
+        record["timing"].append({"lanes": n, "ms_per_call": ms, "ms_per_fit": ms / n, "blocks_ms": times})
 
     # numbers: two lanes against two single fits, same minibatches and keys
     ones = []
@@ -106,6 +109,10 @@ def main(argv=None) -> None:
         diff = max(float(jnp.max(jnp.abs(x[i] - y))) for x, y in zip(jax.tree.leaves(p), jax.tree.leaves(one)))
         print(f"lr {lrs[i]:g}: largest parameter difference, lane against single fit, after {a.steps} steps: "
               f"{diff:.3g}")
+        record["difference"][f"{lrs[i]:g}"] = diff
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump(record, f, indent=1)
 
 
 if __name__ == "__main__":
