@@ -29,6 +29,9 @@ def check_writable_folder(path: str, flag: str) -> None:
         raise MetamusicError(f"{flag}= is empty; give a folder (it is created if missing)")
     if os.path.exists(path) and not os.path.isdir(path):
         raise MetamusicError(f"{flag}={path} is a file; give a folder (it is created if missing)")
+    if os.path.islink(path) and not os.path.exists(path):  # (makedirs would say only "File exists")
+        raise MetamusicError(f"{flag}={path} is a symlink to {os.readlink(path)}, which does not exist; "
+                             "create that folder, or give another one")
     try:
         os.makedirs(path, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=path)

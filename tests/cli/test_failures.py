@@ -48,6 +48,10 @@ def test_unwritable_workdir_is_one_line(tmp_path):
     afile.write_text("x")  # a folder under a file can never be created, whoever runs the test
     check_one_line(run("run_maml.py", "--config=configs/maml_tiny.py", f"--workdir={afile}/run", "--mode=train"),
                    f"--workdir={afile}/run is not writable")
+    dangling = tmp_path / "link"
+    dangling.symlink_to(tmp_path / "gone")  # e.g. runs/ linked to a disk that is not mounted
+    check_one_line(run("run_maml.py", "--config=configs/maml_tiny.py", f"--workdir={dangling}", "--mode=train"),
+                   f"--workdir={dangling} is a symlink to {tmp_path / 'gone'}, which does not exist")
     ro = tmp_path / "ro"
     ro.mkdir()
     os.chmod(ro, 0o555)
