@@ -48,6 +48,9 @@ def get_config():
     c.meta.algorithm = "protonet,r2d2,relation,pretrain"  # comma list of heads (metamusic.meta.episodic.HEADS)
     c.meta.init = "random"  # or a label-free head of meta.algorithm (pretrain, contrastive): its encoder starts the others
     c.meta.batch = 4  # episodes per training step
+    # weight of an auxiliary loss of every head: a linear layer on the encoder's features predicts each window's
+    # standardised hand-made features (data.features.tune_features); 0: off
+    c.meta.feature_loss = 0.0
 
     c.optim = ml_collections.ConfigDict()
     c.optim.lr = 1e-3  # Adam, as in the paper's code

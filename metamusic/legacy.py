@@ -57,6 +57,7 @@ ADDED = {
     ("classify", "data.melody"): "skyline",
     ("classify", "model.inputs"): "notes",
     ("classify", "model.relation_prior"): "none",
+    ("classify", "meta.feature_loss"): 0.0,
     ("gan", "gan.r1_simplex"): False,
     ("gan", "gan.prefix"): 0,
     ("gan", "gan.estimator"): "gumbel",

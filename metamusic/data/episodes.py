@@ -51,6 +51,23 @@ class Episodes(NamedTuple):
     query_pos: np.ndarray  # int32 [B, N*Q, T]
 
 
+class FeatureEpisodes(NamedTuple):
+    """`Episodes` with every window's standardised hand-made features (`features.window_features`): the targets
+    of the classification encoders' auxiliary feature loss (meta.feature_loss)."""
+
+    support: np.ndarray
+    support_mask: np.ndarray
+    support_labels: np.ndarray
+    query: np.ndarray
+    query_mask: np.ndarray
+    query_labels: np.ndarray
+    classes: np.ndarray
+    support_pos: np.ndarray
+    query_pos: np.ndarray
+    support_target: np.ndarray  # float32 [B, N*K, features.FEATURE_DIM]
+    query_target: np.ndarray  # float32 [B, N*Q, features.FEATURE_DIM]
+
+
 def step_rng(seed: int, step: int) -> np.random.Generator:
     """The Generator for training step `step`: same seed and step, same episodes."""
     return np.random.default_rng([int(seed), int(step)])

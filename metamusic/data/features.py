@@ -106,6 +106,17 @@ def rhythm_features(tokens: np.ndarray, positions: np.ndarray, num_classes: int)
     return np.concatenate([beats / max(beats.sum(), 1), ratios / max(ratios.sum(), 1)])
 
 
+FEATURE_DIM = sum(w for _, w in BLOCKS)  # the width of `tune_features`
+
+
+def window_features(tokens: np.ndarray, positions: np.ndarray, num_classes: int, min_note: int) -> np.ndarray:
+    """`tune_features` of every window of a batch: tokens and positions [..., T] -> [..., FEATURE_DIM]."""
+    t, p = np.asarray(tokens), np.asarray(positions)
+    flat = [tune_features(a, b, num_classes, min_note) for a, b in zip(t.reshape(-1, t.shape[-1]),
+                                                                        p.reshape(-1, p.shape[-1]))]
+    return np.stack(flat).reshape(t.shape[:-1] + (FEATURE_DIM,)) if flat else np.zeros(t.shape[:-1] + (FEATURE_DIM,))
+
+
 def tune_features(tokens: np.ndarray, positions: np.ndarray, num_classes: int, min_note: int) -> np.ndarray:
     """One tune's hand-made features:
     [12 pitch classes | 25 intervals | 16 inter-onset intervals | 64 onset positions in the bar |

@@ -50,9 +50,8 @@ def histogram_predictions(eps: Episodes, ways: int, enc) -> np.ndarray:
 
 def hand_features(eps: Episodes, enc):
     """(support [B, N*K, D], query [B, N*Q, D]) hand-made features (features.tune_features)."""
-    f = lambda tok, pos: np.stack([np.stack([features.tune_features(t, p, enc.num_classes, enc.min_note)
-                                             for t, p in zip(tb, pb)]) for tb, pb in zip(tok, pos)])
-    return f(eps.support, eps.support_pos), f(eps.query, eps.query_pos)
+    return (features.window_features(eps.support, eps.support_pos, enc.num_classes, enc.min_note),
+            features.window_features(eps.query, eps.query_pos, enc.num_classes, enc.min_note))
 
 
 def learned_features(exp, params, eps: Episodes, chunk: int):

@@ -16,7 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metamusic.data import EpisodeSampler, step_rng
+from metamusic.data import EpisodeSampler, features, step_rng
+from metamusic.data.episodes import FeatureEpisodes
 from metamusic.errors import check_choice, check_range
 from metamusic.eval.chunked import map_chunks
 from metamusic.experiments import base, inputs, optim, validation
@@ -73,6 +74,7 @@ def validate(cfg) -> None:
         raise MetamusicError(f"meta.init={init!r} starts the episodic heads from the {init} head's encoder: add "
                              f"{init} to meta.algorithm, or set meta.init=random")
     check_range("eval.finetune_episodes", cfg.eval.get("finetune_episodes", 0), 0)
+    check_range("meta.feature_loss", cfg.meta.get("feature_loss", 0.0), 0, integer=False)
     if "features_l2" in cfg.eval:
         check_range("eval.features_l2", cfg.eval.features_l2, 0, integer=False)
 
@@ -94,6 +96,19 @@ def predicted(predict, params, eps, chunk: int) -> np.ndarray:
     return map_chunks(lambda part, a: predict(params, inputs.to_device(part)), eps, chunk)
 
 
+def feature_targets(sampler: EpisodeSampler, enc, seed: int, episodes: int = 40):
+    """(tokens, positions) -> the windows' hand-made features standardised by their mean and spread over
+    `episodes` training episodes drawn once (a spread below 0.01 counts as 0.01, so a column that is almost
+    always zero does not dominate the loss): the auxiliary feature loss's targets (meta.feature_loss)."""
+    ref = sampler.sample(np.random.default_rng([seed, 4242]), episodes)
+    f = np.concatenate([features.window_features(ref.support, ref.support_pos, enc.num_classes, enc.min_note),
+                        features.window_features(ref.query, ref.query_pos, enc.num_classes, enc.min_note)], 1)
+    f = f.reshape(-1, f.shape[-1])
+    mu, sd = f.mean(0), np.maximum(f.std(0), 1e-2)
+    return lambda tok, pos: ((features.window_features(tok, pos, enc.num_classes, enc.min_note) - mu) / sd
+                             ).astype(np.float32)
+
+
 def build(cfg, corpus=None) -> base.Experiment:
     enc = corpus.enc if corpus is not None else inputs.encoding(cfg)
     names = tuple(validation.algorithm_names(cfg, episodic.HEADS))
@@ -103,14 +118,17 @@ def build(cfg, corpus=None) -> base.Experiment:
     fields["music_inputs"] = m.get("inputs", "notes") in ("music", "rhythm")
     fields["rhythm_inputs"] = m.get("inputs", "notes") == "rhythm"
     pre = episodic.pretraining_heads(names)
+    feature_loss = float(cfg.meta.get("feature_loss", 0.0))
     pretrain_classes = m.get("pretrain_classes", 64) if pre else 0
     model = FewShotClassifier(enc.vocab_size, enc.num_classes, m.encoder, tuple(sorted(fields.items())),
                               m.relation_hidden, m.get("relation_layers", 2), m.get("pairs", "concat"),
                               m.get("relation_prior", "none"),
-                              ridge_head=any(episodic.HEADS[n].ridge for n in names), pretrain_classes=pretrain_classes)
+                              ridge_head=any(episodic.HEADS[n].ridge for n in names), pretrain_classes=pretrain_classes,
+                              feature_dim=features.FEATURE_DIM if feature_loss else 0)
     apply = lambda method: (lambda p, *a: model.apply(p, *a, method=method))
     parts = episodic.Parts(embed=apply(FewShotClassifier.embed), relate=apply(FewShotClassifier.relate),
                            ridge=apply(FewShotClassifier.ridge), classify=apply(FewShotClassifier.classify),
+                           features=apply(FewShotClassifier.predict_features),
                            augment=lambda key, t, mask, pos: tune_view(key, t, mask, pos, enc.num_classes,
                                                                               cfg.data.transpose))
     aggregate = m.aggregate
@@ -128,7 +146,8 @@ def build(cfg, corpus=None) -> base.Experiment:
                           jnp.zeros((2, T), jnp.int32))
 
     def algorithm(name, ways=None):
-        return direct.make(name, episodic.head_loss(name, parts, ways or train_ways, aggregate))
+        loss = episodic.head_loss(name, parts, ways or train_ways, aggregate)
+        return direct.make(name, episodic.with_feature_loss(loss, parts, feature_loss) if feature_loss else loss)
 
     def scores(name, params, ep, ways, parts=parts):
         """Class scores [N*Q, N] of one episode (argmax: the prediction); `name` is a method or one of
@@ -165,10 +184,14 @@ def build(cfg, corpus=None) -> base.Experiment:
         slot = np.full(len(corpus.styles), -1, np.int32)
         slot[[corpus.style_index(s) for s in train_styles]] = np.arange(len(train_styles))
 
+        targets = feature_targets(sampler, corpus.enc, cfg.seed) if feature_loss else None
+
         def sample(step):
             ep = sampler.sample(step_rng(cfg.seed, step), cfg.meta.batch)
             if episodic.HEADS[name].global_labels:  # labels become global meta-train style slots (episodic.pretrain_loss)
                 ep = ep._replace(classes=slot[ep.classes])
+            if targets is not None:
+                ep = FeatureEpisodes(*ep, targets(ep.support, ep.support_pos), targets(ep.query, ep.query_pos))
             return inputs.to_device(ep)
         return sample
 

@@ -7,6 +7,7 @@ not modules:
   ridge(params) -> (log_lambda, log_scale, bias) scalars of the ridge head
   classify(params, feats [n, C]) -> logits over the pretraining classes
   augment(key, tokens, mask, pos) -> (tokens, mask, pos) of another view of the same tunes
+  features(params, feats [n, C]) -> predicted hand-made features [n, D] (the auxiliary feature loss)
 An episode has support [N*K, T] (labels 0..N-1, K per class, grouped by class) and
 query [N*Q, T]. `HEADS` is the registry of heads by name; each gives the training
 loss, class scores for prediction, and scores as probabilities (for the style
@@ -42,6 +43,7 @@ class Parts(NamedTuple):
     ridge: Callable = None
     classify: Callable = None
     augment: Callable = None  # (key, tokens, mask, pos) -> another view of the same tunes (the contrastive head)
+    features: Callable = None  # (params, feats) -> predicted hand-made features (`with_feature_loss`)
 
 
 def class_features(feats, labels, n_way: int, aggregate: str):
@@ -243,6 +245,21 @@ EXTRA_SCORES: dict[str, dict[str, Callable]] = {
 }
 # Rows that cost an inner loop per episode: evaluated on the first eval.finetune_episodes episodes only.
 COSTLY = ("pretrain+finetune", "contrastive+finetune")
+
+
+def with_feature_loss(loss_fn: Callable, parts: Parts, weight: float) -> Callable:
+    """loss_fn plus `weight` times the mean squared error of a linear prediction of every window's
+    standardised hand-made features from its encoder features (episodes with `support_target` and
+    `query_target`, `data.episodes.FeatureEpisodes`). The prototypical net's own loss never asks the encoder
+    for the pitch-class, interval and tonal histograms the hand-made features hold, and a linear probe
+    finds little of them in its features (benchmarks/feature_probe.py); this target asks for them."""
+    def loss(params, ep, key):
+        value, aux = loss_fn(params, ep, key)
+        s, q = episode_features(parts, params, ep)
+        err = 0.5 * (jnp.mean((parts.features(params, s) - ep.support_target) ** 2)
+                     + jnp.mean((parts.features(params, q) - ep.query_target) ** 2))
+        return value + weight * err, {**aux, "feature_mse": err}
+    return loss
 
 
 def head_loss(name: str, parts: Parts, n_way: int, aggregate: str) -> Callable:

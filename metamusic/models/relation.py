@@ -35,6 +35,8 @@ class FewShotClassifier(nn.Module):
         run's checkpoints keep the parameter tree it was trained with).
       pretrain_classes: outputs of the supervised pretraining layer (0: none); at least the
         number of meta-train styles (unused outputs are never a label).
+      feature_dim: outputs of a linear layer that predicts a window's hand-made features from its
+        encoder features (meta.feature_loss; 0: none).
     """
 
     vocab_size: int
@@ -47,6 +49,7 @@ class FewShotClassifier(nn.Module):
     relation_prior: str = "none"
     ridge_head: bool = False
     pretrain_classes: int = 0
+    feature_dim: int = 0
 
     def setup(self):
         if self.encoder not in ENCODERS:
@@ -61,6 +64,8 @@ class FewShotClassifier(nn.Module):
             self.ridge_params = self.param("ridge", lambda k: jnp.array([0.0, jnp.log(10.0), 0.0]))
         if self.pretrain_classes:
             self.pretrain_head = nn.Dense(self.pretrain_classes)
+        if self.feature_dim:
+            self.feature_head = nn.Dense(self.feature_dim)
 
     def embed(self, tokens, mask, pos=None):
         return self.enc(tokens, mask, pos)
@@ -85,6 +90,9 @@ class FewShotClassifier(nn.Module):
     def classify(self, feats):
         return self.pretrain_head(feats)
 
+    def predict_features(self, feats):
+        return self.feature_head(feats)
+
     def __call__(self, tokens, mask, pos=None):  # for init: touches every submodule
         f = self.embed(tokens, mask, pos)
         out = self.relate(f, f).sum()
@@ -92,4 +100,6 @@ class FewShotClassifier(nn.Module):
             out += sum(self.ridge())
         if self.pretrain_classes:
             out += self.classify(f).sum()
+        if self.feature_dim:
+            out += self.predict_features(f).sum()
         return out

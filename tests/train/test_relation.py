@@ -81,6 +81,35 @@ def test_loss_falls_on_a_separable_family(corpus, method):
         assert float(val["val/accuracy"]) > 0.8, val
 
 
+def test_feature_loss_teaches_the_encoder_the_hand_made_features_and_the_head_still_learns(corpus):
+    """meta.feature_loss: every training episode carries its windows' standardised hand-made features, the
+    linear prediction of them from the encoder's features improves, and the head's own task is still learned."""
+    cfg = _cfg(algorithm="protonet")
+    cfg.meta.feature_loss = 1.0
+    exp = experiments.build(cfg, corpus)
+    sample = exp.train_sampler("protonet")
+    ep = sample(0)
+    assert ep.support_target.shape == ep.support.shape[:2] + (features.FEATURE_DIM,)
+    raw = features.window_features(np.asarray(ep.query), np.asarray(ep.query_pos), corpus.enc.num_classes,
+                                   corpus.enc.min_note)
+    raw = raw.reshape(-1, raw.shape[-1])
+    target = np.asarray(ep.query_target).reshape(raw.shape)
+    moving = np.flatnonzero(raw.std(0) > 0.05)  # (columns that vary in this batch)
+    assert len(moving) > 10
+    for j in moving:  # the targets are these windows' own features, shifted and scaled per column
+        assert np.corrcoef(target[:, j], raw[:, j])[0, 1] > 0.9999, j
+    algo, tx = exp.algorithm("protonet"), exp.optimizer("protonet")
+    state = init_state(algo, tx, exp.init_params())
+    step = make_outer_step(algo, tx)
+    mse, accs = [], []
+    for i in range(150):
+        state, m = step(state, sample(i), jax.random.PRNGKey(i))
+        mse.append(float(m["train/feature_mse"]))
+        accs.append(float(m["train/accuracy"]))
+    assert np.mean(mse[-20:]) < 0.7 * np.mean(mse[:20]), (mse[:5], mse[-5:])
+    assert np.mean(accs[-20:]) > 0.8
+
+
 def test_tune_view_crops_a_contiguous_span_and_transposes_in_range():
     from metamusic.models.encoders import tune_view
 
