@@ -146,6 +146,8 @@ def save(mgr: ocp.CheckpointManager, step: int, state, force: bool = False) -> N
     `keep`. Ctrl-C or SIGTERM during the save takes effect once it has returned: an interrupt in the middle
     would leave a half-written step, or an older step half-deleted (its metadata gone, its arrays still
     there). A second signal during the save acts at once."""
+    if not force and not mgr.should_save(step):  # (most steps: nothing to hold signals for)
+        return
     with signals_deferred():
         mgr.save(step, args=ocp.args.StandardSave(state), force=force)
 
