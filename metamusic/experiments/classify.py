@@ -146,8 +146,9 @@ def build(cfg, corpus=None) -> base.Experiment:
                           jnp.zeros((2, T), jnp.int32))
 
     def algorithm(name, ways=None):
-        loss = episodic.head_loss(name, parts, ways or train_ways, aggregate)
-        return direct.make(name, episodic.with_feature_loss(loss, parts, feature_loss) if feature_loss else loss)
+        make_loss = lambda parts: episodic.head_loss(name, parts, ways or train_ways, aggregate)
+        return direct.make(name, episodic.with_feature_loss(make_loss, parts, feature_loss) if feature_loss
+                           else make_loss(parts))
 
     def scores(name, params, ep, ways, parts=parts):
         """Class scores [N*Q, N] of one episode (argmax: the prediction); `name` is a method or one of

@@ -247,15 +247,27 @@ EXTRA_SCORES: dict[str, dict[str, Callable]] = {
 COSTLY = ("pretrain+finetune", "contrastive+finetune")
 
 
-def with_feature_loss(loss_fn: Callable, parts: Parts, weight: float) -> Callable:
-    """loss_fn plus `weight` times the mean squared error of a linear prediction of every window's
-    standardised hand-made features from its encoder features (episodes with `support_target` and
-    `query_target`, `data.episodes.FeatureEpisodes`). The prototypical net's own loss never asks the encoder
-    for the pitch-class, interval and tonal histograms the hand-made features hold, and a linear probe
-    finds little of them in its features (benchmarks/feature_probe.py); this target asks for them."""
+def with_feature_loss(make_loss: Callable, parts: Parts, weight: float) -> Callable:
+    """The loss `make_loss(parts)` builds, plus `weight` times the mean squared error of a linear prediction
+    of every window's standardised hand-made features from its encoder features (episodes with
+    `support_target` and `query_target`, `data.episodes.FeatureEpisodes`). The prototypical net's own loss
+    never asks the encoder for the pitch-class, interval and tonal histograms the hand-made features hold,
+    and a linear probe finds little of them in its features (benchmarks/feature_probe.py); this target asks
+    for them.
+
+    The head and the target share one pass of the encoder: the head is built on parts whose `embed`
+    returns the features already computed for this episode's support and query (any other tokens, such as
+    the contrastive head's random views, are encoded as usual). Encoding twice would also run the
+    encoder's backward pass twice (benchmarks/feature_loss_bench.py)."""
     def loss(params, ep, key):
-        value, aux = loss_fn(params, ep, key)
         s, q = episode_features(parts, params, ep)
+        known = {id(ep.support): s, id(ep.query): q}
+
+        def embed(p, tokens, mask, pos):
+            if p is params and id(tokens) in known:
+                return known[id(tokens)]
+            return parts.embed(p, tokens, mask, pos)
+        value, aux = make_loss(parts._replace(embed=embed))(params, ep, key)
         err = 0.5 * (jnp.mean((parts.features(params, s) - ep.support_target) ** 2)
                      + jnp.mean((parts.features(params, q) - ep.query_target) ** 2))
         return value + weight * err, {**aux, "feature_mse": err}

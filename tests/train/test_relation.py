@@ -110,6 +110,57 @@ def test_feature_loss_teaches_the_encoder_the_hand_made_features_and_the_head_st
     assert np.mean(accs[-20:]) > 0.8
 
 
+@pytest.mark.parametrize("head", ["protonet", "r2d2", "relation", "contrastive"])
+def test_feature_loss_shares_the_heads_encoder_pass_and_equals_the_two_pass_loss(head):
+    """episodic.with_feature_loss encodes the episode's support and query once for the head and the target
+    (the contrastive head's random views still get their own passes), and its loss and gradient equal the
+    head's loss plus the weighted target error computed with separate passes."""
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(0)
+        n, T, V, C, D = 6, 5, 7, 4, 3
+        params = {"emb": jnp.asarray(rng.normal(size=(V, C))), "feat": jnp.asarray(rng.normal(size=(C, D))),
+                  "rel": jnp.asarray(rng.normal(size=(2 * C,)))}
+        calls = []
+
+        def embed(p, tokens, mask, pos):
+            calls.append(tokens.shape)
+            return jnp.tanh((p["emb"][tokens] * mask[..., None]).sum(1))
+
+        def relate(p, cls, q):
+            pair = jnp.concatenate([jnp.broadcast_to(cls[None], (q.shape[0],) + cls.shape),
+                                    jnp.broadcast_to(q[:, None], (q.shape[0], cls.shape[0], q.shape[1]))], -1)
+            return jax.nn.sigmoid(pair @ p["rel"])
+
+        parts = episodic.Parts(embed=embed, relate=relate, ridge=lambda p: (jnp.log(0.5), 0.0, 0.0),
+                               features=lambda p, f: f @ p["feat"],
+                               augment=lambda key, t, m, pos: ((t + 1) % V, m, pos))
+        labels = jnp.array([0, 0, 1, 1, 2, 2])
+        ep = type("Ep", (), dict(support=jnp.asarray(rng.integers(0, V, (n, T))), support_mask=jnp.ones((n, T)),
+                                 support_pos=jnp.zeros((n, T), int), support_labels=labels,
+                                 query=jnp.asarray(rng.integers(0, V, (n, T))), query_mask=jnp.ones((n, T)),
+                                 query_pos=jnp.zeros((n, T), int), query_labels=labels, classes=jnp.arange(3),
+                                 support_target=jnp.asarray(rng.normal(size=(n, D))),
+                                 query_target=jnp.asarray(rng.normal(size=(n, D)))))()
+        key = jax.random.PRNGKey(0)
+        make = lambda parts: episodic.head_loss(head, parts, 3, "mean")
+
+        def two_pass(p):
+            value, _ = make(parts)(p, ep, key)
+            s, q = episodic.episode_features(parts, p, ep)
+            return value + 0.7 * 0.5 * (jnp.mean((s @ p["feat"] - ep.support_target) ** 2)
+                                        + jnp.mean((q @ p["feat"] - ep.query_target) ** 2))
+
+        calls.clear()
+        shared = episodic.with_feature_loss(make, parts, 0.7)
+        (value, aux), grad = jax.value_and_grad(lambda p: shared(p, ep, key), has_aux=True)(params)
+        assert len(calls) == (4 if head == "contrastive" else 2), calls  # contrastive: 2 views + support, query
+        want, want_grad = jax.value_and_grad(two_pass)(params)
+        np.testing.assert_allclose(float(value), float(want), rtol=1e-12)
+        for k in params:
+            np.testing.assert_allclose(np.asarray(grad[k]), np.asarray(want_grad[k]), rtol=1e-9, atol=1e-12)
+        assert float(jnp.abs(grad["emb"]).max()) > 1e-3 and float(aux["feature_mse"]) > 0
+
+
 def test_tune_view_crops_a_contiguous_span_and_transposes_in_range():
     from metamusic.models.encoders import tune_view
 
