@@ -1,6 +1,6 @@
 """What the auxiliary feature loss (meta.feature_loss) costs a classification training step, side by side.
 
-    python benchmarks/feature_loss_bench.py [--heads=protonet,r2d2,relation] [--reps=15] [--rounds=3]
+    python benchmarks/feature_loss_bench.py [--heads=protonet,r2d2,relation] [--reps=15] [--rounds=3] [--out=F]
 
 For each head, three outer steps of configs/relation.py's default shapes (batch 4 episodes of 5-way 5-shot,
 5 queries per class, T=256, the conv encoder), on random tokens and random targets (the cost does not depend
@@ -41,7 +41,10 @@ def main(argv=None) -> int:
     ap.add_argument("--heads", default="protonet,r2d2,relation")
     ap.add_argument("--reps", type=int, default=15, help="timed steps per variant and round")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (the median is over all of them)")
+    ap.add_argument("--out", default="", help="also write the figures as JSON here")
     args = ap.parse_args(argv)
+
+    import json
 
     import jax
     import numpy as np
@@ -67,6 +70,8 @@ def main(argv=None) -> int:
                                           target(N * K), target(N * Q)))
     key = jax.random.PRNGKey(0)
     heads = [h for h in args.heads.split(",") if h]
+    out = {"device": jax.devices()[0].device_kind, "reps": args.reps, "rounds": args.rounds, "ms_per_step": {},
+           "max_diff": {}}
     print("| head | off (ms/step) | re-encoded | shared | re-encoded / off | shared / off | re-encoded / shared |"
           " loss, grad max diff |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -111,6 +116,10 @@ def main(argv=None) -> int:
         print(f"| {head} | {med['off']:.0f} | {med['re-encoded']:.0f} | {med['shared']:.0f} | "
               f"{med['re-encoded'] / med['off']:.2f}x | {med['shared'] / med['off']:.2f}x | "
               f"{med['re-encoded'] / med['shared']:.2f}x | {diff:.1e} |", flush=True)
+        out["ms_per_step"][head], out["max_diff"][head] = med, diff
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(out, f, indent=1)
     return 0
 
 
