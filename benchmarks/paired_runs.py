@@ -1,12 +1,14 @@
 """One classification row of two runs on the same evaluation episodes: the paired difference across runs.
 
     python benchmarks/paired_runs.py RUN_A RUN_B [--rows=protonet,r2d2] [--shots=5] [--out=paired.json]
+    python benchmarks/paired_runs.py RUN_A RUN_B --root=DIR --ways=4   # on a folder's styles, as eval.root
 
 `--mode=eval` pairs the rows of one run; comparing two trainings (a config change, a new loss) needs the
 same for rows of different runs. For each row (a trained head or one of its extra rows, such as
 relation+euclidean, present in both runs), this restores each run's params, draws the meta-test episodes
 its evaluation draws for K shots (the same seed, so the same episodes when both runs have the same data
-config: checked, the script stops if the episodes differ), predicts them with each run's row and prints
+config: checked, the script stops if the episodes differ; with --root, on that folder's styles as
+`--config.eval.root=DIR` evaluates them, tunes seen in training dropped), predicts them with each run's row and prints
 each run's accuracy (which is its eval.md figure) and B - A with its 95% CI over the paired episodes.
 """
 
@@ -23,6 +25,9 @@ def main(argv=None) -> int:
     ap.add_argument("run_b")
     ap.add_argument("--rows", default="", help="comma-separated rows (default: the heads both runs trained)")
     ap.add_argument("--shots", type=int, default=5)
+    ap.add_argument("--root", default="", help="evaluate on this folder's styles (as --config.eval.root)")
+    ap.add_argument("--ways", type=int, default=0, help="N of the episodes (default: the runs' data.ways)")
+    ap.add_argument("--min-tunes", type=int, default=0, help="eval.min_tunes with --root (default: the runs')")
     ap.add_argument("--out", default="", help="also write the figures as JSON here")
     args = ap.parse_args(argv)
 
@@ -38,8 +43,15 @@ def main(argv=None) -> int:
     runs = {}
     for wd in (args.run_a, args.run_b):
         cfg = experiments.run_config(wd, "classify")
+        if args.ways:
+            cfg.data.ways = args.ways
         exp = experiments.build(cfg, inputs.load_data(cfg))
         corpus = exp.corpus
+        if args.root:
+            cfg.eval.root = args.root
+            if args.min_tunes:
+                cfg.eval.min_tunes = args.min_tunes
+            corpus = experiments.load_test_data(cfg, exp.corpus)
         ways = min(cfg.data.ways, len(corpus.styles_in("test")))
         serve, _ = styles_per_k(corpus, corpus.styles_in("test"), (args.shots,), cfg.data.queries, min_styles=ways)
         if not serve[args.shots]:
