@@ -63,6 +63,9 @@ def get_config():
     c.eval.val_tasks = 100  # fixed meta-val episodes for the validation accuracy (and the scorer's choice)
     c.eval.features_l2 = 0.0  # L2 penalty of the hand-made-features logistic regression (0: chosen on meta-val)
     c.eval.finetune_episodes = 0  # > 0: also fine-tune the pretrained encoder per episode (pretrain+finetune) on this many
+    # Adam lr of those rows' fine-tuning (10 steps on the support set); chosen on meta-val
+    # (docs/results_classification.md#fine-tuning-on-the-support-set)
+    c.eval.finetune_lr = 1e-4
     c.eval.root = ""  # a folder ROOT/<style>/<files>: --mode=eval scores every style there as meta-test instead
     c.eval.min_tunes = 10  # eval.root: a style needs this many tunes (after dropping tunes seen in training)
     return c

@@ -74,6 +74,7 @@ def validate(cfg) -> None:
         raise MetamusicError(f"meta.init={init!r} starts the episodic heads from the {init} head's encoder: add "
                              f"{init} to meta.algorithm, or set meta.init=random")
     check_range("eval.finetune_episodes", cfg.eval.get("finetune_episodes", 0), 0)
+    check_range("eval.finetune_lr", cfg.eval.get("finetune_lr", 1e-4), 1e-8, integer=False)
     check_range("meta.feature_loss", cfg.meta.get("feature_loss", 0.0), 0, integer=False)
     if "features_l2" in cfg.eval:
         check_range("eval.features_l2", cfg.eval.features_l2, 0, integer=False)
@@ -155,9 +156,11 @@ def build(cfg, corpus=None) -> base.Experiment:
         its extra rows (episodic.EXTRA_SCORES)."""
         for method, rows in episodic.EXTRA_SCORES.items():
             if name in rows:
-                return rows[name](parts, params, ep, ways, aggregate)
+                extra = {"lr": finetune_lr} if name in episodic.COSTLY else {}
+                return rows[name](parts, params, ep, ways, aggregate, **extra)
         return episodic.HEADS[name].scores(parts, params, ep, ways, aggregate)
 
+    finetune_lr = cfg.eval.get("finetune_lr", 1e-4)
     on_features = parts._replace(embed=lambda p, feats, mask, pos: feats)
 
     def feature_predictor(name, ways):
@@ -171,8 +174,21 @@ def build(cfg, corpus=None) -> base.Experiment:
         return head.probabilities(scores(name, params, ep, ways))
 
     def predictor(name, ways):
-        """jit(params, episodes [B, ...]) -> predicted labels [B, N*Q]."""
-        return jax.jit(jax.vmap(lambda p, ep: scores(name, p, ep, ways).argmax(-1), in_axes=(None, 0)))
+        """jit(params, episodes [B, ...]) -> predicted labels [B, N*Q].
+
+        The rows that fine-tune the encoder per episode (episodic.COSTLY) run one episode per compiled
+        call instead: under vmap every episode has its own encoder weights, so each convolution becomes
+        one batched over weights, which XLA:CPU ran slower than the episodes one after another.
+        (A `lax.map` would keep them in one call, but puts the encoder inside a while loop's body, which
+        XLA:CPU ran many times slower still.)"""
+        one = lambda p, ep: scores(name, p, ep, ways).argmax(-1)
+        if name not in episodic.COSTLY:
+            return jax.jit(jax.vmap(one, in_axes=(None, 0)))
+        single = jax.jit(one)
+
+        def each(params, eps):
+            return jnp.stack([single(params, jax.tree.map(lambda x: x[i], eps)) for i in range(len(eps[0]))])
+        return each
 
     def train_sampler(name):
         if cfg.data.get("train_ways", 0) and train_ways > len(train_styles):

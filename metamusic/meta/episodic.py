@@ -145,10 +145,14 @@ def cosine_scores(parts: Parts, params, ep, n_way: int, aggregate: str = "mean",
 
 
 def finetune_scores(parts: Parts, params, ep, n_way: int, aggregate: str = "mean", *, steps: int = 10,
-                    lr: float = 1e-3, scale: float = 10.0):
+                    lr: float = 1e-3, scale: float = 10.0, unroll: bool = True):
     """Fine-tuning the pretrained encoder on the support set: a linear head started from the logistic
     regression of `logreg_scores`, then `steps` Adam steps on encoder and head together (support
-    cross-entropy), scored on the query. The pretraining layer is not used."""
+    cross-entropy), scored on the query. The pretraining layer is not used.
+
+    The Adam steps are unrolled (`unroll=False`, a while loop, is kept for benchmarks/finetune_rows_bench.py):
+    XLA:CPU ran the encoder's convolutions many times slower inside a while loop's body than as
+    straight-line code."""
     import optax
 
     s = parts.embed(params, ep.support, ep.support_mask, ep.support_pos)
@@ -168,7 +172,8 @@ def finetune_scores(parts: Parts, params, ep, n_way: int, aggregate: str = "mean
         upd, opt = tx.update(g, opt, theta)
         return (optax.apply_updates(theta, upd), opt), None
 
-    (theta, _), _ = jax.lax.scan(body, (theta, tx.init(theta)), None, length=steps)
+    (theta, _), _ = jax.lax.scan(body, (theta, tx.init(theta)), None, length=steps,
+                                  unroll=max(steps, 1) if unroll else 1)
     p, w, b = theta
     q = normalize(parts.embed(p, ep.query, ep.query_mask, ep.query_pos)) * scale
     return q @ w + b

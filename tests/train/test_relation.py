@@ -490,6 +490,28 @@ def test_finetune_head_starts_from_the_logistic_regression_and_fits_the_support(
     assert support_loss(30) < 0.7 * support_loss(0)
 
 
+def test_finetune_row_predicts_one_episode_per_call_as_the_vmapped_row_does(corpus):
+    """The fine-tuning rows (episodic.COSTLY) are predicted one episode per compiled call; each episode's
+    labels are those of the whole batch under vmap (the earlier form), in the same order, and fine-tuning
+    moved them away from the plain logistic regression's on some episode."""
+    cfg = _cfg(algorithm="pretrain")
+    cfg.model.conv.dim, cfg.model.conv.layers = 16, 1  # (compile time)
+    exp = experiments.build(cfg, corpus)
+    params = exp.init_params()
+    eps = EpisodeSampler(corpus, corpus.styles, ways=3, shots=2, queries=2, length=24).sample(
+        np.random.default_rng(3), 3)
+    d = inputs.to_device(eps)
+    with jax.enable_x64(True):  # so that float summation order cannot flip a close argmax
+        p64 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), params)
+        got = np.asarray(exp.parts.predictor("pretrain+finetune", 3)(p64, d))
+        scores = lambda name: jax.jit(jax.vmap(lambda e: exp.parts.scores(name, p64, e, 3)))(d)
+        vmapped = np.asarray(scores("pretrain+finetune"))
+        logreg = np.asarray(scores("pretrain"))
+    assert got.shape == (3, 6)
+    np.testing.assert_array_equal(got, vmapped.argmax(-1))
+    assert not np.allclose(vmapped, logreg, atol=1e-3)
+
+
 def test_eval_on_a_user_folder_of_meters_every_style_as_meta_test(corpus, relation_run, tmp_path):
     """A user's folder of style subfolders (eval.root): every style is meta-test. The styles differ
     only in meter (the same random-walk ABC generator), so the hand-made features with their
