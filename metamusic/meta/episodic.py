@@ -148,7 +148,8 @@ def finetune_scores(parts: Parts, params, ep, n_way: int, aggregate: str = "mean
                     lr: float = 1e-3, scale: float = 10.0, unroll: bool = True):
     """Fine-tuning the pretrained encoder on the support set: a linear head started from the logistic
     regression of `logreg_scores`, then `steps` Adam steps on encoder and head together (support
-    cross-entropy), scored on the query. The pretraining layer is not used.
+    cross-entropy), scored on the query. The pretraining layer is not used. The evaluation's rows pass
+    `eval.finetune_lr` as `lr`.
 
     The Adam steps are unrolled (`unroll=False`, a while loop, is kept for benchmarks/finetune_rows_bench.py):
     XLA:CPU ran the encoder's convolutions many times slower inside a while loop's body than as
