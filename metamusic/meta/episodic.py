@@ -145,7 +145,7 @@ def cosine_scores(parts: Parts, params, ep, n_way: int, aggregate: str = "mean",
 
 
 def finetune_scores(parts: Parts, params, ep, n_way: int, aggregate: str = "mean", *, steps: int = 10,
-                    lr: float = 1e-3, scale: float = 10.0, unroll: bool = True):
+                    lr: float = 1e-4, scale: float = 10.0, unroll: bool = True):
     """Fine-tuning the pretrained encoder on the support set: a linear head started from the logistic
     regression of `logreg_scores`, then `steps` Adam steps on encoder and head together (support
     cross-entropy), scored on the query. The pretraining layer is not used. The evaluation's rows pass
