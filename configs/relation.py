@@ -46,8 +46,10 @@ def get_config():
 
     c.meta = ml_collections.ConfigDict()
     c.meta.algorithm = "protonet,r2d2,relation,pretrain"  # comma list of heads (metamusic.meta.episodic.HEADS)
-    c.meta.init = "random"  # or a label-free head of meta.algorithm (pretrain, contrastive): its encoder starts the others
+    c.meta.init = "random"  # or a head of meta.algorithm (e.g. pretrain, contrastive, protonet): its encoder starts the
+    # other heads (a label-free head such as pretrain always trains its own)
     c.meta.batch = 4  # episodes per training step
+    c.meta.freeze_encoder = False  # True: heads started from meta.init keep its encoder fixed, training their own layers
     # weight of an auxiliary loss of every head: a linear layer on the encoder's features predicts each window's
     # standardised hand-made features (data.features.tune_features); 0: off
     c.meta.feature_loss = 0.0

@@ -15,6 +15,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from metamusic.data import EpisodeSampler, features, step_rng
 from metamusic.data.episodes import FeatureEpisodes
@@ -67,12 +68,18 @@ def validate(cfg) -> None:
     check_range("eval.chunk", cfg.eval.chunk, 1)
     check_range("eval.val_tasks", cfg.eval.val_tasks, 1)
     init = cfg.meta.get("init", "random")
-    check_choice("meta.init", init, ("random",) + episodic.encoder_sources(episodic.HEADS))
+    check_choice("meta.init", init, ("random",) + tuple(episodic.HEADS))
     if init != "random" and init not in validation.algorithm_names(cfg, episodic.HEADS):
         from metamusic.errors import MetamusicError
 
         raise MetamusicError(f"meta.init={init!r} starts the episodic heads from the {init} head's encoder: add "
                              f"{init} to meta.algorithm, or set meta.init=random")
+    check_choice("meta.freeze_encoder", cfg.meta.get("freeze_encoder", False), (False, True))
+    if cfg.meta.get("freeze_encoder", False) and init == "random":
+        from metamusic.errors import MetamusicError
+
+        raise MetamusicError("meta.freeze_encoder=True keeps the encoder the heads start from (meta.init) fixed: "
+                             "name that head in meta.init, or set meta.freeze_encoder=False")
     check_range("eval.finetune_episodes", cfg.eval.get("finetune_episodes", 0), 0)
     check_range("eval.finetune_lr", cfg.eval.get("finetune_lr", 1e-4), 1e-8, integer=False)
     check_range("meta.feature_loss", cfg.meta.get("feature_loss", 0.0), 0, integer=False)
@@ -108,6 +115,12 @@ def feature_targets(sampler: EpisodeSampler, enc, seed: int, episodes: int = 40)
     mu, sd = f.mean(0), np.maximum(f.std(0), 1e-2)
     return lambda tok, pos: ((features.window_features(tok, pos, enc.num_classes, enc.min_note) - mu) / sd
                              ).astype(np.float32)
+
+
+def encoder_labels(meta):
+    """"frozen" for every leaf of the model's encoder ("enc"), "train" elsewhere: optax.multi_transform labels."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: "frozen" if any(getattr(k, "key", None) == "enc" for k in path) else "train", meta)
 
 
 def build(cfg, corpus=None) -> base.Experiment:
@@ -223,13 +236,28 @@ def build(cfg, corpus=None) -> base.Experiment:
             return {"val/accuracy": float(np.mean(pred == eps.query_labels))}
         return accuracy
 
+    def start_from(name):
+        """meta.init starts every other head, except a label-free one (it trains its own encoder)."""
+        init = cfg.meta.get("init", "random")
+        if init == "random" or name == init or episodic.HEADS[name].pretraining:
+            return None
+        return init
+
+    def optimizer(name):
+        """Adam with clipping; with meta.freeze_encoder, a head started from meta.init's encoder updates only
+        its own parameters (the encoder's updates are zero), so its row and meta.init's rows read the same
+        features and their paired difference is what the head's comparison adds."""
+        tx = optim.make_optimizer(cfg.optim.lr, clip=cfg.optim.clip)
+        if not (cfg.meta.get("freeze_encoder", False) and start_from(name)):
+            return tx
+        return optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()}, encoder_labels)
+
     return base.Experiment(
         family="classify", cfg=cfg, corpus=corpus, loss_fn=None, init_params=init_params,
         algorithms=names, baselines=(), algorithm=algorithm,
-        optimizer=lambda name: optim.make_optimizer(cfg.optim.lr, clip=cfg.optim.clip),
+        optimizer=optimizer,
         train_steps=lambda name: cfg.steps, train_sampler=train_sampler, val_eval=val_eval, model=model, enc=enc,
-        start_from=lambda name: (cfg.meta.get("init", "random") if cfg.meta.get("init", "random") != "random"
-                                 and not episodic.HEADS[name].pretraining else None),
+        start_from=start_from,
         parts=ClassifyParts(parts, scores, probabilities, predictor, feature_predictor))
 
 

@@ -216,7 +216,7 @@ class Head(NamedTuple):
     # trained on global meta-train style labels (a classifier over model.pretrain_classes), not episode labels
     global_labels: bool = False
     ridge: bool = False  # reads the model's ridge-regression head (its learned scale and bias)
-    pretraining: bool = False  # trained without episode labels: its encoder can start the episodic heads (meta.init)
+    pretraining: bool = False  # trained without episode labels; meta.init never starts it from another head's encoder
     keyed: bool = False  # the loss takes the step's PRNG key (random views)
 
 
@@ -229,11 +229,6 @@ HEADS: dict[str, Head] = {
 }
 # The head every other classification row is paired against (same episodes, paired differences).
 REFERENCE = "protonet"
-
-
-def encoder_sources(names) -> tuple:
-    """The heads among `names` trained without episode labels (`Head.pretraining`): meta.init can name one."""
-    return tuple(n for n in names if n in HEADS and HEADS[n].pretraining)
 
 
 def pretraining_heads(names) -> tuple:

@@ -14,7 +14,9 @@ from metamusic.models.encoders import ENCODERS
 from metamusic.errors import MetamusicError
 
 PAIRS = ("concat", "rich")
-PRIORS = ("none", "euclidean")  # relation_prior: what the relation module's score starts from
+# relation_prior: what the relation module's score starts from; "residual" is "euclidean" with the module's
+# output layer zero at init, so an untrained module scores as the prototypical net's distance does
+PRIORS = ("none", "euclidean", "residual")
 
 
 class FewShotClassifier(nn.Module):
@@ -57,8 +59,9 @@ class FewShotClassifier(nn.Module):
         self.enc = ENCODERS[self.encoder](self.vocab_size, self.num_classes, **dict(self.encoder_kwargs))
         for i in range(self.relation_layers):  # rel1, rel2, ...: the names of runs made before this field
             setattr(self, f"rel{i + 1}", nn.Dense(self.relation_hidden))
-        self.rel_out = nn.Dense(1)
-        if self.relation_prior == "euclidean":  # log of the distance's weight in the relation logit
+        zero = self.relation_prior == "residual"
+        self.rel_out = nn.Dense(1, kernel_init=nn.initializers.zeros if zero else nn.linear.default_kernel_init)
+        if self.relation_prior in ("euclidean", "residual"):  # log of the distance's weight in the relation logit
             self.prior_scale = self.param("prior_scale", lambda k: jnp.array(jnp.log(0.1)))
         if self.ridge_head:  # log lambda, log scale (10: the ridge outputs are ~one-hot, so logits need it), bias
             self.ridge_params = self.param("ridge", lambda k: jnp.array([0.0, jnp.log(10.0), 0.0]))
@@ -80,7 +83,7 @@ class FewShotClassifier(nn.Module):
         for i in range(self.relation_layers):
             h = nn.relu(getattr(self, f"rel{i + 1}")(h))
         logit = self.rel_out(h)[..., 0]
-        if self.relation_prior == "euclidean":
+        if self.relation_prior in ("euclidean", "residual"):
             logit = logit - jnp.exp(self.prior_scale) * ((cf - qf) ** 2).sum(-1)
         return nn.sigmoid(logit)
 

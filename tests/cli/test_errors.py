@@ -51,6 +51,7 @@ CASES = [  # (script, args, a fragment the one line must contain)
     ("run_relation.py", ["--config.model.inputs=midi"], "model.inputs='midi' is not allowed"),
     ("run_relation.py", ["--config.model.relation_prior=cosine"], "model.relation_prior='cosine' is not allowed"),
     ("run_relation.py", ["--config.meta.init=contrastive"], "meta.init='contrastive' starts the episodic heads"),
+    ("run_relation.py", ["--config.meta.freeze_encoder=True"], "meta.freeze_encoder=True keeps the encoder"),
     ("run_relation.py", ["--config.data.melody=top"], "data.melody='top' is not allowed"),
     ("run_relation.py", ["--config.data.train_ways=1"], "data.train_ways=1 is out of range"),
 ]

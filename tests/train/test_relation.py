@@ -306,6 +306,46 @@ def test_styles_that_differ_only_in_meter_are_told_apart_with_bar_position(bar_p
     assert (feat_acc > 0.8) if bar_position else (feat_acc < 0.6), feat_acc
 
 
+def test_residual_relation_on_a_frozen_protonet_encoder_starts_as_it_and_trains_only_its_module(corpus):
+    """meta.init=protonet, model.relation_prior=residual, meta.freeze_encoder: the relation network starts
+    from the trained prototypical net's params, predicts exactly what the prototypical net predicts
+    before training (its module's output is zero), and training changes its module and distance scale
+    while the encoder stays the prototypical net's, bit for bit."""
+    cfg = _cfg(algorithm="protonet,relation")
+    cfg.meta.init, cfg.model.relation_prior, cfg.meta.freeze_encoder = "protonet", "residual", True
+    exp = experiments.build(cfg, corpus)
+    assert exp.methods == ("protonet", "relation")
+    assert exp.start_from("relation") == "protonet" and exp.start_from("protonet") is None
+    states = {}
+    for name, steps in (("protonet", 60), ("relation", 80)):
+        algo, tx = exp.algorithm(name), exp.optimizer(name)
+        start = states["protonet"].meta["params"] if name == "relation" else exp.init_params()
+        state = init_state(algo, tx, start)
+        step = make_outer_step(algo, tx)
+        sample = exp.train_sampler(name)
+        losses = []
+        for i in range(steps):
+            state, m = step(state, sample(i), jax.random.PRNGKey(i))
+            losses.append(float(m["loss"]))
+        states[name] = state
+    assert np.mean(losses[-20:]) < 0.8 * np.mean(losses[:20]), (losses[:5], losses[-5:])
+    proto, rel = states["protonet"].meta["params"]["params"], states["relation"].meta["params"]["params"]
+    for a, b in zip(jax.tree.leaves(proto["enc"]), jax.tree.leaves(rel["enc"])):
+        np.testing.assert_array_equal(a, b)  # frozen: the encoder is the prototypical net's
+    assert not np.array_equal(proto["rel_out"]["kernel"], rel["rel_out"]["kernel"])  # the module trained
+    assert float(rel["prior_scale"]) != float(proto["prior_scale"])
+    assert not np.any(proto["rel_out"]["kernel"])  # the protonet never trains the module: still zero
+
+    eps = inputs.to_device(EpisodeSampler(corpus, corpus.styles, ways=3, shots=2, queries=2, length=24).sample(
+        np.random.default_rng(1), 8))
+    parts = exp.parts.heads
+    for i in range(8):
+        ep = jax.tree.map(lambda x: x[i], eps)
+        start = episodic.relation_scores(parts, states["protonet"].meta["params"], ep, 3, "mean")
+        protonet = episodic.proto_logits(parts, states["protonet"].meta["params"], ep, 3, "mean")
+        np.testing.assert_array_equal(np.argmax(start, -1), np.argmax(protonet, -1))
+
+
 @pytest.fixture(scope="module")
 def relation_run(corpus, tmp_path_factory):
     cfg = _cfg(300)
