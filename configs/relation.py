@@ -35,6 +35,7 @@ def get_config():
     c.model.encoder = "conv"  # "conv" (1-D convolutions) or "transformer"
     c.model.inputs = "notes"  # "notes" (token, interval, onset), "music" (+ scale degree, inter-onset interval,
     # onset position) or "rhythm" (music + inter-onset ratio and beat pattern)
+    c.model.pool = "output"  # "output" or "output+inputs": the mean input embedding beside the output's (2 * dim)
     c.model.conv = ml_collections.ConfigDict({"dim": 64, "layers": 4, "kernel": 5})  # conv encoder fields
     c.model.transformer = ml_collections.ConfigDict({"dim": 64, "layers": 2, "heads": 4})  # transformer fields
     c.model.relation_hidden = 64  # relation module width

@@ -42,6 +42,9 @@ class ClassifyParts(NamedTuple):
 # model.inputs: what the encoder embeds per step (models.encoders.embed_inputs); "rhythm" is "music" and
 # the rhythm codes (inter-onset ratio, beat pattern)
 INPUTS = ("notes", "music", "rhythm")
+# model.pool: the encoder's features are the mean of its output ("output"), or that and the mean of its input
+# embeddings side by side ("output+inputs", models.encoders.pooled_features)
+POOLS = ("output", "output+inputs")
 
 
 def validate(cfg) -> None:
@@ -53,6 +56,7 @@ def validate(cfg) -> None:
         check_range("data.train_ways", cfg.data.train_ways, 2)
     check_choice("model.encoder", cfg.model.encoder, ENCODERS)
     check_choice("model.inputs", cfg.model.get("inputs", "notes"), INPUTS)
+    check_choice("model.pool", cfg.model.get("pool", "output"), POOLS)
     for f, v in cfg.model.conv.items():
         check_range(f"model.conv.{f}", v, 1)
     for f, v in cfg.model.transformer.items():
@@ -131,6 +135,7 @@ def build(cfg, corpus=None) -> base.Experiment:
     fields["bar_positions"] = inputs.bar_positions(cfg)
     fields["music_inputs"] = m.get("inputs", "notes") in ("music", "rhythm")
     fields["rhythm_inputs"] = m.get("inputs", "notes") == "rhythm"
+    fields["pool_inputs"] = m.get("pool", "output") == "output+inputs"
     pre = episodic.pretraining_heads(names)
     feature_loss = float(cfg.meta.get("feature_loss", 0.0))
     pretrain_classes = m.get("pretrain_classes", 64) if pre else 0

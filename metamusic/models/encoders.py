@@ -126,6 +126,14 @@ def masked_pool(x, mask):
     return (x * m).sum(-2) / jnp.maximum(m.sum(-2), 1.0)
 
 
+def pooled_features(x, inputs, mask, pool_inputs: bool):
+    """The encoder's masked mean over time, and with `pool_inputs` beside it the masked mean of its input
+    embeddings: a learned linear map of every histogram the hand-made features count (with music or rhythm
+    inputs), handed to the head directly instead of through the layers' normalised residual stream."""
+    out = masked_pool(x, mask)
+    return jnp.concatenate([out, masked_pool(inputs, mask)], -1) if pool_inputs else out
+
+
 def embed_inputs(tokens, vocab_size: int, num_classes: int, dim: int, mask=None, pos=None, positions: int = 0,
                  music: bool = False, rhythm: bool = False):
     """Token + interval + onset embeddings, summed; with `music`, also the `music_codes` embeddings
@@ -158,6 +166,7 @@ class ConvEncoder(nn.Module):
     bar_positions: int = 0  # bar-position codes read beside the tokens (0: none; models.metric)
     music_inputs: bool = False  # also embed scale degree, inter-onset interval and onset position (music_codes)
     rhythm_inputs: bool = False  # also embed inter-onset ratio and beat pattern (rhythm_codes)
+    pool_inputs: bool = False  # also return the masked mean of the input embeddings (features of 2 * dim)
 
     @nn.compact
     def __call__(self, tokens, mask, pos=None):
@@ -167,10 +176,11 @@ class ConvEncoder(nn.Module):
             x = add_bar_position(x, pos, self.bar_positions, self.dim)
         # masked before the first convolution too, so no kernel reaches into the padding
         x = x * mask[..., None]
+        inputs = x
         for i in range(self.layers):
             h = nn.Conv(self.dim, (self.kernel,), kernel_dilation=(2 ** (i % 3),), name=f"conv_{i}")(x)
             x = nn.LayerNorm(name=f"ln_{i}")(x + nn.gelu(h)) * mask[..., None]
-        return masked_pool(x, mask)
+        return pooled_features(x, inputs, mask, self.pool_inputs)
 
 
 class TransformerEncoder(nn.Module):
@@ -185,6 +195,7 @@ class TransformerEncoder(nn.Module):
     bar_positions: int = 0  # bar-position codes read beside the tokens (0: none; models.metric)
     music_inputs: bool = False  # also embed scale degree, inter-onset interval and onset position (music_codes)
     rhythm_inputs: bool = False  # also embed inter-onset ratio and beat pattern (rhythm_codes)
+    pool_inputs: bool = False  # also return the masked mean of the input embeddings (features of 2 * dim)
 
     @nn.compact
     def __call__(self, tokens, mask, pos=None):
@@ -193,6 +204,7 @@ class TransformerEncoder(nn.Module):
                          self.bar_positions if pos is not None else 0, self.music_inputs, self.rhythm_inputs)
         if self.bar_positions and pos is not None:
             x = add_bar_position(x, pos, self.bar_positions, self.dim)
+        inputs = x * mask[..., None]
         x = x + self.param("pos", nn.initializers.normal(0.02), (self.max_len, self.dim))[:T]
         attn_mask = nn.make_attention_mask(mask > 0, mask > 0)
         for i in range(self.layers):
@@ -200,7 +212,7 @@ class TransformerEncoder(nn.Module):
             x = x + nn.MultiHeadDotProductAttention(num_heads=self.heads)(h, h, mask=attn_mask)
             h = nn.LayerNorm()(x)
             x = x + nn.Dense(self.dim)(nn.gelu(nn.Dense(2 * self.dim)(h)))
-        return masked_pool(nn.LayerNorm()(x), mask)
+        return pooled_features(nn.LayerNorm()(x), inputs, mask, self.pool_inputs)
 
 
 class SupportEncoder(nn.Module):

@@ -97,3 +97,30 @@ def test_relation_prior_scores_by_distance_when_the_module_is_silent():
     pp["params"]["rel_out"]["kernel"] = jnp.zeros_like(pp["params"]["rel_out"]["kernel"])
     flat = np.asarray(plain.apply(pp, classes, queries, method=FewShotClassifier.relate))
     np.testing.assert_allclose(flat, flat[0, 0])
+
+
+def test_pool_inputs_puts_the_mean_input_embedding_beside_the_output_and_leaves_the_output_as_it_was():
+    """model.pool=output+inputs: the first half of the features is the encoder's own output (the same params
+    give the same numbers), the second the masked mean of the token, interval and onset embeddings, computed
+    here by hand from the embedding tables; padding reaches neither."""
+    from metamusic.models.encoders import ENCODERS, note_features
+
+    rng = np.random.default_rng(0)
+    tokens = jnp.asarray(rng.integers(2, 40, (3, 20)), jnp.int32)
+    mask = jnp.asarray(np.arange(20)[None] < np.array([[20], [13], [6]]), jnp.float32)
+    for name in ("conv", "transformer"):
+        kw = dict(dim=16, layers=2)
+        plain = ENCODERS[name](48, 40, **kw)
+        pooled = ENCODERS[name](48, 40, pool_inputs=True, **kw)
+        params = plain.init(jax.random.PRNGKey(1), tokens, mask)
+        out = pooled.apply(params, tokens, mask)
+        assert out.shape == (3, 32)
+        np.testing.assert_allclose(out[:, :16], plain.apply(params, tokens, mask), rtol=1e-6, atol=1e-6)
+        p = params["params"]
+        onset, interval = note_features(tokens, 40)
+        emb = (p["embed"]["embedding"][tokens] + p["interval"]["embedding"][interval]
+               + p["onset"]["embedding"][onset])
+        by_hand = (emb * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+        np.testing.assert_allclose(out[:, 16:], by_hand, rtol=1e-5, atol=1e-6)
+        junk = jnp.where(mask > 0, tokens, 39)  # other tokens in the padding: the same features
+        np.testing.assert_allclose(pooled.apply(params, junk, mask), out, rtol=1e-5, atol=1e-6)
