@@ -166,8 +166,11 @@ def build(cfg, corpus=None) -> base.Experiment:
 
     def algorithm(name, ways=None):
         make_loss = lambda parts: episodic.head_loss(name, parts, ways or train_ways, aggregate)
-        return direct.make(name, episodic.with_feature_loss(make_loss, parts, feature_loss) if feature_loss
-                           else make_loss(parts))
+        own = parts
+        if frozen(name):  # no gradient reaches the encoder, so its backward pass is never computed
+            own = parts._replace(embed=lambda p, *a: jax.lax.stop_gradient(parts.embed(p, *a)))
+        return direct.make(name, episodic.with_feature_loss(make_loss, own, feature_loss) if feature_loss
+                           else make_loss(own))
 
     def scores(name, params, ep, ways, parts=parts):
         """Class scores [N*Q, N] of one episode (argmax: the prediction); `name` is a method or one of
@@ -241,6 +244,10 @@ def build(cfg, corpus=None) -> base.Experiment:
             return {"val/accuracy": float(np.mean(pred == eps.query_labels))}
         return accuracy
 
+    def frozen(name):
+        """Whether head `name` keeps meta.init's encoder fixed (meta.freeze_encoder)."""
+        return bool(cfg.meta.get("freeze_encoder", False) and start_from(name))
+
     def start_from(name):
         """meta.init starts every other head, except a label-free one (it trains its own encoder)."""
         init = cfg.meta.get("init", "random")
@@ -253,7 +260,7 @@ def build(cfg, corpus=None) -> base.Experiment:
         its own parameters (the encoder's updates are zero), so its row and meta.init's rows read the same
         features and their paired difference is what the head's comparison adds."""
         tx = optim.make_optimizer(cfg.optim.lr, clip=cfg.optim.clip)
-        if not (cfg.meta.get("freeze_encoder", False) and start_from(name)):
+        if not frozen(name):
             return tx
         return optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()}, encoder_labels)
 
