@@ -62,6 +62,9 @@ def get_config():
     c.eval = ml_collections.ConfigDict()
     c.eval.shots = (1, 5, 10)  # K values evaluated (N = data.ways)
     c.eval.episodes = 600  # meta-test episodes per K (fixed seed)
+    # tokens per tune in evaluation episodes (0: data.length, as trained; the Transformer reads at most 512): most
+    # tunes whole, where training reads windows of data.length (docs/results_classification.md#whole-tunes-at-evaluation)
+    c.eval.length = 1024
     c.eval.chunk = 25  # episodes per jitted call
     c.eval.val_tasks = 100  # fixed meta-val episodes for the validation accuracy (and the scorer's choice)
     c.eval.features_l2 = 0.0  # L2 penalty of the hand-made-features logistic regression (0: chosen on meta-val)

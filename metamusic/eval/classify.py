@@ -2,7 +2,7 @@
 
 For each K in cfg.eval.shots, cfg.eval.episodes N-way K-shot episodes are drawn
 from meta-test styles with a fixed seed (support from each style's support pool,
-queries from its query pool), examples being whole tunes up to data.length tokens.
+queries from its query pool), examples being whole tunes up to eval.length tokens (0: data.length).
 Rows: every trained method's own head, the extra ways to use a trained encoder
 (`meta.episodic.EXTRA_SCORES`, e.g. pretrain+cosine), two non-learned baselines (the
 nearest pitch-class + interval histogram, and logistic regression on meter, pitch-class,
@@ -26,9 +26,8 @@ import numpy as np
 from metamusic import progress
 from metamusic.data import EpisodeSampler, features
 from metamusic.data.episodes import Episodes
-from metamusic.eval.chunked import map_chunks
 from metamusic.eval.paired import paired_difference
-from metamusic.experiments import base, inputs
+from metamusic.experiments import base
 from metamusic.experiments import classify as classify_exp
 from metamusic.data.episodes import styles_per_k
 from metamusic.errors import MetamusicError
@@ -55,20 +54,57 @@ def hand_features(eps: Episodes, enc):
 
 
 def learned_features(exp, params, eps: Episodes, chunk: int):
-    """(support, query) encoder features of every episode, [B, N*K, C] and [B, N*Q, C]. The windows encoded
-    are reported to the open progress phase (`encoder_units`)."""
+    """(support, query) encoder features of every episode, [B, N*K, C] and [B, N*Q, C].
+
+    Each distinct window is encoded once (`distinct_windows`): the episodes of one evaluation draw the same few
+    thousand tunes again and again, and a tune that fits its window is the same window in every episode. The
+    windows are encoded in groups by real length, each cut to its group's width (`window_widths`), so a short
+    tune does not pay for a long one's padding: the encoders mask padding before every layer and pool over real
+    steps only, so the cut changes no feature beyond float summation order. Each call holds about as many
+    tokens as `chunk` episodes do. The windows encoded are reported to the open progress phase
+    (`encoder_units`), each distinct one counted as often as the episodes hold it."""
     import jax
+    import jax.numpy as jnp
 
-    embed = exp.parts.heads.embed
-    fn = jax.jit(jax.vmap(lambda p, ep: (embed(p, ep.support, ep.support_mask, ep.support_pos),
-                                         embed(p, ep.query, ep.query_mask, ep.query_pos)), in_axes=(None, 0)))
+    embed = jax.jit(exp.parts.heads.embed)
+    B, n, T = eps.support.shape
+    m = eps.query.shape[1]
+    tok, mask, pos = (np.concatenate([a.reshape(-1, T), b.reshape(-1, T)]) for a, b in
+                      ((eps.support, eps.query), (eps.support_mask, eps.query_mask), (eps.support_pos, eps.query_pos)))
+    first, inverse = distinct_windows(tok, mask, pos)
+    counts = np.bincount(inverse, minlength=len(first))
+    widths = window_widths(mask[first].sum(-1), T)
+    budget = chunk * (n + m) * T  # tokens per call
+    feats = None
+    for w in np.unique(widths):
+        group = np.flatnonzero(widths == w)
+        rows = max(1, min(budget // int(w), len(group)))
+        for a in range(0, len(group), rows):
+            part = group[a: a + rows]
+            idx = first[np.pad(part, (0, rows - len(part)), mode="edge")]  # one shape per group: one compile
+            out = np.asarray(embed(params, *(jnp.asarray(x[idx, :w]) for x in (tok, mask, pos))))
+            if feats is None:
+                feats = np.zeros((len(first), out.shape[-1]), out.dtype)
+            feats[part] = out[: len(part)]
+            progress.advance(int(counts[part].sum()))
+    every = feats[inverse]
+    return every[: B * n].reshape(B, n, -1), every[B * n:].reshape(B, m, -1)
 
-    def one(part, a):
-        out = jax.tree.map(np.asarray, fn(params, inputs.to_device(part)))
-        progress.advance(encoder_units(part))
-        return out
 
-    return map_chunks(one, eps, chunk)
+def distinct_windows(tok, mask, pos) -> tuple[np.ndarray, np.ndarray]:
+    """(first, inverse) over windows [M, T]: the index of one of each distinct window (tokens, mask and bar
+    positions alike) and, for every window, which of those it is (window i is window first[inverse[i]])."""
+    rows = np.ascontiguousarray(np.concatenate([tok, pos, mask], -1).astype(np.int16))  # tokens, positions < 2**15
+    keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return first, inverse.ravel()
+
+
+def window_widths(lengths: np.ndarray, T: int, shortest: int = 32) -> np.ndarray:
+    """The width each window is encoded at: its real length rounded up to a power of two (at least
+    `shortest`), at most T. Few widths, so few compiled shapes."""
+    up = 2 ** np.ceil(np.log2(np.maximum(lengths, shortest))).astype(np.int64)
+    return np.minimum(up, T)
 
 
 def encoder_units(eps: Episodes) -> int:
@@ -98,7 +134,7 @@ def method_of(exp, row: str) -> str:
 def choose_scorer(exp, params: dict) -> dict:
     """The learned row with the best accuracy on fixed meta-val episodes (K = data.shots)."""
     cfg = exp.cfg
-    eps, ways = classify_exp.val_episodes(exp.cfg, exp.corpus, 778)
+    eps, ways = classify_exp.val_episodes(exp.cfg, exp.corpus, 778, classify_exp.eval_length(exp.cfg))
     acc = {}
     for r in rows(exp, costly=False):  # the scorer scores every sample: no per-episode fine-tuning
         predict = exp.parts.predictor(r, ways)
@@ -151,7 +187,7 @@ def tune_feature_l2(exp, params: dict | None = None) -> dict:
     meta-val accuracy: the one to quote as "the best method" without looking at meta-test."""
     params = params or {}
     fixed = exp.cfg.eval.get("features_l2", 0.0)
-    eps, ways = classify_exp.val_episodes(exp.cfg, exp.corpus, 779)
+    eps, ways = classify_exp.val_episodes(exp.cfg, exp.corpus, 779, classify_exp.eval_length(exp.cfg))
     learned = {m: learned_features(exp, p, eps, exp.cfg.eval.chunk) for m, p in params.items()}
     sets = feature_sets(learned, hand_features(eps, exp.corpus.enc))
     out = {"l2": {}, "val_accuracy": {}}
@@ -186,7 +222,7 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
     with open(os.path.join(workdir, SCORER_FILE), "w") as f:
         json.dump(scorer, f, indent=1)
     out = {"config": {"ways": ways, "shots": list(cfg.eval.shots), "episodes": cfg.eval.episodes,
-                      "queries": cfg.data.queries, "length": cfg.data.length, "test_styles": test,
+                      "queries": cfg.data.queries, "length": classify_exp.eval_length(cfg), "test_styles": test,
                       "bar_position": bool(cfg.data.get("bar_position", False)),
                       "corpus": cfg.eval.get("root", "") if test_corpus is not None else "training corpus's meta-test"},
            "scorer": scorer, "results": {}, "paired_vs_protonet": {}, "head_vs_own_encoder": {}, "seconds": {}}
@@ -200,7 +236,7 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
         if not serve[shots]:
             continue
         sampler = EpisodeSampler(corpus, serve[shots], ways=ways, shots=shots, queries=cfg.data.queries,
-                                 length=cfg.data.length, pool="support/query")
+                                 length=classify_exp.eval_length(cfg), pool="support/query")
         eps = sampler.sample(np.random.default_rng([cfg.seed, 2, shots]), cfg.eval.episodes)
         res, per, secs = {}, {}, {}
         feats = {}

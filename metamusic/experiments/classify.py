@@ -4,7 +4,7 @@ Methods are the heads of `meta.episodic.HEADS` named in `meta.algorithm` (relati
 network, prototypical network, R2D2 ridge head, supervised pretraining with a logistic
 regression fitted per episode); an episode is a task with no inner loop (`meta.direct`),
 so they train in the same loop as everything else. Examples are whole tunes up to
-`data.length` tokens with their bar positions (`data.bar_position`). Built without a
+`data.length` tokens (in evaluation `eval.length`) with their bar positions (`data.bar_position`). Built without a
 corpus (encoding from the config) when only scoring files (`StyleScorer`, classify).
 """
 
@@ -19,13 +19,13 @@ import optax
 
 from metamusic.data import EpisodeSampler, features, step_rng
 from metamusic.data.episodes import FeatureEpisodes
-from metamusic.errors import check_choice, check_range
+from metamusic.errors import MetamusicError, check_choice, check_range
 from metamusic.eval.chunked import map_chunks
 from metamusic.experiments import base, inputs, optim, validation
 from metamusic.experiments.family import Family
 from metamusic.meta import direct, episodic
 from metamusic.models import ENCODERS
-from metamusic.models.encoders import tune_view
+from metamusic.models.encoders import TransformerEncoder, tune_view
 from metamusic.models.relation import PAIRS, PRIORS, FewShotClassifier
 
 
@@ -74,14 +74,10 @@ def validate(cfg) -> None:
     init = cfg.meta.get("init", "random")
     check_choice("meta.init", init, ("random",) + tuple(episodic.HEADS))
     if init != "random" and init not in validation.algorithm_names(cfg, episodic.HEADS):
-        from metamusic.errors import MetamusicError
-
         raise MetamusicError(f"meta.init={init!r} starts the episodic heads from the {init} head's encoder: add "
                              f"{init} to meta.algorithm, or set meta.init=random")
     check_choice("meta.freeze_encoder", cfg.meta.get("freeze_encoder", False), (False, True))
     if cfg.meta.get("freeze_encoder", False) and init == "random":
-        from metamusic.errors import MetamusicError
-
         raise MetamusicError("meta.freeze_encoder=True keeps the encoder the heads start from (meta.init) fixed: "
                              "name that head in meta.init, or set meta.freeze_encoder=False")
     check_range("eval.finetune_episodes", cfg.eval.get("finetune_episodes", 0), 0)
@@ -89,15 +85,29 @@ def validate(cfg) -> None:
     check_range("meta.feature_loss", cfg.meta.get("feature_loss", 0.0), 0, integer=False)
     if "features_l2" in cfg.eval:
         check_range("eval.features_l2", cfg.eval.features_l2, 0, integer=False)
+    if cfg.eval.get("length", 0):
+        check_range("eval.length", cfg.eval.length, 2)
+    if cfg.model.encoder == "transformer" and cfg.data.length > TransformerEncoder.max_len:
+        raise MetamusicError(f"data.length={cfg.data.length} is above the Transformer encoder's "
+                             f"{TransformerEncoder.max_len} positions; lower it or use model.encoder=conv")
 
 
-def val_episodes(cfg, corpus, seed: int):
+def eval_length(cfg) -> int:
+    """Tokens per tune in the evaluation's episodes: eval.length (0 or unset: data.length, as trained), at most
+    the Transformer encoder's positions. The encoders pool over time, so a longer window reads more of a long
+    tune than training did (and a tune that fits is read whole)."""
+    length = cfg.eval.get("length", 0) or cfg.data.length
+    return min(length, TransformerEncoder.max_len) if cfg.model.encoder == "transformer" else length
+
+
+def val_episodes(cfg, corpus, seed: int, length: int = 0):
     """(eval.val_tasks fixed meta-val episodes drawn with [cfg.seed, seed], their ways): as many ways as meta-val
-    has styles, up to data.ways; support and query tunes from separate pools. On the host."""
+    has styles, up to data.ways; support and query tunes from separate pools; `length` tokens per tune (0:
+    data.length, as training's checks read them). On the host."""
     val = corpus.styles_in("val")
     ways = min(cfg.data.ways, len(val))
     sampler = EpisodeSampler(corpus, val, ways=ways, shots=cfg.data.shots, queries=cfg.data.queries,
-                             length=cfg.data.length, pool="support/query")
+                             length=length or cfg.data.length, pool="support/query")
     return sampler.sample(np.random.default_rng([cfg.seed, seed]), cfg.eval.val_tasks), ways
 
 
@@ -154,8 +164,6 @@ def build(cfg, corpus=None) -> base.Experiment:
     train_ways = cfg.data.get("train_ways", 0) or cfg.data.ways  # training episodes' N (Snell et al. train wider)
     train_styles = corpus.styles_in("train") if corpus is not None else []
     if pretrain_classes and len(train_styles) > pretrain_classes:
-        from metamusic.errors import MetamusicError
-
         raise MetamusicError(f"model.pretrain_classes={pretrain_classes} is below the {len(train_styles)} meta-train "
                              f"styles that pretraining classifies; raise it to at least {len(train_styles)}")
 
@@ -213,9 +221,7 @@ def build(cfg, corpus=None) -> base.Experiment:
 
     def train_sampler(name):
         if cfg.data.get("train_ways", 0) and train_ways > len(train_styles):
-            from metamusic.errors import MetamusicError
-
-            raise MetamusicError(f"data.train_ways={train_ways} is above the {len(train_styles)} meta-train styles; "
+                raise MetamusicError(f"data.train_ways={train_ways} is above the {len(train_styles)} meta-train styles; "
                                  f"lower it to at most {len(train_styles)} (or 0 for data.ways)")
         sampler = EpisodeSampler(corpus, train_styles, ways=train_ways, shots=cfg.data.shots,
                                  queries=cfg.data.queries, length=cfg.data.length, transpose=cfg.data.transpose)

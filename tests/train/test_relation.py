@@ -577,6 +577,58 @@ def test_eval_on_a_user_folder_of_meters_every_style_as_meta_test(corpus, relati
     assert os.path.getsize(os.path.join(workdir, "confusion_theirs.png")) > 1000
 
 
+@pytest.mark.parametrize("encoder", ["conv", "transformer"])
+def test_evaluation_features_of_distinct_windows_cut_to_their_length_equal_every_window_encoded_whole(corpus, encoder):
+    """`learned_features` encodes each distinct window once, cut to a power-of-two width: the features must be
+    those of encoding every window of every episode at its full width (padding masked in every layer)."""
+    cfg = _cfg(algorithm="protonet")
+    cfg.model.encoder, cfg.data.length = encoder, 128
+    exp = experiments.build(cfg, corpus)
+    params = exp.init_params()
+    sampler = EpisodeSampler(corpus, corpus.styles_in("test"), ways=2, shots=3, queries=2, length=128,
+                             pool="support/query")
+    eps = sampler.sample(np.random.default_rng(0), 6)
+    rng = np.random.default_rng(1)  # cut some windows short, so they fall in several widths
+    real = rng.integers(3, 43, size=eps.support.shape[:2])
+    cut = np.arange(128) >= real[..., None]
+    eps = eps._replace(support=np.where(cut, corpus.enc.pad, eps.support), support_mask=np.where(cut, 0.0, eps.support_mask),
+                       support_pos=np.where(cut, eps.support_pos[..., -1:], eps.support_pos))
+    assert len(np.unique(classify.window_widths(eps.support_mask.sum(-1).ravel(), 128))) > 1
+    fs, fq = classify.learned_features(exp, params, eps, chunk=2)
+    embed = jax.vmap(lambda ep: (exp.parts.heads.embed(params, ep.support, ep.support_mask, ep.support_pos),
+                                 exp.parts.heads.embed(params, ep.query, ep.query_mask, ep.query_pos)))
+    ws, wq = embed(inputs.to_device(eps))
+    np.testing.assert_allclose(fs, ws, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(fq, wq, rtol=1e-4, atol=1e-5)
+    first, inverse = classify.distinct_windows(eps.query.reshape(-1, 128), eps.query_mask.reshape(-1, 128),
+                                               eps.query_pos.reshape(-1, 128))
+    assert len(first) < len(inverse)  # 6 episodes over 2 test styles' query pools repeat tunes
+    np.testing.assert_array_equal(eps.query.reshape(-1, 128)[first][inverse], eps.query.reshape(-1, 128))
+
+
+def test_eval_length_reads_whole_tunes_longer_than_the_training_windows(corpus, relation_run, monkeypatch):
+    """eval.length: the evaluation's episodes (meta-val choices and meta-test) hold each tune up to that many
+    tokens, so a conv encoder trained on windows of data.length reads whole tunes twice as long."""
+    cfg, workdir = relation_run
+    cfg = cfg.copy_and_resolve_references()
+    cfg.eval.length, cfg.eval.shots = 2 * cfg.data.length, (1,)
+    seen, encode = [], classify.learned_features
+
+    def spy(exp, params, eps, chunk):
+        seen.append((eps.support.shape[-1], eps.support_mask.sum(-1).max(), eps.query_mask.sum(-1).max()))
+        return encode(exp, params, eps, chunk)
+    monkeypatch.setattr(classify, "learned_features", spy)
+    out = classify.evaluate(experiments.build(cfg, corpus), workdir)
+    lengths = np.diff(corpus.offsets)
+    assert lengths.max() > cfg.data.length and lengths.max() <= cfg.eval.length  # the corpus's tunes fit only here
+    assert seen and out["config"]["length"] == cfg.eval.length
+    for T, longest_support, longest_query in seen:  # meta-val choices and meta-test alike
+        assert T == cfg.eval.length and cfg.data.length < longest_support <= lengths.max()
+        assert cfg.data.length < longest_query <= lengths.max()
+    for m in ("relation", "protonet"):
+        assert out["results"]["2-way 1-shot"][m]["accuracy"] > 0.8, out["results"]
+
+
 def test_eval_on_a_folder_leaves_out_a_k_too_few_styles_can_serve_and_says_so(corpus, relation_run, tmp_path):
     """Three styles, one of them small: at the K it cannot serve, fewer than data.ways styles remain, so that
     K is left out and named; the other K is evaluated and written, nothing stops after the work."""
