@@ -93,7 +93,8 @@ def score_files(workdir: str, support: str, query) -> tuple[list, list, list, st
 
     The row is the best on meta-val among every row that reads real tunes: the feature regression the
     run's evaluation chose (`eval.json` features_l2, fitted on the support tunes), when it beats the
-    style scorer's row there; otherwise, or before the run is evaluated, the style scorer's row."""
+    style scorer's row there; otherwise, or before the run is evaluated, the style scorer's row. Tunes are read up
+    to the tokens the run's evaluation read (its eval.json), else data.length."""
     import json
     import os
 
@@ -102,6 +103,10 @@ def score_files(workdir: str, support: str, query) -> tuple[list, list, list, st
     from metamusic.eval.classify import regression_probabilities
 
     scorer = StyleScorer(workdir)
+    evaluated = os.path.join(workdir, "eval.json")
+    evaluation = json.load(open(evaluated)) if os.path.exists(evaluated) else {}
+    # tunes read as the run's evaluation read them (eval.length: whole tunes), where its meta-val choices were made
+    scorer.length = evaluation.get("config", {}).get("length", scorer.length)
     styles = sorted(d for d in os.listdir(support) if os.path.isdir(os.path.join(support, d)))
     if len(styles) < 2:
         raise MetamusicError(f"--support={support} needs at least 2 style subfolders, found {len(styles)}")
@@ -119,9 +124,8 @@ def score_files(workdir: str, support: str, query) -> tuple[list, list, list, st
         raise MetamusicError("no readable query tunes" + (f"; skipped: {skipped[:3]}" if skipped else ""))
     q = windows(tunes, scorer.length, scorer.enc.pad, positions)
     row, l2 = scorer.method, None
-    evaluated = os.path.join(workdir, "eval.json")
-    if os.path.exists(evaluated):
-        tuned = json.load(open(evaluated)).get("features_l2", {})
+    if evaluation:
+        tuned = evaluation.get("features_l2", {})
         best = tuned.get("best")
         val = tuned.get("val_accuracy", {}).get(best, {}).get(str(tuned.get("l2", {}).get(best)))
         # both accuracies are on meta-val episodes at data.shots (the regression's on its own fixed set)

@@ -477,11 +477,12 @@ def test_classify_uses_the_feature_regression_when_it_is_best_on_meta_val(relati
             synth.write_abc_book(str(tmp_path / folder / style / "t.abc"),
                                  [synth.abc_tune(i + 1, rng, meter, rests=False) for i in range(n)])
 
-    def choose(regression_val, scorer_val, row="all+features"):
+    def choose(regression_val, scorer_val, row="all+features", length=None):
         with open(run / "scorer.json", "w") as f:
             json.dump({"row": "protonet", "val_accuracy": {"protonet": scorer_val}}, f)
         with open(run / "eval.json", "w") as f:
-            json.dump({"features_l2": {"best": row, "l2": {row: 0.01}, "val_accuracy": {row: {"0.01": regression_val}}}}, f)
+            json.dump({"features_l2": {"best": row, "l2": {row: 0.01}, "val_accuracy": {row: {"0.01": regression_val}}},
+                       **({"config": {"length": length}} if length else {})}, f)
         return score_files(str(run), str(tmp_path / "support"), [str(tmp_path / "queries")])
 
     styles, scored, skipped, row = choose(0.9, 0.5)
@@ -505,6 +506,24 @@ def test_classify_uses_the_feature_regression_when_it_is_best_on_meta_val(relati
     np.testing.assert_array_equal(got, expected)
     truth = [0 if "jigs" in name else 1 for name in names]
     assert (got == truth).mean() >= 0.75  # bars of 12 and 16 steps, in windows of only data.length=24 steps
+
+    def regression(length):  # the evaluation's regression on windows of `length` tokens, as probabilities
+        scorer.length = length
+
+        def at(folder):
+            tunes, positions, _, _ = read_tunes([str(folder)], scorer.enc)
+            return windows(tunes, length, scorer.enc.pad, positions)
+        ep = scorer.episode([at(tmp_path / "support" / st) for st in ("jigs", "reels")], at(tmp_path / "queries"))
+        hs, hq = classify.hand_features(type(ep)(*(np.asarray(x)[None] for x in ep)), scorer.enc)
+        z = features.logreg_logits(hs, np.asarray(ep.support_labels)[None], hq, 2, l2=0.01)[0]
+        z = np.exp(z - z.max(-1, keepdims=True))
+        return z / z.sum(-1, keepdims=True)
+    # a run evaluated on longer windows (eval.length) is read at that length
+    assert max(len(t) for t in read_tunes([str(tmp_path / "queries")], scorer.enc)[0]) > 24
+    _, scored_long, _, _ = choose(0.9, 0.5, "features+logreg", length=96)
+    long = np.stack([p for _, p in scored_long])
+    np.testing.assert_allclose(long, regression(96), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(long, regression(24), atol=1e-3)
 
 
 def test_finetune_head_starts_from_the_logistic_regression_and_fits_the_support():
@@ -618,7 +637,7 @@ def test_eval_length_reads_whole_tunes_longer_than_the_training_windows(corpus, 
         seen.append((eps.support.shape[-1], eps.support_mask.sum(-1).max(), eps.query_mask.sum(-1).max()))
         return encode(exp, params, eps, chunk)
     monkeypatch.setattr(classify, "learned_features", spy)
-    out = classify.evaluate(experiments.build(cfg, corpus), workdir)
+    out = classify.evaluate(experiments.build(cfg, corpus), workdir, name="eval_long")  # eval.json stays as it was
     lengths = np.diff(corpus.offsets)
     assert lengths.max() > cfg.data.length and lengths.max() <= cfg.eval.length  # the corpus's tunes fit only here
     assert seen and out["config"]["length"] == cfg.eval.length
