@@ -48,9 +48,14 @@ def histogram_predictions(eps: Episodes, ways: int, enc) -> np.ndarray:
 
 
 def hand_features(eps: Episodes, enc):
-    """(support [B, N*K, D], query [B, N*Q, D]) hand-made features (features.tune_features)."""
-    return (features.window_features(eps.support, eps.support_pos, enc.num_classes, enc.min_note),
-            features.window_features(eps.query, eps.query_pos, enc.num_classes, enc.min_note))
+    """(support [B, N*K, D], query [B, N*Q, D]) hand-made features (features.tune_features), each distinct
+    window's computed once (`distinct_windows`; as `learned_features`, the episodes hold the same tunes again
+    and again)."""
+    B, n = eps.support.shape[:2]
+    tok, mask, pos = all_windows(eps)
+    first, inverse = distinct_windows(tok, mask, pos)
+    every = features.window_features(tok[first], pos[first], enc.num_classes, enc.min_note)[inverse]
+    return every[: B * n].reshape(B, n, -1), every[B * n:].reshape(B, eps.query.shape[1], -1)
 
 
 def learned_features(exp, params, eps: Episodes, chunk: int):
@@ -69,8 +74,7 @@ def learned_features(exp, params, eps: Episodes, chunk: int):
     embed = jax.jit(exp.parts.heads.embed)
     B, n, T = eps.support.shape
     m = eps.query.shape[1]
-    tok, mask, pos = (np.concatenate([a.reshape(-1, T), b.reshape(-1, T)]) for a, b in
-                      ((eps.support, eps.query), (eps.support_mask, eps.query_mask), (eps.support_pos, eps.query_pos)))
+    tok, mask, pos = all_windows(eps)
     first, inverse = distinct_windows(tok, mask, pos)
     counts = np.bincount(inverse, minlength=len(first))
     widths = window_widths(mask[first].sum(-1), T)
@@ -89,6 +93,14 @@ def learned_features(exp, params, eps: Episodes, chunk: int):
             progress.advance(int(counts[part].sum()))
     every = feats[inverse]
     return every[: B * n].reshape(B, n, -1), every[B * n:].reshape(B, m, -1)
+
+
+def all_windows(eps: Episodes):
+    """(tokens, mask, positions), each [B*N*K + B*N*Q, T]: every support window of every episode, then every
+    query window."""
+    T = eps.support.shape[-1]
+    return tuple(np.concatenate([a.reshape(-1, T), b.reshape(-1, T)]) for a, b in
+                 ((eps.support, eps.query), (eps.support_mask, eps.query_mask), (eps.support_pos, eps.query_pos)))
 
 
 def distinct_windows(tok, mask, pos) -> tuple[np.ndarray, np.ndarray]:
@@ -135,10 +147,13 @@ def choose_scorer(exp, params: dict) -> dict:
     """The learned row with the best accuracy on fixed meta-val episodes (K = data.shots)."""
     cfg = exp.cfg
     eps, ways = classify_exp.val_episodes(exp.cfg, exp.corpus, 778, classify_exp.eval_length(exp.cfg))
-    acc = {}
+    acc, on_feats = {}, {}
     for r in rows(exp, costly=False):  # the scorer scores every sample: no per-episode fine-tuning
-        predict = exp.parts.predictor(r, ways)
-        pred = classify_exp.predicted(predict, params[method_of(exp, r)], eps, cfg.eval.chunk)
+        m = method_of(exp, r)
+        if m not in on_feats:  # each method's encoder runs once; its rows read the features, as in `evaluate`
+            fs, fq = learned_features(exp, params[m], eps, cfg.eval.chunk)
+            on_feats[m] = eps._replace(support=fs, query=fq)
+        pred = classify_exp.predicted(exp.parts.feature_predictor(r, ways), params[m], on_feats[m], cfg.eval.chunk)
         acc[r] = float((pred == eps.query_labels).mean())
     best = max(acc, key=acc.get)
     return {"row": best, "method": method_of(exp, best), "val_accuracy": acc, "val_ways": ways,

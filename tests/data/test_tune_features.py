@@ -86,3 +86,35 @@ def test_beat_patterns_skip_beats_cut_by_a_bar_line_and_need_positions():
     np.testing.assert_allclose(f[:16], np.eye(16)[0b1010])  # 4 bars, one whole beat each
     g = features.rhythm_features(t, np.full(len(t), features.POS_BINS), ENC.num_classes)
     assert not g[:16].any() and g[16:].sum() == 1.0
+
+
+def _weight_space_logits(xs, ys, xq, n_way, l2, steps=300, lr=0.5):
+    """The regression as first written: gradient descent on the weights [D, N] themselves."""
+    mu, sd = xs.mean(1, keepdims=True), xs.std(1, keepdims=True) + 1e-3
+    xs, xq = (xs - mu) / sd, (xq - mu) / sd
+    y = np.eye(n_way)[ys]
+    w, b = np.zeros((xs.shape[0], xs.shape[2], n_way)), np.zeros((xs.shape[0], 1, n_way))
+    for _ in range(steps):
+        z = xs @ w + b
+        pr = np.exp(z - z.max(-1, keepdims=True))
+        g = (pr / pr.sum(-1, keepdims=True) - y) / xs.shape[1]
+        w -= lr * (np.swapaxes(xs, 1, 2) @ g + l2 * w)
+        b -= lr * g.sum(1, keepdims=True)
+    return xq @ w + b
+
+
+def test_logistic_regression_in_its_dual_form_is_the_weight_space_descent():
+    """`logreg_logits` descends on support-row coefficients (w = xs^T a): its logits must be the weight-space
+    descent's, with features wider and narrower than the support set, at every L2 the evaluation tries."""
+    rng = np.random.default_rng(0)
+    for n_way, shots, d in ((3, 2, 40), (4, 5, 8)):
+        centres = rng.normal(size=(n_way, d))
+        ys = np.tile(np.repeat(np.arange(n_way), shots), (6, 1))
+        yq = np.tile(np.arange(n_way), (6, 1))
+        xs = centres[ys] + rng.normal(size=ys.shape + (d,))
+        xq = centres[yq] + rng.normal(size=yq.shape + (d,))
+        for l2 in (1e-3, 1e-2, 1e-1, 1.0):
+            z = features.logreg_logits(xs, ys, xq, n_way, l2=l2)
+            ref = _weight_space_logits(xs, ys, xq, n_way, l2)
+            np.testing.assert_allclose(z, ref, rtol=1e-9, atol=1e-9)
+            assert (z.argmax(-1) == yq).mean() > 0.6, (n_way, d, l2)  # the fit separates the classes

@@ -13,6 +13,8 @@ from metamusic import experiments
 from metamusic.data import EpisodeSampler, features
 from metamusic.eval import classify
 from metamusic.eval.style_fidelity import StyleScorer, style_fidelity
+from metamusic.experiments import base
+from metamusic.experiments import classify as classify_exp
 from metamusic.experiments import inputs
 from metamusic.meta import episodic
 from metamusic.meta.outer import init_state, make_outer_step
@@ -623,6 +625,40 @@ def test_evaluation_features_of_distinct_windows_cut_to_their_length_equal_every
                                                eps.query_pos.reshape(-1, 128))
     assert len(first) < len(inverse)  # 6 episodes over 2 test styles' query pools repeat tunes
     np.testing.assert_array_equal(eps.query.reshape(-1, 128)[first][inverse], eps.query.reshape(-1, 128))
+
+
+def test_hand_features_of_distinct_windows_equal_every_window_computed(corpus):
+    """`hand_features` computes each distinct window's features once: they must be every window's own."""
+    sampler = EpisodeSampler(corpus, corpus.styles_in("test"), ways=2, shots=3, queries=2, length=48,
+                             pool="support/query")
+    eps = sampler.sample(np.random.default_rng(0), 6)
+    first, inverse = classify.distinct_windows(*classify.all_windows(eps))
+    assert len(first) < len(inverse)  # the episodes repeat tunes
+    hs, hq = classify.hand_features(eps, corpus.enc)
+    for got, tok, pos in ((hs, eps.support, eps.support_pos), (hq, eps.query, eps.query_pos)):
+        assert got.shape == tok.shape[:2] + (features.FEATURE_DIM,)
+        for b in range(tok.shape[0]):
+            for i in range(tok.shape[1]):
+                np.testing.assert_array_equal(got[b, i], features.tune_features(
+                    tok[b, i], pos[b, i], corpus.enc.num_classes, corpus.enc.min_note))
+
+
+def test_scorer_choice_on_features_encoded_once_equals_every_row_on_whole_episodes(corpus, relation_run):
+    """`choose_scorer` runs each method's encoder once over the meta-val episodes and scores its rows on the
+    features: every row's meta-val accuracy must be the one its own predictor gives on the episodes."""
+    cfg, workdir = relation_run
+    cfg = cfg.copy_and_resolve_references()
+    cfg.eval.length = 3  # three tokens per tune: the rows err, each on its own tunes (whole tunes: all 1.0)
+    exp = experiments.build(cfg, corpus)
+    params = {m: base.restore(exp, workdir, m)["params"] for m in exp.algorithms}
+    scorer = classify.choose_scorer(exp, params)
+    assert len(set(scorer["val_accuracy"].values())) > 2 and max(scorer["val_accuracy"].values()) < 1.0
+    eps, ways = classify_exp.val_episodes(cfg, corpus, 778, classify_exp.eval_length(cfg))
+    assert sorted(scorer["val_accuracy"]) == sorted(classify.rows(exp, costly=False))
+    for r, acc in scorer["val_accuracy"].items():
+        pred = classify_exp.predicted(exp.parts.predictor(r, ways), params[classify.method_of(exp, r)], eps, 4)
+        assert acc == float((pred == eps.query_labels).mean()), r
+    assert scorer["val_accuracy"][scorer["row"]] == max(scorer["val_accuracy"].values())
 
 
 def test_eval_length_reads_whole_tunes_longer_than_the_training_windows(corpus, relation_run, monkeypatch):
