@@ -11,6 +11,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from metamusic.data import features
 from metamusic.data.episodes import Episodes
 from metamusic.data.melody import NO_POS
 from metamusic.experiments import base, classify, run_config
@@ -128,8 +129,10 @@ def score_files(workdir: str, support: str, query) -> tuple[list, list, list, st
         tuned = evaluation.get("features_l2", {})
         best = tuned.get("best")
         val = tuned.get("val_accuracy", {}).get(best, {}).get(str(tuned.get("l2", {}).get(best)))
-        # both accuracies are on meta-val episodes at data.shots (the regression's on its own fixed set)
-        if best and val is not None and val > scorer.val_accuracy:
+        # both accuracies are on meta-val episodes at data.shots (the regression's on its own fixed set); an
+        # L2 chosen for another regression objective (an evaluation before features.LOGREG_OBJECTIVE) is not used
+        current = tuned.get("objective") == features.LOGREG_OBJECTIVE
+        if best and val is not None and val > scorer.val_accuracy and current:
             row, l2 = best, tuned["l2"][best]
     if l2 is None:
         return styles, list(zip(names, scorer.scores(sup, q))), skips, row

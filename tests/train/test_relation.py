@@ -247,7 +247,7 @@ def test_feature_regression_over_every_encoder_uses_signal_that_each_block_alone
     assert list(sets) == ["features+logreg", "a+features", "b+features", "all+logreg", "all+features"]
     assert sets["all+features"][0].shape == (B, N * K, 2 * N + 3)
     assert sets["all+logreg"][0].shape == (B, N * K, 2 * N)
-    acc = {r: float((features.logreg_predict(xs, ys, xq, N, l2=1e-2) == yq).mean()) for r, (xs, xq) in sets.items()}
+    acc = {r: float((features.logreg_predict(xs, ys, xq, N) == yq).mean()) for r, (xs, xq) in sets.items()}
     assert acc["all+features"] > 0.95 and acc["all+logreg"] > 0.95, acc
     for r in ("a+features", "b+features"):  # half the classes right, the other two told apart at chance
         assert 0.6 < acc[r] < 0.85, acc
@@ -479,16 +479,19 @@ def test_classify_uses_the_feature_regression_when_it_is_best_on_meta_val(relati
             synth.write_abc_book(str(tmp_path / folder / style / "t.abc"),
                                  [synth.abc_tune(i + 1, rng, meter, rests=False) for i in range(n)])
 
-    def choose(regression_val, scorer_val, row="all+features", length=None):
+    def choose(regression_val, scorer_val, row="all+features", length=None, objective=features.LOGREG_OBJECTIVE):
         with open(run / "scorer.json", "w") as f:
             json.dump({"row": "protonet", "val_accuracy": {"protonet": scorer_val}}, f)
         with open(run / "eval.json", "w") as f:
-            json.dump({"features_l2": {"best": row, "l2": {row: 0.01}, "val_accuracy": {row: {"0.01": regression_val}}},
+            json.dump({"features_l2": {"best": row, "l2": {row: 30.0}, "val_accuracy": {row: {"30.0": regression_val}},
+                                       **({"objective": objective} if objective else {})},
                        **({"config": {"length": length}} if length else {})}, f)
         return score_files(str(run), str(tmp_path / "support"), [str(tmp_path / "queries")])
 
     styles, scored, skipped, row = choose(0.9, 0.5)
     assert row == "all+features" and styles == ["jigs", "reels"] and not skipped and len(scored) == 8
+    # an evaluation before the regression's objective was recorded chose its L2 for another fit: the scorer's row
+    assert choose(0.9, 0.5, objective=None)[3] == "protonet"
     probs = np.stack([p for _, p in scored])
     np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-6)
     _, by_scorer, _, row = choose(0.5, 0.9)
@@ -503,7 +506,7 @@ def test_classify_uses_the_feature_regression_when_it_is_best_on_meta_val(relati
     tunes, positions, names, _ = read_tunes([str(tmp_path / "queries")], scorer.enc)
     ep = scorer.episode(sup, windows(tunes, scorer.length, scorer.enc.pad, positions))
     hs, hq = classify.hand_features(type(ep)(*(np.asarray(x)[None] for x in ep)), scorer.enc)
-    expected = features.logreg_predict(hs, np.asarray(ep.support_labels)[None], hq, 2, l2=0.01)[0]
+    expected = features.logreg_predict(hs, np.asarray(ep.support_labels)[None], hq, 2, l2=30.0)[0]
     got = np.stack([p for _, p in scored]).argmax(-1)
     np.testing.assert_array_equal(got, expected)
     truth = [0 if "jigs" in name else 1 for name in names]
@@ -517,7 +520,7 @@ def test_classify_uses_the_feature_regression_when_it_is_best_on_meta_val(relati
             return windows(tunes, length, scorer.enc.pad, positions)
         ep = scorer.episode([at(tmp_path / "support" / st) for st in ("jigs", "reels")], at(tmp_path / "queries"))
         hs, hq = classify.hand_features(type(ep)(*(np.asarray(x)[None] for x in ep)), scorer.enc)
-        z = features.logreg_logits(hs, np.asarray(ep.support_labels)[None], hq, 2, l2=0.01)[0]
+        z = features.logreg_logits(hs, np.asarray(ep.support_labels)[None], hq, 2, l2=30.0)[0]
         z = np.exp(z - z.max(-1, keepdims=True))
         return z / z.sum(-1, keepdims=True)
     # a run evaluated on longer windows (eval.length) is read at that length
