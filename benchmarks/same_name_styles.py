@@ -27,7 +27,7 @@ def style_features(corpus, style, length=256):
                                             corpus.enc.num_classes, corpus.enc.min_note) for i in idx])
 
 
-def two_way(fa, fb, shots, queries, episodes, rng, l2=0.1):
+def two_way(fa, fb, shots, queries, episodes, rng, l2=30.0):
     """Mean accuracy and 95% CI of 2-way episodes between two feature sets."""
     xs, ys, xq, yq = [], [], [], []
     for _ in range(episodes):
