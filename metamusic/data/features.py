@@ -164,12 +164,13 @@ def logreg_logits(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, n_way: int, *,
 
     The fit runs in the support rows' own coordinates: with the standardised support xs = U S V^T (rank at
     most n = N*K, while D is in the hundreds), the weights that matter are w = V c, so the problem is the same
-    regression on the n x n features U S. It is solved by Boehning's bound: the cross-entropy's Hessian is at
+    regression on the n x r features U S. It is solved by Boehning's bound: the cross-entropy's Hessian is at
     most 1/2 (I - 11^T/N) (x) X^T X, so each step c <- c - A^-1 g with the fixed A = 1/2 X^T X + l2 lowers the
     objective (a majorize-minimize step: it cannot overshoot, whatever the features' scale), and A is
     factored once. Plain gradient descent with a fixed step diverged on wide, correlated features at larger
-    L2s. Stops when no episode's step exceeds `tol`, or after `steps`; at the L2s the evaluation tries, the
-    fit converges well before."""
+    L2s. Stops when no episode's step exceeds `tol`, or after `steps`. The smaller the L2, the slower the
+    approach: at the evaluation's lowest L2, the widest rows (every encoder's features) at 10 shots stop at
+    `steps` a little short of the minimum (docs/results_classification.md, the feature regression)."""
     mu = xs.mean(1, keepdims=True)
     sd = xs.std(1, keepdims=True) + 1e-3
     xs, xq = (xs - mu) / sd, (xq - mu) / sd
@@ -179,7 +180,7 @@ def logreg_logits(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, n_way: int, *,
     zq = np.concatenate([xq @ np.swapaxes(vt, 1, 2), ones(xq)], -1)
     zt = np.swapaxes(z, 1, 2)
     pen = l2 * np.append(np.ones(z.shape[-1] - 1), 0.0)[:, None]  # no penalty on the bias
-    step = np.linalg.inv(0.5 * zt @ z + pen[:, 0] * np.eye(z.shape[-1]))
+    step = np.linalg.inv(0.5 * zt @ z + np.diag(pen[:, 0]))
     y = np.eye(n_way)[ys]  # [B, n, N]
     c = np.zeros((xs.shape[0], z.shape[-1], n_way))
     for _ in range(steps):

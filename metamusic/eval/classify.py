@@ -160,8 +160,8 @@ def choose_scorer(exp, params: dict) -> dict:
             "val_shots": cfg.data.shots, "val_episodes": cfg.eval.val_tasks}
 
 
-# the L2 penalties meta-val chooses among (`tune_feature_l2`): the regression converges at each, and meta-val's
-# best on the bundled corpus lay inside the grid (docs/results_classification.md, the feature regression)
+# the L2 penalties meta-val chooses among (`tune_feature_l2`): the regression gets to (or, at the lowest, near) its
+# minimum at each, and meta-val's best on the bundled corpus lay inside the grid (docs/results_classification.md)
 FEATURE_L2 = (10.0, 30.0, 100.0, 300.0, 1000.0)
 
 
