@@ -7,8 +7,9 @@ Rows: every trained method's own head, the extra ways to use a trained encoder
 (`meta.episodic.EXTRA_SCORES`, e.g. pretrain+cosine), two non-learned baselines (the
 nearest pitch-class + interval histogram, and logistic regression on meter, pitch-class,
 interval and rhythm histograms, alone, beside each trained encoder's features, and beside all
-of them: `feature_sets`), and chance (1/N). Each learned row also gets its paired
-difference to the prototypical net on the same episodes.
+of them: `feature_sets`), a logistic regression on each encoder's features alone (`<method>+logreg`),
+and chance (1/N). Each learned row also gets its paired difference to the prototypical net on the
+same episodes, and each head its paired difference to its own encoder's other rows.
 
 The style scorer (`eval.style_fidelity`) is the row with the best meta-val accuracy,
 chosen here on fixed meta-val episodes (never meta-test) and written to scorer.json.
@@ -167,7 +168,10 @@ FEATURE_L2 = (10.0, 30.0, 100.0, 300.0, 1000.0)
 
 def feature_sets(learned: dict, hand) -> dict:
     """The feature regressions' inputs, by row name: "features+logreg" (the hand-made features alone),
-    "<method>+features" (one trained encoder's features beside them) and, with two or more encoders,
+    "<method>+features" (one trained encoder's features beside them), "<method>+logreg" (one encoder's
+    features alone: the linear probe of RFS, Tian et al. 2020, on every trained encoder, not only the
+    pretrained one; a head's own rule, such as R2D2's ridge with its learned regulariser, need not be the
+    best way to read the features it learned) and, with two or more encoders,
     "all+features" (every encoder's features and the hand-made ones in one regression: the encoders
     were trained with different heads, so their features may err on different tunes) and "all+logreg"
     (every encoder's features without the hand-made ones: the best a learned row does alone).
@@ -178,6 +182,8 @@ def feature_sets(learned: dict, hand) -> dict:
     out = {"features+logreg": (hs, hq)}
     for m, (ls, lq) in learned.items():
         out[f"{m}+features"] = (np.concatenate([ls, hs], -1), np.concatenate([lq, hq], -1))
+    for m, (ls, lq) in learned.items():
+        out[f"{m}+logreg"] = (ls, lq)
     if len(learned) > 1:
         out["all+logreg"] = (np.concatenate([ls for ls, _ in learned.values()], -1),
                              np.concatenate([lq for _, lq in learned.values()], -1))
@@ -189,7 +195,7 @@ def feature_sets(learned: dict, hand) -> dict:
 def regression_probabilities(exp, params: dict, row: str, l2: float, eps: Episodes, ways: int) -> np.ndarray:
     """Class probabilities [B, N*Q, N] of the feature regression `row` (a `feature_sets` name) fitted on
     each episode's support set; params: every method's trained params (the encoders the row reads)."""
-    methods = [m for m in exp.algorithms if row.startswith("all+") or row == f"{m}+features"]
+    methods = [m for m in exp.algorithms if row.startswith("all+") or row in (f"{m}+features", f"{m}+logreg")]
     learned = {m: learned_features(exp, params[m], eps, exp.cfg.eval.chunk) for m in methods}
     xs, xq = feature_sets(learned, hand_features(eps, exp.enc))[row]
     z = features.logreg_logits(np.asarray(xs, np.float64), eps.support_labels, np.asarray(xq, np.float64), ways, l2=l2)
@@ -197,11 +203,17 @@ def regression_probabilities(exp, params: dict, row: str, l2: float, eps: Episod
     return z / z.sum(-1, keepdims=True)
 
 
+def hand_made(row: str) -> bool:
+    """Whether a `feature_sets` row reads the hand-made features."""
+    return row == "features+logreg" or row.endswith("+features")
+
+
 def tune_feature_l2(exp, params: dict | None = None) -> dict:
     """The L2 penalty of each feature regression (feature_sets: keyed by row name), chosen on fixed
     meta-val episodes among FEATURE_L2, with each method's trained `params` for its encoder.
     eval.features_l2 > 0 fixes them all instead. "best" names the regression row with the best
-    meta-val accuracy: the one to quote as "the best method" without looking at meta-test."""
+    meta-val accuracy: the one to quote as "the best method" without looking at meta-test;
+    "best_learned" the best of the rows that read no hand-made features (absent without encoders)."""
     params = params or {}
     fixed = exp.cfg.eval.get("features_l2", 0.0)
     eps, ways = classify_exp.val_episodes(exp.cfg, exp.corpus, 779, classify_exp.eval_length(exp.cfg))
@@ -213,7 +225,11 @@ def tune_feature_l2(exp, params: dict | None = None) -> dict:
                for l2 in ((float(fixed),) if fixed else FEATURE_L2)}
         out["l2"][k] = max(acc, key=acc.get)
         out["val_accuracy"][k] = {str(l2): v for l2, v in acc.items()}
-    out["best"] = max(sets, key=lambda k: out["val_accuracy"][k][str(out["l2"][k])])
+    at_l2 = lambda k: out["val_accuracy"][k][str(out["l2"][k])]
+    out["best"] = max(sets, key=at_l2)
+    learned_only = [k for k in sets if not hand_made(k)]
+    if learned_only:
+        out["best_learned"] = max(learned_only, key=at_l2)
     return out
 
 
@@ -305,7 +321,7 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
         # against a fixed distance on the same features)
         out["head_vs_own_encoder"][key] = {f"{m} - {r}": paired_difference(per[m][: len(per[r])], per[r])
                                            for m in exp.algorithms for r in per
-                                           if r != m and r in episodic.EXTRA_SCORES.get(m, {})}
+                                           if r != m and (r in episodic.EXTRA_SCORES.get(m, {}) or r == f"{m}+logreg")}
     suffix = "" if name == "eval" else name[len("eval"):] if name.startswith("eval") else "_" + name
     with open(os.path.join(workdir, name + ".json"), "w") as f:
         json.dump(out, f, indent=1)
@@ -361,7 +377,8 @@ def markdown(out: dict) -> str:
     if fl.get("l2"):
         lines += ["", "Feature regressions (L2 chosen on meta-val; meta-val accuracy at that L2): " +
                   ", ".join(f"{k} {fl['val_accuracy'][k][str(v)]:.3f} (L2 {v:g})" for k, v in fl["l2"].items()) +
-                  f"; best on meta-val: **{fl['best']}**"]
+                  f"; best on meta-val: **{fl['best']}**" +
+                  (f"; best without hand-made features: **{fl['best_learned']}**" if fl.get("best_learned") else "")]
     sc = out.get("scorer")
     if sc:
         lines += ["", f"Style scorer (best meta-val accuracy, {sc['val_ways']}-way {sc['val_shots']}-shot, "

@@ -230,8 +230,8 @@ def test_logistic_regression_and_cosine_heads_on_known_features():
 
 def test_feature_regression_over_every_encoder_uses_signal_that_each_block_alone_lacks():
     """Two encoders, each separating only half of 4 classes: 'all+features' and 'all+logreg' (both blocks
-    in one regression, with and without the hand-made block) separate all 4, each '<method>+features' row
-    only the classes its block sees."""
+    in one regression, with and without the hand-made block) separate all 4, each '<method>+features' and
+    '<method>+logreg' row only the classes its block sees."""
     rng = np.random.default_rng(0)
     B, K, Q, N = 40, 5, 5, 4
 
@@ -244,15 +244,20 @@ def test_feature_regression_over_every_encoder_uses_signal_that_each_block_alone
     learned = {"a": (block(ys, [0, 1]), block(yq, [0, 1])), "b": (block(ys, [2, 3]), block(yq, [2, 3]))}
     hand = (rng.normal(size=(B, N * K, 3)), rng.normal(size=(B, N * Q, 3)))  # carries nothing
     sets = classify.feature_sets(learned, hand)
-    assert list(sets) == ["features+logreg", "a+features", "b+features", "all+logreg", "all+features"]
+    assert list(sets) == ["features+logreg", "a+features", "b+features", "a+logreg", "b+logreg", "all+logreg",
+                          "all+features"]
     assert sets["all+features"][0].shape == (B, N * K, 2 * N + 3)
+    for m in ("a", "b"):  # one encoder's features alone, support and query
+        assert all(np.array_equal(x, y) for x, y in zip(sets[f"{m}+logreg"], learned[m]))
+    assert not any(classify.hand_made(r) for r in ("a+logreg", "all+logreg"))
+    assert all(classify.hand_made(r) for r in ("features+logreg", "a+features", "all+features"))
     assert sets["all+logreg"][0].shape == (B, N * K, 2 * N)
     acc = {r: float((features.logreg_predict(xs, ys, xq, N) == yq).mean()) for r, (xs, xq) in sets.items()}
     assert acc["all+features"] > 0.95 and acc["all+logreg"] > 0.95, acc
-    for r in ("a+features", "b+features"):  # half the classes right, the other two told apart at chance
+    for r in ("a+features", "b+features", "a+logreg", "b+logreg"):  # half the classes right, the other two at chance
         assert 0.6 < acc[r] < 0.85, acc
     assert acc["features+logreg"] < 0.4, acc
-    assert list(classify.feature_sets({"a": learned["a"]}, hand)) == ["features+logreg", "a+features"]
+    assert list(classify.feature_sets({"a": learned["a"]}, hand)) == ["features+logreg", "a+features", "a+logreg"]
 
 
 def _meter_corpus(seed=0):
@@ -369,7 +374,7 @@ def test_evaluation_beats_chance(corpus, relation_run, closed_phases):
         assert done > 0 and done == total, (desc, done, total)
     res = out["results"]["2-way 2-shot"]  # meta-test has 2 styles in this corpus
     assert res["chance"]["accuracy"] == 0.5
-    for m in ("relation", "protonet", "histogram", "features+logreg"):
+    for m in ("relation", "protonet", "histogram", "features+logreg", "protonet+logreg"):
         assert res[m]["accuracy"] > 0.8, (m, res[m])
         assert res[m]["episodes"] == cfg.eval.episodes
     assert os.path.getsize(os.path.join(workdir, "confusion.png")) > 1000
@@ -529,6 +534,18 @@ def test_classify_uses_the_feature_regression_when_it_is_best_on_meta_val(relati
     long = np.stack([p for _, p in scored_long])
     np.testing.assert_allclose(long, regression(96), rtol=1e-5, atol=1e-6)
     assert not np.allclose(long, regression(24), atol=1e-3)
+
+    # one encoder's features alone (no hand-made block): the regression on what that encoder gives the tunes
+    _, scored, _, row = choose(0.9, 0.5, "protonet+logreg")
+    assert row == "protonet+logreg"
+    ep1 = type(ep)(*(np.asarray(x)[None] for x in ep))
+    ls, lq = classify.learned_features(scorer.exp, base.restore(scorer.exp, str(run), "protonet")["params"], ep1, 1)
+    z = features.logreg_logits(np.asarray(ls, np.float64), np.asarray(ep.support_labels)[None],
+                               np.asarray(lq, np.float64), 2, l2=30.0)[0]
+    got = np.stack([p for _, p in scored])
+    np.testing.assert_allclose(np.log(got) - np.log(got).mean(-1, keepdims=True), z - z.mean(-1, keepdims=True),
+                               rtol=1e-5, atol=1e-5)
+    assert not np.allclose(got, probs, atol=1e-3)  # not the hand-made regression's (nor every encoder's) answer
 
 
 def test_finetune_head_starts_from_the_logistic_regression_and_fits_the_support():
