@@ -67,6 +67,9 @@ def get_config():
     c.eval.length = 1024
     c.eval.chunk = 25  # episodes per jitted call
     c.eval.val_tasks = 100  # fixed meta-val episodes for the validation accuracy (and the scorer's choice)
+    # fixed meta-val episodes on which each feature regression's L2 (and the best regression rows) are chosen, 0:
+    # eval.val_tasks; regressions are cheap, and on a small meta-val the L2s differ by less than its noise
+    c.eval.tune_episodes = 500
     c.eval.features_l2 = 0.0  # L2 penalty of the hand-made-features logistic regression (0: chosen on meta-val)
     c.eval.finetune_episodes = 0  # > 0: also fine-tune the pretrained encoder per episode (pretrain+finetune) on this many
     # Adam lr of those rows' fine-tuning (10 steps on the support set); chosen on meta-val

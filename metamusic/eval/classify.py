@@ -209,17 +209,18 @@ def hand_made(row: str) -> bool:
 
 
 def tune_feature_l2(exp, params: dict | None = None) -> dict:
-    """The L2 penalty of each feature regression (feature_sets: keyed by row name), chosen on fixed
-    meta-val episodes among FEATURE_L2, with each method's trained `params` for its encoder.
+    """The L2 penalty of each feature regression (feature_sets: keyed by row name), chosen on
+    eval.tune_episodes fixed meta-val episodes among FEATURE_L2, with each method's trained `params` for its encoder.
     eval.features_l2 > 0 fixes them all instead. "best" names the regression row with the best
     meta-val accuracy: the one to quote as "the best method" without looking at meta-test;
     "best_learned" the best of the rows that read no hand-made features (absent without encoders)."""
     params = params or {}
     fixed = exp.cfg.eval.get("features_l2", 0.0)
-    eps, ways = classify_exp.val_episodes(exp.cfg, exp.corpus, 779, classify_exp.eval_length(exp.cfg))
+    eps, ways = classify_exp.val_episodes(exp.cfg, exp.corpus, 779, classify_exp.eval_length(exp.cfg),
+                                          exp.cfg.eval.get("tune_episodes", 0))
     learned = {m: learned_features(exp, p, eps, exp.cfg.eval.chunk) for m, p in params.items()}
     sets = feature_sets(learned, hand_features(eps, exp.corpus.enc))
-    out = {"l2": {}, "val_accuracy": {}, "objective": features.LOGREG_OBJECTIVE}
+    out = {"l2": {}, "val_accuracy": {}, "objective": features.LOGREG_OBJECTIVE, "episodes": len(eps.classes)}
     for k, (xs, xq) in sets.items():
         acc = {l2: float((features.logreg_predict(xs, eps.support_labels, xq, ways, l2=l2) == eps.query_labels).mean())
                for l2 in ((float(fixed),) if fixed else FEATURE_L2)}
@@ -375,7 +376,8 @@ def markdown(out: dict) -> str:
             lines.append(f"| {n} | " + " | ".join(f"{d[n]['mean']:+.3f} +- {d[n]['ci95']:.3f}" for d in own.values()) + " |")
     fl = out.get("features_l2", {})
     if fl.get("l2"):
-        lines += ["", "Feature regressions (L2 chosen on meta-val; meta-val accuracy at that L2): " +
+        lines += ["", f"Feature regressions (L2 chosen on {fl.get('episodes', 'the')} meta-val episodes; meta-val accuracy "
+                      "at that L2): " +
                   ", ".join(f"{k} {fl['val_accuracy'][k][str(v)]:.3f} (L2 {v:g})" for k, v in fl["l2"].items()) +
                   f"; best on meta-val: **{fl['best']}**" +
                   (f"; best without hand-made features: **{fl['best_learned']}**" if fl.get("best_learned") else "")]

@@ -71,6 +71,7 @@ def validate(cfg) -> None:
     check_range("eval.episodes", cfg.eval.episodes, 1)
     check_range("eval.chunk", cfg.eval.chunk, 1)
     check_range("eval.val_tasks", cfg.eval.val_tasks, 1)
+    check_range("eval.tune_episodes", cfg.eval.get("tune_episodes", 0), 0)
     init = cfg.meta.get("init", "random")
     check_choice("meta.init", init, ("random",) + tuple(episodic.HEADS))
     if init != "random" and init not in validation.algorithm_names(cfg, episodic.HEADS):
@@ -100,15 +101,15 @@ def eval_length(cfg) -> int:
     return min(length, TransformerEncoder.max_len) if cfg.model.encoder == "transformer" else length
 
 
-def val_episodes(cfg, corpus, seed: int, length: int = 0):
-    """(eval.val_tasks fixed meta-val episodes drawn with [cfg.seed, seed], their ways): as many ways as meta-val
-    has styles, up to data.ways; support and query tunes from separate pools; `length` tokens per tune (0:
-    data.length, as training's checks read them). On the host."""
+def val_episodes(cfg, corpus, seed: int, length: int = 0, episodes: int = 0):
+    """(`episodes` fixed meta-val episodes (0: eval.val_tasks) drawn with [cfg.seed, seed], their ways): as many
+    ways as meta-val has styles, up to data.ways; support and query tunes from separate pools; `length` tokens
+    per tune (0: data.length, as training's checks read them). On the host."""
     val = corpus.styles_in("val")
     ways = min(cfg.data.ways, len(val))
     sampler = EpisodeSampler(corpus, val, ways=ways, shots=cfg.data.shots, queries=cfg.data.queries,
                              length=length or cfg.data.length, pool="support/query")
-    return sampler.sample(np.random.default_rng([cfg.seed, seed]), cfg.eval.val_tasks), ways
+    return sampler.sample(np.random.default_rng([cfg.seed, seed]), episodes or cfg.eval.val_tasks), ways
 
 
 def predicted(predict, params, eps, chunk: int) -> np.ndarray:

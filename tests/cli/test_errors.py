@@ -55,6 +55,7 @@ CASES = [  # (script, args, a fragment the one line must contain)
     ("run_relation.py", ["--config.model.encoder=transformer", "--config.data.length=1024"],
      "data.length=1024 is above the Transformer encoder's 512 positions"),
     ("run_relation.py", ["--config.eval.length=1"], "eval.length=1 is out of range"),
+    ("run_relation.py", ["--config.eval.tune_episodes=-1"], "eval.tune_episodes=-1 is out of range"),
     ("run_relation.py", ["--config.data.melody=top"], "data.melody='top' is not allowed"),
     ("run_relation.py", ["--config.data.train_ways=1"], "data.train_ways=1 is out of range"),
 ]

@@ -29,7 +29,7 @@ def _cfg(steps=150, algorithm="relation,protonet"):
     c.data.transpose = 0  # the synthetic styles are defined by absolute pitch sets 3 semitones apart
     c.model.conv.dim, c.model.conv.layers = 32, 2
     c.model.relation_hidden = 32
-    c.eval.shots, c.eval.episodes, c.eval.chunk, c.eval.val_tasks = (1, 2), 20, 10, 8
+    c.eval.shots, c.eval.episodes, c.eval.chunk, c.eval.val_tasks, c.eval.tune_episodes = (1, 2), 20, 10, 8, 12
     return c
 
 
@@ -377,6 +377,7 @@ def test_evaluation_beats_chance(corpus, relation_run, closed_phases):
     for m in ("relation", "protonet", "histogram", "features+logreg", "protonet+logreg"):
         assert res[m]["accuracy"] > 0.8, (m, res[m])
         assert res[m]["episodes"] == cfg.eval.episodes
+    assert out["features_l2"]["episodes"] == cfg.eval.tune_episodes != cfg.eval.val_tasks  # the L2s' own meta-val set
     assert os.path.getsize(os.path.join(workdir, "confusion.png")) > 1000
     assert "relation" in open(os.path.join(workdir, "eval.md")).read()
 
