@@ -48,18 +48,18 @@ def histogram_predictions(eps: Episodes, ways: int, enc) -> np.ndarray:
                                             enc.num_classes, enc.min_note) for b in range(len(eps.classes))])
 
 
-def hand_features(eps: Episodes, enc):
+def hand_features(eps: Episodes, enc, distinct=None):
     """(support [B, N*K, D], query [B, N*Q, D]) hand-made features (features.tune_features), each distinct
     window's computed once (`distinct_windows`; as `learned_features`, the episodes hold the same tunes again
-    and again)."""
+    and again). distinct: as in `learned_features`."""
     B, n = eps.support.shape[:2]
     tok, mask, pos = all_windows(eps)
-    first, inverse = distinct_windows(tok, mask, pos)
+    first, inverse = distinct if distinct is not None else distinct_windows(tok, mask, pos)
     every = features.window_features(tok[first], pos[first], enc.num_classes, enc.min_note)[inverse]
     return every[: B * n].reshape(B, n, -1), every[B * n:].reshape(B, eps.query.shape[1], -1)
 
 
-def learned_features(exp, params, eps: Episodes, chunk: int):
+def learned_features(exp, params, eps: Episodes, chunk: int, distinct=None):
     """(support, query) encoder features of every episode, [B, N*K, C] and [B, N*Q, C].
 
     Each distinct window is encoded once (`distinct_windows`): the episodes of one evaluation draw the same few
@@ -67,8 +67,9 @@ def learned_features(exp, params, eps: Episodes, chunk: int):
     windows are encoded in groups by real length, each cut to its group's width (`window_widths`), so a short
     tune does not pay for a long one's padding: the encoders mask padding before every layer and pool over real
     steps only, so the cut changes no feature beyond float summation order. Each call holds about as many
-    tokens as `chunk` episodes do. The windows encoded are reported to the open progress phase
-    (`encoder_units`), each distinct one counted as often as the episodes hold it."""
+    tokens as `chunk` episodes do. The tokens encoded (each distinct window at its width) are reported to the
+    open progress phase (`encoder_units`). distinct: the episodes' `episode_windows` when the caller has them
+    (one evaluation encodes the same episodes with every method)."""
     import jax
     import jax.numpy as jnp
 
@@ -76,8 +77,7 @@ def learned_features(exp, params, eps: Episodes, chunk: int):
     B, n, T = eps.support.shape
     m = eps.query.shape[1]
     tok, mask, pos = all_windows(eps)
-    first, inverse = distinct_windows(tok, mask, pos)
-    counts = np.bincount(inverse, minlength=len(first))
+    first, inverse = distinct if distinct is not None else distinct_windows(tok, mask, pos)
     widths = window_widths(mask[first].sum(-1), T)
     budget = chunk * (n + m) * T  # tokens per call
     feats = None
@@ -91,7 +91,7 @@ def learned_features(exp, params, eps: Episodes, chunk: int):
             if feats is None:
                 feats = np.zeros((len(first), out.shape[-1]), out.dtype)
             feats[part] = out[: len(part)]
-            progress.advance(int(counts[part].sum()))
+            progress.advance(len(part) * int(w))
     every = feats[inverse]
     return every[: B * n].reshape(B, n, -1), every[B * n:].reshape(B, m, -1)
 
@@ -120,9 +120,19 @@ def window_widths(lengths: np.ndarray, T: int, shortest: int = 32) -> np.ndarray
     return np.minimum(up, T)
 
 
-def encoder_units(eps: Episodes) -> int:
-    """The progress units of encoding episodes: their windows (support and query)."""
-    return int(eps.support.shape[0]) * int(eps.support.shape[1] + eps.query.shape[1])
+def episode_windows(eps: Episodes) -> tuple[np.ndarray, np.ndarray]:
+    """`distinct_windows` of every window of the episodes (`all_windows`)."""
+    return distinct_windows(*all_windows(eps))
+
+
+def encoder_units(eps: Episodes, distinct=None) -> int:
+    """The progress units of encoding episodes with one encoder: the tokens `learned_features` encodes, each
+    distinct window at its width. Its time goes there, so the bar's rate holds across short and long windows
+    (counting every window of every episode made the first, short-window groups look fast). distinct: as in
+    `learned_features`."""
+    first, _ = distinct if distinct is not None else episode_windows(eps)
+    mask = all_windows(eps)[1]
+    return int(window_widths(mask[first].sum(-1), eps.support.shape[-1]).sum())
 
 
 def rows(exp, costly: bool | None = None) -> list[str]:
@@ -149,13 +159,18 @@ def choose_scorer(exp, params: dict) -> dict:
     cfg = exp.cfg
     eps, ways = classify_exp.val_episodes(exp.cfg, exp.corpus, 778, classify_exp.eval_length(exp.cfg))
     acc, on_feats = {}, {}
-    for r in rows(exp, costly=False):  # the scorer scores every sample: no per-episode fine-tuning
-        m = method_of(exp, r)
-        if m not in on_feats:  # each method's encoder runs once; its rows read the features, as in `evaluate`
-            fs, fq = learned_features(exp, params[m], eps, cfg.eval.chunk)
-            on_feats[m] = eps._replace(support=fs, query=fq)
-        pred = classify_exp.predicted(exp.parts.feature_predictor(r, ways), params[m], on_feats[m], cfg.eval.chunk)
-        acc[r] = float((pred == eps.query_labels).mean())
+    candidates = rows(exp, costly=False)  # the scorer scores every sample: no per-episode fine-tuning
+    encoded = {method_of(exp, r) for r in candidates}
+    dw = episode_windows(eps)
+    with progress.phase("evaluate: style scorer on meta-val, encoders", len(encoded) * encoder_units(eps, dw),
+                        bool(cfg.progress)):
+        for r in candidates:
+            m = method_of(exp, r)
+            if m not in on_feats:  # each method's encoder runs once; its rows read the features, as in `evaluate`
+                fs, fq = learned_features(exp, params[m], eps, cfg.eval.chunk, dw)
+                on_feats[m] = eps._replace(support=fs, query=fq)
+            pred = classify_exp.predicted(exp.parts.feature_predictor(r, ways), params[m], on_feats[m], cfg.eval.chunk)
+            acc[r] = float((pred == eps.query_labels).mean())
     best = max(acc, key=acc.get)
     return {"row": best, "method": method_of(exp, best), "val_accuracy": acc, "val_ways": ways,
             "val_shots": cfg.data.shots, "val_episodes": cfg.eval.val_tasks}
@@ -218,14 +233,24 @@ def tune_feature_l2(exp, params: dict | None = None) -> dict:
     fixed = exp.cfg.eval.get("features_l2", 0.0)
     eps, ways = classify_exp.val_episodes(exp.cfg, exp.corpus, 779, classify_exp.eval_length(exp.cfg),
                                           exp.cfg.eval.get("tune_episodes", 0))
-    learned = {m: learned_features(exp, p, eps, exp.cfg.eval.chunk) for m, p in params.items()}
-    sets = feature_sets(learned, hand_features(eps, exp.corpus.enc))
+    show = bool(exp.cfg.progress)
+    dw = episode_windows(eps)
+    with progress.phase("evaluate: regression L2s on meta-val, encoders", len(params) * encoder_units(eps, dw), show):
+        learned = {m: learned_features(exp, p, eps, exp.cfg.eval.chunk, dw) for m, p in params.items()}
+    sets = feature_sets(learned, hand_features(eps, exp.corpus.enc, dw))
     out = {"l2": {}, "val_accuracy": {}, "objective": features.LOGREG_OBJECTIVE, "episodes": len(eps.classes)}
-    for k, (xs, xq) in sets.items():
-        acc = {l2: float((features.logreg_predict(xs, eps.support_labels, xq, ways, l2=l2) == eps.query_labels).mean())
-               for l2 in ((float(fixed),) if fixed else FEATURE_L2)}
-        out["l2"][k] = max(acc, key=acc.get)
-        out["val_accuracy"][k] = {str(l2): v for l2, v in acc.items()}
+    grid = (float(fixed),) if fixed else FEATURE_L2
+    # each fit weighted by its features' width, as the evaluation's feature-row bars are
+    width = sum(xs.shape[-1] for xs, _ in sets.values())
+    with progress.phase("evaluate: regression L2s on meta-val, feature rows", len(grid) * width, show) as bar:
+        for k, (xs, xq) in sets.items():
+            acc = {}
+            for l2 in grid:
+                pred = features.logreg_predict(xs, eps.support_labels, xq, ways, l2=l2)
+                acc[l2] = float((pred == eps.query_labels).mean())
+                bar.advance(xs.shape[-1])
+            out["l2"][k] = max(acc, key=acc.get)
+            out["val_accuracy"][k] = {str(l2): v for l2, v in acc.items()}
     at_l2 = lambda k: out["val_accuracy"][k][str(out["l2"][k])]
     out["best"] = max(sets, key=at_l2)
     learned_only = [k for k in sets if not hand_made(k)]
@@ -275,10 +300,11 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
         res, per, secs = {}, {}, {}
         feats = {}
         label, show = f"evaluate: {ways}-way {shots}-shot", bool(cfg.progress)
-        with progress.phase(f"{label}, encoders", len(exp.algorithms) * encoder_units(eps), show):
+        dw = episode_windows(eps)
+        with progress.phase(f"{label}, encoders", len(exp.algorithms) * encoder_units(eps, dw), show):
             for m in exp.algorithms:  # each method's encoder runs once over the episodes; its rows read the features
                 t0 = time.perf_counter()
-                fs, fq = learned_features(exp, params[m], eps, cfg.eval.chunk)
+                fs, fq = learned_features(exp, params[m], eps, cfg.eval.chunk, dw)
                 feats[m] = (fs, fq)
                 on_feats = eps._replace(support=fs, query=fq)
                 embed_s = time.perf_counter() - t0
@@ -296,7 +322,7 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
                     secs[r] = round(time.perf_counter() - t0 + (embed_s if r == m else 0.0), 2)
                     if r == scorer["row"] and shots == top_k:
                         confusion = _confusion(sub, pred, len(corpus.styles))
-        hand = hand_features(eps, corpus.enc)
+        hand = hand_features(eps, corpus.enc, dw)
         # (row, predict, its weight in the bar: a regression's cost grows with its features' width; the histogram
         # row is counted as wide as the hand-made features)
         baselines = [("histogram", lambda: histogram_predictions(eps, ways, corpus.enc), hand[0].shape[-1])]
@@ -376,8 +402,8 @@ def markdown(out: dict) -> str:
             lines.append(f"| {n} | " + " | ".join(f"{d[n]['mean']:+.3f} +- {d[n]['ci95']:.3f}" for d in own.values()) + " |")
     fl = out.get("features_l2", {})
     if fl.get("l2"):
-        lines += ["", f"Feature regressions (L2 chosen on {fl.get('episodes', 'the')} meta-val episodes; meta-val accuracy "
-                      "at that L2): " +
+        lines += ["", f"Feature regressions (L2 chosen on {fl.get('episodes', 'the')} meta-val episodes; "
+                      "meta-val accuracy at that L2): " +
                   ", ".join(f"{k} {fl['val_accuracy'][k][str(v)]:.3f} (L2 {v:g})" for k, v in fl["l2"].items()) +
                   f"; best on meta-val: **{fl['best']}**" +
                   (f"; best without hand-made features: **{fl['best_learned']}**" if fl.get("best_learned") else "")]

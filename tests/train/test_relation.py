@@ -368,8 +368,10 @@ def test_evaluation_beats_chance(corpus, relation_run, closed_phases):
     cfg, workdir = relation_run
     out = classify.evaluate(experiments.build(cfg, corpus), workdir)
     # each K has a bar for its encoders (windows encoded) and one for its feature rows, each ending at its total
-    assert [d for d, *_ in closed_phases] == [f"evaluate: 2-way {k}-shot, {part}" for k in cfg.eval.shots
-                                       for part in ("encoders", "feature rows")]
+    meta_val = ["evaluate: style scorer on meta-val, encoders", "evaluate: regression L2s on meta-val, encoders",
+                "evaluate: regression L2s on meta-val, feature rows"]
+    assert [d for d, *_ in closed_phases] == meta_val + [f"evaluate: 2-way {k}-shot, {part}" for k in cfg.eval.shots
+                                                         for part in ("encoders", "feature rows")]
     for desc, done, total in closed_phases:
         assert done > 0 and done == total, (desc, done, total)
     res = out["results"]["2-way 2-shot"]  # meta-test has 2 styles in this corpus
