@@ -691,9 +691,9 @@ def test_eval_length_reads_whole_tunes_longer_than_the_training_windows(corpus, 
     cfg.eval.length, cfg.eval.shots = 2 * cfg.data.length, (1,)
     seen, encode = [], classify.learned_features
 
-    def spy(exp, params, eps, chunk):
+    def spy(exp, params, eps, chunk, *rest):
         seen.append((eps.support.shape[-1], eps.support_mask.sum(-1).max(), eps.query_mask.sum(-1).max()))
-        return encode(exp, params, eps, chunk)
+        return encode(exp, params, eps, chunk, *rest)
     monkeypatch.setattr(classify, "learned_features", spy)
     out = classify.evaluate(experiments.build(cfg, corpus), workdir, name="eval_long")  # eval.json stays as it was
     lengths = np.diff(corpus.offsets)
