@@ -189,7 +189,7 @@ def feature_sets(learned: dict, hand) -> dict:
     best way to read the features it learned) and, with two or more encoders,
     "all+features" (every encoder's features and the hand-made ones in one regression: the encoders
     were trained with different heads, so their features may err on different tunes) and "all+logreg"
-    (every encoder's features without the hand-made ones: the best a learned row does alone).
+    (every encoder's features without the hand-made ones in one regression).
 
     learned: {method: (support [B, n, C], query [B, m, C])}; hand: (support, query) hand-made features.
     Each value is (support [B, n, D], query [B, m, D])."""

@@ -367,7 +367,8 @@ def relation_run(corpus, tmp_path_factory):
 def test_evaluation_beats_chance(corpus, relation_run, closed_phases):
     cfg, workdir = relation_run
     out = classify.evaluate(experiments.build(cfg, corpus), workdir)
-    # each K has a bar for its encoders (windows encoded) and one for its feature rows, each ending at its total
+    # the meta-val choices, then each K, have a bar for their encoders (tokens encoded) and one for their feature
+    # rows, each ending at its total
     meta_val = ["evaluate: style scorer on meta-val, encoders", "evaluate: regression L2s on meta-val, encoders",
                 "evaluate: regression L2s on meta-val, feature rows"]
     assert [d for d, *_ in closed_phases] == meta_val + [f"evaluate: 2-way {k}-shot, {part}" for k in cfg.eval.shots
