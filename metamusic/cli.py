@@ -397,9 +397,11 @@ def _evaluate(exp, workdir: str) -> None:
         name = "eval_" + os.path.basename(os.path.normpath(exp.cfg.eval.root))
         test = experiments.load_test_data(exp.cfg, exp.corpus)
         r, dropped = test.report, test.report.get("dropped", {})
+        from metamusic.data import dropped_summary
+
         print(f"{exp.cfg.eval.root}: {len(test.styles)} styles, {len(test.meta)} tunes as meta-test; "
-              f"skipped {r.get('skipped', 0)} unreadable tunes or files; dropped {dropped.get('duplicates', 0)} "
-              f"tunes seen in training; styles under eval.min_tunes: "
+              f"skipped {r.get('skipped', 0)} unreadable tunes or files; {dropped_summary(dropped)}; "
+              f"styles under eval.min_tunes: "
               f"{ {**r.get('styles_too_small', {}), **dropped.get('styles', {})} or 'none'}")
         kwargs = {"test_corpus": test, "name": name}
     out = fam.evaluate(exp, workdir, **kwargs)

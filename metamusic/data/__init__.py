@@ -7,10 +7,10 @@ Entry points:
 CLI: `python -m metamusic.data catalog [--root DIR] [--json]`.
 """
 
-from metamusic.data.dataset import Corpus, load_corpus, without_tunes
+from metamusic.data.dataset import Corpus, dropped_summary, load_corpus, without_tunes
 from metamusic.data.episodes import EpisodeSampler, Episodes, TaskSampler, Tasks, step_rng
 from metamusic.data.melody import EncodingConfig
 from metamusic.data.splits import SplitConfig
 
-__all__ = ["Corpus", "load_corpus", "without_tunes", "TaskSampler", "EpisodeSampler", "Tasks", "Episodes",
+__all__ = ["Corpus", "dropped_summary", "load_corpus", "without_tunes", "TaskSampler", "EpisodeSampler", "Tasks", "Episodes",
            "step_rng", "EncodingConfig", "SplitConfig"]

@@ -4,8 +4,9 @@ A plain recursive glob follows directory links: `minor/loop -> ..` re-reads the
 corpus root (and labels every other style's tunes `minor`), `self -> .` reads a
 folder until the path-length limit. `music_files` follows a link only into a real
 folder not read yet and not the root (or above), and never into a folder that
-`avoid` reserves (another style's folder); every link it does not follow, and every
-file reached a second time through a link, becomes one line in `notes`.
+`avoid` reserves (another style's folder); every link it does not follow, every
+file reached a second time through a link, and every link to nothing (a music file's name whose target
+is gone) becomes one line in `notes`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def music_files(top: str, *, avoid=(), root: str | None = None, seen_dirs: set |
       avoid: real folders not to enter (e.g. the other styles' folders of a corpus).
       root: the corpus root; a link to it or to a folder above it is not followed. Default `top`.
       seen_dirs, seen_files: real paths already read, shared across calls (across a corpus's styles).
-      notes: receives one line per link not followed or file skipped as already read.
+      notes: receives one line per link not followed, file skipped as already read, or link to nothing.
     """
     seen_dirs = set() if seen_dirs is None else seen_dirs
     seen_files = set() if seen_files is None else seen_files
@@ -58,7 +59,11 @@ def music_files(top: str, *, avoid=(), root: str | None = None, seen_dirs: set |
         dirs[:] = keep
         for n in sorted(names):
             full = os.path.join(dirpath, n)
-            if n.startswith(".") or os.path.splitext(n)[1].lower() not in SUPPORTED_EXTS or not os.path.isfile(full):
+            if n.startswith(".") or os.path.splitext(n)[1].lower() not in SUPPORTED_EXTS:
+                continue
+            if not os.path.isfile(full):
+                if os.path.islink(full) and not os.path.exists(full):
+                    notes.append(f"skipped {full}: a link to nothing ({os.readlink(full)})")
                 continue
             real = os.path.realpath(full)
             if real in seen_files:

@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 from metamusic import progress
-from metamusic.data import EpisodeSampler, features
+from metamusic.data import EpisodeSampler, dropped_summary, features
 from metamusic.data.episodes import Episodes
 from metamusic.eval.paired import paired_difference
 from metamusic.experiments import base
@@ -287,6 +287,8 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
            "scorer": scorer, "results": {}, "paired_vs_protonet": {}, "head_vs_own_encoder": {}, "seconds": {}}
     if left_out:
         out["config"]["left_out"] = left_out
+    if test_corpus is not None and "dropped" in corpus.report:
+        out["config"]["dropped"] = corpus.report["dropped"]
     confusion = None
     top_k = max(k for k in cfg.eval.shots if serve[k])  # the confusion matrix: the largest K evaluated
     tuned = tune_feature_l2(exp, params)
@@ -374,6 +376,8 @@ def markdown(out: dict) -> str:
     lines = [f"Meta-test styles ({c['corpus']}): {', '.join(c['test_styles'])}. {c['episodes']} episodes per "
              f"setting, {c['queries']} query tunes per class, whole tunes up to {c['length']} tokens "
              f"(bar position {'on' if c['bar_position'] else 'off'}); accuracy +- 95% CI.", ""]
+    if "dropped" in c:
+        lines += [f"From {c['corpus']}: {dropped_summary(c['dropped'])}.", ""]
     for k, left in c.get("left_out", {}).items():
         none = f"{c['ways']}-way {k[len('K='):]}-shot" not in out["results"]
         lines += [f"Left out at {k} (too few tunes for K support + {c['queries']} query tunes per class"

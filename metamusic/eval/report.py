@@ -12,6 +12,10 @@ def markdown(results: dict) -> str:
             f"{cfg['length']} tokens ({W * (cfg['length'] - 1) + 1} tokens)")
     lines = [f"Meta-test styles: {', '.join(cfg['test_styles'])}. {cfg['episodes']} episodes per K, "
              f"{unit}; mean +- 95% CI.", ""]
+    if "dropped" in cfg:
+        from metamusic.data import dropped_summary
+
+        lines += [f"From {cfg.get('test_root', 'eval.root')}: {dropped_summary(cfg['dropped'])}.", ""]
     tuning = dict(results.get("tuning", {}))
     oracle = tuning.pop("oracle", None)
     per_k = {k: v for k, v in tuning.items() if k.startswith("K=")}

@@ -30,6 +30,7 @@ def test_loops_and_links_to_other_styles_are_not_followed(tmp_path):
     os.makedirs(tmp_path / "outside")
     synth.write_abc_book(str(tmp_path / "outside" / "x.abc"), [synth.abc_tune(9, np.random.default_rng(1), "6/8")])
     os.symlink(str(tmp_path / "outside"), os.path.join(root, "major", "shared"))  # outside the root: followed
+    os.symlink(str(tmp_path / "gone.abc"), os.path.join(root, "other", "gone.abc"))  # a link to nothing
 
     src = {s.name: s for s in folder_sources(root)}
     assert {n: len(s.files) for n, s in src.items()} == {"user/alias": 0, "user/major": 6, "user/minor": 5,
@@ -45,6 +46,7 @@ def test_loops_and_links_to_other_styles_are_not_followed(tmp_path):
     assert "self" in notes["user/major"] and "already read" in notes["user/major"]
     assert "theirs" in notes["user/major"] and "another style" in notes["user/major"]
     assert "same folder as style 'other'" in notes["user/alias"]
+    assert "gone.abc: a link to nothing" in notes["user/other"]
 
     c = load_corpus(root, cache_dir=str(tmp_path / "cache"), workers=1, progress=False,
                     split=SplitConfig(min_tunes=2, val_fraction=0.25, test_fraction=0.25))
@@ -60,3 +62,34 @@ def test_user_paths_for_generate_and_classify_read_each_file_once(tmp_path):
     os.symlink("../..", os.path.join(root, "major", "sub", "up"))
     found = music_files([os.path.join(root, "major")])
     assert len(found) == 3 == len({os.path.realpath(f) for f in found})
+
+
+def test_tunes_seen_in_training_are_counted_as_exact_and_near_copies(tmp_path):
+    """A user's folder that holds training tunes, some byte for byte and some with one note changed (as an export
+    to another format or another edition gives): both are dropped, and the line a user reads counts both."""
+    from metamusic.data import dropped_summary, without_tunes
+
+    rng = np.random.default_rng(3)
+    tunes = [synth.abc_tune(i + 1, rng, "6/8", bars=16) for i in range(12)]
+    train = str(tmp_path / "train")
+    for style, part in (("a", tunes[:4]), ("b", tunes[4:8]), ("c", tunes[8:])):
+        os.makedirs(os.path.join(train, style))
+        synth.write_abc_book(os.path.join(train, style, "book.abc"), part)
+    split = SplitConfig(min_tunes=2, val_fraction=0.25, test_fraction=0.25, near_dup_threshold=0.4)
+    seen = load_corpus(train, cache_dir=str(tmp_path / "cache"), workers=1, progress=False, split=split)
+    assert len(seen.meta) == 12
+    mine = str(tmp_path / "mine")
+    os.makedirs(os.path.join(mine, "copies"))
+    os.makedirs(os.path.join(mine, "new"))
+    edited = [t.replace(" | ", " | G", 1) for t in tunes[:3]]  # one note more in the first bar line: a near copy
+    assert all(e != t for e, t in zip(edited, tunes[:3]))
+    synth.write_abc_book(os.path.join(mine, "copies", "book.abc"), tunes[3:5] + edited)
+    synth.write_abc_book(os.path.join(mine, "new", "book.abc"),
+                         [synth.abc_tune(100 + i, rng, "3/4", bars=16) for i in range(4)])
+    theirs = load_corpus(mine, cache_dir=str(tmp_path / "cache"), workers=1, progress=False, split=split,
+                         all_test=True)
+    kept, dropped = without_tunes(theirs, (m["hash"] for m in seen.meta), 2, near_copies_of=seen,
+                                  near_dup_threshold=0.4)
+    assert (dropped["duplicates"], dropped["near_duplicates"]) == (2, 3)
+    assert kept.styles == ["new"] and dropped["styles"] == {"copies": 0}
+    assert dropped_summary(dropped) == "dropped 5 tunes seen in training (2 exact copies, 3 near copies)"

@@ -618,7 +618,9 @@ def test_eval_on_a_user_folder_of_meters_every_style_as_meta_test(corpus, relati
     # 0.642 with the 25 rhythm features, which are noise here too; histogram 0.275)
     assert res["features+logreg"]["accuracy"] > 0.6 and res["histogram"]["accuracy"] < 0.6, res
     assert all(res[m]["episodes"] == cfg.eval.episodes for m in ("relation", "protonet", "histogram"))
-    assert os.path.getsize(os.path.join(workdir, "eval_theirs.md")) > 100
+    md = open(os.path.join(workdir, "eval_theirs.md")).read()
+    assert f"From {cfg.eval.root}: dropped 0 tunes seen in training (0 exact copies, 0 near copies)." in md
+    assert out["config"]["dropped"]["tunes"] == 0
     assert os.path.getsize(os.path.join(workdir, "confusion_theirs.png")) > 1000
 
 
