@@ -156,7 +156,7 @@ def main(argv=None) -> int:
     out = adaptation(args)
     if not args.sampling_only:
         out.update(relation(args), gan(args))
-    print(f"| figure | value |\n| --- | --- |")
+    print("| figure | value |\n| --- | --- |")
     for name, desc in (("lstm", f"LSTM 1x{args.hidden} {args.impl}"), ("transformer", "Transformer 2 x 128")):
         print(f"| {desc}: adapt ({args.inner_steps} SGD steps on K={args.shots} x 64 tokens) "
               f"| {out[f'{name}_adapt_ms']:.1f} ms |")

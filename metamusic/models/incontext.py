@@ -103,7 +103,6 @@ class InContextLM(nn.Module):
     def __call__(self, tokens, pos=None):
         """Next-token logits [..., T, vocab] of query windows `tokens` (`pos`: the bar position of the token
         each input predicts, as every melody model reads it), given the prompt where the params hold one."""
-        T = tokens.shape[-1]
         embed = nn.Embed(self.vocab_size, self.dim, name="embed")
         table = self.param("pos", nn.initializers.normal(0.02), (self.max_len, self.dim))
         if self.bar_positions:  # one bar-position embedding for query and prompt (models.metric's names)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import synth
-from metamusic.data import SplitConfig, cache, dataset, ingest, load_corpus
+from metamusic.data import SplitConfig, cache, ingest, load_corpus
 from metamusic.data.melody import EncodingConfig
 from metamusic.errors import MetamusicError
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from metamusic.data import formats, melody
+from metamusic.data import melody
 from metamusic.errors import MetamusicError
 
 CFG = melody.EncodingConfig()

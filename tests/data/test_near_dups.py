@@ -4,7 +4,6 @@ sits in two splits or in one style twice after the corpus is built."""
 import os
 
 import numpy as np
-import pytest
 
 import synth
 from metamusic.data import SplitConfig, load_corpus, near_dups

@@ -105,7 +105,7 @@ def test_mgeval_same_distribution_overlaps_more_than_a_different_one():
     def melody(scale_pcs):
         return mm.notes(tok([60 + int(rng.choice(scale_pcs)) for _ in range(12)], dur=int(rng.integers(1, 4))))
 
-    major, chromatic = [0, 2, 4, 5, 7, 9, 11], list(range(12))
+    major = [0, 2, 4, 5, 7, 9, 11]
     ref = mm.set_features([melody(major) for _ in range(30)])
     same = mm.set_features([melody(major) for _ in range(30)])
     other = mm.set_features([mm.notes(tok([40 + 2 * i for i in range(12)], dur=8)) for _ in range(30)])
