@@ -3,6 +3,7 @@
     python benchmarks/paired_runs.py RUN_A RUN_B [--rows=protonet,r2d2] [--shots=5] [--out=paired.json]
     python benchmarks/paired_runs.py RUN_A RUN_B --root=DIR --ways=4   # on a folder's styles, as eval.root
     python benchmarks/paired_runs.py RUN RUN --length-b=1024            # one run, its tunes read longer (eval.length)
+    python benchmarks/paired_runs.py RUN_SEED0 RUN_SEED1 --seed=0       # two training seeds, on seed 0's episodes
 
 `--mode=eval` pairs the rows of one run; comparing two trainings (a config change, a new loss) needs the
 same for rows of different runs. For each row (a trained head or one of its extra rows, such as
@@ -32,6 +33,9 @@ def main(argv=None) -> int:
     ap.add_argument("--length-a", type=int, default=0, help="tokens per tune of run A's episodes (eval.length; "
                     "default: the run's)")
     ap.add_argument("--length-b", type=int, default=0, help="the same for run B")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="draw both runs' episodes with this seed (default: each run's config seed; runs trained "
+                         "with different --config.seed compare on one seed's episodes, as --mode=eval draws them)")
     ap.add_argument("--out", default="", help="also write the figures as JSON here")
     args = ap.parse_args(argv)
 
@@ -47,6 +51,8 @@ def main(argv=None) -> int:
     runs = {}
     for wd, length in ((args.run_a, args.length_a), (args.run_b, args.length_b)):
         cfg = experiments.run_config(wd, "classify")
+        if args.seed is not None:
+            cfg.seed = args.seed
         if length:
             cfg.eval.length = length
         if args.ways:

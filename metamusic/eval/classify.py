@@ -280,7 +280,8 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
     scorer = choose_scorer(exp, params)
     with open(os.path.join(workdir, SCORER_FILE), "w") as f:
         json.dump(scorer, f, indent=1)
-    out = {"config": {"ways": ways, "shots": list(cfg.eval.shots), "episodes": cfg.eval.episodes,
+    # seed: the episodes' (meta-val and meta-test draws), the evaluating command's, not the training's
+    out = {"config": {"seed": cfg.seed, "ways": ways, "shots": list(cfg.eval.shots), "episodes": cfg.eval.episodes,
                       "queries": cfg.data.queries, "length": classify_exp.eval_length(cfg), "test_styles": test,
                       "bar_position": bool(cfg.data.get("bar_position", False)),
                       "corpus": cfg.eval.get("root", "") if test_corpus is not None else "training corpus's meta-test"},

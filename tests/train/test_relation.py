@@ -612,6 +612,7 @@ def test_eval_on_a_user_folder_of_meters_every_style_as_meta_test(corpus, relati
     assert test.styles == ["jigs", "odd", "polkas", "reels"] and set(test.split_of.values()) == {"test"}
     out = classify.evaluate(experiments.build(cfg, corpus), workdir, test_corpus=test, name="eval_theirs")
     assert out["config"]["test_styles"] == test.styles and out["config"]["ways"] == 3
+    assert out["config"]["seed"] == cfg.seed  # the episodes' seed, so runs compared across trainings share them
     res = out["results"]["3-way 2-shot"]
     # windows of 24 steps hold one to three bars: meter tells the styles apart, pitch content does not
     # (0.825 before the 24 tonal features, which are noise here, were added; 0.725 with them; chance 0.33;
