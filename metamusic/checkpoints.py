@@ -18,7 +18,7 @@ import logging
 import os
 import shutil
 import sys
-from typing import Optional
+from typing import Callable, Optional
 
 import jax
 import orbax.checkpoint as ocp
@@ -35,12 +35,18 @@ def manager(workdir: str, every: int, keep: int, create: bool = True) -> ocp.Che
         return ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")), options=opts)
 
 
-def restore_latest(mgr: ocp.CheckpointManager, template, *, set_aside: bool = False):
+def restore_latest(mgr: ocp.CheckpointManager, template, *, set_aside: bool = False,
+                   optional: Optional[Callable[[tuple], bool]] = None):
     """The newest checkpoint that restores, into `template`'s structure; `template` if there is none.
 
     A newer checkpoint that fails to restore is named in one warning line and skipped (moved to
     damaged_checkpoints/ when `set_aside`, as training does before it saves that step again).
     Raises MetamusicError if there are checkpoints and none restores.
+
+    optional: a predicate on an array's path (`path_key`) naming the parts of a model that only some methods
+    build (a classification run builds R2D2's ridge scale only when an R2D2 head is trained). A checkpoint
+    that differs from `template` only in such arrays restores by path: the ones it lacks come from
+    `template` (the method it holds never read them), the ones `template` lacks are left out.
     """
     steps = sorted(mgr.all_steps(), reverse=True)
     moved_any = False
@@ -48,7 +54,9 @@ def restore_latest(mgr: ocp.CheckpointManager, template, *, set_aside: bool = Fa
         where = os.path.join(str(mgr.directory), str(step))
         try:
             with _quiet():
-                state = restore_step(mgr, step, template)
+                state = _restore_by_path(mgr, step, template, optional) if optional is not None else None
+                if state is None:
+                    state = restore_step(mgr, step, template)
         except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many types for a damaged step
             with _quiet():
                 _raise_if_other_config(where, template)
@@ -135,6 +143,36 @@ def _quiet():
         absl_logging.set_verbosity(level)
 
 
+def path_key(path) -> tuple:
+    """A tree path as a tuple of strings, the same for a state and for its restore without a template (dict
+    keys, attribute names and sequence indices alike)."""
+    return tuple(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path)
+
+
+def _restore_by_path(mgr: ocp.CheckpointManager, step: int, template, optional: Callable[[tuple], bool]):
+    """`template`'s structure from checkpoint `step` when the two differ only in arrays `optional` names (see
+    `restore_latest`); None when they do not differ, or differ in any other array (another config, or
+    damage: the plain restore then reports it)."""
+    try:
+        md = ocp.StandardCheckpointer().metadata(os.path.join(str(mgr.directory), str(step), "default"))
+        tree = getattr(getattr(md, "item_metadata", md), "tree", None)
+    except Exception:  # noqa: BLE001 - unreadable metadata is damage, for the plain restore to report
+        return None
+    if tree is None:
+        return None
+    shape = lambda x: (tuple(int(d) for d in x.shape), str(x.dtype))
+    saved = {path_key(p): shape(x) for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
+    wanted = {path_key(p): shape(x) for p, x in jax.tree_util.tree_flatten_with_path(template)[0]}
+    differ = set(saved) ^ set(wanted)
+    if not differ or not all(optional(k) for k in differ):
+        return None
+    if any(saved[k] != wanted[k] for k in set(saved) & set(wanted)):
+        return None
+    raw = mgr.restore(step, args=ocp.args.StandardRestore(None))
+    got = {path_key(p): x for p, x in jax.tree_util.tree_flatten_with_path(raw)[0]}
+    return jax.tree_util.tree_map_with_path(lambda p, x: got.get(path_key(p), x), template)
+
+
 def restore_step(mgr: ocp.CheckpointManager, step: int, template):
     """The checkpoint of one `step` restored into `template`'s structure."""
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
@@ -198,13 +236,14 @@ def latest_step(workdir: str) -> Optional[int]:
     return max(steps) if steps else None
 
 
-def load(workdir: str, template):
-    """The newest state in `workdir` that restores (for eval and generation), or raises if there is none."""
+def load(workdir: str, template, optional: Optional[Callable[[tuple], bool]] = None):
+    """The newest state in `workdir` that restores (for eval and generation), or raises if there is none;
+    `optional` as `restore_latest`'s."""
     if latest_step(workdir) is None:
         raise MetamusicError(f"no checkpoint in {workdir}/checkpoints; train first (--mode=train)")
     mgr = manager(workdir, 1, 1, create=False)
     try:
-        return restore_latest(mgr, template)
+        return restore_latest(mgr, template, optional=optional)
     finally:
         mgr.close()
 

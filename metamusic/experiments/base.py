@@ -54,6 +54,13 @@ class Experiment:
     # model), or None for a fresh init_params()
     start_from: Callable = lambda name: None
     init_field: str = "meta.init"  # the config field that says where methods start (named in errors)
+    # names of the parameter modules only some methods build (a classification run's ridge scale, its
+    # pretraining layer): a method trained in a run with another list of methods restores without them
+    optional_parts: tuple = ()
+
+    def optional(self, path: tuple) -> bool:
+        """Whether an array at `path` (checkpoints.path_key) belongs to a part only some methods build."""
+        return any(part in path for part in self.optional_parts)
 
     @property
     def methods(self) -> tuple:
@@ -68,7 +75,8 @@ def restore(exp: Experiment, workdir: str, name: str):
     """The trained `meta` pytree of method `name` (latest checkpoint in its folder)."""
     algo = exp.algorithm(name)
     template = init_state(algo, exp.optimizer(name), exp.init_params())
-    return checkpoints.load(baselines.run_dir(workdir, name), template).meta
+    optional = exp.optional if exp.optional_parts else None
+    return checkpoints.load(baselines.run_dir(workdir, name), template, optional).meta
 
 
 def start_params(exp: Experiment, workdir: str, name: str):

@@ -276,7 +276,7 @@ def build(cfg, corpus=None) -> base.Experiment:
         algorithms=names, baselines=(), algorithm=algorithm,
         optimizer=optimizer,
         train_steps=lambda name: cfg.steps, train_sampler=train_sampler, val_eval=val_eval, model=model, enc=enc,
-        start_from=start_from,
+        start_from=start_from, optional_parts=("ridge", "pretrain_head"),  # built for R2D2 / pretraining heads only
         parts=ClassifyParts(parts, scores, probabilities, predictor, feature_predictor))
 
 

@@ -115,16 +115,18 @@ def _truncate_after(path: str, step: int) -> None:
 
 def run(workdir: str, state, step_fn: Callable, sample_fn: Callable, cfg: LoopConfig, *,
         phase_fn: Callable[[int], object] = lambda step: None,
-        eval_fn: Optional[Callable] = None, name: str = "train", stats: Optional[dict] = None):
+        eval_fn: Optional[Callable] = None, name: str = "train", stats: Optional[dict] = None,
+        optional: Optional[Callable[[tuple], bool]] = None):
     """Trains `state` to `cfg.total_steps`, resuming from `workdir` if it holds a checkpoint.
 
     Returns the final state. Raises MetamusicError after `max_bad_streak`
     consecutive non-finite steps (skipped steps never change the parameters). `stats`, when given,
-    receives "start": the step it resumed from (after any fallback past a damaged checkpoint).
+    receives "start": the step it resumed from (after any fallback past a damaged checkpoint). `optional`: the
+    arrays a checkpoint may lack or hold beyond `state` (`checkpoints.restore_latest`).
     """
     os.makedirs(workdir, exist_ok=True)
     mgr = ckpt_lib.manager(workdir, cfg.checkpoint_every, cfg.keep_checkpoints)
-    state = ckpt_lib.restore_latest(mgr, state, set_aside=True)
+    state = ckpt_lib.restore_latest(mgr, state, set_aside=True, optional=optional)
     start = int(state.step)
     if stats is not None:
         stats["start"] = start

@@ -352,6 +352,38 @@ def test_residual_relation_on_a_frozen_protonet_encoder_starts_as_it_and_trains_
         np.testing.assert_array_equal(np.argmax(start, -1), np.argmax(protonet, -1))
 
 
+def test_a_head_joins_a_run_of_other_heads_and_some_heads_of_a_run_restore_alone(corpus, tmp_path):
+    """The parameter tree holds R2D2's ridge scale only when an R2D2 head is trained (and the pretraining layer
+    only with a pretraining head). A head trained in a run with another list of heads restores by path: a part
+    it lacks comes from init, a part the run lacks is left out; any other difference is still refused."""
+    from metamusic.errors import MetamusicError
+
+    flat = lambda t: {jax.tree_util.keystr(p): np.asarray(x) for p, x in jax.tree_util.tree_flatten_with_path(t)[0]}
+    alone_exp = experiments.build(_cfg(6, "protonet"), corpus)
+    both_exp = experiments.build(_cfg(6, "protonet,r2d2"), corpus)
+    wd = str(tmp_path / "run")
+    train(alone_exp, wd, "protonet")
+    trained = flat(base.restore(alone_exp, wd, "protonet")["params"])
+    stats = {}
+    train(both_exp, wd, "protonet", stats)  # the same workdir with R2D2 added: protonet resumes at its end
+    assert stats["start"] == 6
+    joined, init = flat(base.restore(both_exp, wd, "protonet")["params"]), flat(both_exp.init_params())
+    assert set(joined) - set(trained) == {"['params']['ridge']"}
+    assert np.array_equal(joined["['params']['ridge']"], init["['params']['ridge']"])
+    assert all(np.array_equal(joined[k], v) for k, v in trained.items())
+    assert not np.array_equal(trained["['params']['enc']['conv_0']['kernel']"],
+                              init["['params']['enc']['conv_0']['kernel']"])  # (it trained)
+    train(both_exp, wd, "r2d2")
+    r2d2 = flat(base.restore(both_exp, wd, "r2d2")["params"])
+    assert not np.array_equal(r2d2["['params']['ridge']"], init["['params']['ridge']"])  # R2D2 trains its own
+    # the other way: the two-head run's protonet into a protonet-only run, its ridge scale left out
+    assert flat(base.restore(alone_exp, wd, "protonet")["params"]).keys() == trained.keys()
+    other = _cfg(6, "protonet")
+    other.model.conv.dim = 16
+    with pytest.raises(MetamusicError, match="another config"):
+        base.restore(experiments.build(other, corpus), wd, "protonet")
+
+
 @pytest.fixture(scope="module")
 def relation_run(corpus, tmp_path_factory):
     cfg = _cfg(300)
