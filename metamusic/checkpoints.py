@@ -170,7 +170,14 @@ def _restore_by_path(mgr: ocp.CheckpointManager, step: int, template, optional: 
         return None
     raw = mgr.restore(step, args=ocp.args.StandardRestore(None))
     got = {path_key(p): x for p, x in jax.tree_util.tree_flatten_with_path(raw)[0]}
-    return jax.tree_util.tree_map_with_path(lambda p, x: got.get(path_key(p), x), template)
+
+    def pick(p, x):  # each restored array placed as the template's (a training state may be sharded)
+        k = path_key(p)
+        if k not in got:
+            return x
+        return jax.device_put(got[k], x.sharding) if isinstance(x, jax.Array) else got[k]
+
+    return jax.tree_util.tree_map_with_path(pick, template)
 
 
 def restore_step(mgr: ocp.CheckpointManager, step: int, template):
