@@ -12,5 +12,5 @@ from metamusic.data.episodes import EpisodeSampler, Episodes, TaskSampler, Tasks
 from metamusic.data.melody import EncodingConfig
 from metamusic.data.splits import SplitConfig
 
-__all__ = ["Corpus", "dropped_summary", "load_corpus", "without_tunes", "TaskSampler", "EpisodeSampler", "Tasks", "Episodes",
-           "step_rng", "EncodingConfig", "SplitConfig"]
+__all__ = ["Corpus", "dropped_summary", "load_corpus", "without_tunes", "TaskSampler", "EpisodeSampler", "Tasks",
+           "Episodes", "step_rng", "EncodingConfig", "SplitConfig"]

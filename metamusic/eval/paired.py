@@ -22,16 +22,23 @@ def paired_difference(a, b) -> dict:
     Returns {"mean", "ci95" (half-width), "episodes", "excludes_zero"}; lower is better for
     NLL, so a negative mean whose CI excludes zero says `a` beat `b`.
     """
-    from scipy import stats
-
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.shape != b.shape or a.ndim != 1:
         raise ValueError(f"paired scores need equal 1-D shapes, got {a.shape} and {b.shape}")
     d = a - b
-    n = d.size
-    mean = float(d.mean()) if n else math.nan
-    half = float(stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / math.sqrt(n)) if n >= 2 else math.inf
-    return {"mean": mean, "ci95": half, "episodes": int(n), "excludes_zero": bool(abs(mean) > half)}
+    mean, half = t_interval(d)
+    return {"mean": mean, "ci95": half, "episodes": int(d.size), "excludes_zero": bool(abs(mean) > half)}
+
+
+def t_interval(x) -> tuple[float, float]:
+    """(mean, half-width of its 95% CI) of 1-D values (Student t, n - 1 degrees of freedom; inf under 2 values)."""
+    from scipy import stats
+
+    x = np.asarray(x, np.float64)
+    n = x.size
+    mean = float(x.mean()) if n else math.nan
+    half = float(stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / math.sqrt(n)) if n >= 2 else math.inf
+    return mean, half
 
 
 def headroom_closed(joint, method, oracle, *, resamples: int = 1000, seed: int = 0) -> dict:

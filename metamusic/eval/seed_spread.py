@@ -27,6 +27,7 @@ import sys
 import numpy as np
 
 from metamusic.errors import MetamusicError
+from metamusic.eval.paired import t_interval
 
 # evaluation config fields that may differ between runs without changing the episodes
 _NOT_EPISODES = ("dropped", "left_out")
@@ -61,13 +62,9 @@ def check_same_episodes(evals: dict) -> None:
 
 def _stats(values) -> dict:
     a = np.asarray(values, np.float64)
-    n = a.size
-    from scipy import stats
-
-    sd = float(a.std(ddof=1)) if n >= 2 else math.nan
-    half = float(stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)) if n >= 2 else math.inf
-    return {"accuracy": [float(x) for x in a], "mean": float(a.mean()), "sd": sd, "ci95": half,
-            "min": float(a.min()), "max": float(a.max())}
+    mean, half = t_interval(a)
+    return {"accuracy": [float(x) for x in a], "mean": mean, "sd": float(a.std(ddof=1)) if a.size >= 2 else math.nan,
+            "ci95": half, "min": float(a.min()), "max": float(a.max())}
 
 
 def _chosen(ev: dict) -> dict:
@@ -98,7 +95,7 @@ def spread(evals: dict) -> dict:
             if all(p is not None for p in per):
                 paired[row] = {"mean": [float(p["mean"]) for p in per], "ci95": [float(p["ci95"]) for p in per]}
         out["paired_vs_protonet"][s] = paired
-        kinds = set.intersection(*(set(out["chosen"][r]) for r in runs)) if runs else set()
+        kinds = set.intersection(*(set(out["chosen"][r]) for r in runs))
         out["chosen_accuracy"][s] = {}
         for kind in sorted(kinds):
             rows_chosen = [out["chosen"][r][kind] for r in runs]

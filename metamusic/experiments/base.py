@@ -58,9 +58,12 @@ class Experiment:
     # pretraining layer): a method trained in a run with another list of methods restores without them
     optional_parts: tuple = ()
 
-    def optional(self, path: tuple) -> bool:
-        """Whether an array at `path` (checkpoints.path_key) belongs to a part only some methods build."""
-        return any(part in path for part in self.optional_parts)
+    @property
+    def optional(self) -> Optional[Callable[[tuple], bool]]:
+        """Whether an array at a path (checkpoints.path_key) belongs to a part only some methods build; None
+        where every method builds the same parts (checkpoints then restore as saved)."""
+        parts = self.optional_parts
+        return (lambda path: any(part in path for part in parts)) if parts else None
 
     @property
     def methods(self) -> tuple:
@@ -75,8 +78,7 @@ def restore(exp: Experiment, workdir: str, name: str):
     """The trained `meta` pytree of method `name` (latest checkpoint in its folder)."""
     algo = exp.algorithm(name)
     template = init_state(algo, exp.optimizer(name), exp.init_params())
-    optional = exp.optional if exp.optional_parts else None
-    return checkpoints.load(baselines.run_dir(workdir, name), template, optional).meta
+    return checkpoints.load(baselines.run_dir(workdir, name), template, exp.optional).meta
 
 
 def start_params(exp: Experiment, workdir: str, name: str):

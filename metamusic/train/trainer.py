@@ -24,5 +24,4 @@ def train(exp: Experiment, workdir: str, name: str, stats: dict | None = None):
     step_fn, sample, state = sharding.distribute(make_outer_step(m.algorithm, m.optimizer, m.task_map, mesh),
                                                  m.sampler, state, mesh)
     return run(baselines.run_dir(workdir, name), state, step_fn, sample, loop, phase_fn=m.algorithm.phase,
-               eval_fn=m.validation, name=m.label, stats=stats,
-               optional=exp.optional if exp.optional_parts else None)
+               eval_fn=m.validation, name=m.label, stats=stats, optional=exp.optional)
