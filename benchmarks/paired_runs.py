@@ -43,6 +43,7 @@ def main(argv=None) -> int:
 
     from metamusic import experiments
     from metamusic.data.episodes import EpisodeSampler, styles_per_k
+    from metamusic.eval.classify import episode_windows, learned_features
     from metamusic.eval.paired import paired_difference
     from metamusic.experiments import base, inputs
     from metamusic.experiments import classify as classify_exp
@@ -87,12 +88,23 @@ def main(argv=None) -> int:
            "length_a": ea.support.shape[-1], "length_b": eb.support.shape[-1], "rows": {}}
     print(f"| row | A: {args.run_a} | B: {args.run_b} | B - A (95% CI, {len(ea.classes)} paired episodes) |")
     print("| --- | --- | --- | --- |")
+    restored, encoded = {}, {}  # per (run, method): its params and its encoder's features, shared by its rows
     for r in rows:
         per = {}
         for (wd, length), (cfg, exp, eps, ways) in runs.items():
             method = next(m for m in exp.algorithms if r == m or r in episodic.EXTRA_SCORES.get(m, {}))
-            params = base.restore(exp, wd, method)["params"]
-            pred = classify_exp.predicted(exp.parts.predictor(r, ways), params, eps, cfg.eval.chunk)
+            at = (wd, length, method)
+            if at not in restored:
+                restored[at] = base.restore(exp, wd, method)["params"]
+            params = restored[at]
+            if r in episodic.COSTLY:  # the row needs the encoder itself (fine-tuning): from the episodes' tokens
+                pred = classify_exp.predicted(exp.parts.predictor(r, ways), params, eps, cfg.eval.chunk)
+            else:  # as --mode=eval predicts it: each distinct window encoded once, the row read from the features
+                if at not in encoded:
+                    encoded[at] = learned_features(exp, params, eps, cfg.eval.chunk, episode_windows(eps))
+                fs, fq = encoded[at]
+                pred = classify_exp.predicted(exp.parts.feature_predictor(r, ways), params,
+                                              eps._replace(support=fs, query=fq), cfg.eval.chunk)
             per[(wd, length)] = (pred == eps.query_labels).mean(1)
         a, b = per[(args.run_a, args.length_a)], per[(args.run_b, args.length_b)]
         d = paired_difference(b, a)
