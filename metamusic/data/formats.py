@@ -41,6 +41,12 @@ MIDI_BACKENDS = ("symusic", "note_seq")
 
 _SECONDS_PER_QUARTER = 0.5  # music21 scores are written out at a fixed 120 qpm.
 
+# A MIDI file larger than this is skipped unread, with its size as the reason. A file that size holds hundreds of
+# thousands of notes: a performance or a collection rather than a tune, and where symusic declines it, note_seq's
+# reader (mido, pretty_midi: Python objects per event) needs gigabytes of memory and minutes. A folder's every
+# other file is still read. Set it higher (formats.MAX_MIDI_BYTES = ...) to read such files anyway.
+MAX_MIDI_BYTES = 4 * 2**20
+
 
 @dataclasses.dataclass
 class Tune:
@@ -108,6 +114,11 @@ def _read_midi(path: str, backend: str = "symusic") -> Record:
     bad = _check_bytes(path)
     if bad:
         return bad
+    size = os.path.getsize(path)
+    if size > MAX_MIDI_BYTES:
+        return Skip(path, None, f"a MIDI file of {size / 2**20:.1f} MiB, larger than formats.MAX_MIDI_BYTES "
+                                f"({MAX_MIDI_BYTES / 2**20:g} MiB): a performance or a collection, not a tune; "
+                                "split it, or raise the limit")
     if backend == "symusic":
         from metamusic.data import midi_symusic
 

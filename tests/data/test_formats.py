@@ -150,3 +150,16 @@ def test_zero_length_midi_notes_are_dropped_and_counted(tmp_path, off_first):
     assert clean[0] == zero[0] == "ok"
     np.testing.assert_array_equal(zero[1], clean[1])  # no long B from beat 4 on
     assert zero[3]["zero_length_notes"] == 1 and "zero_length_notes" not in clean[3]
+
+
+@pytest.mark.parametrize("backend", formats.MIDI_BACKENDS)
+def test_a_midi_file_over_the_size_limit_is_skipped_unread_with_its_size(tmp_path, monkeypatch, backend):
+    """A MIDI file of hundreds of thousands of notes costs note_seq's reader gigabytes; over formats.MAX_MIDI_BYTES
+    it is a skip naming its size and the limit, and one just under the limit still reads."""
+    path = synth.write_midi(str(tmp_path / "m.mid"))
+    size = os.path.getsize(path)
+    monkeypatch.setattr(formats, "MAX_MIDI_BYTES", size - 1)
+    (rec,) = formats.read_file(path, midi_backend=backend)
+    assert isinstance(rec, formats.Skip) and "MAX_MIDI_BYTES" in rec.reason and "MiB" in rec.reason
+    monkeypatch.setattr(formats, "MAX_MIDI_BYTES", size)
+    assert len(_events(formats.read_file(path, midi_backend=backend)[0])) > 0
