@@ -280,8 +280,11 @@ def check_args(cfg, args) -> None:
         if args["shots"] < 1:
             raise MetamusicError(f"--shots={args['shots']} is out of range; it must be >= 1")
     if mode == "classify":
-        if not args["support"] or not os.path.isdir(args["support"]):
+        if not args["support"]:
             raise MetamusicError("--mode=classify needs --support=DIR with one subfolder of example files per style")
+        if not os.path.isdir(args["support"]):
+            raise MetamusicError(f"--support={args['support']}: no such folder (it needs one subfolder of example "
+                                 "files per style)")
         if not args["query"]:
             raise MetamusicError("--mode=classify needs --query=FILE_OR_DIR (repeatable)")
         for q in args["query"]:
@@ -400,9 +403,7 @@ def _evaluate(exp, workdir: str) -> None:
         from metamusic.data import dropped_summary
 
         print(f"{exp.cfg.eval.root}: {len(test.styles)} styles, {len(test.meta)} tunes as meta-test; "
-              f"skipped {r.get('skipped', 0)} unreadable tunes or files; {dropped_summary(dropped)}; "
-              f"styles under eval.min_tunes: "
-              f"{ {**r.get('styles_too_small', {}), **dropped.get('styles', {})} or 'none'}")
+              f"skipped {r.get('skipped', 0)} unreadable tunes or files; {dropped_summary(dropped)}")
         kwargs = {"test_corpus": test, "name": name}
     out = fam.evaluate(exp, workdir, **kwargs)
     report = os.path.join(workdir, name + ".md")

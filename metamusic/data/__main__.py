@@ -92,16 +92,17 @@ def main(argv=None) -> int:
         out = {"summary": summary, "styles": rows, "report": corpus.report}
         if args.skipped:
             out["skipped"], out["near_duplicates_removed"] = corpus.skips, corpus.removed
+            out["exact_duplicates_removed"] = corpus.copies
         json.dump(out, sys.stdout, indent=1)
         print()
         return 0
     if args.skipped:
-        _print_skips(corpus.skips + corpus.removed)
+        _print_skips(corpus.skips + corpus.copies + corpus.removed)
         return 0
     _print_tables(rows, summary, corpus.report)
-    if corpus.skips or corpus.removed:
-        print(f"\n{len(corpus.skips)} files or tunes skipped, {len(corpus.removed)} near-duplicates removed; "
-              "`--skipped` lists each with its reason")
+    if corpus.skips or corpus.removed or corpus.report["dedup"]["removed"]:
+        print(f"\n{len(corpus.skips)} files or tunes skipped, {corpus.report['dedup']['removed']} exact and "
+              f"{len(corpus.removed)} near duplicates removed; `--skipped` lists each with its reason")
     return 0
 
 
@@ -111,7 +112,7 @@ def _print_skips(skips) -> None:
         where = s["path"] + (f" X:{s['index']}" if s.get("index") is not None else "")
         title = f" ({s['title']})" if s.get("title") else ""
         print(f"{s['source']}\t{where}{title}\t{s['reason']}")
-    print(f"{len(skips)} skipped", file=sys.stderr)
+    print(f"{len(skips)} skipped or removed", file=sys.stderr)
 
 
 def _print_tables(rows, summary, report) -> None:

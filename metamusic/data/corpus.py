@@ -40,6 +40,7 @@ class Source:
     files: tuple  # absolute paths
     label: Labeler
     notes: tuple = ()  # links not followed, files reached twice (walk.music_files), for the report
+    left_out: bool = False  # a user style folder not read: hidden, or a link to another style's folder or the root
 
 
 def music21_corpus_dir() -> str:
@@ -152,10 +153,10 @@ def folder_sources(root: str) -> list[Source]:
             line = (f"style folder left out: {os.path.join(root, style)} links to "
                     + (f"the same folder as style {same[0]!r}" if same else "the corpus root or a folder above it"))
             log.warning("user/%s: %s", style, line)
-            out.append(Source(f"user/{style}", (), _fixed(style), (line,)))
+            out.append(Source(f"user/{style}", (), _fixed(style), (line,), left_out=True))
             continue
         real_of[style] = real
-    seen_dirs, seen_files = set(), set()
+    seen_dirs, seen_files = set(), {}
     for style, real in sorted(real_of.items()):
         notes = []
         found = walk.music_files(os.path.join(root, style), avoid=[r for s, r in real_of.items() if s != style],
@@ -164,7 +165,8 @@ def folder_sources(root: str) -> list[Source]:
             log.warning("user/%s: %s", style, line)
         out.append(Source(f"user/{style}", tuple(found), _fixed(style), tuple(notes)))
     for d in hidden:
-        out.append(Source(f"user/{d}", (), _fixed(d), ("hidden style folder left out (its name starts with '.')",)))
+        out.append(Source(f"user/{d}", (), _fixed(d), ("hidden style folder left out (its name starts with '.')",),
+                          left_out=True))
     return sorted(out, key=lambda s: s.name)
 
 

@@ -43,6 +43,9 @@ class Corpus:
     positions: Optional[np.ndarray] = None  # int8 [total tokens]: bar position of each token (melody.NO_POS on BOS)
     skips: list = dataclasses.field(default_factory=list)  # every skipped file or tune: source, path, index, reason, title
     removed: list = dataclasses.field(default_factory=list)  # near-duplicates removed, the same fields
+    # exact duplicates removed (the same melody, `splits.deduplicate`), the same fields; empty in a cache written
+    # before they were listed
+    copies: list = dataclasses.field(default_factory=list)
 
     @property
     def lengths(self) -> np.ndarray:
@@ -151,6 +154,7 @@ def _build(sources, paths, settings, path, enc, split, abc_backend, workers, pro
     ingest_seconds = time.perf_counter() - t0
     labeled = [m for m in melodies if m.style is not None]
     kept, dedup = splits.deduplicate(labeled)
+    copies = _exact_copies(labeled)
     kept, split_of, too_small, dedup["near"], removed = _near_dups_and_split(kept, split, enc, all_test)
     styles = sorted(split_of)
     if all_test and not styles:
@@ -171,7 +175,7 @@ def _build(sources, paths, settings, path, enc, split, abc_backend, workers, pro
     manifest = {"version": cache.CACHE_VERSION, "settings": settings, "libraries": cache.library_versions(),
                 "files": fingerprint, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     payload = {"styles": styles, "split_of": split_of, "meta": meta, "report": report, "skips": skips,
-               "removed": removed}
+               "removed": removed, "copies": copies}
     if cache_error is None:
         try:
             cache.save(path, {"tokens": tokens, "offsets": offsets, "style_of": style_of, "pool": pool,
@@ -184,7 +188,25 @@ def _build(sources, paths, settings, path, enc, split, abc_backend, workers, pro
                     "data.cache_dir to a writable folder to cache the ingest)", cache_dir,
                     cache_error.strerror or cache_error)
     return Corpus(tokens, offsets, style_of, pool, styles, split_of, meta, report, enc, split, path, positions, skips,
-                  removed)
+                  removed, copies)
+
+
+def _where(meta: dict) -> str:
+    """A tune's file, and its X: number where it is a tunebook's."""
+    return meta.get("path", "") + (f" X:{meta['index']}" if meta.get("index") is not None else "")
+
+
+def _exact_copies(melodies) -> list:
+    """The tunes `splits.deduplicate` removes (every later copy of a melody), each with the first copy it repeats,
+    in the fields of the near-duplicates' records, so `catalog --skipped` can name every tune removed."""
+    first, out = {}, []
+    for m in melodies:
+        o = first.setdefault(m.hash, m)
+        if o is not m:
+            out.append({"source": m.source, "style": m.style, "partner_style": o.style, "path": m.meta.get("path", ""),
+                        "index": m.meta.get("index"), "title": m.meta.get("title", ""),
+                        "reason": f"exact duplicate (the same melody) of {_where(o.meta)} in {o.style}"})
+    return out
 
 
 def _near_dups_and_split(kept, split: splits.SplitConfig, enc: EncodingConfig, all_test: bool):
@@ -218,7 +240,7 @@ def _near_dups_and_split(kept, split: splits.SplitConfig, enc: EncodingConfig, a
         removed.append({"source": m.source, "style": m.style, "partner_style": kept[o].style,
                         "path": m.meta.get("path", ""), "index": m.meta.get("index"),
                         "title": m.meta.get("title", ""), "reason": f"near-duplicate (Jaccard {sim:.2f}) of "
-                        f"{kept[o].meta.get('path', '')} X:{kept[o].meta.get('index')} in {where}"})
+                        f"{_where(kept[o].meta)} in {where}"})
     final = [m for m, k in zip(kept, keep2) if k and m.style in split_of]
     report = {"threshold": split.near_dup_threshold, "pairs": len(pairs), "within_style": len(copies),
               "across_splits": across, "removed": len(copies) + sum(across.values()),
@@ -229,7 +251,7 @@ def _near_dups_and_split(kept, split: splits.SplitConfig, enc: EncodingConfig, a
 def _from_cache(arrays, payload, enc, split, path) -> Corpus:
     return Corpus(arrays["tokens"], arrays["offsets"], arrays["style_of"], arrays["pool"], payload["styles"],
                   payload["split_of"], payload["meta"], payload["report"], enc, split, path, arrays["positions"],
-                  payload.get("skips", []), payload.get("removed", []))
+                  payload.get("skips", []), payload.get("removed", []), payload.get("copies", []))
 
 
 def near_copies(c: Corpus, other: Corpus, threshold: float) -> np.ndarray:
@@ -277,8 +299,11 @@ def without_tunes(c: Corpus, hashes, min_tunes: int, near_copies_of: Optional[Co
 
 
 def dropped_summary(dropped: dict) -> str:
-    """How many tunes `without_tunes` dropped as seen in training, exact and near copies counted apart: a user
-    whose style vanished sees that its files were copies of training tunes (e.g. the same chorales exported to
-    MIDI, which the content hash misses and the near-duplicate check finds)."""
+    """How many tunes `without_tunes` dropped as seen in training, exact and near copies counted apart, and the
+    styles left out under eval.min_tunes (`dropped["styles"]`, with their tune counts): a user whose style vanished
+    sees that its files were copies of training tunes (e.g. the same chorales exported to MIDI, which the content
+    hash misses and the near-duplicate check finds), or too few."""
     exact, near = int(dropped.get("duplicates", 0)), int(dropped.get("near_duplicates", 0))
-    return f"dropped {exact + near} tunes seen in training ({exact} exact copies, {near} near copies)"
+    small = dropped.get("styles", {})
+    return (f"dropped {exact + near} tunes seen in training ({exact} exact copies, {near} near copies); styles "
+            "under eval.min_tunes: " + (", ".join(f"{s} ({n} tunes)" for s, n in small.items()) or "none"))

@@ -99,7 +99,9 @@ def score_files(workdir: str, support: str, query) -> tuple[list, list, list, st
     import json
     import os
 
-    from metamusic.data.files import read_tunes, windows
+    from metamusic.data.corpus import folder_sources
+    from metamusic.data.files import music_files, read_tunes, windows
+    from metamusic.data.formats import SUPPORTED_EXTS
     from metamusic.errors import MetamusicError
     from metamusic.eval.classify import regression_probabilities
 
@@ -108,22 +110,31 @@ def score_files(workdir: str, support: str, query) -> tuple[list, list, list, st
     evaluation = json.load(open(evaluated)) if os.path.exists(evaluated) else {}
     # tunes read as the run's evaluation read them (eval.length: whole tunes), where its meta-val choices were made
     scorer.length = evaluation.get("config", {}).get("length", scorer.length)
-    styles = sorted(d for d in os.listdir(support) if os.path.isdir(os.path.join(support, d)))
+    if not os.path.isdir(support):
+        raise MetamusicError(f"--support={support}: no such folder (it needs one subfolder of example files per style)")
+    # the queries first: a folder without music is named before the support's work
+    wanted = music_files(list(query))
+    if not wanted:
+        raise MetamusicError(f"--query={', '.join(query)}: no music files ({', '.join(SUPPORTED_EXTS)})")
+    tunes, positions, names, skips = read_tunes(wanted, scorer.enc)
+    if not tunes:
+        raise MetamusicError(f"--query={', '.join(query)}: no readable tunes in {len(wanted)} music file(s); "
+                             f"skipped: {skips[:3]}")
+    q = windows(tunes, scorer.length, scorer.enc.pad, positions)
+    # the styles as a corpus folder reads them (`folder_sources`): hidden folders and style folders that link to
+    # another style or the root are left out and named, links into another style's folder are not followed
+    sources = [src for src in folder_sources(support) if not src.left_out]
+    styles = [src.name.split("/", 1)[1] for src in sources]
     if len(styles) < 2:
         raise MetamusicError(f"--support={support} needs at least 2 style subfolders, found {len(styles)}")
-    sup, skips = [], []
-    for st in styles:
-        tunes, positions, _, skipped = read_tunes([os.path.join(support, st)], scorer.enc)
+    sup = []
+    for st, src in zip(styles, sources):
+        tunes, positions, _, skipped = read_tunes(list(src.files), scorer.enc)
         skips += skipped
         if not tunes:
             raise MetamusicError(f"no readable tunes for style {st!r} in {support}"
                                  + (f"; skipped: {skipped[:3]}" if skipped else ""))
         sup.append(windows(tunes, scorer.length, scorer.enc.pad, positions))
-    tunes, positions, names, skipped = read_tunes(list(query), scorer.enc)
-    skips += skipped
-    if not tunes:
-        raise MetamusicError("no readable query tunes" + (f"; skipped: {skipped[:3]}" if skipped else ""))
-    q = windows(tunes, scorer.length, scorer.enc.pad, positions)
     row, l2 = scorer.method, None
     if evaluation:
         tuned = evaluation.get("features_l2", {})

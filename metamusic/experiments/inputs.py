@@ -46,6 +46,11 @@ def load_test_data(cfg, train_corpus):
                     all_test=True)
     c, dropped = without_tunes(c, (m["hash"] for m in train_corpus.meta), cfg.eval.min_tunes,
                                near_copies_of=train_corpus, near_dup_threshold=_near(cfg))
+    # every style left out under eval.min_tunes, before the copies were dropped or after, in the one record the
+    # evaluations write (config.dropped.styles)
+    small = c.report.get("styles_too_small", {})
+    if small:
+        c.report["dropped"] = {**dropped, "styles": {**small, **dropped.get("styles", {})}}
     if not c.styles:
         raise MetamusicError(f"eval.root={cfg.eval.root!r}: no style keeps eval.min_tunes={cfg.eval.min_tunes} "
                              f"tunes once tunes seen in training are dropped ({dropped})")

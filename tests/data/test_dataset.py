@@ -159,6 +159,11 @@ def test_catalog_skipped_lists_every_skip_with_its_reason_from_the_cache(tmp_pat
     bad = synth.write_bad_files(str(tmp_path / "c" / "jigs" / "bad"))
     with open(tmp_path / "c" / "odd" / "book.abc", "a") as f:
         f.write("\n" + synth.BAD_METER_ABC.replace("X:1", "X:77"))
+    # a file copied into a subfolder: its tunes are exact duplicates, removed, and listed with the tune each repeats
+    book = next(os.path.join(dp, n) for dp, _, names in os.walk(os.path.join(root, "jigs")) for n in names
+                if n.endswith(".abc"))
+    os.makedirs(tmp_path / "c" / "jigs" / "zz")
+    shutil.copy(book, tmp_path / "c" / "jigs" / "zz" / "copy.abc")  # read after the original
     argv = ["catalog", "--root", root, "--cache-dir", str(tmp_path / "cache"), "--min-tunes", "4", "--skipped"]
     assert main(argv) == 0  # first call ingests
     first = capsys.readouterr().out.splitlines()
@@ -168,7 +173,11 @@ def test_catalog_skipped_lists_every_skip_with_its_reason_from_the_cache(tmp_pat
     assert main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
     assert calls == [] and lines == first  # from the cache, the same list
-    assert len(lines) == len(bad) + 1
+    copies = [ln for ln in lines if "/zz/copy.abc" in ln]
+    assert copies and all(f"exact duplicate (the same melody) of {book}" in ln for ln in copies)
+    (across,) = [ln for ln in lines if "copy_of_reel.mid" in ln]  # the corpus's own copy, in another style
+    assert across.startswith("user/waltz\t") and across.endswith("/reels/extra.mid in reels")
+    assert len(lines) == len(bad) + 1 + len(copies) + 1
     for name in bad:
         (line,) = [ln for ln in lines if f"/{name}\t" in ln or f"/{name} (" in ln]
         assert line.startswith("user/jigs\t") and line.split("\t")[2]

@@ -31,6 +31,8 @@ def test_loops_and_links_to_other_styles_are_not_followed(tmp_path):
     synth.write_abc_book(str(tmp_path / "outside" / "x.abc"), [synth.abc_tune(9, np.random.default_rng(1), "6/8")])
     os.symlink(str(tmp_path / "outside"), os.path.join(root, "major", "shared"))  # outside the root: followed
     os.symlink(str(tmp_path / "gone.abc"), os.path.join(root, "other", "gone.abc"))  # a link to nothing
+    # a file of another style linked in: it stays in its own style, though "major" is walked before "other"
+    os.symlink(os.path.join(root, "other", "t0.abc"), os.path.join(root, "major", "borrowed.abc"))
 
     src = {s.name: s for s in folder_sources(root)}
     assert {n: len(s.files) for n, s in src.items()} == {"user/alias": 0, "user/major": 6, "user/minor": 5,
@@ -47,6 +49,8 @@ def test_loops_and_links_to_other_styles_are_not_followed(tmp_path):
     assert "theirs" in notes["user/major"] and "another style" in notes["user/major"]
     assert "same folder as style 'other'" in notes["user/alias"]
     assert "gone.abc: a link to nothing" in notes["user/other"]
+    assert "borrowed.abc" in notes["user/major"] and "a file of another style's folder" in notes["user/major"]
+    assert os.path.join(root, "other", "t0.abc") in src["user/other"].files
 
     c = load_corpus(root, cache_dir=str(tmp_path / "cache"), workers=1, progress=False,
                     split=SplitConfig(min_tunes=2, val_fraction=0.25, test_fraction=0.25))
@@ -92,4 +96,5 @@ def test_tunes_seen_in_training_are_counted_as_exact_and_near_copies(tmp_path):
                                   near_dup_threshold=0.4)
     assert (dropped["duplicates"], dropped["near_duplicates"]) == (2, 3)
     assert kept.styles == ["new"] and dropped["styles"] == {"copies": 0}
-    assert dropped_summary(dropped) == "dropped 5 tunes seen in training (2 exact copies, 3 near copies)"
+    assert dropped_summary(dropped) == ("dropped 5 tunes seen in training (2 exact copies, 3 near copies); styles under "
+                                       "eval.min_tunes: copies (0 tunes)")

@@ -246,6 +246,9 @@ def test_eval_on_a_user_folder_scores_its_styles_and_drops_tunes_seen_in_trainin
     folder = synth.make_style_corpus(str(tmp_path / "theirs"), n_tunes=8, seed=3)
     book = next(m["path"] for m in style_corpus.meta if m["path"].endswith(os.path.join("waltz", "book.abc")))
     shutil.copy(book, os.path.join(folder, "waltz", "copied.abc"))  # 12 tunes the run trained or was tuned on
+    os.makedirs(os.path.join(folder, "tiny"))  # a style under eval.min_tunes: left out, and named in the outputs
+    synth.write_abc_book(os.path.join(folder, "tiny", "two.abc"),
+                         [synth.abc_tune(900 + i, np.random.default_rng(i), "3/4") for i in range(2)])
     cfg = cfg.copy_and_resolve_references()
     cfg.eval.root, cfg.eval.min_tunes, cfg.data.cache_dir = folder, 4, str(tmp_path / "cache")
     test = experiments.load_test_data(cfg, style_corpus)
@@ -260,7 +263,9 @@ def test_eval_on_a_user_folder_scores_its_styles_and_drops_tunes_seen_in_trainin
     res = out["methods"]["K=2"]
     assert res["fomaml"]["episodes"] == cfg.eval.episodes and np.all(np.isfinite(res["oracle"]["nll_nats"]))
     md = open(os.path.join(workdir, "eval_theirs.md")).read()
-    assert f"From {folder}: dropped 12 tunes seen in training (12 exact copies, 0 near copies)." in md
+    assert out["config"]["dropped"]["styles"] == {"tiny": 2}
+    assert (f"From {folder}: dropped 12 tunes seen in training (12 exact copies, 0 near copies); styles under "
+            "eval.min_tunes: tiny (2 tunes)." in md)
 
 
 def test_generation_from_a_folder_names_every_skipped_file(style_corpus, tmp_path, caplog):

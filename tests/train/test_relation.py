@@ -463,7 +463,7 @@ def test_maml_eval_reports_style_fidelity_of_samples(corpus, relation_run, tmp_p
     assert "Style fidelity" in open(os.path.join(str(tmp_path), "eval.md")).read()
 
 
-def test_classify_cli_scores_query_files_per_style(relation_run, tmp_path, capsys):
+def test_classify_cli_scores_query_files_per_style(relation_run, tmp_path, capsys, caplog):
     from metamusic import cli
 
     cfg, workdir = relation_run
@@ -477,6 +477,12 @@ def test_classify_cli_scores_query_files_per_style(relation_run, tmp_path, capsy
     (tmp_path / "bad.mid").write_bytes(b"not midi")
     (tmp_path / "queries").mkdir()
     synth.write_midi(str(tmp_path / "queries" / "q2.mid"), seed=5)
+    # the support folder is read as a corpus folder is: a hidden folder is no style, links into another style's
+    # folder (a folder, a file) are not followed, so each example belongs to the style whose folder holds it
+    (tmp_path / "support" / ".git").mkdir()
+    synth.write_abc_book(str(tmp_path / "support" / ".git" / "h.abc"), [synth.abc_tune(7, rng, "4/4")])
+    os.symlink(str(tmp_path / "support" / "waltzes"), str(tmp_path / "support" / "jigs" / "more"))
+    os.symlink(str(tmp_path / "support" / "jigs" / "t.abc"), str(tmp_path / "support" / "waltzes" / "borrowed.abc"))
     argv = [f"--workdir={workdir}", "--mode=classify", f"--support={tmp_path / 'support'}",
             f"--query={tmp_path / 'q.mid'}", f"--query={tmp_path / 'bad.mid'}", f"--query={tmp_path / 'queries'}",
             f"--out={tmp_path / 'out' / 'pred.csv'}"]
@@ -497,7 +503,16 @@ def test_classify_cli_scores_query_files_per_style(relation_run, tmp_path, capsy
         assert [r for r in csv.reader(f)] == [lines[0].split()] + table
     assert "bad.mid" in err and "odd.abc" in err  # unreadable files are reported, not fatal
     assert "2 tunes classified (2 files skipped)" in out
+    assert caplog.text.count("did not follow link") == 2 and "hidden folder" in caplog.text
     assert cli.main("run_relation.py", [f"--workdir={workdir}", "--mode=classify"]) == 2
+    # a query folder without music, a support folder that is not there: one line naming it
+    (tmp_path / "empty").mkdir()
+    for flags, said in (([f"--support={tmp_path / 'support'}", f"--query={tmp_path / 'empty'}"], "no music files"),
+                        ([f"--support={tmp_path / 'nowhere'}", f"--query={tmp_path / 'q.mid'}"], "no such folder")):
+        capsys.readouterr()
+        assert cli.main("run_relation.py", [f"--workdir={workdir}", "--mode=classify"] + flags) == 2
+        err = capsys.readouterr().err
+        assert said in err and str(tmp_path) in err, err
 
 
 def test_classify_uses_the_feature_regression_when_it_is_best_on_meta_val(relation_run, tmp_path):
@@ -652,7 +667,8 @@ def test_eval_on_a_user_folder_of_meters_every_style_as_meta_test(corpus, relati
     assert res["features+logreg"]["accuracy"] > 0.6 and res["histogram"]["accuracy"] < 0.6, res
     assert all(res[m]["episodes"] == cfg.eval.episodes for m in ("relation", "protonet", "histogram"))
     md = open(os.path.join(workdir, "eval_theirs.md")).read()
-    assert f"From {cfg.eval.root}: dropped 0 tunes seen in training (0 exact copies, 0 near copies)." in md
+    assert (f"From {cfg.eval.root}: dropped 0 tunes seen in training (0 exact copies, 0 near copies); styles under "
+            "eval.min_tunes: none." in md)
     assert out["config"]["dropped"]["tunes"] == 0
     assert os.path.getsize(os.path.join(workdir, "confusion_theirs.png")) > 1000
 
