@@ -27,6 +27,7 @@ import re
 from typing import Callable, Optional
 
 from metamusic.data import walk
+from metamusic.data.formats import SUPPORTED_EXTS
 from metamusic.errors import MetamusicError
 
 log = logging.getLogger("metamusic.data")
@@ -142,6 +143,10 @@ def folder_sources(root: str) -> list[Source]:
                     ", ".join(hidden[:5]) + (" ..." if len(hidden) > 5 else ""))
     if not styles:
         raise MetamusicError(f"corpus root {root!r} has no style subfolders; expected ROOT/<style>/<music files>")
+    loose = [f for f in os.listdir(root) if os.path.splitext(f)[1].lower() in SUPPORTED_EXTS and not f.startswith(".")]
+    if loose:  # a music file directly under the root has no style: left out, and said
+        log.warning("left out %d music file(s) directly under %s (a style is a subfolder): %s", len(loose), root,
+                    ", ".join(sorted(loose)[:5]) + (" ..." if len(loose) > 5 else ""))
     root = root_real = os.path.realpath(root)
     real_of, out = {}, []
     # A style folder that links to the root, above it, or to another style's folder is left out (the real

@@ -94,6 +94,8 @@ def _stem(path: str) -> str:
 
 def _short(e: BaseException, n: int = 160) -> str:
     s = " ".join(str(e).split())
+    if not s:  # mido's EOFError on a cut file says nothing itself
+        s = "the file ends early" if isinstance(e, EOFError) else "no message"
     return s if len(s) <= n else s[: n - 3] + "..."
 
 

@@ -209,10 +209,13 @@ def test_hidden_style_folders_are_counted_and_warned_not_silently_ignored(tmp_pa
 
     root = synth.make_style_corpus(str(tmp_path / "c"), n_tunes=6)
     shutil.copytree(os.path.join(root, "jigs"), os.path.join(root, ".drafts"))
+    synth.write_midi(os.path.join(root, "stray.mid"))  # a music file with no style folder: left out, and said
     with caplog.at_level(logging.WARNING, logger="metamusic.data"):
         c = load_corpus(root, cache_dir=str(tmp_path / "cache"), workers=1, progress=False,
                         split=SplitConfig(min_tunes=4))
     assert not any(".drafts" in s for s in c.styles)
     said = [r.getMessage() for r in caplog.records if ".drafts" in r.getMessage()]
     assert len(said) == 1 and "hidden" in said[0]
+    assert any("left out 1 music file(s) directly under" in r.getMessage() and "stray.mid" in r.getMessage()
+               for r in caplog.records)
     assert "user/.drafts" in c.report["links"]  # in the corpus report beside links not followed

@@ -83,7 +83,8 @@ def test_bad_files_are_skipped_with_reasons(tmp_path, name):
     path = synth.write_bad_files(str(tmp_path))[name]
     recs = formats.read_file(path)
     assert len(recs) == 1 and isinstance(recs[0], formats.Skip)
-    assert recs[0].path == path and len(recs[0].reason) > 5
+    assert recs[0].path == path and len(recs[0].reason) > 5 and "()" not in recs[0].reason
+    assert not recs[0].reason.endswith(": )"), recs[0].reason  # an exception without a message is worded
 
 
 def test_unsupported_extension(tmp_path):
