@@ -116,10 +116,11 @@ def _print_skips(skips) -> None:
 
 
 def _print_tables(rows, summary, report) -> None:
-    print(f"{'style':32} {'split':5} {'tunes':>6} {'events':>9} {'median':>7}  meters")
+    w = max([32] + [len(r["style"]) for r in rows])  # a long style name widens its column, not a row
+    print(f"{'style':{w}} {'split':5} {'tunes':>6} {'events':>9} {'median':>7}  meters (the 3 most common)")
     for r in rows:
         meters = ", ".join(f"{m}:{c}" for m, c in r["meters"].items())
-        print(f"{r['style']:32} {r['split']:5} {r['tunes']:6d} {r['events']:9d} {r['median_length']:7.0f}  {meters}")
+        print(f"{r['style']:{w}} {r['split']:5} {r['tunes']:6d} {r['events']:9d} {r['median_length']:7.0f}  {meters}")
     print(f"\n{summary['styles']} styles, {summary['tunes']} tunes, {summary['events']} events "
           f"({summary['seconds']}s, cache {summary['cache']})")
     for s in ("train", "val", "test"):
@@ -143,10 +144,11 @@ def _print_tables(rows, summary, report) -> None:
     zero = {n: r.get("zero_length_notes_dropped", 0) for n, r in report["sources"].items()}
     if any(zero.values()):
         print("zero-length MIDI notes dropped: " + ", ".join(f"{n}={z}" for n, z in zero.items() if z))
-    print(f"\n{'source':14} {'files':>6} {'tunes':>6} {'melodies':>9} {'unlabeled':>9} {'skipped':>8} {'yield':>6}  top skip reasons")
+    w = max([14] + [len(n) for n in report["sources"]])
+    print(f"\n{'source':{w}} {'files':>6} {'tunes':>6} {'melodies':>9} {'unlabeled':>9} {'skipped':>8} {'yield':>6}  top skip reasons")
     for name, r in report["sources"].items():
         reasons = "; ".join(f"{k} x{v}" for k, v in list(r["skip_reasons"].items())[:3])
-        print(f"{name:14} {r['files']:6d} {r['tunes_found']:6d} {r['melodies']:9d} {r['unlabeled']:9d} "
+        print(f"{name:{w}} {r['files']:6d} {r['tunes_found']:6d} {r['melodies']:9d} {r['unlabeled']:9d} "
               f"{r['skipped']:8d} {100 * r['yield']:5.1f}%  {reasons}")
 
 

@@ -219,3 +219,22 @@ def test_hidden_style_folders_are_counted_and_warned_not_silently_ignored(tmp_pa
     assert any("left out 1 music file(s) directly under" in r.getMessage() and "stray.mid" in r.getMessage()
                for r in caplog.records)
     assert "user/.drafts" in c.report["links"]  # in the corpus report beside links not followed
+
+
+def test_catalog_tables_stay_aligned_with_long_style_names(tmp_path, capsys):
+    from metamusic.data.__main__ import main
+
+    root = synth.make_style_corpus(str(tmp_path / "c"), n_tunes=5)
+    long_name = "Böhmische Polkas aus dem Egerland, Sammlung 1" + "x" * 10
+    os.rename(os.path.join(root, "jigs"), os.path.join(root, long_name))
+    assert main(["catalog", "--root", root, "--cache-dir", str(tmp_path / "cache"), "--min-tunes", "4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    head = next(i for i, ln in enumerate(lines) if ln.startswith("style "))
+    table = lines[head: head + 1 + len(os.listdir(root))]
+    assert any(ln.startswith(long_name + " ") for ln in table)
+    assert len({ln.index(" train ") if " train " in ln else ln.index(" split ") for ln in table
+                if " train " in ln or " split " in ln}) == 1  # the split column starts at one place in every row
+    src = next(i for i, ln in enumerate(lines) if ln.startswith("source "))
+    rows = [ln for ln in lines[src:] if ln.startswith(("source ", "user/"))]
+    assert len(rows) == 1 + len(os.listdir(root))
+    assert len({ln.index("%") if "%" in ln else ln.index("yield") + len("yield") - 1 for ln in rows}) == 1
