@@ -172,12 +172,14 @@ def default_workers() -> int:
 
 def midi_reader_tag(midi_backend: str) -> str:
     """The parse-store key suffix of a MIDI file read by `midi_backend`: the reader and its version, so a
-    store never answers for another reader (note_seq's versions are in the store's own key)."""
+    store never answers for another reader (note_seq's versions are in the store's own key), and the size
+    limit (`formats.MAX_MIDI_BYTES`), so a file stored as a tune before it is not taken from the store past it."""
+    limit = f":max{formats.MAX_MIDI_BYTES}"
     if midi_backend == "note_seq":
-        return ""  # the key every store made before the symusic reader holds
+        return limit
     from importlib import metadata
 
-    return f":{midi_backend}-{metadata.version(midi_backend)}"
+    return f":{midi_backend}-{metadata.version(midi_backend)}{limit}"
 
 
 def _indexed_work(arg):

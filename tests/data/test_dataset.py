@@ -238,3 +238,22 @@ def test_catalog_tables_stay_aligned_with_long_style_names(tmp_path, capsys):
     rows = [ln for ln in lines[src:] if ln.startswith(("source ", "user/"))]
     assert len(rows) == 1 + len(os.listdir(root))
     assert len({ln.index("%") if "%" in ln else ln.index("yield") + len("yield") - 1 for ln in rows}) == 1
+
+
+def test_a_midi_file_stored_as_a_tune_is_read_again_under_a_lower_size_limit(tmp_path, monkeypatch):
+    """The parse store keys a MIDI file with the size limit, so a file it holds as a tune from before the limit
+    (or from a higher one) is not taken from it past the limit: it is read again, and skipped."""
+    from metamusic.data import formats
+
+    root = synth.make_style_corpus(str(tmp_path / "c"), n_tunes=5)
+    big = os.path.join(root, "reels", "extra.mid")
+    kw = dict(cache_dir=str(tmp_path / "cache"), workers=1, progress=False, split=SPLIT)
+    before = load_corpus(root, **kw)
+    assert any(m["path"] == big for m in before.meta)
+    monkeypatch.setattr(formats, "MAX_MIDI_BYTES", os.path.getsize(big) - 1)
+    synth.write_midi(os.path.join(root, "jigs", "new.mid"), seed=99)  # the folder changed: re-ingest, stores read
+    after = load_corpus(root, **kw)
+    assert after.report["files_from_parse_store"] > 0  # the unchanged files came from the store
+    assert not any(m["path"] == big for m in after.meta)
+    (skip,) = [s for s in after.skips if s["path"] == big]
+    assert "MAX_MIDI_BYTES" in skip["reason"]
