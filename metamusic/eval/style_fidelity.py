@@ -46,7 +46,8 @@ class StyleScorer:
         """support: one (tokens [K_i, T], mask[, bar positions]) tuple per style; query: the same for
         [M, T] -> [M, N]. Relation scores in [0, 1], or softmax probabilities of a head's logits.
 
-        Windows longer than the scorer's data.length are cut to it; shorter ones are padded. Queries
+        Windows longer than the scorer's data.length are cut to it; shorter ones are padded; a support window with
+        no real token (the padding after a short tune given as whole-tune windows) is left out. Queries
         without bar positions (generated melodies) are scored with none on either side (NO_POS), so
         the support's meter cannot favour real tunes over samples.
         """
@@ -71,6 +72,10 @@ class StyleScorer:
 
         if len(query) < 3 or query[2] is None:  # no positions for the queries: none for the support either
             support = [s[:2] for s in support]
+        # a whole tune as W windows leaves windows of padding where it is short: they hold nothing of the style,
+        # and kept they would pull a style of short tunes towards the embedding of an empty window
+        support = [tuple(np.asarray(x)[np.asarray(s[1]).sum(-1) > 0] for x in s) if np.asarray(s[1]).sum() > 0 else s
+                   for s in support]
         sup = [fit(s) for s in support]
         tok, mask, pos = (np.concatenate([s[i] for s in sup]) for i in range(3))
         labels = np.concatenate([np.full(len(s[0]), i, np.int32) for i, s in enumerate(sup)])

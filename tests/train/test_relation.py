@@ -433,6 +433,22 @@ def test_style_scorer_on_styles_with_known_answers(corpus, relation_run):
             assert style_fidelity(scorer, win(by_style[b][10:30]), target, [d1, d2]) <= other_max, method
 
 
+def test_style_scorer_leaves_out_support_windows_of_padding(corpus, relation_run):
+    """Whole support tunes come as W windows each, the last ones all padding where a tune is short: the scorer
+    leaves those out, so a style's prototype is its tunes' and the scores equal those without the padding."""
+    cfg, workdir = relation_run
+    L = cfg.data.length
+    scorer = StyleScorer(workdir, corpus.enc, "protonet")
+    win = lambda k, a, b: (np.stack([corpus.tune(i)[:L] for i in np.flatnonzero(corpus.style_of == k)[a:b]]
+                                    ).astype(np.int32), np.ones((b - a, L), np.float32))
+    support, query = [win(0, 0, 2), win(3, 0, 2)], win(0, 10, 20)
+    padded = [(np.concatenate([t, np.full((3, L), corpus.enc.pad, np.int32)]),
+               np.concatenate([m, np.zeros((3, L), np.float32)])) for t, m in support[:1]] + support[1:]
+    ep = scorer.episode(padded, query)
+    assert ep.support.shape[0] == 4 and float(np.asarray(ep.support_mask).sum(-1).min()) > 0
+    np.testing.assert_allclose(scorer.scores(padded, query), scorer.scores(support, query), atol=1e-6)
+
+
 @pytest.mark.slow  # 57-68 s; the scorer it uses is checked on known answers in the default run
 def test_maml_eval_reports_style_fidelity_of_samples(corpus, relation_run, tmp_path):
     from configs import maml_tiny
