@@ -282,9 +282,6 @@ def check_args(cfg, args) -> None:
     if mode == "classify":
         if not args["support"]:
             raise MetamusicError("--mode=classify needs --support=DIR with one subfolder of example files per style")
-        if not os.path.isdir(args["support"]):
-            raise MetamusicError(f"--support={args['support']}: no such folder (it needs one subfolder of example "
-                                 "files per style)")
         if not args["query"]:
             raise MetamusicError("--mode=classify needs --query=FILE_OR_DIR (repeatable)")
         for q in args["query"]:

@@ -153,8 +153,9 @@ def _build(sources, paths, settings, path, enc, split, abc_backend, workers, pro
             cache_error = e
     ingest_seconds = time.perf_counter() - t0
     labeled = [m for m in melodies if m.style is not None]
-    kept, dedup = splits.deduplicate(labeled)
-    copies = _exact_copies(labeled)
+    pairs = []
+    kept, dedup = splits.deduplicate(labeled, copies=pairs)
+    copies = _exact_copies(pairs)
     kept, split_of, too_small, dedup["near"], removed = _near_dups_and_split(kept, split, enc, all_test)
     styles = sorted(split_of)
     if all_test and not styles:
@@ -196,17 +197,12 @@ def _where(meta: dict) -> str:
     return meta.get("path", "") + (f" X:{meta['index']}" if meta.get("index") is not None else "")
 
 
-def _exact_copies(melodies) -> list:
-    """The tunes `splits.deduplicate` removes (every later copy of a melody), each with the first copy it repeats,
-    in the fields of the near-duplicates' records, so `catalog --skipped` can name every tune removed."""
-    first, out = {}, []
-    for m in melodies:
-        o = first.setdefault(m.hash, m)
-        if o is not m:
-            out.append({"source": m.source, "style": m.style, "partner_style": o.style, "path": m.meta.get("path", ""),
-                        "index": m.meta.get("index"), "title": m.meta.get("title", ""),
-                        "reason": f"exact duplicate (the same melody) of {_where(o.meta)} in {o.style}"})
-    return out
+def _exact_copies(pairs) -> list:
+    """Records of the tunes `splits.deduplicate` removed ((copy, the kept tune it repeats) pairs), in the fields of
+    the near-duplicates' records, so `catalog --skipped` can name every tune removed."""
+    return [{"source": m.source, "style": m.style, "partner_style": o.style, "path": m.meta.get("path", ""),
+             "index": m.meta.get("index"), "title": m.meta.get("title", ""),
+             "reason": f"exact duplicate (the same melody) of {_where(o.meta)} in {o.style}"} for m, o in pairs]
 
 
 def _near_dups_and_split(kept, split: splits.SplitConfig, enc: EncodingConfig, all_test: bool):

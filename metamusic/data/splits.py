@@ -44,25 +44,29 @@ class SplitConfig:
             raise MetamusicError(f"data.min_tunes={self.min_tunes} must be >= 2 (a support and a query tune)")
 
 
-def deduplicate(melodies):
+def deduplicate(melodies, copies: list | None = None):
     """Keeps the first copy of each content hash (corpus order: source, file, tune).
 
     One copy in the whole corpus means no hash can sit in two splits, or in both
     the support and the query pool of a style.
+    Args:
+      copies: when given, receives (removed melody, the kept melody it repeats) for every copy removed.
     Returns:
       (kept melodies, stats dict with removed counts: total, within_style, across_styles, by_source).
     """
-    first_style: dict = {}
+    first: dict = {}
     kept, within, across = [], 0, 0
     by_source = collections.Counter()
     for m in melodies:
-        seen = first_style.get(m.hash)
+        seen = first.get(m.hash)
         if seen is None:
-            first_style[m.hash] = m.style
+            first[m.hash] = m
             kept.append(m)
             continue
         by_source[m.source] += 1
-        if seen == m.style:
+        if copies is not None:
+            copies.append((m, seen))
+        if seen.style == m.style:
             within += 1
         else:
             across += 1

@@ -110,13 +110,13 @@ def score_files(workdir: str, support: str, query) -> tuple[list, list, list, st
     from metamusic.errors import MetamusicError
     from metamusic.eval.classify import regression_probabilities
 
+    if not os.path.isdir(support):
+        raise MetamusicError(f"--support={support}: no such folder (it needs one subfolder of example files per style)")
     scorer = StyleScorer(workdir)
     evaluated = os.path.join(workdir, "eval.json")
     evaluation = json.load(open(evaluated)) if os.path.exists(evaluated) else {}
     # tunes read as the run's evaluation read them (eval.length: whole tunes), where its meta-val choices were made
     scorer.length = evaluation.get("config", {}).get("length", scorer.length)
-    if not os.path.isdir(support):
-        raise MetamusicError(f"--support={support}: no such folder (it needs one subfolder of example files per style)")
     # the queries first: a folder without music is named before the support's work
     wanted = music_files(list(query))
     if not wanted:
