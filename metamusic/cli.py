@@ -416,8 +416,9 @@ def _classify(workdir: str, support: str, query, out: str) -> int:
     from metamusic.eval.style_fidelity import score_files
 
     styles, scored, skipped, row = score_files(workdir, support, query)
-    for s in skipped:
-        print(f"skipped {s}", file=sys.stderr)
+    for side in ("support", "query"):
+        for s in skipped[side]:
+            print(f"skipped ({side}) {s}", file=sys.stderr)
     print(f"scored by {row}")
     header = ["tune", "predicted", "score"] + list(styles)
     table = [[name, styles[int(row.argmax())], f"{row.max():.3f}"] + [f"{v:.3f}" for v in row] for name, row in scored]
@@ -431,5 +432,6 @@ def _classify(workdir: str, support: str, query, out: str) -> int:
             csv.writer(f).writerows([header] + table)
     except OSError as e:
         raise MetamusicError(f"--out={out}: cannot write the CSV ({e.strerror or e})") from e
-    print(f"{len(table)} tunes classified ({len(skipped)} files skipped): {out}")
+    print(f"{len(table)} tunes classified (skipped: {len(skipped['query'])} query and {len(skipped['support'])} support "
+          f"files or tunes): {out}")
     return 0

@@ -91,11 +91,11 @@ def style_fidelity(scorer: StyleScorer, generated, target, distractors: list) ->
     return float((sc.argmax(-1) == 0).mean())
 
 
-def score_files(workdir: str, support: str, query) -> tuple[list, list, list, str]:
+def score_files(workdir: str, support: str, query) -> tuple[list, list, dict, str]:
     """Scores query tunes against a few example files per style with the classification run in `workdir`:
-    (styles, [(query tune name, probability per style)], skip reasons, the row that scored them). support:
-    a folder with one subfolder of example files per style; query: files or folders. Unreadable files are
-    skipped with their reason.
+    (styles, [(query tune name, probability per style)], {"query": skip reasons, "support": skip reasons}, the
+    row that scored them). support: a folder with one subfolder of example files per style; query: files or
+    folders. Unreadable files and tunes are skipped with their reason, counted on their side.
 
     The row is the best on meta-val among every row that reads real tunes: the feature regression the
     run's evaluation chose (`eval.json` features_l2, fitted on the support tunes), when it beats the
@@ -121,10 +121,11 @@ def score_files(workdir: str, support: str, query) -> tuple[list, list, list, st
     wanted = music_files(list(query))
     if not wanted:
         raise MetamusicError(f"--query={', '.join(query)}: no music files ({', '.join(SUPPORTED_EXTS)})")
-    tunes, positions, names, skips = read_tunes(wanted, scorer.enc)
+    tunes, positions, names, skipped = read_tunes(wanted, scorer.enc)
+    skips = {"query": skipped, "support": []}
     if not tunes:
         raise MetamusicError(f"--query={', '.join(query)}: no readable tunes in {len(wanted)} music file(s); "
-                             f"skipped: {skips[:3]}")
+                             f"skipped: {skipped[:3]}")
     q = windows(tunes, scorer.length, scorer.enc.pad, positions)
     # the styles as a corpus folder reads them (`folder_sources`): hidden folders and style folders that link to
     # another style or the root are left out and named, links into another style's folder are not followed
@@ -135,7 +136,7 @@ def score_files(workdir: str, support: str, query) -> tuple[list, list, list, st
     sup = []
     for st, src in zip(styles, sources):
         tunes, positions, _, skipped = read_tunes(list(src.files), scorer.enc)
-        skips += skipped
+        skips["support"] += skipped
         if not tunes:
             raise MetamusicError(f"no readable tunes for style {st!r} in {support}"
                                  + (f"; skipped: {skipped[:3]}" if skipped else ""))

@@ -518,7 +518,8 @@ def test_classify_cli_scores_query_files_per_style(relation_run, tmp_path, capsy
 
         assert [r for r in csv.reader(f)] == [lines[0].split()] + table
     assert "bad.mid" in err and "odd.abc" in err  # unreadable files are reported, not fatal
-    assert "2 tunes classified (2 files skipped)" in out
+    assert "2 tunes classified (skipped: 1 query and 1 support files or tunes)" in out  # counted on their side
+    assert "skipped (query) " + str(tmp_path / "bad.mid") in err and "skipped (support) " in err
     assert caplog.text.count("did not follow link") == 2 and "hidden folder" in caplog.text
     assert cli.main("run_relation.py", [f"--workdir={workdir}", "--mode=classify"]) == 2
     # a query folder without music, a support folder that is not there: one line naming it
@@ -561,7 +562,7 @@ def test_classify_uses_the_feature_regression_when_it_is_best_on_meta_val(relati
         return score_files(str(run), str(tmp_path / "support"), [str(tmp_path / "queries")])
 
     styles, scored, skipped, row = choose(0.9, 0.5)
-    assert row == "all+features" and styles == ["jigs", "reels"] and not skipped and len(scored) == 8
+    assert row == "all+features" and styles == ["jigs", "reels"] and skipped == {"query": [], "support": []} and len(scored) == 8
     # an evaluation before the regression's objective was recorded chose its L2 for another fit: the scorer's row
     assert choose(0.9, 0.5, objective=None)[3] == "protonet"
     probs = np.stack([p for _, p in scored])
