@@ -61,10 +61,25 @@ CASES = [  # (script, args, a fragment the one line must contain)
 ]
 
 
-def test_config_and_flag_errors_exit_2_with_one_line(tmp_path):
+def test_config_and_flag_errors_exit_2_with_one_line(tmp_path, capsys):
+    """Every case through `cli.main`, the function each entry script calls with its command line, in this
+    process: a new Python process per case would cost its imports dozens of times over; the next test runs
+    the scripts themselves."""
+    from types import SimpleNamespace
+
+    from metamusic import cli
+
     afile = tmp_path / "a_file"
     afile.write_text("x")
-    cases = CASES + [("run_maml.py", [f"--workdir={afile}"], f"--workdir={afile} is a file")]
+    capsys.readouterr()
+    for script, args, fragment in CASES + [("run_maml.py", [f"--workdir={afile}"], f"--workdir={afile} is a file")]:
+        rc = cli.main(script, args)
+        out = capsys.readouterr()
+        _check_one_line(SimpleNamespace(returncode=rc, stderr=out.err), fragment)
+
+
+def test_each_entry_script_exits_2_with_one_line_as_its_own_process():
+    cases = [CASES[0], next(c for c in CASES if c[0] == "run_gan.py"), next(c for c in CASES if c[0] == "run_relation.py")]
     with ThreadPoolExecutor(2) as pool:  # each case is its own Python process
         procs = list(pool.map(lambda c: _run(c[0], *c[1]), cases))
     for (script, args, fragment), proc in zip(cases, procs):
