@@ -52,6 +52,9 @@ def restore_latest(mgr: ocp.CheckpointManager, template, *, set_aside: bool = Fa
     moved_any = False
     for step in steps:
         where = os.path.join(str(mgr.directory), str(step))
+        if optional is None:  # an intact step of another config is refused before orbax tries to read it
+            with _quiet():
+                _raise_if_other_config(where, template)
         try:
             with _quiet():
                 state = _restore_by_path(mgr, step, template, optional) if optional is not None else None

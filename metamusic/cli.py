@@ -153,6 +153,9 @@ def load_config(path: str):
     """The ConfigDict of `get_config()` in a config file."""
     if not os.path.isfile(path):
         raise MetamusicError(f"--config={path}: no such file (configs live in configs/, e.g. configs/maml.py)")
+    if not path.endswith(".py"):
+        raise MetamusicError(f"--config={path}: a config is a Python file defining get_config(), e.g. configs/maml.py "
+                             "(a run's own config.json is read from its --workdir)")
     mod_spec = importlib.util.spec_from_file_location(f"_metamusic_config_{abs(hash(path))}", path)
     module = importlib.util.module_from_spec(mod_spec)
     try:
@@ -328,12 +331,32 @@ def run(cfg, args) -> int:
     if mode in ("eval", "generate"):
         _warn_if_trained_differently(cfg, workdir)
     with locked(workdir) if writes and _primary() else _null():
+        written = None
         if mode in ("train", "all"):
             check_resume(cfg, workdir)  # before config.json is written: a refused run changes nothing
             if _primary():  # eval and generation read the config the model was trained with
-                with open(os.path.join(workdir, "config.json"), "w") as f:
+                written = os.path.join(workdir, "config.json")
+                # a config.json this command adds (a new workdir, or one whose file was deleted) is taken back
+                # if the command fails before training saves anything of its own
+                before = None if os.path.exists(written) else _saved_steps(workdir)
+                with open(written, "w") as f:
                     f.write(cfg.to_json_best_effort(indent=1))
-        return _run_mode(cfg, args, workdir, mode)
+        try:
+            return _run_mode(cfg, args, workdir, mode)
+        except MetamusicError:
+            if written and before is not None and _saved_steps(workdir) == before:
+                os.remove(written)
+            raise
+
+
+def _saved_steps(workdir: str) -> set:
+    """(method, step) of every checkpoint step folder in the workdir."""
+    out = set()
+    for name in os.listdir(workdir) if os.path.isdir(workdir) else ():
+        ck = os.path.join(workdir, name, "checkpoints")
+        if os.path.isdir(ck):
+            out |= {(name, d) for d in os.listdir(ck) if d.isdigit()}
+    return out
 
 
 def _run_mode(cfg, args, workdir: str, mode: str) -> int:
@@ -352,6 +375,8 @@ def _run_mode(cfg, args, workdir: str, mode: str) -> int:
                 stats = {}
                 state = train(exp, workdir, name, stats=stats)  # (stats: the step it resumed from)
                 row["steps"] = int(state.step) - stats["start"]
+    if mode == "eval":
+        _warn_if_partly_trained(exp, workdir)
     if mode in ("eval", "all"):
         with timer.phase("evaluate"):
             _evaluate(exp, workdir)
@@ -366,9 +391,26 @@ def _run_mode(cfg, args, workdir: str, mode: str) -> int:
     return 0
 
 
+def _warn_if_partly_trained(exp, workdir: str) -> None:
+    """One stderr line naming the methods whose newest checkpoint is short of their training steps (a run
+    that was stopped): their figures are those of a partly trained model."""
+    from metamusic import baselines
+    from metamusic.checkpoints import latest_step
+
+    short = []
+    for name in exp.methods:
+        step, steps = latest_step(baselines.run_dir(workdir, name)), exp.train_steps(name)
+        if step is not None and step < steps:
+            short.append(f"{name} at step {step} of {steps}")
+    if short:
+        print(f"warning: {workdir} holds partly trained models ({', '.join(short)}); they are evaluated as they "
+              "are: run --mode=train with the same config to finish them", file=sys.stderr)
+
+
 def _warn_if_trained_differently(cfg, workdir: str) -> None:
     """One stderr line naming the model/meta/data fields whose value differs from the run's config.json:
-    evaluating with another inner lr or encoding than the run was trained with changes the numbers."""
+    evaluating with another inner lr or encoding than the run was trained with changes the numbers. A run of
+    another family (a classification workdir given to run_maml.py) is refused, by its family's name."""
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
         return
@@ -376,7 +418,12 @@ def _warn_if_trained_differently(cfg, workdir: str) -> None:
 
     try:
         trained = experiments.run_config(workdir, cfg.experiment)
-    except (MetamusicError, ValueError):
+    except experiments.ConfigFileError as e:  # the command line's config is used; say that it could not be checked
+        print(f"warning: {e}; evaluating with the command line's config", file=sys.stderr)
+        return
+    except MetamusicError:  # another family's run (a classification workdir given to run_maml.py), by its name
+        raise
+    except ValueError:  # a field an older run wrote in a form `legacy` cannot read: nothing to compare
         return
     diffs = config_diffs(cfg, trained, ("model", "meta", "data"))
     if diffs:

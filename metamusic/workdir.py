@@ -46,6 +46,14 @@ def _norm(value):
     return json.loads(json.dumps(value, default=str))  # tuples and lists compare equal
 
 
+def _same_folder(a, b) -> bool:
+    """Two spellings of one folder (a trailing slash, a relative path, a link), as the corpus cache reads them."""
+    try:
+        return os.path.realpath(str(a)) == os.path.realpath(str(b))
+    except (OSError, ValueError):
+        return False
+
+
 def _has_checkpoints(workdir: str) -> bool:
     for name in os.listdir(workdir):
         ck = os.path.join(workdir, name, "checkpoints")
@@ -64,6 +72,8 @@ def check_resume(cfg, workdir: str) -> None:
 
     try:
         trained = experiments.run_config(workdir, cfg.get("experiment", ""))
+    except experiments.ConfigFileError:
+        raise
     except (MetamusicError, ValueError) as e:
         raise MetamusicError(f"--workdir={workdir} holds a run whose config.json cannot be read as this "
                              f"experiment ({e}); use another --workdir") from None
@@ -103,6 +113,8 @@ def config_diffs(now, then, sections, fields=()) -> list[str]:
             continue
         for field in field_paths(now[section]):
             a, b = get_field(now[section], field), get_field(then[section], field)
+            if field.endswith("root") and a and b and _same_folder(a, b):
+                continue
             if b is not None and not hasattr(a, "items") and _norm(a) != _norm(b):
                 diffs.append(f"{section}.{field}={_norm(b)!r} (now {_norm(a)!r})")
     return diffs

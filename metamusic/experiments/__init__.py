@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 from metamusic.errors import MetamusicError, check_choice
 from metamusic.experiments import classify, gan, melody, sinusoid
@@ -36,7 +37,14 @@ def family(cfg) -> Family:
 
 
 def validate(cfg) -> None:
-    family(cfg).validate(cfg)
+    try:
+        family(cfg).validate(cfg)
+    except (AttributeError, KeyError) as e:  # ml_collections' error for a field the config file does not define
+        name = re.search(r"'([^']+)'", str(e))
+        raise MetamusicError(f"the config has no field {name.group(1) if name else str(e)!r}, which a "
+                             f"{cfg.get('experiment', '?')} run needs: start a config file from the family's "
+                             "(e.g. `c = configs.maml.get_config()` in get_config()) and change the fields you "
+                             "need") from None
 
 
 def build(cfg, corpus=None) -> Experiment:
@@ -48,6 +56,10 @@ def evaluate(exp: Experiment, workdir: str, **kwargs) -> dict:
     return EXPERIMENTS[exp.family].evaluate(exp, workdir, **kwargs)
 
 
+class ConfigFileError(MetamusicError):
+    """A run's config.json that cannot be read (`run_config`)."""
+
+
 def run_config(workdir: str, experiment: str):
     """workdir/config.json as a ConfigDict (fields of older runs moved to their current paths)."""
     import ml_collections
@@ -57,15 +69,23 @@ def run_config(workdir: str, experiment: str):
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
         raise MetamusicError(f"{workdir} has no config.json; train a {experiment} run there first")
-    cfg = ml_collections.ConfigDict(json.load(open(path)))
+    try:
+        with open(path, encoding="utf-8") as f:
+            cfg = ml_collections.ConfigDict(json.load(f))
+    except (ValueError, TypeError, OSError) as e:  # zero bytes, a cut write, not JSON, not an object
+        raise ConfigFileError(f"{path} is damaged ({type(e).__name__}: {str(e)[:80]}); it records the config the "
+                              "run was trained with: restore it, or delete it and pass that config on the command "
+                              "line (training then refuses checkpoints of another model shape)") from None
     legacy.upgrade_config(cfg, experiment)
     if "experiment" not in cfg:  # runs before the field existed: the caller knows the family
         cfg.experiment = experiment
     if cfg.experiment != experiment:
-        raise MetamusicError(f"{workdir} holds a {cfg.experiment} run, not a {experiment} run")
+        fam = EXPERIMENTS.get(cfg.experiment)
+        raise MetamusicError(f"{workdir} holds a {cfg.experiment} run, not a {experiment} run"
+                             + (f" (its script is {fam.script})" if fam else ""))
     cfg.progress = False
     return cfg
 
 
-__all__ = ["EXPERIMENTS", "Experiment", "Family", "build", "evaluate", "load_data", "load_test_data", "register_family",
+__all__ = ["EXPERIMENTS", "ConfigFileError", "Experiment", "Family", "build", "evaluate", "load_data", "load_test_data", "register_family",
            "restore", "run_config", "validate"]

@@ -178,3 +178,77 @@ def test_ctrl_c_is_one_line_and_the_run_resumes(tmp_path):
     again = run("run_maml.py", *args, f"--config.steps={last + 100}")
     assert again.returncode == 0, again.stderr[-2000:]
     assert max(int(d) for d in os.listdir(ck) if d.isdigit()) == last + 100
+
+
+def test_a_workdir_that_cannot_be_taken_as_it_is_gets_one_line_and_keeps_its_state(tmp_path, capsys):
+    """Through cli.main in this process, on one tiny trained run: a config.json this command adds is taken back
+    when the checkpoints refuse its config (so the right command still resumes); a damaged config.json, a run of
+    another family, a config file that is not Python or lacks fields, a partly trained run: one line each."""
+    from metamusic import cli
+    from metamusic.workdir import config_diffs
+
+    import ml_collections
+
+    wd = tmp_path / "run"
+    base = ["--config=configs/maml_tiny.py", f"--workdir={wd}", "--config.meta.algorithm=fomaml"]
+    assert cli.main("run_maml.py", base + ["--mode=train"]) == 0
+    capsys.readouterr()
+
+    # config.json deleted, then a command with another model size: refused by the checkpoints, and the
+    # config.json it wrote is taken back, so the run's own config resumes
+    os.remove(wd / "config.json")
+    assert cli.main("run_maml.py", base + ["--mode=train", "--config.model.lstm.hidden=32"]) == 2
+    err = capsys.readouterr().err
+    assert "holds a state of another config" in err and "Traceback" not in err and "Exception ignored" not in err
+    assert not os.path.exists(wd / "config.json")
+    assert cli.main("run_maml.py", base + ["--mode=train"]) == 0
+    assert json.load(open(wd / "config.json"))["model"]["lstm"]["hidden"] != 32
+
+    # a stopped run: evaluating it says which methods are short of their steps
+    cli._warn_if_partly_trained(cli_build(base + ["--config.steps=600"]), str(wd))
+    assert "partly trained models (fomaml at step" in capsys.readouterr().err
+    cli._warn_if_partly_trained(cli_build(base), str(wd))
+    assert capsys.readouterr().err == ""
+
+    # a damaged config.json: training names it and what to do; evaluation warns and goes on
+    good = (wd / "config.json").read_bytes()
+    (wd / "config.json").write_bytes(b"\0" * len(good))
+    assert cli.main("run_maml.py", base + ["--mode=train"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "config.json is damaged (JSONDecodeError" in err[0] and "delete it" in err[0]
+    cli._warn_if_trained_differently(cli_build(base).cfg, str(wd))
+    assert "is damaged" in capsys.readouterr().err
+
+    # another family's run, refused before any work by its family and script
+    other = json.loads(good)
+    other["experiment"] = "classify"
+    (wd / "config.json").write_text(json.dumps(other))
+    for mode in ("eval", "generate"):
+        assert cli.main("run_maml.py", base + [f"--mode={mode}", "--style=oneills/jig"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "holds a classify run, not a melody run (its script is run_relation.py)" in err[0]
+
+    # config files that are not Python, or lack a field the family reads
+    for body, name, said in (("{}", "config.json", "a config is a Python file defining get_config()"),
+                             ("import ml_collections\n\ndef get_config():\n    c = ml_collections.ConfigDict()\n"
+                              "    c.experiment = 'melody'\n    c.steps = 3\n    return c\n", "few.py",
+                              "the config has no field 'seed', which a melody run needs")):
+        assert cli.main("run_maml.py", [f"--config={_config_file(tmp_path, name, body)}",
+                                        f"--workdir={tmp_path / 'x'}"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and said in err[0], err
+
+    # one corpus folder spelled two ways is the same run's data
+    (tmp_path / "corpus").mkdir()
+    then = ml_collections.ConfigDict({"data": {"root": str(tmp_path / "corpus")}})
+    for spelled in (str(tmp_path / "corpus") + "/", os.path.relpath(tmp_path / "corpus")):
+        assert config_diffs(ml_collections.ConfigDict({"data": {"root": spelled}}), then, ("data",)) == []
+    assert config_diffs(ml_collections.ConfigDict({"data": {"root": str(tmp_path)}}), then, ("data",))
+
+
+def cli_build(argv):
+    """The experiment a run_maml.py command line builds (its corpus loaded)."""
+    from metamusic import cli, experiments
+
+    _, cfg = cli.parse("run_maml.py", argv)
+    return experiments.build(cfg, experiments.load_data(cfg))
