@@ -28,6 +28,8 @@ FLAG_HELP = {
     "support": "classify: folder with one subfolder of example files per style",
     "query": "classify: query files or folders (repeatable)",
 }
+# The flags each mode reads besides --config, --workdir and --mode.
+MODE_FLAGS = {"generate": ("style", "shots", "out", "method"), "classify": ("support", "query", "out")}
 # Each entry script's defaults and modes; the families it runs are those whose `Family.script` names it.
 SCRIPTS = {
     "run_maml.py": {"config": "configs/maml.py", "workdir": "runs/maml", "modes": ("train", "eval", "generate", "all")},
@@ -93,7 +95,7 @@ def parse(script: str, argv: list[str]):
     spec = SCRIPTS[script]
     args = {"config": spec["config"], "workdir": spec["workdir"], "mode": "train", "style": None, "shots": 5,
             "out": None, "method": None, "support": None, "query": []}
-    overrides = []
+    overrides, given = [], set()
     it = iter(argv)
     for a in it:
         if a in ("-h", "--help", "--helpfull"):
@@ -110,6 +112,7 @@ def parse(script: str, argv: list[str]):
             overrides.append((name[len("config."):], value))
         elif name in args:
             args[name] = args[name] + [value] if name == "query" else value
+            given.add(name)
         else:
             import difflib
 
@@ -118,6 +121,12 @@ def parse(script: str, argv: list[str]):
                                  + f" (flags: {', '.join('--' + k for k in args)}, --config.FIELD=VALUE)")
     if args["mode"] not in spec["modes"]:
         raise MetamusicError(f"--mode={args['mode']!r} is not allowed; choose one of {list(spec['modes'])}")
+    reads = MODE_FLAGS.get(args["mode"], ())
+    unread = sorted(given - {"config", "workdir", "mode"} - set(reads))
+    if unread:  # a flag the mode never reads would be ignored without a word (e.g. --method with classify)
+        raise MetamusicError(f"--{unread[0]} does not apply to --mode={args['mode']}"
+                             + (f" (it reads {', '.join('--' + f for f in reads)})" if reads else
+                                " (it reads only --config, --workdir and --config.FIELD=VALUE)"))
     try:
         args["shots"] = int(args["shots"])
     except ValueError:
@@ -330,6 +339,8 @@ def run(cfg, args) -> int:
         check_writable_folder(args["out"], "--out")
     if mode in ("eval", "generate"):
         _warn_if_trained_differently(cfg, workdir)
+    if mode in ("eval", "all"):
+        _check_runs_read_by_the_evaluation(cfg)
     with locked(workdir) if writes and _primary() else _null():
         written = None
         if mode in ("train", "all"):
@@ -389,6 +400,30 @@ def _run_mode(cfg, args, workdir: str, mode: str) -> int:
                           method=args["method"]):
             print(p)
     return 0
+
+
+# Fields naming another trained run that an evaluation reads: field -> (its family, what it gives).
+EVAL_RUNS = {"eval.scorer": ("classify", "style fidelity"), "eval.melody_workdir": ("melody", "the melody LM rows")}
+
+
+def _check_runs_read_by_the_evaluation(cfg) -> None:
+    """Before any work: a run named by eval.scorer or eval.melody_workdir that is of another family is refused,
+    naming the field; one that is not there is said at once (the evaluation leaves its rows out)."""
+    from metamusic import experiments
+    from metamusic.workdir import get_field
+
+    for field, (family, gives) in EVAL_RUNS.items():
+        path = get_field(cfg, field)
+        if not path:
+            continue
+        if not os.path.exists(os.path.join(path, "config.json")):
+            print(f"warning: {field}={path}: no trained {family} run there ({experiments.EXPERIMENTS[family].script}); "
+                  f"{gives} left out of this evaluation", file=sys.stderr)
+            continue
+        try:
+            experiments.run_config(path, family)
+        except MetamusicError as e:
+            raise MetamusicError(f"{field}={path}: {e}") from None
 
 
 def _warn_if_partly_trained(exp, workdir: str) -> None:
@@ -462,6 +497,11 @@ def _classify(workdir: str, support: str, query, out: str) -> int:
 
     from metamusic.eval.style_fidelity import score_files
 
+    from metamusic.workdir import check_writable_folder
+
+    if os.path.isdir(out):  # checked before any scoring, so a table is never computed only to be lost
+        raise MetamusicError(f"--out={out} is a folder; give the path of a .csv file")
+    check_writable_folder(os.path.dirname(os.path.abspath(out)), "--out (its folder)")
     styles, scored, skipped, row = score_files(workdir, support, query)
     for side in ("support", "query"):
         for s in skipped[side]:

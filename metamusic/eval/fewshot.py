@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import time
 
 import jax
@@ -229,7 +228,6 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
     if cfg.eval.scorer and not os.path.exists(os.path.join(cfg.eval.scorer, "config.json")):
         out["style_fidelity_note"] = (f"skipped: no run_relation.py run at eval.scorer={cfg.eval.scorer} (train one, "
                                       "then --mode=eval scores every generative row)")
-        print(f"style fidelity {out['style_fidelity_note']}", file=sys.stderr)
     elif cfg.eval.scorer:
         from metamusic.eval import sample_fidelity
 

@@ -58,6 +58,10 @@ CASES = [  # (script, args, a fragment the one line must contain)
     ("run_relation.py", ["--config.eval.tune_episodes=-1"], "eval.tune_episodes=-1 is out of range"),
     ("run_relation.py", ["--config.data.melody=top"], "data.melody='top' is not allowed"),
     ("run_relation.py", ["--config.data.train_ways=1"], "data.train_ways=1 is out of range"),
+    ("run_relation.py", ["--mode=classify", "--support=s", "--query=q", "--method=protonet"],
+     "--method does not apply to --mode=classify (it reads --support, --query, --out)"),
+    ("run_maml.py", ["--mode=eval", "--style=oneills/jig"], "--style does not apply to --mode=eval"),
+    ("run_gan.py", ["--mode=generate", "--style=oneills/jig", "--query=q"], "--query does not apply to --mode=generate"),
 ]
 
 

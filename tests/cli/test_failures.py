@@ -224,9 +224,17 @@ def test_a_workdir_that_cannot_be_taken_as_it_is_gets_one_line_and_keeps_its_sta
     other["experiment"] = "classify"
     (wd / "config.json").write_text(json.dumps(other))
     for mode in ("eval", "generate"):
-        assert cli.main("run_maml.py", base + [f"--mode={mode}", "--style=oneills/jig"]) == 2
+        assert cli.main("run_maml.py", base + [f"--mode={mode}"] + (["--style=oneills/jig"] if mode == "generate" else [])) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "holds a classify run, not a melody run (its script is run_relation.py)" in err[0]
+
+    # a scorer or melody run of the wrong family, named by its field before any work; a missing one said at once
+    (wd / "config.json").write_bytes(good)
+    assert cli.main("run_maml.py", base + ["--mode=eval", f"--config.eval.scorer={wd}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"eval.scorer={wd}: {wd} holds a melody run, not a classify run" in err[0], err
+    cli._check_runs_read_by_the_evaluation(cli.parse("run_maml.py", base + [f"--config.eval.scorer={tmp_path}"])[1])
+    assert f"warning: eval.scorer={tmp_path}: no trained classify run there" in capsys.readouterr().err
 
     # config files that are not Python, or lack a field the family reads
     for body, name, said in (("{}", "config.json", "a config is a Python file defining get_config()"),

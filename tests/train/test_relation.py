@@ -525,7 +525,9 @@ def test_classify_cli_scores_query_files_per_style(relation_run, tmp_path, capsy
     # a query folder without music, a support folder that is not there: one line naming it
     (tmp_path / "empty").mkdir()
     for flags, said in (([f"--support={tmp_path / 'support'}", f"--query={tmp_path / 'empty'}"], "no music files"),
-                        ([f"--support={tmp_path / 'nowhere'}", f"--query={tmp_path / 'q.mid'}"], "no such folder")):
+                        ([f"--support={tmp_path / 'nowhere'}", f"--query={tmp_path / 'q.mid'}"], "no such folder"),
+                        ([f"--support={tmp_path / 'support'}", f"--query={tmp_path / 'q.mid'}", f"--out={tmp_path}"],
+                         "is a folder; give the path of a .csv file")):
         capsys.readouterr()
         assert cli.main("run_relation.py", [f"--workdir={workdir}", "--mode=classify"] + flags) == 2
         err = capsys.readouterr().err
