@@ -96,23 +96,29 @@ def main(argv=None) -> int:
         json.dump(out, sys.stdout, indent=1)
         print()
         return 0
+    links = [(src, note) for src, notes in corpus.report.get("links", {}).items() for note in notes]
     if args.skipped:
-        _print_skips(corpus.skips + corpus.copies + corpus.removed)
+        _print_skips(corpus.skips + corpus.copies + corpus.removed, links)
         return 0
     _print_tables(rows, summary, corpus.report)
-    if corpus.skips or corpus.removed or corpus.report["dedup"]["removed"]:
+    if corpus.skips or corpus.removed or corpus.report["dedup"]["removed"] or links:
         print(f"\n{len(corpus.skips)} files or tunes skipped, {corpus.report['dedup']['removed']} exact and "
-              f"{len(corpus.removed)} near duplicates removed; `--skipped` lists each with its reason")
+              f"{len(corpus.removed)} near duplicates removed, {len(links)} links or folders not read; `--skipped` "
+              "lists each with its reason")
     return 0
 
 
-def _print_skips(skips) -> None:
-    """One line per skipped file or tune: source, path (X:index of a tunebook tune), title, full reason."""
+def _print_skips(skips, links=()) -> None:
+    """One line per skipped file or tune: source, path (X:index of a tunebook tune), title, full reason; then
+    one per link or folder the walk did not read (a link to nothing, a loop, a hidden folder), as it said."""
     for s in skips:
         where = s["path"] + (f" X:{s['index']}" if s.get("index") is not None else "")
         title = f" ({s['title']})" if s.get("title") else ""
         print(f"{s['source']}\t{where}{title}\t{s['reason']}")
-    print(f"{len(skips)} skipped or removed", file=sys.stderr)
+    for src, note in links:
+        print(f"{src}\t{note}")
+    print(f"{len(skips)} skipped or removed" + (f", {len(links)} links or folders not read" if links else ""),
+          file=sys.stderr)
 
 
 def _print_tables(rows, summary, report) -> None:

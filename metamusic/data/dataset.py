@@ -158,6 +158,8 @@ def _build(sources, paths, settings, path, enc, split, abc_backend, workers, pro
     copies = _exact_copies(pairs)
     kept, split_of, too_small, dedup["near"], removed = _near_dups_and_split(kept, split, enc, all_test)
     styles = sorted(split_of)
+    if all_test and not kept:
+        raise MetamusicError(f"{settings['root']}: {nothing_read(skips)}")
     if all_test and not styles:
         raise MetamusicError(f"no style in {settings['root']} has {split.min_tunes} usable tunes "
                              f"(counts: {too_small}); lower the min_tunes setting")
@@ -190,6 +192,14 @@ def _build(sources, paths, settings, path, enc, split, abc_backend, workers, pro
                     cache_error.strerror or cache_error)
     return Corpus(tokens, offsets, style_of, pool, styles, split_of, meta, report, enc, split, path, positions, skips,
                   removed, copies)
+
+
+def nothing_read(skips: list) -> str:
+    """What to tell a user whose folder gave no usable tune at all (lowering min_tunes cannot help)."""
+    kinds = collections.Counter(ingest._reason_kind(s["reason"]) for s in skips)
+    top = ", ".join(f"{k} x{n}" for k, n in kinds.most_common(3))
+    return (f"no usable tunes: {len(skips)} files or tunes skipped" + (f" ({top})" if top else "")
+            + "; `python -m metamusic.data catalog --root DIR --skipped` lists each with its reason")
 
 
 def _where(meta: dict) -> str:

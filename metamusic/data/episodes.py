@@ -81,6 +81,10 @@ class _WindowSource:
         if length < 2:
             raise MetamusicError(f"data.length={length} must be >= 2 (an input and a target)")
         if not styles:
+            if not len(corpus):  # every file unreadable: lowering min_tunes cannot help
+                from metamusic.data.dataset import nothing_read
+
+                raise MetamusicError(f"the corpus has {nothing_read(getattr(corpus, 'skips', []))}")
             raise MetamusicError("no styles to sample from; lower data.min_tunes or add styles")
         self.tokens = corpus.tokens
         self.positions = corpus.positions

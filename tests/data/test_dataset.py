@@ -257,3 +257,19 @@ def test_a_midi_file_stored_as_a_tune_is_read_again_under_a_lower_size_limit(tmp
     assert not any(m["path"] == big for m in after.meta)
     (skip,) = [s for s in after.skips if s["path"] == big]
     assert "MAX_MIDI_BYTES" in skip["reason"]
+
+
+def test_a_folder_with_no_readable_tune_says_so_not_to_lower_min_tunes(tmp_path):
+    from metamusic.data.episodes import TaskSampler
+
+    for style in ("a", "b"):
+        os.makedirs(tmp_path / "c" / style)
+        for i in range(3):
+            (tmp_path / "c" / style / f"{i}.mid").write_bytes(b"\0" * 64)
+    kw = dict(cache_dir=str(tmp_path / "cache"), workers=1, progress=False, split=SplitConfig(min_tunes=2))
+    with pytest.raises(MetamusicError, match=r"no usable tunes: 6 files or tunes skipped \(unreadable MIDI x6\).*--skipped"):
+        load_corpus(str(tmp_path / "c"), all_test=True, **kw)
+    c = load_corpus(str(tmp_path / "c"), **kw)  # a corpus to train on: the sampler says it
+    assert len(c) == 0 and len(c.skips) == 6
+    with pytest.raises(MetamusicError, match="no usable tunes: 6 files"):
+        TaskSampler(c, c.styles_in("train"), shots=1, queries=1, length=8)

@@ -98,3 +98,21 @@ def test_tunes_seen_in_training_are_counted_as_exact_and_near_copies(tmp_path):
     assert kept.styles == ["new"] and dropped["styles"] == {"copies": 0}
     assert dropped_summary(dropped) == ("dropped 5 tunes seen in training (2 exact copies, 3 near copies); styles under "
                                        "eval.min_tunes: copies (0 tunes)")
+
+
+def test_catalog_counts_and_lists_the_links_it_did_not_read(tmp_path, capsys):
+    from metamusic.data.__main__ import main
+
+    root = _corpus(str(tmp_path / "c"))
+    os.symlink(str(tmp_path / "gone.mid"), os.path.join(root, "other", "dead.mid"))  # a link to nothing
+    os.symlink("..", os.path.join(root, "minor", "up"))  # the corpus root again
+    args = ["catalog", "--root", root, "--min-tunes", "2", "--cache-dir", str(tmp_path / "cache")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "2 links or folders not read; `--skipped` lists each" in out
+    assert main(args + ["--skipped"]) == 0
+    cap = capsys.readouterr()
+    lines = cap.out.splitlines()
+    assert any(l.startswith("user/other\t") and "dead.mid: a link to nothing" in l for l in lines)
+    assert any(l.startswith("user/minor\t") and "up -> " in l for l in lines)
+    assert "0 skipped or removed, 2 links or folders not read" in cap.err
