@@ -128,7 +128,7 @@ def _print_tables(rows, summary, report) -> None:
         meters = ", ".join(f"{m}:{c}" for m, c in r["meters"].items())
         print(f"{r['style']:{w}} {r['split']:5} {r['tunes']:6d} {r['events']:9d} {r['median_length']:7.0f}  {meters}")
     print(f"\n{summary['styles']} styles, {summary['tunes']} tunes, {summary['events']} events "
-          f"({summary['seconds']}s, cache {summary['cache']})")
+          f"({summary['seconds']}s, " + (f"cache {summary['cache']})" if summary["cache"] else "not cached)"))
     for s in ("train", "val", "test"):
         print(f"meta-{s:5} ({len(summary['splits'][s])}): {', '.join(summary['splits'][s])}")
     d = report["dedup"]

@@ -190,8 +190,8 @@ def _build(sources, paths, settings, path, enc, split, abc_backend, workers, pro
         log.warning("could not write the cache in %s (%s); continuing without it (set METAMUSIC_CACHE_DIR or "
                     "data.cache_dir to a writable folder to cache the ingest)", cache_dir,
                     cache_error.strerror or cache_error)
-    return Corpus(tokens, offsets, style_of, pool, styles, split_of, meta, report, enc, split, path, positions, skips,
-                  removed, copies)
+    return Corpus(tokens, offsets, style_of, pool, styles, split_of, meta, report, enc, split,
+                  path if cache_error is None else "", positions, skips, removed, copies)
 
 
 def nothing_read(skips: list) -> str:

@@ -202,6 +202,7 @@ def test_unwritable_cache_degrades_to_not_cached_with_one_warning(tmp_path, capl
     ok = load_corpus(root, cache_dir=str(tmp_path / "cache"), workers=1, progress=False,
                      split=SplitConfig(min_tunes=4))
     assert np.array_equal(c.tokens, ok.tokens) and c.styles == ok.styles
+    assert c.cache_path == "" and ok.cache_path.startswith(str(tmp_path / "cache"))  # no cache file is named
 
 
 def test_hidden_style_folders_are_counted_and_warned_not_silently_ignored(tmp_path, caplog):
