@@ -259,6 +259,19 @@ def tune_feature_l2(exp, params: dict | None = None) -> dict:
     return out
 
 
+def predicting_row(tuned: dict, scorer_row: str, scorer_val: float) -> tuple:
+    """(row, L2) that predicts a user's tunes (`--mode=classify`) and draws an evaluation's confusion matrix: the
+    feature regression meta-val chose (`tuned`: `tune_feature_l2`'s record, an eval.json's "features_l2"), with its
+    L2, where its meta-val accuracy beats the style scorer's row; else the scorer's row, with L2 None. Both
+    accuracies are on meta-val episodes at data.shots; an L2 chosen for another regression objective (an
+    evaluation before features.LOGREG_OBJECTIVE) is not used."""
+    best = tuned.get("best")
+    val = tuned.get("val_accuracy", {}).get(best, {}).get(str(tuned.get("l2", {}).get(best)))
+    if best and val is not None and val > scorer_val and tuned.get("objective") == features.LOGREG_OBJECTIVE:
+        return best, tuned["l2"][best]
+    return scorer_row, None
+
+
 def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "eval") -> dict:
     """Writes workdir/<name>.{json,md} and confusion<suffix>.png (confusion.png for name "eval",
     confusion_theirs.png for "eval_theirs"), and the scorer's choice to scorer.json.
@@ -294,6 +307,8 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
     top_k = max(k for k in cfg.eval.shots if serve[k])  # the confusion matrix: the largest K evaluated
     tuned = tune_feature_l2(exp, params)
     out["features_l2"] = tuned
+    shown, _ = predicting_row(tuned, scorer["row"], scorer["val_accuracy"].get(scorer["row"], 0.0))
+    out["confusion_row"] = shown  # the row --mode=classify predicts with, drawn at the largest K evaluated
     for shots in cfg.eval.shots:
         if not serve[shots]:
             continue
@@ -323,7 +338,7 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
                     per[r] = (pred == sub.query_labels).mean(1)
                     res[r] = _ci(per[r])
                     secs[r] = round(time.perf_counter() - t0 + (embed_s if r == m else 0.0), 2)
-                    if r == scorer["row"] and shots == top_k:
+                    if r == shown and shots == top_k:
                         confusion = _confusion(sub, pred, len(corpus.styles))
         hand = hand_features(eps, corpus.enc, dw)
         # (row, predict, its weight in the bar: a regression's cost grows with its features' width; the histogram
@@ -335,7 +350,10 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
         with progress.phase(f"{label}, feature rows", sum(w for *_, w in baselines), show) as rows_bar:
             for r, fn, weight in baselines:
                 t0 = time.perf_counter()
-                per[r] = (fn() == eps.query_labels).mean(1)
+                pred = fn()
+                per[r] = (pred == eps.query_labels).mean(1)
+                if r == shown and shots == top_k:
+                    confusion = _confusion(eps, pred, len(corpus.styles))
                 res[r] = _ci(per[r])
                 secs[r] = round(time.perf_counter() - t0, 2)
                 rows_bar.advance(weight)
@@ -360,7 +378,7 @@ def evaluate(exp: base.Experiment, workdir: str, test_corpus=None, name: str = "
     if confusion is not None:
         idx = [corpus.styles.index(t) for t in test]
         plot_confusion(confusion[np.ix_(idx, idx)], test, os.path.join(workdir, f"confusion{suffix}.png"),
-                       f"{scorer['row']}, {ways}-way {top_k}-shot")
+                       f"{shown}, {ways}-way {top_k}-shot")
     return out
 
 

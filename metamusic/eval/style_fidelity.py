@@ -11,7 +11,6 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from metamusic.data import features
 from metamusic.data.episodes import Episodes
 from metamusic.data.melody import NO_POS
 from metamusic.experiments import base, classify, run_config
@@ -108,7 +107,7 @@ def score_files(workdir: str, support: str, query) -> tuple[list, list, dict, st
     from metamusic.data.files import music_files, read_tunes, windows
     from metamusic.data.formats import SUPPORTED_EXTS
     from metamusic.errors import MetamusicError
-    from metamusic.eval.classify import regression_probabilities
+    from metamusic.eval.classify import predicting_row, regression_probabilities
 
     if not os.path.isdir(support):
         raise MetamusicError(f"--support={support}: no such folder (it needs one subfolder of example files per style)")
@@ -141,16 +140,7 @@ def score_files(workdir: str, support: str, query) -> tuple[list, list, dict, st
             raise MetamusicError(f"no readable tunes for style {st!r} in {support}"
                                  + (f"; skipped: {skipped[:3]}" if skipped else ""))
         sup.append(windows(tunes, scorer.length, scorer.enc.pad, positions))
-    row, l2 = scorer.method, None
-    if evaluation:
-        tuned = evaluation.get("features_l2", {})
-        best = tuned.get("best")
-        val = tuned.get("val_accuracy", {}).get(best, {}).get(str(tuned.get("l2", {}).get(best)))
-        # both accuracies are on meta-val episodes at data.shots (the regression's on its own fixed set); an
-        # L2 chosen for another regression objective (an evaluation before features.LOGREG_OBJECTIVE) is not used
-        current = tuned.get("objective") == features.LOGREG_OBJECTIVE
-        if best and val is not None and val > scorer.val_accuracy and current:
-            row, l2 = best, tuned["l2"][best]
+    row, l2 = predicting_row(evaluation.get("features_l2", {}), scorer.method, scorer.val_accuracy)
     if l2 is None:
         return styles, list(zip(names, scorer.scores(sup, q))), skips, row
     ep = scorer.episode(sup, q)

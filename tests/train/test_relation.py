@@ -414,6 +414,16 @@ def test_evaluation_beats_chance(corpus, relation_run, closed_phases):
         assert res[m]["episodes"] == cfg.eval.episodes
     assert out["features_l2"]["episodes"] == cfg.eval.tune_episodes != cfg.eval.val_tasks  # the L2s' own meta-val set
     assert os.path.getsize(os.path.join(workdir, "confusion.png")) > 1000
+    # the confusion matrix is the row --mode=classify predicts with: the meta-val choice among the regressions and
+    # the scorer's row
+    import json
+
+    from metamusic.eval.classify import predicting_row
+
+    assert out["confusion_row"] in res
+    scorer = json.load(open(os.path.join(workdir, "scorer.json")))
+    assert out["confusion_row"] == predicting_row(out["features_l2"], scorer["row"],
+                                                  scorer["val_accuracy"][scorer["row"]])[0]
     assert "relation" in open(os.path.join(workdir, "eval.md")).read()
 
 
