@@ -172,8 +172,12 @@ def melody_source(cfg, corpus):
     where that run is missing or cannot serve."""
     w = cfg.eval.melody_workdir
     fix = "train it first (python run_maml.py --config=configs/maml.py --workdir=DIR) or set gan.init=mle"
+    from metamusic.experiments import ConfigFileError
+
     try:
         mexp = melody_run(w, corpus)
+    except ConfigFileError as e:  # its own advice (restore the file), not "train it first"
+        raise MetamusicError(f"eval.melody_workdir={w}: {e}") from None
     except MetamusicError as e:
         raise MetamusicError(f"gan.init=melody starts the generator from the melody LM of eval.melody_workdir, "
                              f"but {e}: {fix}") from None
