@@ -27,7 +27,7 @@ def config(name: str = "maml", **overrides):
     sinusoid, ...) or of a config file at a path, with `overrides` as field paths (`meta__inner_lr=0.1`
     sets meta.inner_lr), each checked like a --config.FIELD=VALUE flag."""
     if name.endswith(".py") or os.path.sep in name:
-        from metamusic.cli import load_config
+        from metamusic.config_file import load_config
 
         cfg = load_config(name)
     else:
@@ -36,7 +36,7 @@ def config(name: str = "maml", **overrides):
         except ModuleNotFoundError:
             raise MetamusicError(f"config {name!r}: no configs/{name}.py; give a shipped config name "
                                  "(maml, maml_tiny, relation, gan, gan_tiny, sinusoid) or a path") from None
-    from metamusic.cli import set_field
+    from metamusic.config_file import set_field
 
     for field, value in overrides.items():
         set_field(cfg, field.replace("__", "."), value if isinstance(value, str) else _text(value))

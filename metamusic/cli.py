@@ -9,13 +9,13 @@ load or compile. Programming errors still raise with their traceback.
 
 from __future__ import annotations
 
-import ast
-import importlib.util
+import contextlib
 import os
 import sys
 
-from metamusic.errors import MetamusicError, unknown_field
-from metamusic.workdir import config_diffs, field_paths
+from metamusic.config_file import load_config, set_field
+from metamusic.errors import MetamusicError
+from metamusic.run_checks import check_runs_read_by_the_evaluation, warn_if_partly_trained, warn_if_trained_differently
 
 # The flags each entry script defines besides --config: name -> (default, help)
 FLAG_HELP = {
@@ -158,118 +158,6 @@ def usage(script: str) -> str:
     return "\n".join(lines)
 
 
-def load_config(path: str):
-    """The ConfigDict of `get_config()` in a config file."""
-    if not os.path.isfile(path):
-        raise MetamusicError(f"--config={path}: no such file (configs live in configs/, e.g. configs/maml.py)")
-    if not path.endswith(".py"):
-        raise MetamusicError(f"--config={path}: a config is a Python file defining get_config(), e.g. configs/maml.py "
-                             "(a run's own config.json is read from its --workdir)")
-    mod_spec = importlib.util.spec_from_file_location(f"_metamusic_config_{abs(hash(path))}", path)
-    module = importlib.util.module_from_spec(mod_spec)
-    try:
-        mod_spec.loader.exec_module(module)
-    except SyntaxError as e:
-        raise MetamusicError(f"--config={path}: syntax error at line {e.lineno}: {e.msg}") from None
-    except Exception as e:  # a config file is the user's code: its failure is their mistake, in one line
-        raise MetamusicError(f"--config={path} raised {type(e).__name__} on import: {e}") from None
-    if not callable(getattr(module, "get_config", None)):
-        raise MetamusicError(f"--config={path} defines no get_config()")
-    try:
-        cfg = module.get_config()
-    except Exception as e:
-        raise MetamusicError(f"--config={path}: get_config() raised {type(e).__name__}: {e}") from None
-    import ml_collections
-
-    if not isinstance(cfg, ml_collections.ConfigDict):
-        raise MetamusicError(f"--config={path}: get_config() returned a {type(cfg).__name__}, not an "
-                             "ml_collections.ConfigDict")
-    return cfg
-
-
-def _per_algorithm_default(name: str, field: str):
-    """The default of meta.per_algorithm.<name>.<field>, whose type a command-line value is read as (an
-    unknown name or field is read as an integer and refused by validation, which lists what is allowed)."""
-    from metamusic.meta.registry import option_default
-
-    default = option_default(name, field)
-    return 0 if default is None else default
-
-
-# Sections whose entries a command line may add (<section>.<name>.<field>), with (name, field) -> the
-# default whose type the value is read as: per-algorithm settings name any registered algorithm, not only
-# those the config file lists (validated later).
-OPEN_SECTIONS = {"meta.per_algorithm": _per_algorithm_default}
-
-
-def set_field(cfg, field: str, text: str) -> None:
-    """cfg.<field> = text parsed as the field's current type; unknown fields suggest the nearest name."""
-    import ml_collections
-
-    *path, leaf = field.split(".")
-    opened = ".".join(path[:-1]) in OPEN_SECTIONS and len(path) >= 3
-    node = cfg
-    for i, p in enumerate(path):
-        if opened and i == len(path) - 1 and p not in node:
-            with node.unlocked():
-                node[p] = ml_collections.ConfigDict()
-        if p not in node or not isinstance(node[p], ml_collections.ConfigDict):
-            raise unknown_field(field, field_paths(cfg))
-        node = node[p]
-    if leaf not in node:
-        if not opened:
-            raise unknown_field(field, field_paths(cfg))
-        with node.unlocked():
-            node[leaf] = OPEN_SECTIONS[".".join(path[:-1])](path[-1], leaf)
-    old = node[leaf]
-    if isinstance(old, ml_collections.ConfigDict):
-        raise MetamusicError(f"{field} is a section; set one of its fields, e.g. {field}.{next(iter(old), '...')}")
-    with node.unlocked() if hasattr(node, "unlocked") else _null():
-        node[leaf] = _convert(field, old, text)
-
-
-def _convert(field: str, old, text: str):
-    def bad(kind):
-        return MetamusicError(f"{field}={text!r} must be {kind}")
-
-    if isinstance(old, bool):
-        if text.lower() in ("true", "1", "yes"):
-            return True
-        if text.lower() in ("false", "0", "no"):
-            return False
-        raise bad("true or false")
-    if isinstance(old, int):
-        try:
-            return int(text)
-        except ValueError:
-            raise bad("an integer") from None
-    if isinstance(old, float):
-        try:
-            return float(text)
-        except ValueError:
-            raise bad("a number") from None
-    if isinstance(old, (tuple, list)) and old and all(isinstance(x, str) for x in old):
-        return tuple(x.strip() for x in text.split(",") if x.strip())  # names: amortized,cavia
-    if isinstance(old, (tuple, list)):
-        try:
-            v = ast.literal_eval(text if text.strip() else "()")
-        except (ValueError, SyntaxError):
-            raise bad("a list like 1,5,10") from None
-        v = tuple(v) if isinstance(v, (tuple, list)) else (v,)
-        if old and isinstance(old[0], (int, float)) and not all(isinstance(x, (int, float)) for x in v):
-            raise bad("a list of numbers like 1,5,10")
-        return v
-    return text
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
-
-
 def check_args(cfg, args) -> None:
     """Checks on flags and paths that need no corpus: a workdir that is a file, missing folders."""
     wd = args["workdir"]
@@ -327,7 +215,7 @@ def run(cfg, args) -> int:
     compile_cache.enable(cfg.data.get("cache_dir", "") if "data" in cfg else "")  # before the first compile
     if mode == "classify":
         return _classify(workdir, args["support"], args["query"], args["out"] or os.path.join(workdir, "classify.csv"))
-    from metamusic.workdir import check_resume, check_writable_folder, locked
+    from metamusic.workdir import check_resume, check_writable_folder, locked, saved_steps
 
     writes = mode in ("train", "eval", "all")  # generation reads the workdir and writes under --out
     if writes:
@@ -338,10 +226,10 @@ def run(cfg, args) -> int:
         args["out"] = args["out"] or "samples"
         check_writable_folder(args["out"], "--out")
     if mode in ("eval", "generate"):
-        _warn_if_trained_differently(cfg, workdir)
+        warn_if_trained_differently(cfg, workdir)
     if mode in ("eval", "all"):
-        _check_runs_read_by_the_evaluation(cfg)
-    with locked(workdir) if writes and _primary() else _null():
+        check_runs_read_by_the_evaluation(cfg)
+    with locked(workdir) if writes and _primary() else contextlib.nullcontext():
         written = None
         if mode in ("train", "all"):
             check_resume(cfg, workdir)  # before config.json is written: a refused run changes nothing
@@ -349,25 +237,15 @@ def run(cfg, args) -> int:
                 written = os.path.join(workdir, "config.json")
                 # a config.json this command adds (a new workdir, or one whose file was deleted) is taken back
                 # if the command fails before training saves anything of its own
-                before = None if os.path.exists(written) else _saved_steps(workdir)
+                before = None if os.path.exists(written) else saved_steps(workdir)
                 with open(written, "w") as f:
                     f.write(cfg.to_json_best_effort(indent=1))
         try:
             return _run_mode(cfg, args, workdir, mode)
         except MetamusicError:
-            if written and before is not None and _saved_steps(workdir) == before:
+            if written and before is not None and saved_steps(workdir) == before:
                 os.remove(written)
             raise
-
-
-def _saved_steps(workdir: str) -> set:
-    """(method, step) of every checkpoint step folder in the workdir."""
-    out = set()
-    for name in os.listdir(workdir) if os.path.isdir(workdir) else ():
-        ck = os.path.join(workdir, name, "checkpoints")
-        if os.path.isdir(ck):
-            out |= {(name, d) for d in os.listdir(ck) if d.isdigit()}
-    return out
 
 
 def _run_mode(cfg, args, workdir: str, mode: str) -> int:
@@ -387,7 +265,7 @@ def _run_mode(cfg, args, workdir: str, mode: str) -> int:
                 state = train(exp, workdir, name, stats=stats)  # (stats: the step it resumed from)
                 row["steps"] = int(state.step) - stats["start"]
     if mode == "eval":
-        _warn_if_partly_trained(exp, workdir)
+        warn_if_partly_trained(exp, workdir)
     if mode in ("eval", "all"):
         with timer.phase("evaluate"):
             _evaluate(exp, workdir)
@@ -400,70 +278,6 @@ def _run_mode(cfg, args, workdir: str, mode: str) -> int:
                           method=args["method"]):
             print(p)
     return 0
-
-
-# Fields naming another trained run that an evaluation reads: field -> (its family, what it gives).
-EVAL_RUNS = {"eval.scorer": ("classify", "style fidelity"), "eval.melody_workdir": ("melody", "the melody LM rows")}
-
-
-def _check_runs_read_by_the_evaluation(cfg) -> None:
-    """Before any work: a run named by eval.scorer or eval.melody_workdir that is of another family is refused,
-    naming the field; one that is not there is said at once (the evaluation leaves its rows out)."""
-    from metamusic import experiments
-    from metamusic.workdir import get_field
-
-    for field, (family, gives) in EVAL_RUNS.items():
-        path = get_field(cfg, field)
-        if not path:
-            continue
-        if not os.path.exists(os.path.join(path, "config.json")):
-            print(f"warning: {field}={path}: no trained {family} run there ({experiments.EXPERIMENTS[family].script}); "
-                  f"{gives} left out of this evaluation", file=sys.stderr)
-            continue
-        try:
-            experiments.run_config(path, family)
-        except MetamusicError as e:
-            raise MetamusicError(f"{field}={path}: {e}") from None
-
-
-def _warn_if_partly_trained(exp, workdir: str) -> None:
-    """One stderr line naming the methods whose newest checkpoint is short of their training steps (a run
-    that was stopped): their figures are those of a partly trained model."""
-    from metamusic import baselines
-    from metamusic.checkpoints import latest_step
-
-    short = []
-    for name in exp.methods:
-        step, steps = latest_step(baselines.run_dir(workdir, name)), exp.train_steps(name)
-        if step is not None and step < steps:
-            short.append(f"{name} at step {step} of {steps}")
-    if short:
-        print(f"warning: {workdir} holds partly trained models ({', '.join(short)}); they are evaluated as they "
-              "are: run --mode=train with the same config to finish them", file=sys.stderr)
-
-
-def _warn_if_trained_differently(cfg, workdir: str) -> None:
-    """One stderr line naming the model/meta/data fields whose value differs from the run's config.json:
-    evaluating with another inner lr or encoding than the run was trained with changes the numbers. A run of
-    another family (a classification workdir given to run_maml.py) is refused, by its family's name."""
-    path = os.path.join(workdir, "config.json")
-    if not os.path.exists(path):
-        return
-    from metamusic import experiments
-
-    try:
-        trained = experiments.run_config(workdir, cfg.experiment)
-    except experiments.ConfigFileError as e:  # the command line's config is used; say that it could not be checked
-        print(f"warning: {e}; evaluating with the command line's config", file=sys.stderr)
-        return
-    except MetamusicError:  # another family's run (a classification workdir given to run_maml.py), by its name
-        raise
-    except ValueError:  # a field an older run wrote in a form `legacy` cannot read: nothing to compare
-        return
-    diffs = config_diffs(cfg, trained, ("model", "meta", "data"))
-    if diffs:
-        print(f"warning: {workdir} was trained with {', '.join(diffs[:6])}; pass --config.FIELD=VALUE to "
-              "evaluate it as trained", file=sys.stderr)
 
 
 def _evaluate(exp, workdir: str) -> None:

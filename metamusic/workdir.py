@@ -54,12 +54,18 @@ def _same_folder(a, b) -> bool:
         return False
 
 
-def _has_checkpoints(workdir: str) -> bool:
-    for name in os.listdir(workdir):
+def saved_steps(workdir: str) -> set:
+    """(method, step) of every checkpoint step folder in the workdir."""
+    out = set()
+    for name in os.listdir(workdir) if os.path.isdir(workdir) else ():
         ck = os.path.join(workdir, name, "checkpoints")
-        if os.path.isdir(ck) and any(d.isdigit() for d in os.listdir(ck)):
-            return True
-    return False
+        if os.path.isdir(ck):
+            out |= {(name, d) for d in os.listdir(ck) if d.isdigit()}
+    return out
+
+
+def _has_checkpoints(workdir: str) -> bool:
+    return bool(saved_steps(workdir))
 
 
 def check_resume(cfg, workdir: str) -> None:

@@ -116,7 +116,7 @@ def test_sinusoid_command_line_runs_anil_and_the_joint_baseline(tmp_path, algori
 
 
 def test_eval_warns_when_the_run_was_trained_with_other_settings(tmp_path, capsys):
-    from metamusic import cli
+    from metamusic import cli, run_checks
 
     wd = tmp_path / "run"
     wd.mkdir()
@@ -124,11 +124,11 @@ def test_eval_warns_when_the_run_was_trained_with_other_settings(tmp_path, capsy
     trained = cfg.copy_and_resolve_references()
     trained.meta.inner_lr = 0.5
     (wd / "config.json").write_text(trained.to_json_best_effort())
-    cli._warn_if_trained_differently(cfg, str(wd))
+    run_checks.warn_if_trained_differently(cfg, str(wd))
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("warning:") and f"meta.inner_lr=0.5 (now {cfg.meta.inner_lr})" in err[0]
     (wd / "config.json").write_text(cfg.to_json_best_effort())
-    cli._warn_if_trained_differently(cfg, str(wd))
+    run_checks.warn_if_trained_differently(cfg, str(wd))
     assert capsys.readouterr().err == ""
 
 

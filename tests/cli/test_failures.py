@@ -184,7 +184,7 @@ def test_a_workdir_that_cannot_be_taken_as_it_is_gets_one_line_and_keeps_its_sta
     """Through cli.main in this process, on one tiny trained run: a config.json this command adds is taken back
     when the checkpoints refuse its config (so the right command still resumes); a damaged config.json, a run of
     another family, a config file that is not Python or lacks fields, a partly trained run: one line each."""
-    from metamusic import cli
+    from metamusic import cli, run_checks
     from metamusic.workdir import config_diffs
 
     import ml_collections
@@ -205,9 +205,9 @@ def test_a_workdir_that_cannot_be_taken_as_it_is_gets_one_line_and_keeps_its_sta
     assert json.load(open(wd / "config.json"))["model"]["lstm"]["hidden"] != 32
 
     # a stopped run: evaluating it says which methods are short of their steps
-    cli._warn_if_partly_trained(cli_build(base + ["--config.steps=600"]), str(wd))
+    run_checks.warn_if_partly_trained(cli_build(base + ["--config.steps=600"]), str(wd))
     assert "partly trained models (fomaml at step" in capsys.readouterr().err
-    cli._warn_if_partly_trained(cli_build(base), str(wd))
+    run_checks.warn_if_partly_trained(cli_build(base), str(wd))
     assert capsys.readouterr().err == ""
 
     # a damaged config.json: training names it and what to do; evaluation warns and goes on
@@ -216,7 +216,7 @@ def test_a_workdir_that_cannot_be_taken_as_it_is_gets_one_line_and_keeps_its_sta
     assert cli.main("run_maml.py", base + ["--mode=train"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "config.json is damaged (JSONDecodeError" in err[0] and "delete it" in err[0]
-    cli._warn_if_trained_differently(cli_build(base).cfg, str(wd))
+    run_checks.warn_if_trained_differently(cli_build(base).cfg, str(wd))
     assert "is damaged" in capsys.readouterr().err
 
     # another family's run, refused before any work by its family and script
@@ -233,7 +233,7 @@ def test_a_workdir_that_cannot_be_taken_as_it_is_gets_one_line_and_keeps_its_sta
     assert cli.main("run_maml.py", base + ["--mode=eval", f"--config.eval.scorer={wd}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"eval.scorer={wd}: {wd} holds a melody run, not a classify run" in err[0], err
-    cli._check_runs_read_by_the_evaluation(cli.parse("run_maml.py", base + [f"--config.eval.scorer={tmp_path}"])[1])
+    run_checks.check_runs_read_by_the_evaluation(cli.parse("run_maml.py", base + [f"--config.eval.scorer={tmp_path}"])[1])
     assert f"warning: eval.scorer={tmp_path}: no trained classify run there" in capsys.readouterr().err
 
     # config files that are not Python, or lack a field the family reads
