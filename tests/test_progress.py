@@ -1,6 +1,6 @@
 """The evaluation's progress bars: the expected total of fits that stop early, and work read from disk
 taken off a phase's total (the end-to-end checks that every phase of an evaluation ends at its total are in
-tests/train/test_melody_run.py, test_relation.py and test_gan_melody_init.py)."""
+tests/train/test_melody_run.py, test_classify_run.py and test_gan_melody_init.py)."""
 
 from metamusic import progress
 
