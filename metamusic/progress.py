@@ -13,6 +13,9 @@ time goes into, weighted where one unit costs more than another:
 
 The rate is the mean over the whole phase (tqdm's smoothing=0), not over the last few updates, so the
 first update, which carries the compilation, does not make the next ones look slow or fast for long.
+Where the compiles are a large part of the phase, spread over its first units rather than one (the meta-GAN's
+samples: the first style compiles every method's adaptation and sampler), the phase names those units as its
+`warmup`, and once they are done its rate counts only the units after them.
 
 The code doing the work reports to the phase that is open (`advance`) rather than taking a callback
 through every layer: evaluation code calls `adapt_curves` from several places (tuning, episodes), and
@@ -30,17 +33,34 @@ _lock = threading.Lock()
 _open: list = []  # the phases open now, innermost last (work is reported to the innermost)
 
 
+def _bar_class():
+    """tqdm with a rate that can leave out a phase's warm-up (imported late: tqdm is only needed for bars)."""
+    from tqdm import tqdm
+
+    class Bar(tqdm):
+        warm = None  # (units done, time) once the warm-up units are done; the rate counts the units since
+
+        @property
+        def format_dict(self):
+            d = super().format_dict
+            if self.warm is not None and self.n > self.warm[0] and self._time() > self.warm[1]:
+                d["rate"] = (self.n - self.warm[0]) / (self._time() - self.warm[1])
+            return d
+
+    return Bar
+
+
 class Phase:
     """One phase's bar: `total` units expected; `advance(n)` as they are done; `expect(total)` revises the
-    total when the work turns out smaller or larger (a choice read from disk, a fit stopped early)."""
+    total when the work turns out smaller or larger (a choice read from disk, a fit stopped early).
+    warmup: the first units, which carry the compiles; once they are done, the ETA reads the rate of the
+    units after them only."""
 
-    def __init__(self, desc: str, total: float, enabled: bool = True):
-        from tqdm import tqdm
-
-        self.desc, self.done = desc, 0.0
-        self.bar = tqdm(total=max(float(total), 1.0), desc=desc, disable=not enabled, dynamic_ncols=True,
-                        smoothing=0, bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]",
-                        mininterval=0.5 if sys.stderr.isatty() else 30)
+    def __init__(self, desc: str, total: float, enabled: bool = True, warmup: float = 0.0):
+        self.desc, self.done, self.warmup = desc, 0.0, float(warmup)
+        self.bar = _bar_class()(total=max(float(total), 1.0), desc=desc, disable=not enabled, dynamic_ncols=True,
+                                smoothing=0, bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]",
+                                mininterval=0.5 if sys.stderr.isatty() else 30)
 
     @property
     def total(self) -> float:
@@ -49,6 +69,8 @@ class Phase:
     def advance(self, n: float = 1.0) -> None:
         with _lock:
             self.done += n
+            if self.warmup and self.bar.warm is None and self.done >= self.warmup and not self.bar.disable:
+                self.bar.warm = (self.bar.n + n, self.bar._time())
             self.bar.update(n)
 
     def expect(self, total: float) -> None:
@@ -61,9 +83,9 @@ class Phase:
 
 
 @contextlib.contextmanager
-def phase(desc: str, total: float, enabled: bool = True):
+def phase(desc: str, total: float, enabled: bool = True, warmup: float = 0.0):
     """A bar open for the `with` block; `advance` reports to it."""
-    p = Phase(desc, total, enabled)
+    p = Phase(desc, total, enabled, warmup)
     _open.append(p)
     try:
         yield p

@@ -34,3 +34,20 @@ def test_work_read_from_disk_is_taken_off_the_open_phase_and_units_go_to_the_inn
     assert progress.current() is None
     progress.advance(5)  # outside a phase: nothing to report to, and no error
     assert progress.curve_units(7, 0) == 7  # a curve of no steps is one query score per episode
+
+
+def test_a_warm_up_that_carries_the_compiles_is_left_out_of_the_eta(capsys):
+    clock = [0.0]
+    with progress.phase("samples", 10, enabled=True, warmup=2) as p, \
+            progress.phase("the same without a warm-up", 10, enabled=True) as q:
+        for bar in (p.bar, q.bar):
+            bar._time = lambda: clock[0]
+            bar.start_t = bar.last_print_t = 0.0
+        for seconds in (60.0, 40.0, 2.0, 2.0):  # two units of compiles, then two at their own pace
+            clock[0] += seconds
+            p.advance(1)
+            q.advance(1)
+        rate = lambda bar: bar.format_dict["rate"] or bar.n / bar.format_dict["elapsed"]
+        assert (p.total - p.done) / rate(p.bar) == 6 * 2.0  # six units left at 2 s each
+        assert (q.total - q.done) / rate(q.bar) == 6 * 104.0 / 4  # the mean over the whole phase
+        assert "<00:12]" in str(p.bar)

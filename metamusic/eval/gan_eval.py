@@ -135,7 +135,9 @@ def evaluate(exp: base.Experiment, workdir: str) -> dict:
         c2st_real = [two_sample.openings(corpus, st, T, n_c2st, np.random.default_rng([cfg.seed, 41, K, i]))
                      for i, st in enumerate(test)] if n_c2st else []
         label, show = f"evaluate: K={K}", bool(cfg.progress)
-        with progress.phase(f"{label}, samples", len(test) * len(methods) * len(temps), show):
+        # the first style compiles every method's adaptation and samplers: the ETA reads the styles after it
+        with progress.phase(f"{label}, samples", len(test) * len(methods) * len(temps), show,
+                            warmup=len(methods) * len(temps)):
             for i, st in enumerate(test):
                 (s_tok, s_mask, s_pos), (q_tok, q_mask, _) = draws[st]
                 ref_mels, ref_lens = _melodies(q_tok, gan.valid_mask(q_tok, q_mask, enc.num_classes), enc)

@@ -52,7 +52,9 @@ def log_samples(exp, methods: dict, corpus, workdir: str, per_style: int, shots:
     shots = max(1, min([shots] + support_pool))
     draws = style_draws(corpus, test, shots, 1, L, np.random.default_rng([cfg.seed, 6]))
     tb = SummaryWriter(os.path.join(workdir, "tb", "eval"))
-    bar = progress.Phase("evaluate: listening clips", len(test) * len(methods), bool(cfg.progress))
+    # the first style compiles every method's adaptation and sampler: the ETA reads the styles after it
+    bar = progress.Phase("evaluate: listening clips", len(test) * len(methods), bool(cfg.progress),
+                         warmup=len(methods))
     n = 0
     try:
         for i, st in enumerate(test):
