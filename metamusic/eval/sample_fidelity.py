@@ -67,9 +67,12 @@ def evaluate(exp, methods: dict, scorer_workdir: str, corpus=None, left_out: dic
             return out
         return job
 
-    with progress.phase("evaluate: style fidelity", len(methods) * len(test) * D, bool(cfg.progress)):
-        per.update(devices.run_jobs({name: method_job(adapt) for name, adapt in methods.items()},
-                                    devices.mesh_from_config(cfg)))
+    mesh = devices.mesh_from_config(cfg)
+    # each device's first method compiles the sampler and the scorer at every style's shapes: the ETA reads
+    # the methods after them
+    first = min(1 if mesh is None else mesh.devices.size, len(methods)) * len(test) * D
+    with progress.phase("evaluate: style fidelity", len(methods) * len(test) * D, bool(cfg.progress), warmup=first):
+        per.update(devices.run_jobs({name: method_job(adapt) for name, adapt in methods.items()}, mesh))
     return summarize(per, test, e.samples, 1.0 / (1 + min(e.distractors, len(test) - 1)))
 
 
