@@ -25,6 +25,7 @@ a bar is a side channel that never changes a figure. Nothing here imports JAX.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import threading
 from typing import Optional
@@ -33,6 +34,7 @@ _lock = threading.Lock()
 _open: list = []  # the phases open now, innermost last (work is reported to the innermost)
 
 
+@functools.cache
 def _bar_class():
     """tqdm with a rate that can leave out a phase's warm-up (imported late: tqdm is only needed for bars)."""
     from tqdm import tqdm
