@@ -22,7 +22,7 @@ import numpy as np
 
 log = logging.getLogger("metamusic.data")
 
-CACHE_VERSION = 7  # 7: exact duplicates listed, the MIDI size limit; 6: near-duplicate rarity holds in small corpora (NearDupConfig.min_df); 5: removed near-duplicates name their style and partner; 4: near-duplicates removed; 3: bar positions beside the tokens. Bump when the cache layout or the ingest logic changes
+CACHE_VERSION = 8  # 8: ABC tunebooks as PARSE_VERSION 3 reads them; 7: exact duplicates listed, the MIDI size limit; 6: near-duplicate rarity holds in small corpora (NearDupConfig.min_df); 5: removed near-duplicates name their style and partner; 4: near-duplicates removed; 3: bar positions beside the tokens. Bump when the cache layout or the ingest logic changes
 
 
 def default_cache_dir() -> str:

@@ -306,21 +306,55 @@ _HEADER_FIELDS = {"T": "title", "O": "origin", "R": "rhythm", "M": "meter", "K":
 
 def split_abc_tunebook(text: str) -> list[tuple[str, str]]:
     """Splits a tunebook into (X: number, tune text). Text before the first X: is a
-    file header (e.g. default L: or M:), prepended to every tune as ABC intends."""
+    file header (e.g. default L: or M:), prepended to every tune as ABC intends.
+
+    A tune written without an X: line (a title and a key after a blank line, as some collections do)
+    is a tune of its own, numbered after the tune before it ("6+1": the first such tune after X:6;
+    "0+1" before any X:), rather than text run on into that tune or, before the first X:, fields taken
+    for the file header. A block is taken for such a tune only when its first field is T: and it has a K:
+    line, so a blank line inside a tune, a comment or free text keeps today's reading."""
     starts = [m.start() for m in _X_LINE.finditer(text)]
-    if not starts:
-        return []
-    file_header = text[: starts[0]]
+    head_text = text[: starts[0]] if starts else text
+    head_parts = _tunes_without_x(head_text, first_block=True)
+    file_header = head_parts[0]
     # Only field lines of the file header carry over; comments and prose do not.
     header = "".join(l + "\n" for l in file_header.splitlines() if re.match(r"^[A-Za-z]:", l)
                      and not l.startswith(("T:", "X:")))
-    out = []
+    out = [(f"0+{j}", "X:1\n" + header + part) for j, part in enumerate(head_parts[1:], 1)]
     for a, b in zip(starts, starts[1:] + [len(text)]):
         tune = text[a:b].strip("\n") + "\n"
         first, _, rest = tune.partition("\n")
         number = first[2:].strip()
-        out.append((number, first + "\n" + header + rest))
+        parts = _tunes_without_x(rest)
+        if not isinstance(_int_or_str(number), int):  # music21 reads the X: field as an integer
+            first = "X:1"
+        out.append((number, first + "\n" + header + parts[0]))
+        out += [(f"{number}+{j}", "X:1\n" + header + part) for j, part in enumerate(parts[1:], 1)]
     return out
+
+
+_BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)*")
+
+
+def _tunes_without_x(text: str, first_block: bool = False) -> list[str]:
+    """[text up to the first block that is a tune without an X: line, then each such tune's text]; [text]
+    when there is none. Such a block follows a blank line (or, with first_block, opens the text), its first
+    field line is T:, and it has a K: line."""
+    cuts = []
+    opens = ([0] if first_block else []) + [m.end() for m in _BLANK_LINES.finditer(text)]
+    for at in opens:
+        if cuts and not text[cuts[-1]:at].strip():
+            continue  # (blank lines opening the text)
+        block = text[at:]
+        nxt = _BLANK_LINES.search(block)
+        block = block[: nxt.start()] if nxt else block
+        lines = [l for l in block.splitlines() if l.strip() and not l.lstrip().startswith("%")]
+        if lines and lines[0].startswith("T:") and any(l.startswith("K:") for l in lines):
+            cuts.append(at)
+    if not cuts:
+        return [text]
+    bounds = [0] + cuts + [len(text)]
+    return [text[a:b].strip("\n") + "\n" if i else text[a:b] for i, (a, b) in enumerate(zip(bounds, bounds[1:]))]
 
 
 def abc_header(tune_text: str) -> dict:
@@ -340,11 +374,17 @@ def abc_header(tune_text: str) -> dict:
 
 
 def _read_text(path: str) -> str:
+    """The file's text with its line ends as newlines: UTF-8 (a leading byte-order mark dropped, as Windows
+    editors write it; it would hide the first X: line), else Latin-1; CR-only (old Mac) and CRLF line ends
+    become newlines, since ABC is read line by line."""
     raw = open(path, "rb").read()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return raw.decode("latin-1")  # the Essen and O'Neill files are Latin-1
+        text = raw.decode("latin-1")  # the Essen and O'Neill files are Latin-1
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def read_abc_tunebook(path: str, backend: str = "music21") -> list[Record]:

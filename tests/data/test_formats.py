@@ -164,3 +164,26 @@ def test_a_midi_file_over_the_size_limit_is_skipped_unread_with_its_size(tmp_pat
     assert isinstance(rec, formats.Skip) and "MAX_MIDI_BYTES" in rec.reason and "MiB" in rec.reason
     monkeypatch.setattr(formats, "MAX_MIDI_BYTES", size)
     assert len(_events(formats.read_file(path, midi_backend=backend)[0])) > 0
+
+
+def test_abc_from_other_tunebooks_byte_order_mark_cr_line_ends_tunes_without_x(tmp_path):
+    """Tunebooks as other editors and collections write them: a UTF-8 byte-order mark before the first X:
+    (it hid that X:, so the first tune became the file header and its M: and K: were given to the next), old
+    Mac line ends, an X: with no number, and a tune with no X: line after a blank line (run on into the tune
+    before it). Each tune is read on its own, with its own meter and notes."""
+    body = ("X:\nT:No number\nM:2/4\nL:1/8\nK:A\nAB cd|ef ga|ag fe|A4|]\n\n"
+            "X:6\nT:Six\nM:2/4\nL:1/8\nK:D\nd>e f>d|(3efg a2|f<a d>B|A4|]\n\n"
+            "T:No X\nM:3/4\nL:1/8\nK:C\nC2E2G2|c6|]\n\n"
+            "% a comment block is not a tune\n\n"
+            "X:8\nT:Eight\nM:3/4\nL:1/8\nK:G\nG2B2d2|g6|]\n")
+    head = "T:Before any X\nM:6/8\nL:1/8\nK:Em\nEFG ABc|B3 E3|]\n\n"
+    (tmp_path / "bom.abc").write_bytes(b"\xef\xbb\xbf" + body.encode())
+    (tmp_path / "mac.abc").write_bytes(body.replace("\n", "\r").encode("latin-1"))
+    (tmp_path / "head.abc").write_text(head + body)
+    want = [("", "No number", "2/4", "A", 13), (6, "Six", "2/4", "D", 13), ("6+1", "No X", "3/4", "C", 4),
+            (8, "Eight", "3/4", "G", 4)]
+    for name in ("bom.abc", "mac.abc", "head.abc"):
+        recs = formats.read_file(str(tmp_path / name))
+        assert all(isinstance(r, formats.Tune) for r in recs), [getattr(r, "reason", "") for r in recs]
+        got = [(r.meta["index"], r.meta["title"], r.meta["meter"], r.meta["key"], len(r.sequence.notes)) for r in recs]
+        assert got == ([("0+1", "Before any X", "6/8", "Em", 8)] if name == "head.abc" else []) + want, (name, got)
