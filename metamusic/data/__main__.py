@@ -73,16 +73,13 @@ def main(argv=None) -> int:
         return 0
     try:
         t0 = time.perf_counter()
-        corpus = load_corpus(args.root, cache_dir=args.cache_dir, rebuild=args.rebuild, workers=args.workers,
-                             progress=True,
-                             enc=EncodingConfig(steps_per_quarter=args.steps_per_quarter, key_normalize=args.key_normalize),
-                             split=SplitConfig(seed=args.split_seed, min_tunes=args.min_tunes,
-                                                 near_dup_threshold=args.near_dup_threshold,
-                                                 group_same_names=args.group_same_names))
+        corpus, note = _load(args)
         seconds = time.perf_counter() - t0
     except MetamusicError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if note:
+        print(note, file=sys.stderr)
     rows = corpus.catalog()
     summary = {"styles": len(rows), "tunes": len(corpus), "events": int(sum(r["events"] for r in rows)),
                "styles_with_40_tunes": sum(r["tunes"] >= 40 for r in rows),
@@ -106,6 +103,32 @@ def main(argv=None) -> int:
               f"{len(corpus.removed)} near duplicates removed, {len(links)} links or folders not read; `--skipped` "
               "lists each with its reason")
     return 0
+
+
+def _load(args):
+    """(corpus, note): the corpus split for training; where fewer than 3 styles have --min-tunes tunes (no
+    split possible), the folder read as an evaluation folder instead (every style of 2 tunes
+    or more meta-test), so the catalog still shows every style, its tunes and the yield, with a note saying so."""
+    def load(min_tunes, all_test=False):
+        return load_corpus(args.root, cache_dir=args.cache_dir, rebuild=args.rebuild, workers=args.workers,
+                           progress=True, all_test=all_test,
+                           enc=EncodingConfig(steps_per_quarter=args.steps_per_quarter, key_normalize=args.key_normalize),
+                           split=SplitConfig(seed=args.split_seed, min_tunes=min_tunes,
+                                             near_dup_threshold=args.near_dup_threshold,
+                                             group_same_names=args.group_same_names))
+    try:
+        corpus = load(args.min_tunes)
+        if len(corpus.styles) >= 3:
+            return corpus, ""
+    except MetamusicError as e:
+        if not str(e).startswith("need at least 3 styles"):
+            raise
+    corpus = load(2, all_test=True)
+    n = sum(r["tunes"] >= args.min_tunes for r in corpus.catalog())
+    return corpus, (f"note: {n} style(s) have --min-tunes={args.min_tunes} tunes or more, fewer than the 3 a "
+                    "train/val/test split needs, so every style of 2 tunes or more is listed as meta-test: the folder "
+                    "as `--config.eval.root` reads it (with --config.eval.min_tunes=2). To train on it, lower "
+                    "`--config.data.min_tunes` (`--min-tunes` here) or add styles.")
 
 
 def _print_skips(skips, links=()) -> None:

@@ -274,3 +274,26 @@ def test_a_folder_with_no_readable_tune_says_so_not_to_lower_min_tunes(tmp_path)
     assert len(c) == 0 and len(c.skips) == 6
     with pytest.raises(MetamusicError, match="no usable tunes: 6 files"):
         TaskSampler(c, c.styles_in("train"), shots=1, queries=1, length=8)
+
+
+def test_catalog_of_a_folder_too_small_to_split_lists_its_styles_as_an_evaluation_folder(tmp_path, capsys):
+    """A user's first look at a small folder (fewer than 3 styles with --min-tunes tunes): the catalog still
+    lists every style, as eval.root would read it, and says why no split and which flag to change, instead of
+    stopping at the split with a config field's name."""
+    from metamusic.data.__main__ import main
+
+    root = synth.make_style_corpus(str(tmp_path / "c"), n_tunes=5)
+    shutil.rmtree(tmp_path / "c" / "odd")
+    os.makedirs(tmp_path / "c" / "one")
+    synth.write_midi(str(tmp_path / "c" / "one" / "only.mid"), seed=3)
+    assert main(["catalog", "--root", root, "--cache-dir", str(tmp_path / "cache"), "--min-tunes", "6"]) == 0
+    out, err = capsys.readouterr()
+    rows = {line.split()[0]: line.split()[1:3] for line in out.splitlines()[1:4]}
+    # (waltz's copy of a reel is a near-duplicate across styles, removed)
+    assert rows == {"jigs": ["test", "5"], "reels": ["test", "6"], "waltz": ["test", "5"]}, out
+    assert "one=1" in out  # a style of one tune is named among those left out
+    assert "note: 1 style(s) have --min-tunes=6 tunes or more, fewer than the 3" in err and "--min-tunes" in err
+    # with enough styles the catalog splits as before, without the note
+    assert main(["catalog", "--root", root, "--cache-dir", str(tmp_path / "cache"), "--min-tunes", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert "note:" not in err and "meta-train (1)" in out, out
