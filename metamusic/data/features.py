@@ -170,7 +170,11 @@ def logreg_logits(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, n_way: int, *,
     factored once. Plain gradient descent with a fixed step diverged on wide, correlated features at larger
     L2s. Stops when no episode's step exceeds `tol`, or after `steps`. The smaller the L2, the slower the
     approach: at the evaluation's lowest L2, the widest rows (every encoder's features) at 10 shots stop at
-    `steps` a little short of the minimum (docs/results_classification.md, the feature regression)."""
+    `steps` a little short of the minimum (docs/results_classification.md, the feature regression).
+
+    Each support tune's cross-entropy is weighted by n / (classes * tunes of its class), so every class weighs
+    the same however many example tunes it has (a user's style of 200 tunes beside one of 12 would otherwise
+    pull every query its way). In an episode of K shots per class every weight is exactly 1."""
     mu = xs.mean(1, keepdims=True)
     sd = xs.std(1, keepdims=True) + 1e-3
     xs, xq = (xs - mu) / sd, (xq - mu) / sd
@@ -180,14 +184,16 @@ def logreg_logits(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, n_way: int, *,
     zq = np.concatenate([xq @ np.swapaxes(vt, 1, 2), ones(xq)], -1)
     zt = np.swapaxes(z, 1, 2)
     pen = l2 * np.append(np.ones(z.shape[-1] - 1), 0.0)[:, None]  # no penalty on the bias
-    step = np.linalg.inv(0.5 * zt @ z + np.diag(pen[:, 0]))
     y = np.eye(n_way)[ys]  # [B, n, N]
+    counts = y.sum(1, keepdims=True)  # [B, 1, N]
+    w = xs.shape[1] / ((counts > 0).sum(-1, keepdims=True) * (y * counts).sum(-1, keepdims=True))  # [B, n, 1]
+    step = np.linalg.inv(0.5 * zt @ (w * z) + np.diag(pen[:, 0]))
     c = np.zeros((xs.shape[0], z.shape[-1], n_way))
     for _ in range(steps):
         logits = z @ c
         pr = np.exp(logits - logits.max(-1, keepdims=True))
         pr /= pr.sum(-1, keepdims=True)
-        delta = step @ (zt @ (pr - y) + pen * c)
+        delta = step @ (zt @ (w * (pr - y)) + pen * c)
         c -= delta
         if np.abs(delta).max() < tol:
             break

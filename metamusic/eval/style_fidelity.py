@@ -132,14 +132,20 @@ def score_files(workdir: str, support: str, query) -> tuple[list, list, dict, st
     styles = [src.name.split("/", 1)[1] for src in sources]
     if len(styles) < 2:
         raise MetamusicError(f"--support={support} needs at least 2 style subfolders, found {len(styles)}")
-    sup = []
+    sup, kept = [], []
     for st, src in zip(styles, sources):
         tunes, positions, _, skipped = read_tunes(list(src.files), scorer.enc)
         skips["support"] += skipped
-        if not tunes:
-            raise MetamusicError(f"no readable tunes for style {st!r} in {support}"
-                                 + (f"; skipped: {skipped[:3]}" if skipped else ""))
+        if not tunes:  # a style with nothing to learn from is left out and named, as a corpus folder's is
+            skips["support"].append(f"{os.path.join(support, st)}: style left out, no readable tunes "
+                                    f"({len(src.files)} music file(s))")
+            continue
+        kept.append(st)
         sup.append(windows(tunes, scorer.length, scorer.enc.pad, positions))
+    if len(kept) < 2:
+        raise MetamusicError(f"--support={support} needs at least 2 styles with readable tunes, found {len(kept)}"
+                             f" ({', '.join(kept) or 'none'}); skipped: {skips['support'][:3]}")
+    styles = kept
     row, l2 = predicting_row(evaluation.get("features_l2", {}), scorer.method, scorer.val_accuracy)
     if l2 is None:
         return styles, list(zip(names, scorer.scores(sup, q))), skips, row

@@ -184,6 +184,35 @@ def test_classify_cli_scores_query_files_per_style(relation_run, tmp_path, capsy
         assert said in err and str(tmp_path) in err, err
 
 
+def test_classify_leaves_out_a_style_folder_with_no_readable_tunes_and_names_it(relation_run, tmp_path, capsys):
+    """A user's support folder often holds a style folder that gives nothing (drum tracks only, a file that is
+    not MIDI, an empty folder): that style is left out and named, and the others are scored, as a corpus
+    folder's unreadable styles are (before, the first such folder stopped the command)."""
+    from metamusic import cli
+
+    _, workdir = relation_run
+    rng = np.random.default_rng(5)
+    for style, meter in (("jigs", "6/8"), ("waltzes", "3/4")):
+        (tmp_path / "support" / style).mkdir(parents=True)
+        synth.write_abc_book(str(tmp_path / "support" / style / "t.abc"), [synth.abc_tune(i, rng, meter) for i in (1, 2)])
+    (tmp_path / "support" / "broken").mkdir()
+    (tmp_path / "support" / "broken" / "x.mid").write_bytes(b"not midi")
+    (tmp_path / "support" / "empty").mkdir()
+    synth.write_midi(str(tmp_path / "q.mid"), seed=4)
+    argv = [f"--workdir={workdir}", "--mode=classify", f"--support={tmp_path / 'support'}",
+            f"--query={tmp_path / 'q.mid'}", f"--out={tmp_path / 'pred.csv'}"]
+    assert cli.main("run_relation.py", argv) == 0
+    out, err = capsys.readouterr()
+    header = next(line for line in out.splitlines() if line.startswith("tune"))
+    assert header.split() == ["tune", "predicted", "score", "jigs", "waltzes"]
+    assert f"{tmp_path / 'support' / 'broken'}: style left out, no readable tunes (1 music file(s))" in err
+    assert f"{tmp_path / 'support' / 'empty'}: style left out" in err
+    # one style left: no classification, one line saying so
+    (tmp_path / "support" / "waltzes" / "t.abc").unlink()
+    assert cli.main("run_relation.py", argv) == 2
+    assert "needs at least 2 styles with readable tunes, found 1 (jigs)" in capsys.readouterr().err
+
+
 def test_classify_uses_the_feature_regression_when_it_is_best_on_meta_val(relation_run, tmp_path):
     """--mode=classify scores with the run's best row on meta-val: the evaluation's chosen feature regression
     (fitted on the support tunes, as in the evaluation) when its meta-val accuracy beats the style scorer's,
