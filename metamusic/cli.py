@@ -280,6 +280,24 @@ def _run_mode(cfg, args, workdir: str, mode: str) -> int:
     return 0
 
 
+def _eval_name(workdir: str, root: str) -> str:
+    """eval_<folder name>: the report files of an evaluation on `root`; where that name already holds the
+    evaluation of another folder of the same name (data/a/jigs and data/b/jigs), the name gains a short hash of
+    this folder's real path, so neither evaluation overwrites the other's report."""
+    import hashlib
+    import json
+
+    name = "eval_" + os.path.basename(os.path.normpath(root))
+    try:
+        cfg = json.load(open(os.path.join(workdir, name + ".json"), encoding="utf-8")).get("config", {})
+        before = next(cfg[k] for k in ("test_root", "corpus") if isinstance(cfg.get(k), str) and cfg[k])
+    except (OSError, ValueError, StopIteration, AttributeError):
+        return name  # no earlier report under this name, or one that does not say its folder
+    if os.path.realpath(before) == os.path.realpath(root):
+        return name
+    return f"{name}_{hashlib.sha1(os.path.realpath(root).encode()).hexdigest()[:6]}"
+
+
 def _evaluate(exp, workdir: str) -> None:
     """Runs the family's evaluation (on eval.root's styles where set and the family can) and prints its
     report (workdir/<name>.md, or the results as JSON for a family that writes no report)."""
@@ -290,7 +308,10 @@ def _evaluate(exp, workdir: str) -> None:
     fam = experiments.EXPERIMENTS[exp.family]
     kwargs, name = {}, "eval"
     if fam.cross_corpus and exp.cfg.eval.get("root"):
-        name = "eval_" + os.path.basename(os.path.normpath(exp.cfg.eval.root))
+        name = _eval_name(workdir, exp.cfg.eval.root)
+        if not name.endswith(os.path.basename(os.path.normpath(exp.cfg.eval.root))):
+            print(f"{workdir} holds the report of another folder named "
+                  f"{os.path.basename(os.path.normpath(exp.cfg.eval.root))!r}; this one is written as {name}.*")
         test = experiments.load_test_data(exp.cfg, exp.corpus)
         r, dropped = test.report, test.report.get("dropped", {})
         from metamusic.data import dropped_summary

@@ -1,0 +1,30 @@
+"""The report files of an evaluation on a user folder (eval.root) are named after the folder, and two folders of
+one name do not overwrite each other's reports."""
+
+import json
+import os
+
+from metamusic import cli
+
+
+def _report(workdir, name, config):
+    with open(os.path.join(workdir, name + ".json"), "w") as f:
+        json.dump({"config": config}, f)
+
+
+def test_a_second_folder_of_the_same_name_gets_its_own_report_name(tmp_path):
+    a, b = tmp_path / "data_a" / "jigs", tmp_path / "data_b" / "jigs"
+    a.mkdir(parents=True)
+    b.mkdir(parents=True)
+    work = str(tmp_path / "run")
+    os.makedirs(work)
+    assert cli._eval_name(work, str(a)) == "eval_jigs"  # nothing there yet
+    _report(work, "eval_jigs", {"test_root": str(a)})  # the melody family's record of its folder
+    assert cli._eval_name(work, str(a) + "/") == "eval_jigs"  # the same folder, spelled otherwise: overwritten
+    other = cli._eval_name(work, str(b))
+    assert other.startswith("eval_jigs_") and len(other) == len("eval_jigs_") + 6
+    assert cli._eval_name(work, str(b)) == other  # stable, so re-evaluating that folder replaces its own report
+    _report(work, "eval_jigs", {"corpus": str(b)})  # the classification family's record
+    assert cli._eval_name(work, str(b)) == "eval_jigs" and cli._eval_name(work, str(a)) != "eval_jigs"
+    _report(work, "eval_jigs", {"shots": [1]})  # a report that does not say its folder is taken as this one's
+    assert cli._eval_name(work, str(a)) == "eval_jigs"
