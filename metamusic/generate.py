@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metamusic.data import TaskSampler, melody
+from metamusic.data import TaskSampler, melody, walk
 from metamusic.data.files import read_tunes, tiles, windows
 from metamusic.errors import MetamusicError, check_choice
 from metamusic.experiments import base
@@ -73,7 +73,13 @@ def support_from_folder(folder: str, enc: melody.EncodingConfig, shots: int, len
                         meters: list | None = None):
     """(tokens [n, T], mask [n, T], bar positions [n, T]) from `shots` readable tunes of a folder, drawn with
     `rng`: each tune's opening window, or with tune_windows=W its first W consecutive windows (as evaluation
-    episodes take whole tunes). `meters`, when given, receives the drawn tunes' declared meters."""
+    episodes take whole tunes). `meters`, when given, receives the drawn tunes' declared meters.
+    A folder of style subfolders (a corpus root) is read as one style, its tunes pooled, and a warning says so."""
+    subs = [e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith(".")
+            and walk.music_files(e.path, notes=[])] if os.path.isdir(folder) else []
+    if len(subs) > 1:
+        log.warning("%s holds %d subfolders of music (%s); their tunes are pooled as one style: to generate in "
+                    "one style, give its folder", folder, len(subs), ", ".join(sorted(subs)[:4]) + (", ..." if len(subs) > 4 else ""))
     return support_from_files([folder], enc, shots, length, rng, tune_windows, what=folder, meters=meters)
 
 

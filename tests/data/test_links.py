@@ -68,6 +68,21 @@ def test_user_paths_for_generate_and_classify_read_each_file_once(tmp_path):
     assert len(found) == 3 == len({os.path.realpath(f) for f in found})
 
 
+def test_generate_from_a_corpus_root_says_it_pools_its_styles(tmp_path, caplog):
+    """--style=DIR where DIR is a corpus root (one subfolder per style) reads every style's tunes as one support
+    pool; a user who meant one style is told, with the subfolders named. One style's folder is read silently."""
+    from metamusic.data import EncodingConfig
+    from metamusic.generate import support_from_folder
+
+    root = _corpus(str(tmp_path / "c"), n=3)
+    rng = np.random.default_rng(0)
+    tok, mask, _ = support_from_folder(root, EncodingConfig(), 6, 32, rng)
+    assert tok.shape == (6, 32) and "holds 3 subfolders of music (major, minor, other); their tunes are pooled" in caplog.text
+    caplog.clear()
+    support_from_folder(os.path.join(root, "major"), EncodingConfig(), 2, 32, rng)
+    assert "pooled" not in caplog.text
+
+
 def test_tunes_seen_in_training_are_counted_as_exact_and_near_copies(tmp_path):
     """A user's folder that holds training tunes, some byte for byte and some with one note changed (as an export
     to another format or another edition gives): both are dropped, and the line a user reads counts both."""
