@@ -316,8 +316,16 @@ def _evaluate(exp, workdir: str) -> None:
         r, dropped = test.report, test.report.get("dropped", {})
         from metamusic.data import dropped_summary
 
-        print(f"{exp.cfg.eval.root}: {len(test.styles)} styles, {len(test.meta)} tunes as meta-test; "
-              f"skipped {r.get('skipped', 0)} unreadable tunes or files; {dropped_summary(dropped)}")
+        root = exp.cfg.eval.root
+        copies = r.get("dedup", {}).get("removed", 0)
+        empty = sorted(n.split("/", 1)[-1] for n, src in r.get("sources", {}).items()
+                       if not src.get("melodies") and not n.split("/", 1)[-1].startswith("."))
+        print(f"{root}: {len(test.styles)} styles, {len(test.meta)} tunes as meta-test; skipped {r.get('skipped', 0)} "
+              "files or tunes (unreadable, too short or without pitched notes"
+              + (f"; `python -m metamusic.data catalog --root {root} --skipped` lists each)" if r.get("skipped") else ")")
+              + (f"; {copies} exact duplicates within the folder removed" if copies else "")
+              + (f"; style folders with no usable tune: {', '.join(empty)}" if empty else "")
+              + f"; {dropped_summary(dropped)}")
         kwargs = {"test_corpus": test, "name": name}
     out = fam.evaluate(exp, workdir, **kwargs)
     report = os.path.join(workdir, name + ".md")
