@@ -121,6 +121,11 @@ def _read_midi(path: str, backend: str = "symusic") -> Record:
         return Skip(path, None, f"a MIDI file of {size / 2**20:.1f} MiB, larger than formats.MAX_MIDI_BYTES "
                                 f"({MAX_MIDI_BYTES / 2**20:g} MiB): a performance or a collection, not a tune; "
                                 "split it, or raise the limit")
+    with open(path, "rb") as f:
+        head = f.read(14)
+    if head[:4] == b"MThd" and len(head) == 14 and head[12] & 0x80:
+        return Skip(path, None, "SMPTE time division (frames per second, no beats): neither MIDI reader converts "
+                                "it; save the file again with ticks per quarter note")
     if backend == "symusic":
         from metamusic.data import midi_symusic
 

@@ -280,11 +280,12 @@ def tokens_to_events(tokens: np.ndarray, cfg: EncodingConfig) -> np.ndarray:
 
 def meter_of(steps_per_bar: int, steps_per_quarter: int, declared=()) -> tuple[int, int]:
     """(numerator, denominator) of a bar of `steps_per_bar` steps: the most common meter in `declared` (e.g.
-    the support tunes' "6/8") whose bar has that length, else the plainest one that does (3 quarters: 3/4;
+    the support tunes' "6/8"; ABC's "C" and "C|" are 4/4 and 2/2) whose bar has that length, else the plainest one that does (3 quarters: 3/4;
     7 eighths: 7/8; 9 eighths: 9/8)."""
     from collections import Counter
 
     for m, _ in Counter(declared).most_common():
+        m = {"C": "4/4", "C|": "2/2"}.get(str(m).strip(), m)  # ABC's common and cut time
         try:
             num, den = (int(x) for x in str(m).split("/"))
         except ValueError:

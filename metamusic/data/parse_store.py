@@ -39,7 +39,7 @@ from metamusic.data import cache, melody
 log = logging.getLogger("metamusic.data")
 
 # Bump when what a file parses to changes (readers, melody extraction, bar positions, skip reasons).
-PARSE_VERSION = 3  # 3: ABC byte-order marks, CR line ends, X: without a number, tunes without X:; 2: entries keyed by content and file name
+PARSE_VERSION = 3  # 3: ABC byte-order marks, CR line ends, X: without a number, tunes without X:, MIDI in SMPTE time; 2: entries keyed by content and file name
 SHIPPED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shipped")
 _HERE = "<file>"  # stands for the record's own file path
 

@@ -187,3 +187,23 @@ def test_abc_from_other_tunebooks_byte_order_mark_cr_line_ends_tunes_without_x(t
         assert all(isinstance(r, formats.Tune) for r in recs), [getattr(r, "reason", "") for r in recs]
         got = [(r.meta["index"], r.meta["title"], r.meta["meter"], r.meta["key"], len(r.sequence.notes)) for r in recs]
         assert got == ([("0+1", "Before any X", "6/8", "Em", 8)] if name == "head.abc" else []) + want, (name, got)
+
+
+@pytest.mark.parametrize("backend", ["symusic", "note_seq"])
+def test_a_midi_file_in_smpte_time_is_skipped_with_that_reason(tmp_path, backend):
+    """SMPTE timing (frames per second, no beats): note_seq's reader had failed with "Note end time must be
+    greater than start time", which sent a user looking at the notes."""
+    path = synth.write_midi(str(tmp_path / "beats.mid"), seed=2)
+    data = bytearray(open(path, "rb").read())
+    data[12:14] = bytes([0x100 - 25, 40])  # -25 frames per second, 40 ticks per frame
+    (tmp_path / "smpte.mid").write_bytes(bytes(data))
+    assert isinstance(formats.read_file(path, midi_backend=backend)[0], formats.Tune)
+    [rec] = formats.read_file(str(tmp_path / "smpte.mid"), midi_backend=backend)
+    assert isinstance(rec, formats.Skip) and rec.reason.startswith("SMPTE time division"), rec
+
+
+def test_abc_common_and_cut_time_name_the_meter_of_written_samples():
+    """A support of reels in M:C| writes its samples in 2/2, not the plain 4/4 of a 16-step bar."""
+    assert melody.meter_of(16, 4, ["C|", "C|", "4/4"]) == (2, 2)
+    assert melody.meter_of(16, 4, ["C"]) == (4, 4) and melody.meter_of(16, 4, ["C|"]) == (2, 2)
+    assert melody.meter_of(12, 4, ["C|"]) == (3, 4)  # a declared meter of another bar length is passed over
