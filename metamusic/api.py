@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 from metamusic.errors import MetamusicError
 
@@ -75,10 +75,13 @@ def fit(exp, workdir: str, methods: Optional[Sequence[str]] = None) -> dict:
     for n in names:
         if n not in exp.methods:
             raise MetamusicError(f"method {n!r} is not trained by this experiment; choose from {list(exp.methods)}")
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-        f.write(exp.cfg.to_json_best_effort(indent=1))
-    return {n: train_one(exp, workdir, n) for n in names}
+    from metamusic.workdir import check_writable_folder, config_written, locked
+
+    # the command line's checks: a workdir of another run's model, data or seed is refused before config.json is
+    # rewritten, and a second run into the same workdir is refused while this one holds it
+    check_writable_folder(workdir, "workdir")
+    with locked(workdir), config_written(exp.cfg, workdir):
+        return {n: train_one(exp, workdir, n) for n in names}
 
 
 def evaluate(exp, workdir: str) -> dict:
@@ -99,10 +102,10 @@ class Adapted:
     meters: tuple = ()  # the meters the support tunes declare (names the meter the samples are written in)
 
 
-def adapt(exp, workdir: str, method: str, files: Sequence[str], shots: Optional[int] = None, seed: int = 0,
+def adapt(exp, workdir: str, method: str, files: Union[str, Sequence[str]], shots: Optional[int] = None, seed: int = 0,
           style: str = "my_style") -> Adapted:
     """Adapts trained `method` (any row the evaluation reports: an algorithm, `joint`, `finetune`,
-    `<method>+finetune`) to `shots` tunes (default: all) read from `files` (files or folders, any format),
+    `<method>+finetune`) to `shots` tunes (default: all) read from `files` (a file or folder, or a list of them; any format),
     as the evaluation adapts it; unreadable files are skipped with their reason."""
     import jax
     import jax.numpy as jnp
@@ -111,8 +114,13 @@ def adapt(exp, workdir: str, method: str, files: Sequence[str], shots: Optional[
     from metamusic.experiments.methods import adapter
     from metamusic.generate import support_from_files
 
+    if isinstance(files, (str, os.PathLike)):  # one path, not a sequence of its characters
+        files = [files]
+    files = list(files)
     if not files:
         raise MetamusicError("adapt needs at least one tune file or folder")
+    if shots is not None and (isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots < 1):
+        raise MetamusicError(f"shots={shots!r}: give a whole number >= 1, or None for every readable tune")
     cfg = exp.cfg
     meters, picked = [], []
     support = support_from_files(files, exp.enc, shots, cfg.data.length, np.random.default_rng(seed),

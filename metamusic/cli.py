@@ -108,6 +108,8 @@ def parse(script: str, argv: list[str]):
             value = next(it, None)
             if value is None:
                 raise MetamusicError(f"--{name} needs a value")
+        if value == "~" or value.startswith("~/"):  # a path the shell left as typed (after "=" it does not expand ~)
+            value = os.path.expanduser(value)
         if name.startswith("config."):
             overrides.append((name[len("config."):], value))
         elif name in args:
@@ -215,7 +217,7 @@ def run(cfg, args) -> int:
     compile_cache.enable(cfg.data.get("cache_dir", "") if "data" in cfg else "")  # before the first compile
     if mode == "classify":
         return _classify(workdir, args["support"], args["query"], args["out"] or os.path.join(workdir, "classify.csv"))
-    from metamusic.workdir import check_resume, check_writable_folder, locked, saved_steps
+    from metamusic.workdir import check_writable_folder, config_written, locked
 
     writes = mode in ("train", "eval", "all")  # generation reads the workdir and writes under --out
     if writes:
@@ -229,23 +231,10 @@ def run(cfg, args) -> int:
         warn_if_trained_differently(cfg, workdir)
     if mode in ("eval", "all"):
         check_runs_read_by_the_evaluation(cfg)
-    with locked(workdir) if writes and _primary() else contextlib.nullcontext():
-        written = None
-        if mode in ("train", "all"):
-            check_resume(cfg, workdir)  # before config.json is written: a refused run changes nothing
-            if _primary():  # eval and generation read the config the model was trained with
-                written = os.path.join(workdir, "config.json")
-                # a config.json this command adds (a new workdir, or one whose file was deleted) is taken back
-                # if the command fails before training saves anything of its own
-                before = None if os.path.exists(written) else saved_steps(workdir)
-                with open(written, "w") as f:
-                    f.write(cfg.to_json_best_effort(indent=1))
-        try:
-            return _run_mode(cfg, args, workdir, mode)
-        except MetamusicError:
-            if written and before is not None and saved_steps(workdir) == before:
-                os.remove(written)
-            raise
+    # eval and generation read the config the model was trained with, which training writes (the first host)
+    trains = config_written(cfg, workdir, _primary()) if mode in ("train", "all") else contextlib.nullcontext()
+    with locked(workdir) if writes and _primary() else contextlib.nullcontext(), trains:
+        return _run_mode(cfg, args, workdir, mode)
 
 
 def _run_mode(cfg, args, workdir: str, mode: str) -> int:

@@ -93,7 +93,7 @@ def support_from_files(paths, enc: melody.EncodingConfig, shots: int | None, len
         log.warning("skipped %s", s)
     shots = len(tunes) if shots is None else shots
     if not tunes or len(tunes) < shots:
-        raise MetamusicError(f"{what} has {len(tunes)} usable tunes, fewer than --shots={max(shots, 1)}"
+        raise MetamusicError(f"{what}: {len(tunes)} usable tunes, fewer than the {max(shots, 1)} shots asked (--shots)"
                              + (f"; skipped: {skipped[:5]}" if skipped else ""))
     pick = rng.permutation(len(tunes))[:shots]
     if picked is not None:

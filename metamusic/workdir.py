@@ -127,6 +127,29 @@ def config_diffs(now, then, sections, fields=()) -> list[str]:
 
 
 @contextlib.contextmanager
+def config_written(cfg, workdir: str, write: bool = True):
+    """Training into `workdir` under `cfg`, for the `with` block: refused first if the workdir holds a run of
+    another model, data or seed (`check_resume`, before anything is written); then config.json records `cfg`
+    (when `write`: the host that writes). A config.json this adds (a new workdir, or one whose file was deleted) is
+    removed again if the block fails with a MetamusicError before any checkpoint of its own is saved, so a refused
+    command does not leave a record that would refuse the right one."""
+    check_resume(cfg, workdir)
+    if not write:
+        yield
+        return
+    path = os.path.join(workdir, "config.json")
+    before = None if os.path.exists(path) else saved_steps(workdir)
+    with open(path, "w") as f:
+        f.write(cfg.to_json_best_effort(indent=1))
+    try:
+        yield
+    except MetamusicError:
+        if before is not None and saved_steps(workdir) == before:
+            os.remove(path)
+        raise
+
+
+@contextlib.contextmanager
 def locked(workdir: str):
     """Holds workdir/.lock for the duration (an advisory lock, released when the process ends however it
     ends); a second run into the same workdir gets one line naming the first's process."""

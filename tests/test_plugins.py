@@ -94,6 +94,26 @@ def test_registered_algorithm_and_model_train_evaluate_and_generate(plugins, sty
     for p in out:
         notes = note_seq.midi_file_to_note_sequence(p).notes
         assert len(notes) > 0 and all(cfg.data.min_note <= n.pitch < cfg.data.max_note for n in notes)
+    # one path given as a string is that file (it was read as its characters, "/" among them: the whole disk)
+    one = mm.adapt(exp, workdir, "foanil", files[0])
+    assert np.array_equal(one.support[0], mm.adapt(exp, workdir, "foanil", files).support[0])
+    for shots in (0, -1, 1.5):  # (-1 had adapted to all tunes but one, 0 raised numpy's concatenate error)
+        with pytest.raises(MetamusicError, match="give a whole number >= 1"):
+            mm.adapt(exp, workdir, "foanil", files, shots=shots)
+
+    # fit refuses, as the command line does, a workdir trained with another model, before rewriting its config.json
+    # (which had been overwritten first, losing the record of how the run was trained), and one in use
+    recorded = open(os.path.join(workdir, "config.json")).read()
+    other = mm.config("maml_tiny", meta__algorithm="foanil", eval__shots=(2,))
+    other.model.name = "gru"
+    other.model.gru = ml_collections.ConfigDict({"hidden": 8})
+    with pytest.raises(MetamusicError, match="holds a run trained with model.gru.hidden=12"):
+        mm.fit(mm.build(other, style_corpus), workdir)
+    assert open(os.path.join(workdir, "config.json")).read() == recorded
+    from metamusic.workdir import locked
+
+    with locked(workdir), pytest.raises(MetamusicError, match="is in use by another run"):
+        mm.fit(exp, workdir)
 
 
 def test_registering_a_taken_name_or_an_unknown_hook_is_refused():
