@@ -30,7 +30,7 @@ def cache_folder(cache_dir: Optional[str] = None) -> Optional[str]:
     if choice == "0" or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return None
     if choice:
-        return choice
+        return os.path.expanduser(choice)
     from metamusic.data.cache import default_cache_dir
 
     return os.path.join(cache_dir or default_cache_dir(), "xla")

@@ -28,7 +28,7 @@ CACHE_VERSION = 8  # 8: ABC tunebooks as PARSE_VERSION 3 reads them; 7: exact du
 def default_cache_dir() -> str:
     """$METAMUSIC_CACHE_DIR, else $XDG_CACHE_HOME/metamusic, else ~/.cache/metamusic."""
     if os.environ.get("METAMUSIC_CACHE_DIR"):
-        return os.environ["METAMUSIC_CACHE_DIR"]
+        return os.path.expanduser(os.environ["METAMUSIC_CACHE_DIR"])  # (quoted, '~/x' reaches us unexpanded)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "metamusic")
 

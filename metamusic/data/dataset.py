@@ -107,6 +107,7 @@ def load_corpus(root: Optional[str] = None, *, enc: EncodingConfig = EncodingCon
         styles); `split` then only sets min_tunes and the support/query pools.
     """
     check_choice("midi_backend", midi_backend, formats.MIDI_BACKENDS)
+    root = os.path.expanduser(root) if root else root
     sources = corpus_lib.folder_sources(root) if root else corpus_lib.bundled_sources()
     paths = [f for s in sources for f in s.files]
     if not paths:

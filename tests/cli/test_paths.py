@@ -1,5 +1,5 @@
-"""The report files of an evaluation on a user folder (eval.root) are named after the folder, and two folders of
-one name do not overwrite each other's reports."""
+"""Paths as users give them: `~` left unexpanded by the shell, and the report files of an evaluation on a user
+folder (eval.root), named after the folder, where two folders of one name must not overwrite each other's reports."""
 
 import json
 import os
@@ -28,3 +28,17 @@ def test_a_second_folder_of_the_same_name_gets_its_own_report_name(tmp_path):
     assert cli._eval_name(work, str(b)) == "eval_jigs" and cli._eval_name(work, str(a)) != "eval_jigs"
     _report(work, "eval_jigs", {"shots": [1]})  # a report that does not say its folder is taken as this one's
     assert cli._eval_name(work, str(a)) == "eval_jigs"
+
+
+def test_a_tilde_the_shell_left_unexpanded_is_the_home_folder(tmp_path, monkeypatch):
+    """After "=" bash leaves "~" as typed (--workdir=~/runs/x), and a quoted METAMUSIC_CACHE_DIR='~/mm' too: both had
+    made a folder literally named "~" in the current folder."""
+    from metamusic.data import cache
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    config = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(cli.__file__))), "configs", "maml_tiny.py")
+    args, cfg = cli.parse("run_maml.py", [f"--config={config}", "--workdir=~/runs/x", "--config.data.cache_dir=~/c"])
+    assert args["workdir"] == str(tmp_path / "runs" / "x") and cfg.data.cache_dir == str(tmp_path / "c")
+    monkeypatch.setenv("METAMUSIC_CACHE_DIR", "~/mm")
+    assert cache.default_cache_dir() == str(tmp_path / "mm")
