@@ -91,7 +91,11 @@ def paired_table(methods: dict) -> list[str]:
             f"{h['share']:.1%} [{h['ci95'][0]:.1%}, {h['ci95'][1]:.1%}]" if h["ci95"][0] is not None
             else f"{h['share']:.1%}")
         lines.append(f"| {name} | {diff(r['paired']['vs_joint'])} | {diff(r['paired']['vs_finetune'])} | {share} |")
-    return lines + ["", "(* the paired 95% CI excludes zero)", ""]
+    over = [n for n, r in methods.items() if "paired" in r and (r["headroom_closed"]["share"] or 0) > 1]
+    note = ([f"Above 100%: {', '.join(sorted(over))} beat the ceiling on these episodes, so here it is no upper bound "
+             "(its fits too short, baselines.oracle_steps, or its held-out tunes too few); compare the paired "
+             "differences instead.", ""] if over else [])
+    return lines + ["", "(* the paired 95% CI excludes zero)", ""] + note
 
 
 def plot(results: dict, path: str) -> None:

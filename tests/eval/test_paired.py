@@ -119,3 +119,20 @@ def test_padded_windows_change_no_loss():
     a = lm_loss(model, params, jnp.asarray(fit[0]), jnp.asarray(fit[1]))[0]
     b = lm_loss(model, params, jnp.asarray(pad[0]), jnp.asarray(pad[1]))[0]
     assert float(a) == pytest.approx(float(b), rel=1e-5)
+
+
+def test_the_report_says_when_a_method_beats_the_ceiling():
+    """A share above 100% means the ceiling is no upper bound on those episodes (a tiny config's 4 oracle steps
+    gave 268% and 1998% without a word); the report names the methods and says to read the paired differences."""
+    from metamusic.eval.report import paired_table
+
+    d = {"mean": -0.1, "ci95": 0.01, "excludes_zero": True}
+
+    def row(nll, share):
+        return {"nll_nats": [nll], "paired": {"vs_joint": d, "vs_finetune": d},
+                "headroom_closed": {"share": share, "ci95": [share - 0.1, share + 0.1]}}
+
+    text = "\n".join(paired_table({"fomaml": row(3.2, 2.68), "cavia": row(3.3, 0.5), "joint": {"nll_nats": [3.5]}}))
+    assert "| fomaml | -0.1000 +- 0.0100 * | -0.1000 +- 0.0100 * | 268.0% [258.0%, 278.0%] |" in text
+    assert "Above 100%: fomaml beat the ceiling on these episodes" in text and "cavia beat" not in text
+    assert "Above 100%" not in "\n".join(paired_table({"cavia": row(3.3, 0.5)}))
