@@ -75,12 +75,18 @@ def fit(exp, workdir: str, methods: Optional[Sequence[str]] = None) -> dict:
     for n in names:
         if n not in exp.methods:
             raise MetamusicError(f"method {n!r} is not trained by this experiment; choose from {list(exp.methods)}")
+    import contextlib
+
+    import jax
+
     from metamusic.workdir import check_writable_folder, config_written, locked
 
     # the command line's checks: a workdir of another run's model, data or seed is refused before config.json is
-    # rewritten, and a second run into the same workdir is refused while this one holds it
+    # rewritten, and a second run into the same workdir is refused while this one holds it (process 0 of a
+    # multi-process run writes and locks, as on the command line)
     check_writable_folder(workdir, "workdir")
-    with locked(workdir), config_written(exp.cfg, workdir):
+    first = jax.process_index() == 0
+    with locked(workdir) if first else contextlib.nullcontext(), config_written(exp.cfg, workdir, first):
         return {n: train_one(exp, workdir, n) for n in names}
 
 
