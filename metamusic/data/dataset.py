@@ -188,9 +188,9 @@ def _build(sources, paths, settings, path, enc, split, abc_backend, workers, pro
         except OSError as e:  # a read-only or full cache folder costs the next run an ingest, not this result
             cache_error = e
     if cache_error is not None:  # one warning for the parse store and the corpus cache together
+        why = ("it is a file, not a folder" if os.path.isfile(cache_dir) else cache_error.strerror or cache_error)
         log.warning("could not write the cache in %s (%s); continuing without it (set METAMUSIC_CACHE_DIR or "
-                    "data.cache_dir to a writable folder to cache the ingest)", cache_dir,
-                    cache_error.strerror or cache_error)
+                    "data.cache_dir to a writable folder to cache the ingest)", cache_dir, why)
     return Corpus(tokens, offsets, style_of, pool, styles, split_of, meta, report, enc, split,
                   path if cache_error is None else "", positions, skips, removed, copies)
 

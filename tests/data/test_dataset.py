@@ -199,6 +199,7 @@ def test_unwritable_cache_degrades_to_not_cached_with_one_warning(tmp_path, capl
         c = load_corpus(root, cache_dir=str(blocked), workers=1, progress=False, split=SplitConfig(min_tunes=4))
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and "could not write the cache" in warnings[0].getMessage()
+    assert "(it is a file, not a folder)" in warnings[0].getMessage()  # (the OS said only "File exists")
     ok = load_corpus(root, cache_dir=str(tmp_path / "cache"), workers=1, progress=False,
                      split=SplitConfig(min_tunes=4))
     assert np.array_equal(c.tokens, ok.tokens) and c.styles == ok.styles
