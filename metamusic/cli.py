@@ -297,10 +297,9 @@ def _evaluate(exp, workdir: str) -> None:
     fam = experiments.EXPERIMENTS[exp.family]
     kwargs, name = {}, "eval"
     if fam.cross_corpus and exp.cfg.eval.get("root"):
-        name = _eval_name(workdir, exp.cfg.eval.root)
-        if not name.endswith(os.path.basename(os.path.normpath(exp.cfg.eval.root))):
-            print(f"{workdir} holds the report of another folder named "
-                  f"{os.path.basename(os.path.normpath(exp.cfg.eval.root))!r}; this one is written as {name}.*")
+        name, folder = _eval_name(workdir, exp.cfg.eval.root), os.path.basename(os.path.normpath(exp.cfg.eval.root))
+        if name != "eval_" + folder:
+            print(f"{workdir} holds the report of another folder named {folder!r}; this one is written as {name}.*")
         test = experiments.load_test_data(exp.cfg, exp.corpus)
         r, dropped = test.report, test.report.get("dropped", {})
         from metamusic.data import dropped_summary

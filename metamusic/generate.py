@@ -17,8 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metamusic.data import TaskSampler, melody, walk
-from metamusic.data.files import read_tunes, tiles, windows
+from metamusic.data import TaskSampler, melody
+from metamusic.data.files import music_files, read_tunes, tiles, windows
 from metamusic.errors import MetamusicError, check_choice
 from metamusic.experiments import base
 from metamusic.experiments.methods import adapter, rows
@@ -75,12 +75,13 @@ def support_from_folder(folder: str, enc: melody.EncodingConfig, shots: int, len
     `rng`: each tune's opening window, or with tune_windows=W its first W consecutive windows (as evaluation
     episodes take whole tunes). `meters`, when given, receives the drawn tunes' declared meters.
     A folder of style subfolders (a corpus root) is read as one style, its tunes pooled, and a warning says so."""
-    subs = [e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith(".")
-            and walk.music_files(e.path, notes=[])] if os.path.isdir(folder) else []
+    files = music_files([folder])  # walked once: the subfolders are read off the files, which are then read
+    subs = sorted({rel.split(os.sep)[0] for rel in (os.path.relpath(f, folder) for f in files)
+                   if os.sep in rel and not rel.startswith("..")})
     if len(subs) > 1:
         log.warning("%s holds %d subfolders of music (%s); their tunes are pooled as one style: to generate in "
-                    "one style, give its folder", folder, len(subs), ", ".join(sorted(subs)[:4]) + (", ..." if len(subs) > 4 else ""))
-    return support_from_files([folder], enc, shots, length, rng, tune_windows, what=folder, meters=meters)
+                    "one style, give its folder", folder, len(subs), ", ".join(subs[:4]) + (", ..." if len(subs) > 4 else ""))
+    return support_from_files(files or [folder], enc, shots, length, rng, tune_windows, what=folder, meters=meters)
 
 
 def support_from_files(paths, enc: melody.EncodingConfig, shots: int | None, length: int, rng, tune_windows: int = 1,
