@@ -58,8 +58,12 @@ def music_files(paths) -> list[str]:
 def read_tunes(paths, enc: melody.EncodingConfig, abc_backend: str = "music21",
                metas: list | None = None, midi_backend: str = "symusic") -> tuple[list, list, list, list]:
     """Token arrays of every readable tune in `paths` (files or folders), their bar-position channels,
-    their names, and skip reasons; `metas`, when given, receives each tune's metadata (meter, key, ...)."""
-    tunes, positions, names, skipped = [], [], [], []
+    their names, and skip reasons; `metas`, when given, receives each tune's metadata (meter, key, ...).
+
+    A name is the file, and for a tune of a tunebook its `X:` number. Tunebooks joined from single-tune files
+    often number every tune `X:1`, so names that repeat also get the tune's title, and those that still repeat
+    their place among them (`#2`): each row of a classification table names one tune."""
+    tunes, positions, names, skipped, titles = [], [], [], [], []
     for f in music_files(paths):
         for rec in tune_records(f, enc, abc_backend, midi_backend):
             if rec[0] == "skip":
@@ -72,7 +76,26 @@ def read_tunes(paths, enc: melody.EncodingConfig, abc_backend: str = "music21",
                 metas.append(rec[3])
             idx = rec[3].get("index")
             names.append(f if idx is None else f"{f} X:{idx}")
-    return tunes, positions, names, skipped
+            titles.append(rec[3].get("title", ""))
+    return tunes, positions, distinct_names(names, titles), skipped
+
+
+def distinct_names(names: list, titles: list) -> list:
+    """`names` with the title added to each name that repeats, then `#k` (its place among the names still
+    alike) to each that repeats still."""
+    def repeated(xs):
+        count = {}
+        for x in xs:
+            count[x] = count.get(x, 0) + 1
+        return count
+    twice = repeated(names)
+    out = [f"{n} {t!r}" if twice[n] > 1 and t else n for n, t in zip(names, titles)]
+    twice, seen = repeated(out), {}
+    for i, n in enumerate(out):
+        if twice[n] > 1:
+            seen[n] = seen.get(n, 0) + 1
+            out[i] = f"{n} #{seen[n]}"
+    return out
 
 
 def windows(tunes: list, length: int, pad: int, positions: list | None = None):

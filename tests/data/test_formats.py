@@ -189,6 +189,23 @@ def test_abc_from_other_tunebooks_byte_order_mark_cr_line_ends_tunes_without_x(t
         assert got == ([("0+1", "Before any X", "6/8", "Em", 8)] if name == "head.abc" else []) + want, (name, got)
 
 
+def test_tunes_of_a_book_that_numbers_every_tune_x1_get_names_of_their_own(tmp_path):
+    """A tunebook joined from single-tune files numbers every tune X:1 (as the bundled Ryan's style files
+    do), so `path X:1` named several rows of a classification table: a repeated name gets the tune's title,
+    and names alike still, their place."""
+    from metamusic.data.files import read_tunes
+
+    tune = "X:1\nT:{}\nM:4/4\nL:1/8\nK:G\nGABc dedB|{}|]\n\n"
+    (tmp_path / "book.abc").write_text(tune.format("The Kesh", "dBAG A4") + tune.format("Out on the Ocean", "GABd g4")
+                                       + tune.format("The Kesh", "gfed B4") + "X:2\nT:Two\nM:4/4\nL:1/8\nK:D\nDEFG ABcd|e4 f4|]\n")
+    (tmp_path / "one.abc").write_text(tune.format("Alone", "dBAG A4"))
+    tunes, _, names, skipped = read_tunes([str(tmp_path)], melody.EncodingConfig())
+    book, one = str(tmp_path / "book.abc"), str(tmp_path / "one.abc")
+    assert not skipped and len(tunes) == 5
+    assert names == [f"{book} X:1 'The Kesh' #1", f"{book} X:1 'Out on the Ocean'", f"{book} X:1 'The Kesh' #2",
+                     f"{book} X:2", f"{one} X:1"]
+
+
 @pytest.mark.parametrize("backend", ["symusic", "note_seq"])
 def test_a_midi_file_in_smpte_time_is_skipped_with_that_reason(tmp_path, backend):
     """SMPTE timing (frames per second, no beats): note_seq's reader had failed with "Note end time must be
