@@ -22,6 +22,15 @@ from typing import Optional, Sequence, Union
 from metamusic.errors import MetamusicError
 
 
+def shipped_configs() -> list:
+    """The names of the configs shipped in `configs/`."""
+    import pkgutil
+
+    import configs
+
+    return sorted(m.name for m in pkgutil.iter_modules(configs.__path__) if not m.name.startswith("_"))
+
+
 def config(name: str = "maml", **overrides):
     """The ConfigDict of a shipped config (`configs/<name>.py`: maml, maml_tiny, relation, gan, gan_tiny,
     sinusoid, ...) or of a config file at a path, with `overrides` as field paths (`meta__inner_lr=0.1`
@@ -35,7 +44,7 @@ def config(name: str = "maml", **overrides):
             cfg = importlib.import_module(f"configs.{name}").get_config()
         except ModuleNotFoundError:
             raise MetamusicError(f"config {name!r}: no configs/{name}.py; give a shipped config name "
-                                 "(maml, maml_tiny, relation, gan, gan_tiny, sinusoid) or a path") from None
+                                 f"({', '.join(shipped_configs())}) or a path") from None
     from metamusic.config_file import set_field
 
     for field, value in overrides.items():
@@ -122,15 +131,18 @@ def adapt(exp, workdir: str, method: str, files: Union[str, Sequence[str]], shot
 
     if isinstance(files, (str, os.PathLike)):  # one path, not a sequence of its characters
         files = [files]
-    files = list(files)
+    files = [os.path.expanduser(os.fspath(f)) for f in files]
     if not files:
         raise MetamusicError("adapt needs at least one tune file or folder")
+    missing = [f for f in files if not os.path.exists(f)]
+    if missing:
+        raise MetamusicError(f"adapt: no such file or folder: {', '.join(missing[:3])}")
     if shots is not None and (isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots < 1):
         raise MetamusicError(f"shots={shots!r}: give a whole number >= 1, or None for every readable tune")
     cfg = exp.cfg
     meters, picked = [], []
     support = support_from_files(files, exp.enc, shots, cfg.data.length, np.random.default_rng(seed),
-                                 cfg.eval.get("tune_windows", 1), meters=meters, picked=picked)
+                                 cfg.eval.get("tune_windows", 1), meters=meters, picked=picked, shots_field="shots=")
     a = adapter(exp, workdir, method, field="method", shots=len(picked))  # that K's fine-tuning choice
     params = a.adapt(tuple(jnp.asarray(x) for x in support), jax.random.PRNGKey(seed)).params
     return Adapted(method, params, support, style, tuple(meters))

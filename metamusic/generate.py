@@ -85,16 +85,18 @@ def support_from_folder(folder: str, enc: melody.EncodingConfig, shots: int, len
 
 
 def support_from_files(paths, enc: melody.EncodingConfig, shots: int | None, length: int, rng, tune_windows: int = 1,
-                       what: str = "the given files", meters: list | None = None, picked: list | None = None):
+                       what: str = "the given files", meters: list | None = None, picked: list | None = None,
+                       shots_field: str = "--shots"):
     """As `support_from_folder`, over a list of files or folders; shots=None takes every readable tune.
-    `picked`, when given, receives the indices of the tunes drawn (their count is the K adapted to)."""
+    `picked`, when given, receives the indices of the tunes drawn (their count is the K adapted to);
+    `shots_field` is how the caller's user asked for the shots (named when there are too few tunes)."""
     metas = []
     tunes, positions, _, skipped = read_tunes(list(paths), enc, metas=metas)
     for s in skipped:  # every unreadable file or tune is named, as ingestion and --mode=classify name them
         log.warning("skipped %s", s)
     shots = len(tunes) if shots is None else shots
     if not tunes or len(tunes) < shots:
-        raise MetamusicError(f"{what}: {len(tunes)} usable tunes, fewer than the {max(shots, 1)} shots asked (--shots)"
+        raise MetamusicError(f"{what}: {len(tunes)} usable tunes, fewer than the {max(shots, 1)} shots asked ({shots_field})"
                              + (f"; skipped: {skipped[:5]}" if skipped else ""))
     pick = rng.permutation(len(tunes))[:shots]
     if picked is not None:

@@ -100,6 +100,12 @@ def test_registered_algorithm_and_model_train_evaluate_and_generate(plugins, sty
     for shots in (0, -1, 1.5):  # (-1 had adapted to all tunes but one, 0 raised numpy's concatenate error)
         with pytest.raises(MetamusicError, match="give a whole number >= 1"):
             mm.adapt(exp, workdir, "foanil", files, shots=shots)
+    # a path that does not exist is named as such (it was "unsupported extension ''", then a count of 0 tunes);
+    # too few tunes name the API's argument, not the command line's flag
+    with pytest.raises(MetamusicError, match="no such file or folder: .*no_such_dir"):
+        mm.adapt(exp, workdir, "foanil", [files[0], str(tmp_path / "no_such_dir")])
+    with pytest.raises(MetamusicError, match=r"fewer than the 2 shots asked \(shots=\)"):
+        mm.adapt(exp, workdir, "foanil", files, shots=2)
 
     # fit refuses, as the command line does, a workdir trained with another model, before rewriting its config.json
     # (which had been overwritten first, losing the record of how the run was trained), and one in use
