@@ -1,4 +1,5 @@
-"""A seconds-long variant of configs/gan.py for tests and smoke runs (tiny networks, few steps)."""
+"""A short variant of configs/gan.py for tests and smoke runs (tiny networks, few steps; its --mode=all still compiles
+every phase, so it takes minutes, not seconds)."""
 
 from configs import gan
 

@@ -1,4 +1,4 @@
-"""A seconds-long variant of configs/maml.py for tests and smoke runs (tiny model, few steps)."""
+"""A short variant of configs/maml.py for tests and smoke runs (tiny model, few steps)."""
 
 import ml_collections
 

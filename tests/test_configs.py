@@ -16,3 +16,12 @@ def test_config_validates(name):
     cfg = importlib.import_module(f"configs.{name}").get_config()
     experiments.validate(cfg)  # raises MetamusicError naming the field
     assert cfg.experiment in experiments.EXPERIMENTS
+
+
+def test_a_config_name_not_shipped_is_answered_with_every_shipped_name():
+    import metamusic as mm
+    from metamusic.errors import MetamusicError
+
+    assert {"maml", "relation", "gan", "incontext", "maml_gpu"} <= set(CONFIGS)
+    with pytest.raises(MetamusicError, match=r"\(" + ", ".join(CONFIGS) + r"\) or a path"):
+        mm.config("maml_tny")
