@@ -27,7 +27,7 @@ sys.path.insert(0, ROOT)
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", required=True, help="a trained melody run (run_maml.py --mode=train or all)")
     ap.add_argument("--lanes", default="1,2,3,6", help="lane counts to time (1: the single step)")
     ap.add_argument("--steps", type=int, default=30, help="steps per timed block")

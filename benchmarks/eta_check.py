@@ -64,7 +64,7 @@ def holds(updates: list, at=(25, 50, 75)) -> dict:
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", default="runs/maml", help="a trained run_maml.py run")
     ap.add_argument("--config", default="configs/maml.py")
     ap.add_argument("--script", default="run_maml.py", help="the run's entry script (run_relation.py: classification)")

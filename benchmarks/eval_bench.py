@@ -68,7 +68,7 @@ def _max_diff(a, b, path="") -> tuple[float, str]:
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", default="runs/maml", help="a trained run_maml.py run")
     ap.add_argument("--config", default="configs/maml.py")
     ap.add_argument("--devices", default="1,2", help="CPU device counts, evaluated in this order")

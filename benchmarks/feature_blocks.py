@@ -51,7 +51,7 @@ def ci(a):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--drop", default="rhythm", choices=[b for b, _ in features.BLOCKS])
     p.add_argument("--root", default="", help="a user folder of styles to add as a group")
     p.add_argument("--min-tunes", type=int, default=10)

@@ -37,7 +37,7 @@ def _reencoded(loss_fn, parts, weight):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--heads", default="protonet,r2d2,relation")
     ap.add_argument("--reps", type=int, default=15, help="timed steps per variant and round")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (the median is over all of them)")

@@ -24,7 +24,7 @@ sys.path.insert(0, ROOT)
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", required=True, help="a trained classification run (run_relation.py)")
     ap.add_argument("--train-windows", type=int, default=3000, help="meta-train windows the probe is fitted on")
     ap.add_argument("--test-windows", type=int, default=1500, help="meta-test windows it is scored on")

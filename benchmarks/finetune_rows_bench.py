@@ -26,7 +26,7 @@ import time
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--episodes", type=int, default=4, help="episodes per timed call")
     ap.add_argument("--shots", type=int, default=5)
     ap.add_argument("--out", default="", help="also write the figures as JSON here")

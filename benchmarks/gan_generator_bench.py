@@ -53,7 +53,7 @@ def unfolded(model, params, noise, pos, bos: int):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--windows", type=int, default=80, help="sequences (8 tasks x 10 windows in a meta-GAN step)")
     ap.add_argument("--length", type=int, default=63, help="generated steps per window")
     ap.add_argument("--reps", type=int, default=15)

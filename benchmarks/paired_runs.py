@@ -22,7 +22,7 @@ import sys
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run_a")
     ap.add_argument("run_b")
     ap.add_argument("--rows", default="", help="comma-separated rows (default: the heads both runs trained)")

@@ -40,7 +40,7 @@ def _dump(src: str, root: str, out: str) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--old-src", required=True, help="the other checkout's root (e.g. a `git archive` of a commit)")
     ap.add_argument("--root", default="", help="a folder of music files (default: the bundled corpus)")
     ap.add_argument("--json", default="", help="also write the counts and the differing files here")

@@ -46,7 +46,7 @@ def two_way(fa, fb, shots, queries, episodes, rng, l2=30.0):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--episodes", type=int, default=600)
     p.add_argument("--shots", type=int, default=5)
     p.add_argument("--queries", type=int, default=10)

@@ -26,7 +26,7 @@ def _onsets(ev: np.ndarray) -> set:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", default="", help="folder of music files (default: the bundled Bach chorales)")
     ap.add_argument("--limit", type=int, default=0, help="read at most this many files (0: all)")
     ap.add_argument("--json", default="", help="also write the figures here")

@@ -38,7 +38,7 @@ SCORES = ("bach", "monteverdi", "trecento")
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="writes OUT/train and OUT/heldout")
     args = ap.parse_args(argv)
     train, heldout = os.path.join(args.out, "train"), os.path.join(args.out, "heldout")
@@ -46,7 +46,7 @@ def main(argv=None) -> int:
         if os.path.exists(d):
             raise SystemExit(f"{d} exists; choose another --out or remove it")
     with tempfile.TemporaryDirectory() as every:
-        small_styles_corpus.main([f"--out={every}", "--min-tunes=40", f"--max-tunes={10**9}"])
+        small_styles_corpus.write(every, min_tunes=40, max_tunes=10**9)
         os.makedirs(train)
         os.makedirs(heldout)
         for name in sorted(os.listdir(every)):

@@ -53,15 +53,9 @@ def tunes_of(path: str):
     return header, out
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", required=True, help="the folder to write OUT/<style>/<style>.abc into")
-    ap.add_argument("--min-tunes", type=int, default=10, help="smallest style written")
-    ap.add_argument("--max-tunes", type=int, default=39, help="largest style written (the default run's "
-                                                                "data.min_tunes is 40: larger styles are in its splits)")
-    ap.add_argument("--support", type=int, default=0, help="K > 0: the first K tunes of each style to OUT/support, "
-                                                           "the rest to OUT/queries")
-    args = ap.parse_args(argv)
+def write(out: str, min_tunes: int = 10, max_tunes: int = 39, support: int = 0) -> dict:
+    """Writes every bundled ABC style of min_tunes..max_tunes tunes to OUT/<style>/<style>.abc (with support=K,
+    its first K tunes to OUT/support and the rest to OUT/queries); returns {style: tunes}."""
     by_style = collections.defaultdict(list)
     for src in bundled_sources():
         for path in src.files:
@@ -74,12 +68,12 @@ def main(argv=None) -> int:
                     by_style[style].append((header, text))
     written = {}
     for style, tunes in sorted(by_style.items()):
-        if not args.min_tunes <= len(tunes) <= args.max_tunes:
+        if not min_tunes <= len(tunes) <= max_tunes:
             continue
         name = style.replace("/", "_")
-        parts = ([(args.out, tunes)] if not args.support else
-                 [(os.path.join(args.out, "support"), tunes[:args.support]),
-                  (os.path.join(args.out, "queries"), tunes[args.support:])])
+        parts = ([(out, tunes)] if not support else
+                 [(os.path.join(out, "support"), tunes[:support]),
+                  (os.path.join(out, "queries"), tunes[support:])])
         for top, part in parts:
             folder = os.path.join(top, name)
             os.makedirs(folder, exist_ok=True)
@@ -88,6 +82,19 @@ def main(argv=None) -> int:
                 for _, text in part:
                     f.write(text.rstrip() + "\n\n")
         written[name] = len(tunes)
+    return written
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True, help="the folder to write OUT/<style>/<style>.abc into")
+    ap.add_argument("--min-tunes", type=int, default=10, help="smallest style written")
+    ap.add_argument("--max-tunes", type=int, default=39, help="largest style written (the default run's "
+                                                                "data.min_tunes is 40: larger styles are in its splits)")
+    ap.add_argument("--support", type=int, default=0, help="K > 0: the first K tunes of each style to OUT/support, "
+                                                           "the rest to OUT/queries")
+    args = ap.parse_args(argv)
+    written = write(args.out, args.min_tunes, args.max_tunes, args.support)
     for name, n in written.items():
         print(f"{name}: {n} tunes")
     print(f"{len(written)} styles written to {args.out}")

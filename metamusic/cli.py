@@ -20,10 +20,10 @@ from metamusic.run_checks import check_runs_read_by_the_evaluation, warn_if_part
 # The flags each entry script defines besides --config: name -> (default, help)
 FLAG_HELP = {
     "workdir": "where checkpoints, metrics and results go",
-    "mode": "train | eval | all (train then eval) | generate | classify",
     "style": "generate: a catalog style name or a folder of music files",
-    "shots": "generate: K support tunes to adapt on",
-    "out": "generate: output folder for .mid and .png files; classify: the CSV file (default WORKDIR/classify.csv)",
+    "shots": "generate: K support tunes to adapt on (default 5)",
+    "out": {"generate": "generate: output folder for .mid, .wav and .png files (default samples)",
+            "classify": "classify: the CSV file (default WORKDIR/classify.csv)"},
     "method": "generate: a trained method, or finetune (default: the first meta-learned algorithm)",
     "support": "classify: folder with one subfolder of example files per style",
     "query": "classify: query files or folders (repeatable)",
@@ -150,13 +150,16 @@ def parse(script: str, argv: list[str]):
 
 
 def usage(script: str) -> str:
+    """The script's --help: its own modes, and the flags those modes read, with their defaults."""
     spec = SCRIPTS[script]
     lines = [f"python {script} --config=CONFIG.py [--config.FIELD=VALUE ...] [flags]",
              f"  --config    ml_collections config file (default {spec['config']})",
-             f"  --mode      one of {', '.join(spec['modes'])}"]
-    keys = ["workdir", "style", "shots", "out", "method"] if "generate" in spec["modes"] else ["workdir", "support",
-                                                                                                 "query", "out"]
-    lines += [f"  --{k:9} {FLAG_HELP[k]}" for k in keys]
+             f"  --mode      one of {', '.join(spec['modes'])} (default train; all: train, then eval)",
+             f"  --workdir   {FLAG_HELP['workdir']} (default {spec['workdir']})"]
+    for mode in spec["modes"]:
+        for k in MODE_FLAGS.get(mode, ()):
+            text = FLAG_HELP[k]
+            lines.append(f"  --{k:9} {text[mode] if isinstance(text, dict) else text}")
     return "\n".join(lines)
 
 

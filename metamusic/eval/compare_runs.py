@@ -69,9 +69,9 @@ def compare(a_dir: str, b_dir: str, method: str, method_b: str | None = None) ->
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("a")
-    p.add_argument("b")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("a", help="workdir of run A (its eval.json)")
+    p.add_argument("b", help="workdir of run B, evaluated with the same seed")
     p.add_argument("--method", required=True, help="row label in A's eval.md")
     p.add_argument("--method-b", default=None, help="row label in B's (default: the same)")
     args = p.parse_args(argv)

@@ -42,3 +42,14 @@ def test_a_tilde_the_shell_left_unexpanded_is_the_home_folder(tmp_path, monkeypa
     assert args["workdir"] == str(tmp_path / "runs" / "x") and cfg.data.cache_dir == str(tmp_path / "c")
     monkeypatch.setenv("METAMUSIC_CACHE_DIR", "~/mm")
     assert cache.default_cache_dir() == str(tmp_path / "mm")
+
+
+def test_each_scripts_help_names_only_the_flags_of_its_own_modes_with_their_defaults():
+    """--help was one text for every script: run_maml.py's named classify's CSV and run_relation.py generate's
+    output folder, modes they do not have."""
+    for script, spec in cli.SCRIPTS.items():
+        text = cli.usage(script)
+        assert f"(default {spec['workdir']})" in text and "default train" in text
+        generates, classifies = "generate" in spec["modes"], "classify" in spec["modes"]
+        assert ("generate:" in text) == generates and ("classify:" in text) == classifies, (script, text)
+        assert ("--style" in text) == generates and ("--support" in text) == classifies, (script, text)

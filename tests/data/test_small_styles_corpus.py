@@ -34,6 +34,8 @@ def test_dance_holdout_keeps_ryans_collection_out_of_the_training_folder(tmp_pat
     import dance_holdout_corpus
 
     assert dance_holdout_corpus.main(["--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()  # one line, of the folders it wrote (not its scratch one)
+    assert len(printed) == 1 and printed[0].startswith(f"train: 39 styles in {tmp_path}"), printed
     train, heldout = sorted(os.listdir(tmp_path / "train")), sorted(os.listdir(tmp_path / "heldout"))
     assert heldout == sorted(dance_holdout_corpus.HELD_OUT)
     assert not [s for s in train if s.startswith("ryans")] and "oneills_reel" in train and "bach" in train
