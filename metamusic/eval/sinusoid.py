@@ -44,4 +44,20 @@ def evaluate(exp: base.Experiment, workdir: str) -> dict:
         out[name] = {"mse": np.asarray(losses.mean(0)).tolist(), "ci95": ci.tolist(), "lr": lr}
     with open(os.path.join(workdir, "eval.json"), "w") as f:
         json.dump(out, f, indent=1)
+    with open(os.path.join(workdir, "eval.md"), "w") as f:
+        f.write(report(out, n, cfg.data.shots))
     return out
+
+
+def report(out: dict, tasks: int, shots: int) -> str:
+    """eval.md: query MSE (+- 95% CI over tasks) before adaptation, after one SGD step and after the last, as the
+    other families' reports give their tables."""
+    last = len(next(iter(out.values()))["mse"]) - 1
+    cols = sorted({0, min(1, last), last})
+    lines = [f"Query MSE after k SGD steps on K={shots} support points, {tasks} fresh tasks (+- 95% CI)", "",
+             "| method | inner lr | " + " | ".join(f"k={k}" for k in cols) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in cols) + " |"]
+    for name, r in out.items():
+        lines.append(f"| {name} | {r['lr']:g} | " + " | ".join(f"{r['mse'][k]:.3f} +- {r['ci95'][k]:.3f}" for k in cols)
+                     + " |")
+    return "\n".join(lines) + "\n"

@@ -113,6 +113,11 @@ def test_sinusoid_command_line_runs_anil_and_the_joint_baseline(tmp_path, algori
     assert set(res) == {algorithm, "joint"}
     assert len(res[algorithm]["mse"]) == 4 and all(v > 0 for v in res[algorithm]["mse"])
     assert res["joint"]["lr"] in (0.001, 0.003, 0.01, 0.02)  # chosen on validation tasks
+    # a table, as the other families report (it printed eval.json's lists and wrote no eval.md)
+    md = open(wd / "eval.md").read()
+    r = res[algorithm]
+    assert f"| {algorithm} | {r['lr']:g} | {r['mse'][0]:.3f} +- {r['ci95'][0]:.3f} |" in md
+    assert "| method | inner lr | k=0 | k=1 | k=3 |" in md and md in proc.stdout
 
 
 def test_eval_warns_when_the_run_was_trained_with_other_settings(tmp_path, capsys):
