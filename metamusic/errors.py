@@ -18,7 +18,17 @@ def check_choice(field: str, value, allowed) -> None:
     """Raises MetamusicError naming `field` and the allowed values if `value` is not one."""
     allowed = tuple(allowed)
     if value not in allowed:
-        raise MetamusicError(f"{field}={value!r} is not allowed; choose one of {list(allowed)}")
+        raise MetamusicError(f"{field}={value!r} is not allowed; choose one of {list(allowed)}{near_hint(value, allowed)}")
+
+
+def near_hint(value, known) -> str:
+    """"; did you mean X?" for the known name nearest a misspelt `value`, or "" where none is near."""
+    import difflib
+
+    if not isinstance(value, str):
+        return ""
+    near = difflib.get_close_matches(value, [k for k in known if isinstance(k, str)], n=1, cutoff=0.6)
+    return f"; did you mean {near[0]}?" if near else ""
 
 
 def comma_list(field: str, value, allowed) -> list:
@@ -48,8 +58,4 @@ def check_range(field: str, value, low=None, high=None, *, integer: bool = True)
 
 def unknown_field(field: str, known) -> MetamusicError:
     """The error for a config path that does not exist, suggesting the nearest known one."""
-    import difflib
-
-    near = difflib.get_close_matches(field, list(known), n=1, cutoff=0.6)
-    hint = f"; did you mean {near[0]}?" if near else ""
-    return MetamusicError(f"unknown config field {field!r}{hint}")
+    return MetamusicError(f"unknown config field {field!r}{near_hint(field, known)}")

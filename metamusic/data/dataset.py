@@ -20,7 +20,7 @@ import numpy as np
 
 from metamusic.data import cache, corpus as corpus_lib, formats, ingest, melody, near_dups, parse_store, splits
 from metamusic.data.melody import EncodingConfig
-from metamusic.errors import MetamusicError, check_choice
+from metamusic.errors import MetamusicError, check_choice, near_hint
 
 log = logging.getLogger("metamusic.data")
 
@@ -69,8 +69,8 @@ class Corpus:
         try:
             return self.styles.index(name)
         except ValueError:
-            raise MetamusicError(f"unknown style {name!r}; run `python -m metamusic.data catalog` "
-                                 f"to list them (e.g. {self.styles[:3]})") from None
+            raise MetamusicError(f"unknown style {name!r}{near_hint(name, self.styles)}; run `python -m "
+                                 f"metamusic.data catalog` to list them (e.g. {self.styles[:3]})") from None
 
     def catalog(self) -> list[dict]:
         """One row per style: style, collection, split, tunes, events, median length, meters."""

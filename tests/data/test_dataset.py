@@ -125,8 +125,11 @@ def test_user_errors(tmp_path):
 
 
 def test_unknown_style_message(style_corpus):
-    with pytest.raises(MetamusicError, match="unknown style 'nope'"):
+    with pytest.raises(MetamusicError, match="unknown style 'nope'; run "):
         style_corpus.style_index("nope")
+    name = style_corpus.styles[0]  # a misspelt name is answered with the nearest style
+    with pytest.raises(MetamusicError, match=f"unknown style '{name}x'; did you mean {name}\\?"):
+        style_corpus.style_index(name + "x")
 
 
 def test_cache_keys_on_the_real_path_and_says_when_it_is_damaged(tmp_path, monkeypatch, caplog):
