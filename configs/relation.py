@@ -47,8 +47,8 @@ def get_config():
 
     c.meta = ml_collections.ConfigDict()
     c.meta.algorithm = "protonet,r2d2,relation,pretrain"  # comma list of heads (metamusic.meta.episodic.HEADS)
-    c.meta.init = "random"  # or a head of meta.algorithm (e.g. pretrain, contrastive, protonet): its encoder starts the
-    # other heads (a label-free head such as pretrain always trains its own)
+    c.meta.init = "random"  # or a head of meta.algorithm (e.g. pretrain, contrastive, masked, protonet): its encoder
+    # starts the other heads (a label-free head such as pretrain always trains its own)
     c.meta.batch = 4  # episodes per training step
     c.meta.freeze_encoder = False  # True: heads started from meta.init keep its encoder fixed, training their own layers
     # weight of an auxiliary loss of every head: a linear layer on the encoder's features predicts each window's

@@ -25,7 +25,7 @@ from metamusic.experiments import base, inputs, optim, validation
 from metamusic.experiments.family import Family
 from metamusic.meta import direct, episodic
 from metamusic.models import ENCODERS
-from metamusic.models.encoders import TransformerEncoder, tune_view
+from metamusic.models.encoders import TransformerEncoder, masked_notes, tune_view
 from metamusic.models.relation import PAIRS, PRIORS, FewShotClassifier
 
 
@@ -154,11 +154,14 @@ def build(cfg, corpus=None) -> base.Experiment:
                               m.relation_hidden, m.get("relation_layers", 2), m.get("pairs", "concat"),
                               m.get("relation_prior", "none"),
                               ridge_head=any(episodic.HEADS[n].ridge for n in names), pretrain_classes=pretrain_classes,
-                              feature_dim=features.FEATURE_DIM if feature_loss else 0)
+                              feature_dim=features.FEATURE_DIM if feature_loss else 0,
+                              token_head=any(episodic.HEADS[n].token_head for n in names))
     apply = lambda method: (lambda p, *a: model.apply(p, *a, method=method))
     parts = episodic.Parts(embed=apply(FewShotClassifier.embed), relate=apply(FewShotClassifier.relate),
                            ridge=apply(FewShotClassifier.ridge), classify=apply(FewShotClassifier.classify),
                            features=apply(FewShotClassifier.predict_features),
+                           token_logits=apply(FewShotClassifier.token_logits),
+                           hide=lambda key, t, mask: masked_notes(key, t, mask, enc.num_classes),
                            augment=lambda key, t, mask, pos: tune_view(key, t, mask, pos, enc.num_classes,
                                                                               cfg.data.transpose))
     aggregate = m.aggregate
@@ -276,7 +279,7 @@ def build(cfg, corpus=None) -> base.Experiment:
         algorithms=names, baselines=(), algorithm=algorithm,
         optimizer=optimizer,
         train_steps=lambda name: cfg.steps, train_sampler=train_sampler, val_eval=val_eval, model=model, enc=enc,
-        start_from=start_from, optional_parts=("ridge", "pretrain_head"),  # built for R2D2 / pretraining heads only
+        start_from=start_from, optional_parts=("ridge", "pretrain_head", "token_out"),  # built for R2D2 / pretraining / masked heads only
         parts=ClassifyParts(parts, scores, probabilities, predictor, feature_predictor))
 
 

@@ -8,6 +8,8 @@ not modules:
   classify(params, feats [n, C]) -> logits over the pretraining classes
   augment(key, tokens, mask, pos) -> (tokens, mask, pos) of another view of the same tunes
   features(params, feats [n, C]) -> predicted hand-made features [n, D] (the auxiliary feature loss)
+  hide(key, tokens, mask) -> (tokens with some notes hidden, hidden [n, T] bool) (the masked head)
+  token_logits(params, tokens, mask, pos) -> logits [n, T, V] of the token at every step (the masked head)
 An episode has support [N*K, T] (labels 0..N-1, K per class, grouped by class) and
 query [N*Q, T]. `HEADS` is the registry of heads by name; each gives the training
 loss, class scores for prediction, and scores as probabilities (for the style
@@ -25,6 +27,10 @@ scorer). A head trains through `meta.direct` (an episode is a task with no inner
   contrastive  SimCLR (Chen et al. 2020) on tunes: two random views of every tune of the batch
             (`Parts.augment`: a crop and a transposition) must find each other among all views;
             no labels are read. Scored like `pretrain`, by a logistic regression per episode.
+  masked    masked notes (after BERT's masked tokens, Devlin et al. 2019): some note onsets of every
+            tune of the batch are hidden (`Parts.hide`) and predicted from the encoder's output at
+            their steps; no labels are read. Its task asks for the pitch a tune's context implies,
+            what a linear probe finds least of in the supervised encoders. Scored like `pretrain`.
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ class Parts(NamedTuple):
     classify: Callable = None
     augment: Callable = None  # (key, tokens, mask, pos) -> another view of the same tunes (the contrastive head)
     features: Callable = None  # (params, feats) -> predicted hand-made features (`with_feature_loss`)
+    hide: Callable = None  # (key, tokens, mask) -> (tokens with notes hidden, hidden [n, T]) (the masked head)
+    token_logits: Callable = None  # (params, tokens, mask, pos) -> logits [n, T, V] per step (the masked head)
 
 
 def class_features(feats, labels, n_way: int, aggregate: str):
@@ -195,6 +203,21 @@ def contrastive_loss(parts: Parts, params, ep, n_way: int, aggregate: str = "mea
     return _xent(sim, targets), {"accuracy": jnp.mean(sim.argmax(-1) == targets)}
 
 
+def masked_loss(parts: Parts, params, ep, n_way: int, aggregate: str = "mean", *, key):
+    """Cross-entropy of every hidden note's token, predicted from the encoder's output at its step, over the
+    tunes of the episode (support and query alike, labels unused); accuracy: the share of hidden notes whose
+    token is the most likely."""
+    tokens = jnp.concatenate([ep.support, ep.query])
+    mask = jnp.concatenate([ep.support_mask, ep.query_mask])
+    pos = jnp.concatenate([ep.support_pos, ep.query_pos])
+    shown, hidden = parts.hide(key, tokens, mask)
+    logits = parts.token_logits(params, shown, mask, pos)
+    nll = -jnp.take_along_axis(jax.nn.log_softmax(logits), tokens[..., None].astype(jnp.int32), -1)[..., 0]
+    w = hidden.astype(logits.dtype)
+    count = jnp.maximum(w.sum(), 1.0)
+    return (nll * w).sum() / count, {"accuracy": ((logits.argmax(-1) == tokens) * w).sum() / count}
+
+
 def pretrain_loss(parts: Parts, params, ep, n_way: int, aggregate: str = "mean"):
     """Supervised classification of every tune of the batch over the pretraining classes.
 
@@ -218,6 +241,7 @@ class Head(NamedTuple):
     ridge: bool = False  # reads the model's ridge-regression head (its learned scale and bias)
     pretraining: bool = False  # trained without episode labels; meta.init never starts it from another head's encoder
     keyed: bool = False  # the loss takes the step's PRNG key (random views)
+    token_head: bool = False  # reads the model's per-step token layer (`Parts.token_logits`)
 
 
 HEADS: dict[str, Head] = {
@@ -226,6 +250,7 @@ HEADS: dict[str, Head] = {
     "r2d2": Head(_logit_loss(ridge_logits), ridge_logits, jax.nn.softmax, ridge=True),
     "pretrain": Head(pretrain_loss, logreg_scores, jax.nn.softmax, global_labels=True, pretraining=True),
     "contrastive": Head(contrastive_loss, logreg_scores, jax.nn.softmax, pretraining=True, keyed=True),
+    "masked": Head(masked_loss, logreg_scores, jax.nn.softmax, pretraining=True, keyed=True, token_head=True),
 }
 # The head every other classification row is paired against (same episodes, paired differences).
 REFERENCE = "protonet"
@@ -243,9 +268,10 @@ EXTRA_SCORES: dict[str, dict[str, Callable]] = {
     # difference to these rows is what the relation module itself adds
     "relation": {"relation+euclidean": proto_logits, "relation+cosine": cosine_scores},
     "contrastive": {"contrastive+cosine": cosine_scores, "contrastive+finetune": finetune_scores},
+    "masked": {"masked+cosine": cosine_scores, "masked+finetune": finetune_scores},
 }
 # Rows that cost an inner loop per episode: evaluated on the first eval.finetune_episodes episodes only.
-COSTLY = ("pretrain+finetune", "contrastive+finetune")
+COSTLY = ("pretrain+finetune", "contrastive+finetune", "masked+finetune")
 
 
 def with_feature_loss(make_loss: Callable, parts: Parts, weight: float) -> Callable:

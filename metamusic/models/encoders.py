@@ -120,6 +120,17 @@ def tune_view(key, tokens, mask, pos, num_classes: int, max_shift: int, min_keep
     return shifted, keep.astype(mask.dtype), pos
 
 
+def masked_notes(key, tokens, mask, num_classes: int, rate: float = 0.15):
+    """The masked-note view of tunes [n, T] (the masked head, after BERT's masked tokens): each note onset is
+    hidden with probability `rate`, its token replaced by the padding token (`num_classes`, an embedding row
+    no other input reaches, kept unmasked so the encoder sees that a note is hidden there). Only onsets are
+    hidden: a hold step is told by its neighbours, an onset's pitch is what the encoders' features lack.
+    Returns (the tokens with the hidden onsets replaced, hidden [n, T] bool)."""
+    is_pitch = (tokens >= 2) & (tokens < num_classes) & (mask > 0)
+    hidden = is_pitch & (jax.random.uniform(key, tokens.shape) < rate)
+    return jnp.where(hidden, num_classes, tokens), hidden
+
+
 def masked_pool(x, mask):
     """Mean over time of features [..., T, C] where mask [..., T] is 1."""
     m = mask[..., None]
@@ -169,7 +180,9 @@ class ConvEncoder(nn.Module):
     pool_inputs: bool = False  # also return the masked mean of the input embeddings (features of 2 * dim)
 
     @nn.compact
-    def __call__(self, tokens, mask, pos=None):
+    def __call__(self, tokens, mask, pos=None, steps: bool = False):
+        """Pooled features [n, C]; with `steps`, the last layer's output at every step [n, T, dim] (the masked
+        head predicts hidden notes from it)."""
         x = embed_inputs(tokens, self.vocab_size, self.num_classes, self.dim, mask, pos,
                          self.bar_positions if pos is not None else 0, self.music_inputs, self.rhythm_inputs)
         if self.bar_positions and pos is not None:
@@ -180,7 +193,7 @@ class ConvEncoder(nn.Module):
         for i in range(self.layers):
             h = nn.Conv(self.dim, (self.kernel,), kernel_dilation=(2 ** (i % 3),), name=f"conv_{i}")(x)
             x = nn.LayerNorm(name=f"ln_{i}")(x + nn.gelu(h)) * mask[..., None]
-        return pooled_features(x, inputs, mask, self.pool_inputs)
+        return x if steps else pooled_features(x, inputs, mask, self.pool_inputs)
 
 
 class TransformerEncoder(nn.Module):
@@ -198,7 +211,8 @@ class TransformerEncoder(nn.Module):
     pool_inputs: bool = False  # also return the masked mean of the input embeddings (features of 2 * dim)
 
     @nn.compact
-    def __call__(self, tokens, mask, pos=None):
+    def __call__(self, tokens, mask, pos=None, steps: bool = False):
+        """Pooled features [n, C]; with `steps`, the output at every step [n, T, dim]."""
         T = tokens.shape[-1]
         x = embed_inputs(tokens, self.vocab_size, self.num_classes, self.dim, mask, pos,
                          self.bar_positions if pos is not None else 0, self.music_inputs, self.rhythm_inputs)
@@ -212,7 +226,8 @@ class TransformerEncoder(nn.Module):
             x = x + nn.MultiHeadDotProductAttention(num_heads=self.heads)(h, h, mask=attn_mask)
             h = nn.LayerNorm()(x)
             x = x + nn.Dense(self.dim)(nn.gelu(nn.Dense(2 * self.dim)(h)))
-        return pooled_features(nn.LayerNorm()(x), inputs, mask, self.pool_inputs)
+        x = nn.LayerNorm()(x)
+        return x * mask[..., None] if steps else pooled_features(x, inputs, mask, self.pool_inputs)
 
 
 class SupportEncoder(nn.Module):

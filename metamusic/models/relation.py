@@ -39,6 +39,8 @@ class FewShotClassifier(nn.Module):
         number of meta-train styles (unused outputs are never a label).
       feature_dim: outputs of a linear layer that predicts a window's hand-made features from its
         encoder features (meta.feature_loss; 0: none).
+      token_head: whether the model holds a linear layer from the encoder's output at each step to the
+        token there (the masked head's prediction of hidden notes; only runs that train it do).
     """
 
     vocab_size: int
@@ -52,6 +54,7 @@ class FewShotClassifier(nn.Module):
     ridge_head: bool = False
     pretrain_classes: int = 0
     feature_dim: int = 0
+    token_head: bool = False
 
     def setup(self):
         if self.encoder not in ENCODERS:
@@ -69,6 +72,8 @@ class FewShotClassifier(nn.Module):
             self.pretrain_head = nn.Dense(self.pretrain_classes)
         if self.feature_dim:
             self.feature_head = nn.Dense(self.feature_dim)
+        if self.token_head:
+            self.token_out = nn.Dense(self.num_classes)
 
     def embed(self, tokens, mask, pos=None):
         return self.enc(tokens, mask, pos)
@@ -96,6 +101,10 @@ class FewShotClassifier(nn.Module):
     def predict_features(self, feats):
         return self.feature_head(feats)
 
+    def token_logits(self, tokens, mask, pos=None):
+        """Logits [n, T, num_classes] of the token at every step, from the encoder's output there."""
+        return self.token_out(self.enc(tokens, mask, pos, steps=True))
+
     def __call__(self, tokens, mask, pos=None):  # for init: touches every submodule
         f = self.embed(tokens, mask, pos)
         out = self.relate(f, f).sum()
@@ -105,4 +114,6 @@ class FewShotClassifier(nn.Module):
             out += self.classify(f).sum()
         if self.feature_dim:
             out += self.predict_features(f).sum()
+        if self.token_head:
+            out += self.token_logits(tokens, mask, pos).sum()
         return out
