@@ -69,8 +69,8 @@ class Corpus:
         try:
             return self.styles.index(name)
         except ValueError:
-            raise MetamusicError(f"unknown style {name!r}{near_hint(name, self.styles)}; run `python -m "
-                                 f"metamusic.data catalog` to list them (e.g. {self.styles[:3]})") from None
+            raise MetamusicError(f"unknown style {name!r}; run `python -m metamusic.data catalog` to list them "
+                                 f"(e.g. {self.styles[:3]}){near_hint(name, self.styles)}") from None
 
     def catalog(self) -> list[dict]:
         """One row per style: style, collection, split, tunes, events, median length, meters."""
