@@ -9,6 +9,7 @@ into fixed-length model inputs.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 
@@ -83,17 +84,12 @@ def read_tunes(paths, enc: melody.EncodingConfig, abc_backend: str = "music21",
 def distinct_names(names: list, titles: list) -> list:
     """`names` with the title added to each name that repeats, then `#k` (its place among the names still
     alike) to each that repeats still."""
-    def repeated(xs):
-        count = {}
-        for x in xs:
-            count[x] = count.get(x, 0) + 1
-        return count
-    twice = repeated(names)
+    twice = collections.Counter(names)
     out = [f"{n} {t!r}" if twice[n] > 1 and t else n for n, t in zip(names, titles)]
-    twice, seen = repeated(out), {}
+    twice, seen = collections.Counter(out), collections.Counter()
     for i, n in enumerate(out):
         if twice[n] > 1:
-            seen[n] = seen.get(n, 0) + 1
+            seen[n] += 1
             out[i] = f"{n} #{seen[n]}"
     return out
 
